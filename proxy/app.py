@@ -1,0 +1,107 @@
+"""``create_app(settings)``: wires the parts together. No globals: everything lives on ``app.state``.
+
+Clients (httpx, Redis, Qdrant, the embedder) are created here without I/O and opened in the lifespan;
+they are closed on shutdown after pending background writes are drained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .cache.entry import CachedResponse
+from .cache.exact import ExactCache
+from .cache.factory import make_exact_backend
+from .cache.singleflight import SingleFlight
+from .chat import ChatHandler
+from .contracts import ExactBackend, NullObserver, Observer, SemanticTier, Upstream
+from .errors import CachegateError, NotFoundError
+from .failopen import FailOpen
+from .health import health_endpoint
+from .middleware import RequestContextMiddleware
+from .passthrough import PassthroughHandler
+from .responses import error_response
+from .settings import Settings
+from .tasks import BackgroundTasks
+from .upstream import HttpUpstream
+
+logger = logging.getLogger("cachegate")
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need, built once per app."""
+
+    settings: Settings
+    upstream: Upstream
+    exact: ExactCache
+    observer: Observer
+    failopen: FailOpen
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    flights: SingleFlight[CachedResponse] = field(default_factory=SingleFlight)
+    semantic: SemanticTier | None = None
+    closers: list[Any] = field(default_factory=list)
+
+
+async def _on_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CachegateError)
+    if exc.status_code >= 500:
+        logger.warning("%s %s → %d: %s", request.method, request.url.path, exc.status_code, exc.message)
+    return error_response(exc)  # type: ignore[return-value]
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    error = NotFoundError(f"No route for {request.method} {request.url.path}.", code="unknown_url")
+    return error_response(error)  # type: ignore[return-value]
+
+
+def create_app(settings: Settings | None = None, *, upstream: Upstream | None = None,
+               exact_backend: ExactBackend | None = None, observer: Observer | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    observer = observer or NullObserver()
+    failopen = FailOpen(observer)
+    backend = exact_backend or make_exact_backend(settings)
+    services = Services(
+        settings=settings,
+        upstream=upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout),
+        exact=ExactCache(backend, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen),
+        observer=observer,
+        failopen=failopen,
+    )
+    services.closers += [services.upstream.aclose, backend.aclose]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await services.tasks.drain()
+            for close in reversed(services.closers):
+                with contextlib.suppress(Exception):
+                    await close()
+
+    chat = ChatHandler(settings, upstream=services.upstream, exact=services.exact, flights=services.flights,
+                       tasks=services.tasks, semantic=services.semantic)
+    passthrough = PassthroughHandler(settings, services.upstream)
+    routes = [
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/health", health_endpoint, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestContextMiddleware, observer=observer)],
+        exception_handlers={CachegateError: _on_error, 404: _not_found},
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

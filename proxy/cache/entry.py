@@ -1,0 +1,82 @@
+"""The stored form of a cached answer: a small binary envelope around the completion body.
+
+Layout: version byte, flags byte, 4-byte big-endian metadata length, orjson metadata, body. The body is
+the ``chat.completion`` JSON exactly as it will be sent to a plain client, so a plain hit sends stored
+bytes without re-serialising; bodies above :data:`COMPRESS_ABOVE` are zlib-compressed when that saves
+at least a fifth (see ``bench/exact_bench.py --entry`` for the measurement behind the numbers).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+VERSION = 1
+FLAG_ZLIB = 1
+COMPRESS_ABOVE = 4096
+_HEADER = struct.Struct(">BBI")
+
+
+class EntryFormatError(ValueError):
+    pass
+
+
+@dataclass
+class CachedResponse:
+    body: bytes
+    model: str
+    stored_at: float
+    ttl: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    _completion: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_completion(cls, completion: dict[str, Any], *, model: str, stored_at: float, ttl: int,
+                        **meta: Any) -> CachedResponse:
+        return cls(orjson.dumps(completion), model, stored_at, ttl, dict(meta), completion)
+
+    @property
+    def completion(self) -> dict[str, Any]:
+        if self._completion is None:
+            self._completion = orjson.loads(self.body)
+        return self._completion
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        usage = self.completion.get("usage")
+        return usage if isinstance(usage, dict) else {}
+
+    def expired(self, now: float) -> bool:
+        return now >= self.stored_at + self.ttl
+
+    def age(self, now: float) -> int:
+        return max(0, int(now - self.stored_at))
+
+    def encode(self) -> bytes:
+        meta = orjson.dumps({"model": self.model, "stored_at": self.stored_at, "ttl": self.ttl, **self.meta})
+        body, flags = self.body, 0
+        if len(body) > COMPRESS_ABOVE:
+            packed = zlib.compress(body, 1)
+            if len(packed) <= len(body) * 0.8:
+                body, flags = packed, FLAG_ZLIB
+        return _HEADER.pack(VERSION, flags, len(meta)) + meta + body
+
+    @classmethod
+    def decode(cls, data: bytes) -> CachedResponse:
+        try:
+            version, flags, meta_len = _HEADER.unpack_from(data)
+            if version != VERSION:
+                raise EntryFormatError(f"unknown entry version {version}")
+            start = _HEADER.size
+            meta = orjson.loads(data[start:start + meta_len])
+            body = data[start + meta_len:]
+            if flags & FLAG_ZLIB:
+                body = zlib.decompress(body)
+            model, stored_at, ttl = meta.pop("model"), meta.pop("stored_at"), meta.pop("ttl")
+        except (struct.error, orjson.JSONDecodeError, zlib.error, KeyError, TypeError) as exc:
+            raise EntryFormatError(f"corrupt cache entry: {exc}") from exc
+        return cls(body, model, float(stored_at), int(ttl), meta)

@@ -1,0 +1,86 @@
+"""The exact tier: one wrapper around any :class:`ExactBackend`.
+
+Serialising (:class:`CachedResponse`), expiry checks, metrics and fail-open handling live here once, so
+the memory and Redis backends only move bytes and behave the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from ..contracts import ExactBackend, Observer
+from ..core.canonical import exact_pattern
+from ..errors import BackendError
+from ..failopen import FailOpen
+from .entry import CachedResponse, EntryFormatError
+
+logger = logging.getLogger("cachegate.exact")
+
+
+class ExactCache:
+    def __init__(self, backend: ExactBackend, *, prefix: str, observer: Observer, failopen: FailOpen,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.backend = backend
+        self.prefix = prefix
+        self._observer = observer
+        self._failopen = failopen
+        self._clock = clock
+
+    @property
+    def component(self) -> str:
+        return self.backend.name
+
+    async def lookup(self, key: str) -> CachedResponse | None:
+        started = time.perf_counter()
+        try:
+            raw = await self.backend.get(key)
+        except BackendError as exc:
+            self._failopen.failed(self.component, exc)
+            self._observer.cache_lookup("exact", "error", time.perf_counter() - started)
+            return None
+        entry = None
+        if raw is not None:
+            try:
+                entry = CachedResponse.decode(raw)
+            except EntryFormatError as exc:
+                logger.warning("dropping unreadable entry %s: %s", key, exc)
+                await self.delete([key])
+            if entry is not None and entry.expired(self._clock()):
+                entry = None
+        self._failopen.succeeded(self.component)
+        self._observer.cache_lookup("exact", "miss" if entry is None else "hit", time.perf_counter() - started)
+        return entry
+
+    async def store(self, key: str, entry: CachedResponse) -> bool:
+        try:
+            await self.backend.set(key, entry.encode(), entry.ttl)
+        except BackendError as exc:
+            self._failopen.failed(self.component, exc)
+            return False
+        self._failopen.succeeded(self.component)
+        return True
+
+    async def delete(self, keys: list[str]) -> int:
+        try:
+            return await self.backend.delete(keys)
+        except BackendError as exc:
+            self._failopen.failed(self.component, exc)
+            raise
+
+    async def clear(self, *, model: str | None = None, namespace: str | None = None) -> int:
+        """Remove this tier's entries (narrowed by model/namespace); only keys under our prefix are touched."""
+        removed = 0
+        batch: list[str] = []
+        async for key in self.backend.scan(exact_pattern(self.prefix, model=model, namespace=namespace)):
+            batch.append(key)
+            if len(batch) >= 500:
+                removed += await self.delete(batch)
+                batch = []
+        if batch:
+            removed += await self.delete(batch)
+        return removed
+
+    async def usage(self) -> tuple[int, int]:
+        return await self.backend.usage()

@@ -1,0 +1,14 @@
+"""Choose the backends from the settings: the only place that knows which classes exist."""
+
+from __future__ import annotations
+
+from ..contracts import ExactBackend
+from ..settings import Settings
+from .memory import MemoryBackend
+from .redis_backend import RedisBackend
+
+
+def make_exact_backend(settings: Settings) -> ExactBackend:
+    if settings.redis_url:
+        return RedisBackend(settings.redis_url, timeout=settings.redis_timeout)
+    return MemoryBackend(settings.cache_max_bytes)

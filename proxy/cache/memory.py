@@ -1,0 +1,77 @@
+"""In-process exact store: LRU bounded by bytes, with per-key expiry. The embedded default."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+
+# Per-entry bookkeeping (key string, tuple, dict slot) counted against the budget so that many tiny
+# entries cannot exceed it by far.
+ENTRY_OVERHEAD = 200
+
+
+class MemoryBackend:
+    name = "memory"
+
+    def __init__(self, max_bytes: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes = max_bytes
+        self._clock = clock
+        self._items: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._bytes = 0
+
+    def _cost(self, key: str, value: bytes) -> int:
+        return len(key) + len(value) + ENTRY_OVERHEAD
+
+    def _drop(self, key: str) -> None:
+        value, _ = self._items.pop(key)
+        self._bytes -= self._cost(key, value)
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        value, expires_at = item
+        if self._clock() >= expires_at:
+            self._drop(key)
+            return None
+        self._items.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        cost = self._cost(key, value)
+        if cost > self.max_bytes:
+            return  # larger than the whole store: caching it would evict everything else
+        if key in self._items:
+            self._drop(key)
+        self._items[key] = (value, self._clock() + ttl_seconds)
+        self._bytes += cost
+        while self._bytes > self.max_bytes:
+            self._drop(next(iter(self._items)))
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        removed = 0
+        for key in keys:
+            if key in self._items:
+                self._drop(key)
+                removed += 1
+        return removed
+
+    async def scan(self, pattern: str) -> AsyncIterator[str]:
+        match = re.compile(fnmatch.translate(pattern)).match
+        now = self._clock()
+        for key, (_, expires_at) in list(self._items.items()):
+            if expires_at > now and match(key):
+                yield key
+
+    async def ping(self) -> None:
+        return None
+
+    async def usage(self) -> tuple[int, int]:
+        return len(self._items), self._bytes
+
+    async def aclose(self) -> None:
+        self._items.clear()
+        self._bytes = 0

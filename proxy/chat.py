@@ -1,0 +1,233 @@
+"""``POST /v1/chat/completions``: the exact tier, the semantic tier, then the upstream.
+
+The order of decisions: validate (4xx, nothing stored or sent), read the client's cache directives,
+derive tenant and key, try the tiers unless told not to read, and otherwise ask the upstream once per
+key (single flight), relay its answer as it arrives, and store it only if it finished intact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.types import ASGIApp
+
+from . import headers as hdr
+from .cache.entry import CachedResponse
+from .cache.exact import ExactCache
+from .cache.singleflight import Flight, SingleFlight
+from .contracts import RequestRecord, SemanticProbe, SemanticTier, Upstream
+from .core import canonical, policy, sse
+from .errors import PayloadTooLargeError, UpstreamError
+from .responses import SSE, BytesResponse, StreamResponse
+from .settings import Settings
+from .tasks import BackgroundTasks
+
+PATH = "/chat/completions"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) more than ``limit`` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"The request body is {declared} bytes; the limit is {limit} bytes "
+                                   "(MAX_BODY_BYTES).", code="payload_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"The request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES).")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass
+class _Call:
+    """One chat request on its way through the tiers."""
+
+    body: dict[str, Any]
+    directives: policy.Directives
+    tenant: canonical.Tenant
+    key: str
+    stream: bool
+    record: RequestRecord
+    client_headers: list[tuple[str, str]]
+    probe: SemanticProbe | None = None
+
+
+class ChatHandler:
+    def __init__(self, settings: Settings, *, upstream: Upstream, exact: ExactCache,
+                 flights: SingleFlight[CachedResponse], tasks: BackgroundTasks,
+                 semantic: SemanticTier | None = None) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.exact = exact
+        self.flights = flights
+        self.tasks = tasks
+        self.semantic = semantic
+
+    async def __call__(self, request: Request) -> ASGIApp:
+        record: RequestRecord = request.scope["state"]["record"]
+        body = policy.parse_chat_request(await read_body(request, self.settings.max_body_bytes))
+        directives = policy.parse_directives(request.headers)
+        api_key_hash = canonical.hash_api_key(canonical.api_key_of(request.headers))
+        tenant = canonical.tenant_for(api_key_hash, request.headers.get("x-cache-namespace"),
+                                      shared=self.settings.cache_shared)
+        upstream_url = self.upstream.base_url
+        digest = canonical.request_digest(body, upstream=upstream_url, tenant=tenant)
+        call = _Call(body, directives, tenant, canonical.exact_key(self.settings.cache_key_prefix, tenant,
+                                                                   body["model"], digest),
+                     policy.wants_stream(body), record, request.headers.items())
+        record.model, record.stream, record.api_key_hash = body["model"], call.stream, api_key_hash
+
+        if directives.bypass:
+            record.outcome = "bypass"
+            return await self._forward(call, None, cache_header="BYPASS")
+        if directives.read:
+            entry = await self.exact.lookup(call.key)
+            if entry is not None:
+                return self._hit(call, entry, tier="exact")
+            if self.semantic is not None:
+                scope = canonical.semantic_scope(body, upstream=upstream_url, tenant=tenant)
+                call.probe = await self.semantic.lookup(body, scope=scope, namespace=tenant.namespace,
+                                                        request_id=record.request_id)
+                if call.probe is not None:
+                    record.shadow_hit = call.probe.shadow_hit
+                    if call.probe.entry is not None:
+                        return self._hit(call, call.probe.entry, tier="semantic",
+                                         similarity=call.probe.similarity)
+            flight = self.flights.join(call.key)
+            if not flight.leader:
+                shared = await flight.wait()
+                if shared is not None:
+                    return self._hit(call, shared, tier="exact")
+                flight = None  # the leader failed: ask the upstream ourselves
+        else:
+            flight = None
+        record.outcome = "miss"
+        return await self._forward(call, flight, cache_header="MISS")
+
+    # -- answering from the cache -----------------------------------------------------------------
+
+    def _hit(self, call: _Call, entry: CachedResponse, *, tier: str,
+             similarity: float | None = None) -> ASGIApp:
+        record = call.record
+        record.outcome, record.tier, record.similarity = f"{tier}_hit", tier, similarity
+        record.usage = entry.usage
+        headers = [("x-cache", "HIT"), ("x-cache-tier", tier), ("age", str(entry.age(time.time()))),
+                   ("x-cache-key", call.key)]
+        if similarity is not None:
+            headers.append(("x-cache-similarity", f"{similarity:.4f}"))
+        if not call.stream:
+            return BytesResponse(entry.body, headers=headers)
+        frames = sse.replay(entry.completion, include_usage=policy.wants_usage_chunk(call.body))
+        return StreamResponse(_iterate(frames), headers=headers)
+
+    # -- asking the upstream ----------------------------------------------------------------------
+
+    async def _forward(self, call: _Call, flight: Flight[CachedResponse] | None, *,
+                       cache_header: str) -> ASGIApp:
+        headers = hdr.to_upstream(call.client_headers, self.settings.upstream_api_key)
+        started = time.perf_counter()
+        try:
+            response = await self.upstream.send("POST", PATH, headers=headers, content=orjson.dumps(call.body))
+        except BaseException:
+            if flight is not None:
+                self.flights.release(flight)
+            raise
+        call.record.upstream_seconds = time.perf_counter() - started
+        out_headers = [*hdr.to_client(response.headers), ("x-cache", cache_header)]
+        storable = response.status_code == 200
+        if call.stream and storable and _is_event_stream(response.headers):
+            return StreamResponse(self._relay(call, flight, response.body, started), headers=out_headers)
+        try:
+            raw = await response.read()
+        except BaseException:
+            if flight is not None:
+                self.flights.release(flight)
+            raise
+        call.record.upstream_seconds = time.perf_counter() - started
+        completion = _json_or_none(raw) if storable else None
+        if isinstance(completion, dict):
+            call.record.usage = completion.get("usage")
+        self._finish(call, flight, completion if policy.is_complete(completion) else None, raw)
+        if call.stream and completion is not None and policy.is_complete(completion):
+            # the upstream answered a stream request with a plain body: give the client the stream it asked for
+            frames = sse.replay(completion, include_usage=policy.wants_usage_chunk(call.body))
+            return StreamResponse(_iterate(frames), headers=out_headers)
+        return BytesResponse(raw, status=response.status_code, headers=out_headers, media_type=None)
+
+    async def _relay(self, call: _Call, flight: Flight[CachedResponse] | None, body: AsyncIterator[bytes],
+                     started: float) -> AsyncIterator[bytes]:
+        """Pass the upstream's events through as they arrive while assembling them for the cache."""
+        parser, assembler = sse.SSEParser(), sse.StreamAssembler()
+        completion = None
+        try:
+            async for chunk in body:
+                if call.record.ttft is None:
+                    call.record.ttft = time.perf_counter() - started
+                for data in parser.feed(chunk):
+                    assembler.add(data)
+                yield chunk
+            completion = None if parser.pending else assembler.result()
+        except UpstreamError as exc:
+            call.record.stream_failed = True
+            yield sse.encode_event(exc.to_dict())
+        finally:
+            call.record.upstream_seconds = time.perf_counter() - started
+            if completion is None:
+                call.record.stream_failed = True
+            else:
+                call.record.usage = completion.get("usage")
+            self._finish(call, flight, completion, None)
+            await body.aclose()  # type: ignore[attr-defined]
+
+    def _finish(self, call: _Call, flight: Flight[CachedResponse] | None,
+                completion: dict[str, Any] | None, raw: bytes | None) -> None:
+        """Hand a finished answer to waiting followers, then store it off the request path."""
+        if completion is None:
+            if flight is not None:
+                self.flights.release(flight)
+            return
+        ttl = policy.choose_ttl(call.directives, call.body, default=self.settings.cache_ttl,
+                                creative=self.settings.cache_ttl_creative,
+                                creative_temperature=self.settings.cache_creative_temperature)
+        entry = CachedResponse.from_completion(completion, model=call.body["model"], stored_at=time.time(),
+                                               ttl=ttl)
+        if raw is not None:
+            entry.body = raw  # plain answers are stored byte for byte
+        if flight is not None:
+            self.flights.resolve(flight, entry)
+        if call.directives.write:
+            self.tasks.spawn(self._store(call, flight, entry))
+        elif flight is not None:
+            self.flights.release(flight)
+
+    async def _store(self, call: _Call, flight: Flight[CachedResponse] | None, entry: CachedResponse) -> None:
+        try:
+            await self.exact.store(call.key, entry)
+            if self.semantic is not None and call.probe is not None:
+                self.semantic.remember(call.probe, entry, namespace=call.tenant.namespace)
+        finally:
+            if flight is not None:
+                self.flights.release(flight)
+
+
+def _is_event_stream(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "content-type" and value.startswith(SSE) for name, value in headers)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+async def _iterate(frames: Any) -> AsyncIterator[bytes]:
+    for frame in frames:
+        yield frame

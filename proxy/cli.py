@@ -1,0 +1,71 @@
+"""``cachegate serve`` (the proxy) and ``cachegate embed`` (the embedding service).
+
+Flags mirror the settings (``--cache-ttl 60`` is ``CACHE_TTL=60``); flags win over the environment.
+A bad value stops start-up with a message naming the setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import SettingsError
+from .settings import SPECS, Settings
+
+
+def _serve_parser(parser: argparse.ArgumentParser) -> None:
+    for spec in SPECS:
+        flag = "--" + spec.env.lower().replace("_", "-")
+        parser.add_argument(flag, dest=spec.env, metavar=spec.env, help=f"{spec.help} [env {spec.env}]")
+
+
+def configure_logging(settings: Settings) -> None:
+    from .context import RequestIdFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    overrides = {spec.env: value for spec in SPECS if (value := getattr(args, spec.env)) is not None}
+    try:
+        settings = Settings.from_env({**os.environ, **overrides})
+    except SettingsError as exc:
+        print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
+                log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cachegate", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(commands.add_parser("serve", help="run the caching proxy"))
+    commands.add_parser("embed", help="run the embedding service (flags: see 'cachegate embed --help')",
+                        add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "embed":
+        from embedding_service.cli import main as embed_main
+
+        return embed_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

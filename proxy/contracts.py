@@ -1,0 +1,200 @@
+"""The contracts between cachegate's core and its parts.
+
+Each is a small ``Protocol``; backends implement it and are chosen in one factory. Backends move bytes
+and vectors: namespacing, serialising, TTL choice, metrics and fail-open handling live in the wrappers
+(:mod:`proxy.cache.exact`, :mod:`proxy.semantic.tier`) so every backend behaves the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class ExactBackend(Protocol):
+    """A key-value store with per-key expiry. Raises :class:`proxy.errors.BackendError` on failure."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+
+    async def delete(self, keys: Sequence[str]) -> int: ...
+
+    def scan(self, pattern: str) -> AsyncIterator[str]:
+        """Keys matching a glob ``pattern`` (``*`` only), without blocking the store."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def usage(self) -> tuple[int, int]:
+        """(entries, bytes) held, as far as the backend can tell cheaply."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SemanticRecord:
+    """One stored request in the semantic tier."""
+
+    id: str
+    vector: Sequence[float]
+    scope: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class SemanticMatch:
+    id: str
+    score: float
+    payload: Mapping[str, Any]
+
+
+class SemanticBackend(Protocol):
+    """A vector store searched by cosine similarity within one scope."""
+
+    name: str
+
+    async def ensure_ready(self, dim: int) -> None:
+        """Create the collection if missing; 'already exists' is fine."""
+        ...
+
+    async def search(self, vector: Sequence[float], scope: str, *, limit: int, now: float) -> list[SemanticMatch]:
+        """Best matches in ``scope`` that have not expired at ``now``, best first."""
+        ...
+
+    async def upsert(self, record: SemanticRecord) -> None: ...
+
+    async def delete(self, ids: Sequence[str]) -> int: ...
+
+    async def delete_where(self, *, model: str | None = None, namespace: str | None = None,
+                           expired_before: float | None = None) -> int: ...
+
+    async def count(self) -> int: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-normalised vectors."""
+
+    name: str
+    dim: int
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text`` (to skip prompts longer than its window)."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class UpstreamResponse:
+    """An upstream answer whose body is read by iterating :attr:`body` (and closed by :meth:`aclose`)."""
+
+    status_code: int
+    headers: list[tuple[str, str]]
+    body: AsyncIterator[bytes]
+    _close: Any = None
+
+    async def aclose(self) -> None:
+        if self._close is not None:
+            await self._close()
+
+    async def read(self) -> bytes:
+        try:
+            return b"".join([chunk async for chunk in self.body])
+        finally:
+            await self.aclose()
+
+
+class Upstream(Protocol):
+    """An OpenAI-compatible API. Raises UpstreamUnreachableError / UpstreamTimeoutError."""
+
+    base_url: str
+
+    async def send(self, method: str, path: str, *, headers: Sequence[tuple[str, str]],
+                   content: bytes | AsyncIterator[bytes] | None,
+                   params: str = "") -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class RequestRecord:
+    """What happened to one proxied request; handed to the :class:`Observer` when it is done."""
+
+    request_id: str
+    route: str
+    method: str
+    started_at: float
+    status: int = 0
+    model: str | None = None
+    outcome: str = "none"  # exact_hit | semantic_hit | miss | bypass | error | none (not a chat request)
+    tier: str | None = None
+    stream: bool = False
+    duration: float = 0.0
+    ttft: float | None = None
+    upstream_seconds: float | None = None
+    usage: Mapping[str, Any] | None = None  # the answer's usage: what it cost (miss) or saved (hit)
+    similarity: float | None = None
+    api_key_hash: str | None = None
+    stream_failed: bool = False
+    shadow_hit: bool = False
+
+
+class Observer(Protocol):
+    """Receives what happens, for metrics, ledgers and logs. Must never raise or block."""
+
+    def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None: ...
+
+    def backend_error(self, component: str, error: BaseException) -> None: ...
+
+    def request_done(self, record: RequestRecord) -> None: ...
+
+
+class NullObserver:
+    def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def backend_error(self, component: str, error: BaseException) -> None:
+        pass
+
+    def request_done(self, record: RequestRecord) -> None:
+        pass
+
+
+@dataclass
+class SemanticProbe:
+    """The result of a semantic lookup: a hit's entry (if any) and what is needed to store the answer
+    later without embedding the prompt twice."""
+
+    entry: Any = None  # CachedResponse on a hit that may be served
+    similarity: float | None = None
+    point_id: str | None = None
+    shadow_hit: bool = False
+    vector: Sequence[float] | None = None
+    scope: str | None = None
+    text: str | None = None
+
+
+class SemanticTier(Protocol):
+    """The semantic tier as the chat handler sees it; failures are handled inside (fail open)."""
+
+    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str,
+                     request_id: str) -> SemanticProbe | None: ...
+
+    def remember(self, probe: SemanticProbe, entry: Any, *, namespace: str) -> None:
+        """Store ``entry`` for the probed prompt, in the background."""
+        ...

@@ -1,0 +1,139 @@
+"""Canonical form of a chat request and the cache keys derived from it. Pure: no I/O.
+
+Two requests share an exact-tier entry only when every field that can change the answer is equal after
+canonicalisation (keys sorted, ``1`` and ``1.0`` the same number), and they come from the same tenant
+towards the same upstream. Only the fields in :data:`IGNORED_FIELDS` are left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+KEY_VERSION = 1
+
+#: Fields that cannot change the answer, so they are left out of the key:
+#: ``stream``/``stream_options`` only change the framing (cachegate converts between the forms),
+#: ``user``/``safety_identifier``/``metadata``/``store`` are bookkeeping on the provider's side and
+#: ``prompt_cache_key`` is a routing hint for the provider's own prompt cache.
+IGNORED_FIELDS = frozenset(
+    {"stream", "stream_options", "user", "safety_identifier", "metadata", "store", "prompt_cache_key"}
+)
+
+
+def normalise(value: Any) -> Any:
+    """Recursively turn whole floats into ints (``1.0`` → ``1``) so equal numbers hash equally."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, dict):
+        return {key: normalise(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalise(item) for item in value]
+    return value
+
+
+def canonical_bytes(value: Any) -> bytes:
+    return orjson.dumps(normalise(value), option=orjson.OPT_SORT_KEYS)
+
+
+def _sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Whose cache a request reads and writes.
+
+    ``owner`` is the SHA-256 of the API key (``shared`` when CACHE_SHARED is on, ``anonymous`` without a
+    key); ``namespace`` comes from ``x-cache-namespace`` and narrows it further.
+    """
+
+    owner: str
+    namespace: str = ""
+
+    @property
+    def owner_id(self) -> str:
+        return self.owner[:16]
+
+    @property
+    def namespace_id(self) -> str:
+        return namespace_id(self.namespace)
+
+
+def namespace_id(namespace: str) -> str:
+    return _sha256(namespace)[:12] if namespace else "-"
+
+
+def model_id(model: str) -> str:
+    return _sha256(model)[:12]
+
+
+def api_key_of(headers: Mapping[str, str]) -> str | None:
+    """The client's API key from ``Authorization: Bearer`` (or Azure's ``api-key``)."""
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("api-key") or None
+
+
+def hash_api_key(key: str | None) -> str | None:
+    return _sha256(key) if key else None
+
+
+def tenant_for(api_key_hash: str | None, namespace: str | None, *, shared: bool) -> Tenant:
+    owner = "shared" if shared else (api_key_hash or "anonymous")
+    return Tenant(owner=owner, namespace=(namespace or "").strip())
+
+
+def request_digest(body: Mapping[str, Any], *, upstream: str, tenant: Tenant) -> str:
+    """SHA-256 over the canonical request, the upstream and the tenant."""
+    request = {key: value for key, value in body.items() if key not in IGNORED_FIELDS}
+    material = {"v": KEY_VERSION, "upstream": upstream, "owner": tenant.owner, "namespace": tenant.namespace,
+                "request": request}
+    return _sha256(canonical_bytes(material))
+
+
+def exact_key(prefix: str, tenant: Tenant, model: str, digest: str) -> str:
+    """``<prefix>exact:<owner>:<namespace>:<model>:<digest>``; the middle parts let admin clear by scope."""
+    return f"{prefix}exact:{tenant.owner_id}:{tenant.namespace_id}:{model_id(model)}:{digest}"
+
+
+def exact_pattern(prefix: str, *, model: str | None = None, namespace: str | None = None) -> str:
+    """A SCAN pattern over exact-tier keys, narrowed by model and/or namespace."""
+    ns = namespace_id(namespace) if namespace is not None else "*"
+    mid = model_id(model) if model is not None else "*"
+    return f"{prefix}exact:*:{ns}:{mid}:*"
+
+
+def semantic_scope(body: Mapping[str, Any], *, upstream: str, tenant: Tenant) -> str:
+    """Hash of everything but the wording of the last user turn: two requests may match semantically
+    only within one scope (same model, parameters, system prompt, earlier turns and tenant)."""
+    messages = list(body.get("messages") or [])
+    last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
+                    default=None)
+    if last_user is not None:
+        messages[last_user] = {**messages[last_user], "content": None}
+    stripped = {**body, "messages": messages}
+    return request_digest(stripped, upstream=upstream, tenant=tenant)
+
+
+def last_user_text(body: Mapping[str, Any]) -> str | None:
+    """Text of the last user turn when it is plain text (string or text-only parts), else ``None``."""
+    messages = body.get("messages") or []
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list) and all(
+                isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+                for part in content
+            ):
+                return "\n".join(part["text"] for part in content)
+            return None
+    return None

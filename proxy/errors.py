@@ -1,0 +1,116 @@
+"""One exception tree for cachegate.
+
+Every error a client can see is a :class:`CachegateError` that knows its HTTP status and renders itself
+as an OpenAI-style ``{"error": {...}}`` body, so handlers raise and one place answers. Errors of the
+libraries we talk to (httpx, redis, qdrant) are mapped to these at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class CachegateError(Exception):
+    """Base of every error cachegate raises on purpose."""
+
+    status_code: int = 500
+    error_type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param,
+                          "code": self.code}}
+
+    def to_body(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+
+class SettingsError(CachegateError, ValueError):
+    """A setting has a value cachegate cannot start with; the message names the setting."""
+
+    code = "invalid_setting"
+
+
+# -- client errors -------------------------------------------------------------------------------
+
+
+class ClientError(CachegateError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class BadRequestError(ClientError):
+    code = "invalid_request"
+
+
+class PayloadTooLargeError(ClientError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnauthorizedError(ClientError):
+    status_code = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class ForbiddenError(ClientError):
+    status_code = 403
+    error_type = "permission_error"
+    code = "forbidden"
+
+
+class NotFoundError(ClientError):
+    status_code = 404
+    code = "not_found"
+
+
+class RateLimitedError(ClientError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# -- upstream errors -----------------------------------------------------------------------------
+
+
+class UpstreamError(CachegateError):
+    status_code = 502
+    error_type = "upstream_error"
+
+
+class UpstreamUnreachableError(UpstreamError):
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status_code = 504
+    code = "upstream_timeout"
+
+
+# -- cache backend errors: never reach a client, the cache fails open ---------------------------------
+
+
+class BackendError(CachegateError):
+    """A cache dependency (Redis, Qdrant, the embedding service) failed; callers fail open."""
+
+    def __init__(self, component: str, message: str) -> None:
+        super().__init__(f"{component}: {message}")
+        self.component = component
+
+
+class EmbeddingError(BackendError):
+    pass

@@ -1,0 +1,32 @@
+"""Every other ``/v1/*`` request: passed to the upstream unchanged, bodies streamed both ways."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.types import ASGIApp
+
+from . import headers as hdr
+from .contracts import Upstream
+from .responses import StreamResponse
+from .settings import Settings
+
+
+class PassthroughHandler:
+    def __init__(self, settings: Settings, upstream: Upstream) -> None:
+        self.settings = settings
+        self.upstream = upstream
+
+    async def __call__(self, request: Request) -> ASGIApp:
+        path = request.url.path.removeprefix("/v1")
+        has_body = request.method not in {"GET", "HEAD", "DELETE", "OPTIONS"} or \
+            "content-length" in request.headers or "transfer-encoding" in request.headers
+        content: AsyncIterator[bytes] | None = request.stream() if has_body else None
+        response = await self.upstream.send(
+            request.method, path, headers=hdr.to_upstream(request.headers.items(), self.settings.upstream_api_key),
+            content=content, params=request.url.query,
+        )
+        media_type = dict(response.headers).get("content-type", "application/octet-stream")
+        return StreamResponse(response.body, status=response.status_code,
+                              headers=hdr.to_client(response.headers), media_type=media_type)

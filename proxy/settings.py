@@ -1,0 +1,261 @@
+"""Settings: read once from the environment, validated, frozen.
+
+Each setting is declared once in :data:`SPECS` (name, parser, default, help); the dataclass, the
+environment loader, the CLI flags (``cachegate serve --cache-ttl 60``) and the README table all derive
+from it. A bad value raises :class:`SettingsError` naming the setting, which stops start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import SettingsError
+
+Parser = Callable[[str], Any]
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def int_in(low: int, high: int | None = None) -> Parser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise ValueError(f"expected a whole number from {low} to {high}" if high is not None
+                             else f"expected a whole number of at least {low}")
+        return value
+    return parse
+
+
+def float_in(low: float, high: float | None = None, *, low_open: bool = False) -> Parser:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError("expected a number") from None
+        too_low = value <= low if low_open else value < low
+        if too_low or (high is not None and value > high) or value != value:
+            bound = f"above {low}" if low_open else f"at least {low}"
+            raise ValueError(f"expected a number {bound}" + (f" and at most {high}" if high is not None else ""))
+        return value
+    return parse
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+          "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+
+
+def parse_size(raw: str) -> int:
+    """``256MB``, ``64MiB``, ``1048576`` → bytes."""
+    match = _SIZE.match(raw)
+    unit = (match.group(2) or "").lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError("expected a size such as 268435456, 256MB or 256MiB")
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value < 1024:
+        raise ValueError("expected a size of at least 1KiB")
+    return value
+
+
+def parse_url(*schemes: str) -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.netloc:
+            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value.rstrip("/") if parts.scheme in {"http", "https"} else value
+    return parse
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+    return parse
+
+
+def parse_str(raw: str) -> str:
+    return raw.strip()
+
+
+def parse_optional_str(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def parse_log_level(raw: str) -> str:
+    return one_of("debug", "info", "warning", "error", "critical")(raw).upper()
+
+
+@dataclass(frozen=True)
+class Spec:
+    env: str
+    parse: Parser
+    default: Any
+    help: str
+    secret: bool = False
+
+    @property
+    def attr(self) -> str:
+        return self.env.lower()
+
+
+_http = parse_url("http", "https")
+_redis = parse_url("redis", "rediss", "unix")
+
+SPECS: tuple[Spec, ...] = (
+    # -- serving
+    Spec("HOST", parse_str, "127.0.0.1", "Interface to listen on."),
+    Spec("PORT", int_in(0, 65535), 3000, "Port to listen on."),
+    Spec("UPSTREAM_BASE_URL", _http, "https://api.openai.com/v1",
+         "Base URL of the OpenAI-compatible upstream, including its /v1."),
+    Spec("UPSTREAM_API_KEY", parse_optional_str, None,
+         "When set, replaces the client's key towards the upstream.", secret=True),
+    Spec("UPSTREAM_TIMEOUT", float_in(0, low_open=True), 60.0, "Seconds to wait for the upstream."),
+    Spec("MAX_BODY_BYTES", parse_size, 10 * 10**6, "Largest request body accepted (413 above it)."),
+    # -- exact tier
+    Spec("REDIS_URL", _redis, None, "Redis for the exact tier and shared counters; unset: in-process store.",
+         secret=True),
+    Spec("REDIS_TIMEOUT", float_in(0, low_open=True), 0.25,
+         "Seconds a Redis call may take before the cache fails open."),
+    Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store."),
+    Spec("CACHE_TTL", int_in(1, 31_536_000), 86_400, "Seconds an answer is kept."),
+    Spec("CACHE_TTL_CREATIVE", int_in(1, 31_536_000), 3_600,
+         "Seconds an answer is kept when temperature is above CACHE_CREATIVE_TEMPERATURE."),
+    Spec("CACHE_CREATIVE_TEMPERATURE", float_in(0, 2), 0.7, "Temperature above which CACHE_TTL_CREATIVE applies."),
+    Spec("CACHE_SHARED", parse_bool, False, "Share one cache namespace between all API keys."),
+    Spec("CACHE_KEY_PREFIX", parse_str, "cachegate:", "Prefix of every key cachegate writes to Redis."),
+    Spec("DATA_DIR", parse_str, "./data", "Directory for the embedded semantic store and SQLite files."),
+    # -- semantic tier
+    Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
+         "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
+    Spec("SEMANTIC_THRESHOLD", float_in(0, 1), 0.9, "Cosine similarity a semantic match needs."),
+    Spec("EMBEDDING_URL", _http, None, "Embedding service; unset: embed in-process."),
+    Spec("EMBEDDING_TIMEOUT", float_in(0, low_open=True), 0.5, "Seconds an embedding may take."),
+    Spec("QDRANT_URL", _http, None, "Qdrant server; unset: embedded store under DATA_DIR."),
+    Spec("QDRANT_API_KEY", parse_optional_str, None, "API key of the Qdrant server.", secret=True),
+    Spec("QDRANT_COLLECTION", parse_str, "cachegate", "Qdrant collection name."),
+    Spec("QDRANT_TIMEOUT", float_in(0, low_open=True), 1.0, "Seconds a Qdrant call may take."),
+    # -- monitoring
+    Spec("METRICS_WINDOW_SECONDS", int_in(10, 86_400), 300, "Window of the latency percentiles."),
+    Spec("PRICING_FILE", parse_optional_str, None, "JSON file that overrides or adds model prices."),
+    Spec("USAGE_RETENTION_DAYS", int_in(1, 3650), 30, "Days of usage history kept."),
+    Spec("LOG_PATH", parse_str, "logs/requests.log", "Request log file; empty string turns it off."),
+    Spec("LOG_LEVEL", parse_log_level, "INFO", "debug, info, warning, error or critical."),
+    Spec("LOG_FORMAT", one_of("text", "json"), "text", "Application log format."),
+    Spec("DEBUG_UPSTREAM", parse_bool, False, "Log upstream requests and responses (keys redacted)."),
+    # -- operator surface
+    Spec("ADMIN_API_KEY", parse_optional_str, None, "Key for /admin/*; unset: loopback clients only.",
+         secret=True),
+    Spec("MONITOR_API_KEY", parse_optional_str, None, "Key for /metrics* and /dashboard; unset: open.",
+         secret=True),
+    Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per API key or client IP; 0: off."),
+    Spec("ALLOWED_ORIGINS", parse_list, (), "Comma-separated CORS origins."),
+)
+
+_SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    upstream_base_url: str = "https://api.openai.com/v1"
+    upstream_api_key: str | None = None
+    upstream_timeout: float = 60.0
+    max_body_bytes: int = 10 * 10**6
+    redis_url: str | None = None
+    redis_timeout: float = 0.25
+    cache_max_bytes: int = 256 * 10**6
+    cache_ttl: int = 86_400
+    cache_ttl_creative: int = 3_600
+    cache_creative_temperature: float = 0.7
+    cache_shared: bool = False
+    cache_key_prefix: str = "cachegate:"
+    data_dir: str = "./data"
+    semantic_mode: str = "serve"
+    semantic_threshold: float = 0.9
+    embedding_url: str | None = None
+    embedding_timeout: float = 0.5
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    qdrant_collection: str = "cachegate"
+    qdrant_timeout: float = 1.0
+    metrics_window_seconds: int = 300
+    pricing_file: str | None = None
+    usage_retention_days: int = 30
+    log_path: str = "logs/requests.log"
+    log_level: str = "INFO"
+    log_format: str = "text"
+    debug_upstream: bool = False
+    admin_api_key: str | None = None
+    monitor_api_key: str | None = None
+    rate_limit_per_minute: int = 0
+    allowed_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``); unset or empty values keep defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = environ.get(spec.env)
+            if raw is None or (raw.strip() == "" and spec.env != "LOG_PATH"):
+                continue
+            try:
+                values[spec.attr] = spec.parse(raw)
+            except ValueError as exc:
+                shown = "<redacted>" if spec.secret else repr(raw)
+                raise SettingsError(f"{spec.env}: {exc}, got {shown}", param=spec.env) from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        unknown = set(changes) - set(_SPEC_BY_ATTR)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings with every secret (and credentials inside URLs) hidden."""
+        out: dict[str, Any] = {}
+        for spec in SPECS:
+            value = getattr(self, spec.attr)
+            if spec.secret and value is not None:
+                value = redact_url(value) if "://" in str(value) else "<redacted>"
+            out[spec.env] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of ``scheme://user:password@host`` URLs; other URLs are returned as they are."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:<redacted>@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
