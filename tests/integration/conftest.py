@@ -1,0 +1,47 @@
+"""Proxy fixtures: a real proxy over HTTP in front of the simulator, on each exact-tier backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.proxy import ProxyServer, proxy_settings
+from tests.support.servers import RedisServer, SimulatorServer
+
+StartProxy = Callable[..., ProxyServer]
+
+
+@pytest.fixture
+def start_proxy(sim: SimulatorServer, tmp_path: Path) -> Iterator[StartProxy]:
+    """Start proxies with setting overrides; each is stopped after the test."""
+    started: list[ProxyServer] = []
+
+    def start(**overrides: Any) -> ProxyServer:
+        app_kwargs = overrides.pop("app_kwargs", {})
+        upstream = overrides.pop("upstream_base_url", sim.base_url)
+        server = ProxyServer(proxy_settings(upstream, tmp_path, **overrides), **app_kwargs)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The exact-tier backend; tests using ``proxy`` run once on each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def proxy(backend: str, start_proxy: StartProxy, redis_server: RedisServer) -> ProxyServer:
+    if backend == "redis":
+        with redis_server.client() as client:
+            client.flushall()
+        return start_proxy(redis_url=redis_server.url)
+    return start_proxy()

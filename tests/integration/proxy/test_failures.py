@@ -1,0 +1,68 @@
+"""Failing parts: the upstream (502/504 with an OpenAI-style body) and Redis (fail open)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.support.proxy import ProxyServer
+from tests.support.servers import RedisServer, SimulatorServer, free_port
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "Is anyone there?"}]
+
+
+def post(proxy: ProxyServer, **headers: str) -> httpx.Response:
+    return httpx.post(proxy.base_url + "/chat/completions", json={"model": MODEL, "messages": MESSAGES},
+                      headers={"authorization": "Bearer sk-test-alice", **headers}, timeout=10)
+
+
+def test_unreachable_upstream_is_502(start_proxy: Any) -> None:
+    proxy = start_proxy(upstream_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    for response in (post(proxy), httpx.get(proxy.base_url + "/models")):
+        assert response.status_code == 502
+        assert response.json()["error"]["code"] == "upstream_unreachable"
+        assert response.headers["x-request-id"]
+
+
+def test_slow_upstream_is_504(start_proxy: Any, sim: SimulatorServer) -> None:
+    proxy = start_proxy(upstream_timeout=0.2)
+    response = post(proxy, **{"x-sim-delay": "1"})
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert post(proxy).status_code == 200  # nothing was stored by the failure: a normal miss
+
+
+def test_stream_that_stalls_mid_way_ends_with_an_error_event(start_proxy: Any, sim: SimulatorServer) -> None:
+    proxy = start_proxy(upstream_timeout=0.3)
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    with httpx.stream("POST", proxy.base_url + "/chat/completions", json=body,
+                      headers={"x-sim-chunk-delay": "1"}, timeout=10) as response:
+        text = response.read().decode()
+    assert response.status_code == 200
+    assert '"upstream_timeout"' in text
+    assert "[DONE]" not in text
+    assert post(proxy).headers["x-cache"] == "MISS"
+
+
+def test_redis_going_away_fails_open_and_coming_back_is_picked_up(start_proxy: Any,
+                                                                  sim: SimulatorServer) -> None:
+    with RedisServer() as redis_server:
+        proxy = start_proxy(redis_url=redis_server.url, redis_timeout=0.25)
+        assert post(proxy).headers["x-cache"] == "MISS"
+        assert post(proxy).headers["x-cache"] == "HIT"
+        redis_server.kill()  # the port is kept: start() brings it back where the proxy looks
+        for _ in range(3):
+            response = post(proxy)
+            assert response.status_code == 200
+            assert response.headers["x-cache"] == "MISS"
+        health = httpx.get(proxy.url + "/health")
+        assert health.status_code == 503
+        assert health.json()["services"]["redis"]["status"] == "down"
+        assert health.json()["services"]["redis"]["failures"] >= 3
+        redis_server.start()
+        assert post(proxy).headers["x-cache"] == "MISS"
+        assert post(proxy).headers["x-cache"] == "HIT"
+        assert httpx.get(proxy.url + "/health").status_code == 200
+    assert sim.state.chat_calls == 5  # one miss, three misses while Redis is away, one after

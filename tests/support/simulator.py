@@ -1,0 +1,217 @@
+"""A small OpenAI-compatible upstream for integration tests and benchmarks.
+
+Answers are deterministic but reveal the call number (``[3] You said: hi``) so a test can tell a fresh
+upstream answer from a cached replay. Faults are injected per request with ``x-sim-*`` headers, which the
+proxy forwards untouched: ``status``, ``delay``, ``chunk-delay``, ``cut-after``, ``cut-abort``,
+``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``. Run standalone with
+``python -m tests.support.simulator --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import importlib.util
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.support.sim_wire import (
+    FINGERPRINT,
+    QuietAbort,
+    chat_events,
+    count_tokens,
+    error_response,
+    fake_vector,
+    flag,
+    json_response,
+    stream_response,
+    text_of,
+    words,
+)
+
+_Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+@dataclass
+class SimState:
+    """Counters of one simulator; readable from the test thread while the server runs in another."""
+
+    chat_calls: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    last_headers: dict[str, str] = field(default_factory=dict)
+    last_body: Any = None
+    seen_prompts: set[bytes] = field(default_factory=set)
+
+    def reset(self) -> None:
+        self.chat_calls = 0
+        self.calls.clear()
+        self.last_headers = {}
+        self.last_body = None
+        self.seen_prompts.clear()
+
+    def stats(self) -> dict[str, Any]:
+        return {"chat_calls": self.chat_calls, "calls": dict(self.calls),
+                "last_headers": dict(self.last_headers), "last_body": self.last_body}
+
+
+def create_simulator() -> tuple[Starlette, SimState]:
+    state = SimState()
+
+    def endpoint(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Record the call, then apply the faults every endpoint shares before the handler runs."""
+
+        async def run(request: Request) -> Response:
+            raw = await request.body()
+            try:
+                body = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                body = None
+            path = request.url.path
+            state.calls[path] = state.calls.get(path, 0) + 1
+            state.last_headers = {k.lower(): v for k, v in request.headers.items()}
+            state.last_body = body
+            if path == "/v1/chat/completions":
+                state.chat_calls += 1
+            if delay := float(request.headers.get("x-sim-delay", "0") or 0):
+                await asyncio.sleep(delay)
+            if status := int(request.headers.get("x-sim-status", "0") or 0):
+                return error_response(status, f"simulated upstream error {status}")
+            if raw and body is None:
+                return error_response(400, "We could not parse the JSON body of your request.")
+            if flag(request, "x-sim-bad-json") and not (isinstance(body, dict) and body.get("stream")):
+                return Response(b"<html>not json{", media_type="application/json")
+            return await handler(request, body)
+
+        return run
+
+    async def chat(request: Request, body: Any) -> Response:
+        if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
+            param = "model" if not isinstance(body, dict) or not body.get("model") else "messages"
+            return error_response(400, f"Missing required parameter: '{param}'.", param)
+        call_no, messages, n = state.chat_calls, body["messages"], int(body.get("n") or 1)
+        user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        prompt_tokens = count_tokens(" ".join(text_of(m.get("content")) for m in messages))
+        key = orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)
+        cached = 1024 * (prompt_tokens // 1024) if key in state.seen_prompts else 0
+        state.seen_prompts.add(key)
+        cached = int(request.headers.get("x-sim-cached-tokens", cached))
+        tools = body.get("tools") if flag(request, "x-sim-tool-call") else None
+        tool = tools[0]["function"]["name"] if tools else None
+        finish = None if flag(request, "x-sim-no-finish") else ("tool_calls" if tool else "stop")
+        if tool:
+            texts = [orjson.dumps({"text": user, "choice": i}).decode() for i in range(n)]
+        else:
+            texts = [f"[{call_no}{f'#{i}' if i else ''}] You said: {user}" for i in range(n)]
+        completion_tokens = sum(count_tokens(t) for t in texts)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens,
+                 "prompt_tokens_details": {"cached_tokens": cached}}
+        head = {"id": f"chatcmpl-sim-{call_no}", "object": "chat.completion", "created": int(time.time()),
+                "model": body["model"], "system_fingerprint": FINGERPRINT}
+        if body.get("stream"):
+            include_usage = (body.get("stream_options") or {}).get("include_usage")
+            events = chat_events(call_no, head, texts, tool, finish, usage if include_usage else None)
+            return stream_response(request, events)
+        choices = []
+        for i, text in enumerate(texts):
+            message: dict[str, Any] = {"role": "assistant", "content": None if tool else text, "refusal": None}
+            if tool:
+                call = {"id": f"call_sim_{call_no}_{i}", "type": "function"}
+                message["tool_calls"] = [{**call, "function": {"name": tool, "arguments": text}}]
+            choices.append({"index": i, "message": message, "logprobs": None, "finish_reason": finish})
+        return json_response({**head, "choices": choices, "usage": usage})
+
+    async def completions(request: Request, body: Any) -> Response:
+        if not isinstance(body, dict) or not body.get("model") or body.get("prompt") is None:
+            return error_response(400, "Missing required parameter: 'model' or 'prompt'.")
+        prompt = body["prompt"] if isinstance(body["prompt"], str) else " ".join(map(str, body["prompt"]))
+        call_no = state.calls["/v1/completions"]
+        text = f"[{call_no}] You said: {prompt}"
+        finish = None if flag(request, "x-sim-no-finish") else "stop"
+        head = {"id": f"cmpl-sim-{call_no}", "object": "text_completion", "created": int(time.time()),
+                "model": body["model"], "system_fingerprint": FINGERPRINT}
+
+        def choice(piece: str, reason: str | None) -> dict[str, Any]:
+            return {**head, "choices": [{"text": piece, "index": 0, "logprobs": None, "finish_reason": reason}]}
+
+        if body.get("stream"):
+            tail = [choice("", finish)] if finish else []
+            return stream_response(request, iter([choice(w, None) for w in words(text)] + tail))
+        usage = {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(text),
+                 "total_tokens": count_tokens(prompt) + count_tokens(text)}
+        return json_response({**choice(text, finish), "usage": usage})
+
+    async def embeddings(request: Request, body: Any) -> Response:
+        if not isinstance(body, dict) or not body.get("model") or body.get("input") is None:
+            return error_response(400, "Missing required parameter: 'model' or 'input'.")
+        inputs = body["input"]
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs and isinstance(inputs[0], int)):
+            inputs = [inputs]  # a single string or a single token array
+        dims = int(body.get("dimensions") or 16)
+        data = []
+        for i, item in enumerate(inputs):
+            vec = fake_vector(item if isinstance(item, str) else orjson.dumps(item).decode(), dims)
+            # The openai SDK asks for base64 by default: little-endian float32, like the real API.
+            emb: Any = base64.b64encode(struct.pack(f"<{dims}f", *vec)).decode() if body.get(
+                "encoding_format") == "base64" else vec
+            data.append({"object": "embedding", "index": i, "embedding": emb})
+        tokens = sum(count_tokens(str(item)) for item in inputs)
+        return json_response({"object": "list", "data": data, "model": body["model"],
+                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def models(request: Request, body: Any) -> Response:
+        ids = ["sim-model", "gpt-4o-mini", "text-embedding-3-small"]
+        return json_response({"object": "list", "data": [
+            {"id": i, "object": "model", "created": 1700000000, "owned_by": "cachegate-sim"} for i in ids]})
+
+    async def bare(request: Request) -> Response:
+        # Deliberately touches no state: this is the throughput ceiling the benchmarks compare against.
+        return Response(b'{"ok":true}', media_type="application/json")
+
+    async def stats(request: Request) -> Response:
+        return json_response(state.stats())
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return json_response({"ok": True})
+
+    app = Starlette(routes=[
+        Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
+        Route("/v1/completions", endpoint(completions), methods=["POST"]),
+        Route("/v1/embeddings", endpoint(embeddings), methods=["POST"]),
+        Route("/v1/models", endpoint(models), methods=["GET"]),
+        Route("/bare", bare, methods=["GET"]),
+        Route("/_sim/stats", stats, methods=["GET"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+    ], middleware=[Middleware(QuietAbort)])
+    return app, state
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="OpenAI-compatible upstream simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    opts = parser.parse_args(argv)
+    app, _ = create_simulator()
+    # The fastest stack available, since benchmarks must not be limited by the upstream.
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    uvicorn.run(app, host=opts.host, port=opts.port, loop=loop, http=http, access_log=False,
+                log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
