@@ -16,20 +16,23 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from .admin import OperatorSurface
 from .cache.entry import CachedResponse
 from .cache.exact import ExactCache
 from .cache.factory import make_exact_backend
 from .cache.singleflight import SingleFlight
 from .chat import ChatHandler
-from .contracts import ExactBackend, NullObserver, Observer, SemanticTier, Upstream
+from .components import Component, HealthCheck
+from .contracts import ExactBackend, Observer, SemanticTier, Upstream
 from .errors import CachegateError, NotFoundError
 from .failopen import FailOpen
-from .health import health_endpoint
 from .middleware import RequestContextMiddleware
+from .monitoring import Monitoring
 from .passthrough import PassthroughHandler
 from .responses import error_response
+from .semantic import build_semantic_tier
 from .settings import Settings
 from .tasks import BackgroundTasks
 from .upstream import HttpUpstream
@@ -49,6 +52,10 @@ class Services:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     flights: SingleFlight[CachedResponse] = field(default_factory=SingleFlight)
     semantic: SemanticTier | None = None
+    #: dependency name → ping, for /health; embedded parts are listed in ``embedded`` instead
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    embedded: dict[str, str] = field(default_factory=dict)
+    components: list[Component] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
 
 
@@ -67,7 +74,8 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None, *, upstream: Upstream | None = None,
                exact_backend: ExactBackend | None = None, observer: Observer | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    observer = observer or NullObserver()
+    monitoring = Monitoring(settings)
+    observer = observer or monitoring.observer
     failopen = FailOpen(observer)
     backend = exact_backend or make_exact_backend(settings)
     services = Services(
@@ -78,13 +86,28 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
         failopen=failopen,
     )
     services.closers += [services.upstream.aclose, backend.aclose]
+    if backend.name == "memory":
+        services.embedded["exact_cache"] = "memory"
+    else:
+        services.health_checks[backend.name] = backend.ping
+    services.semantic = build_semantic_tier(settings, observer=observer, failopen=failopen, tasks=services.tasks)
+    services.components = [monitoring, OperatorSurface(settings)]
+    if services.semantic is not None:
+        services.components.insert(0, services.semantic)  # type: ignore[arg-type]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started: list[Component] = []
         try:
+            for component in services.components:
+                await component.start(services)
+                started.append(component)
             yield
         finally:
             await services.tasks.drain()
+            for component in reversed(started):
+                with contextlib.suppress(Exception):
+                    await component.stop()
             for close in reversed(services.closers):
                 with contextlib.suppress(Exception):
                     await close()
@@ -92,14 +115,17 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
     chat = ChatHandler(settings, upstream=services.upstream, exact=services.exact, flights=services.flights,
                        tasks=services.tasks, semantic=services.semantic)
     passthrough = PassthroughHandler(settings, services.upstream)
-    routes = [
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/{path:path}", passthrough, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        Route("/health", health_endpoint, methods=["GET"]),
+    routes: list[BaseRoute] = [
+        Route("/v1/chat/completions", chat.handle, methods=["POST"]),
+        Route("/v1/{path:path}", passthrough.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
+    middleware = [Middleware(RequestContextMiddleware, observer=observer)]
+    for component in services.components:
+        routes = component.routes(services) + routes
+        middleware += component.middleware(services)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContextMiddleware, observer=observer)],
+        middleware=middleware,
         exception_handlers={CachegateError: _on_error, 404: _not_found},
         lifespan=lifespan,
     )

@@ -70,7 +70,7 @@ class ChatHandler:
         self.tasks = tasks
         self.semantic = semantic
 
-    async def __call__(self, request: Request) -> ASGIApp:
+    async def handle(self, request: Request) -> ASGIApp:
         record: RequestRecord = request.scope["state"]["record"]
         body = policy.parse_chat_request(await read_body(request, self.settings.max_body_bytes))
         directives = policy.parse_directives(request.headers)
@@ -100,8 +100,8 @@ class ChatHandler:
                     if call.probe.entry is not None:
                         return self._hit(call, call.probe.entry, tier="semantic",
                                          similarity=call.probe.similarity)
-            flight = self.flights.join(call.key)
-            if not flight.leader:
+            flight: Flight[CachedResponse] | None = self.flights.join(call.key)
+            if flight is not None and not flight.leader:
                 shared = await flight.wait()
                 if shared is not None:
                     return self._hit(call, shared, tier="exact")

@@ -23,13 +23,10 @@ async def _check(name: str, ping: Any) -> tuple[str, dict[str, Any]]:
 
 async def health_endpoint(request: Request) -> JSONResponse:
     services = request.app.state.services
-    backend = services.exact.backend
-    checks: dict[str, dict[str, Any]] = {}
-    if backend.name == "memory":
-        checks["exact_cache"] = {"status": "embedded", "backend": "memory"}
-    else:
-        name, result = await _check(backend.name, backend.ping)
-        checks[name] = result
+    checks: dict[str, dict[str, Any]] = {name: {"status": "embedded", "backend": kind}
+                                         for name, kind in services.embedded.items()}
+    results = await asyncio.gather(*[_check(name, ping) for name, ping in services.health_checks.items()])
+    checks.update(results)
     for name, state in services.failopen.components.items():
         checks.setdefault(name, {})["failures"] = state.failures
         if state.last_error:

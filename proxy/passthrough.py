@@ -18,7 +18,7 @@ class PassthroughHandler:
         self.settings = settings
         self.upstream = upstream
 
-    async def __call__(self, request: Request) -> ASGIApp:
+    async def handle(self, request: Request) -> ASGIApp:
         path = request.url.path.removeprefix("/v1")
         has_body = request.method not in {"GET", "HEAD", "DELETE", "OPTIONS"} or \
             "content-length" in request.headers or "transfer-encoding" in request.headers

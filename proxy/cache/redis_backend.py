@@ -45,7 +45,7 @@ class RedisBackend:
             value = await self.client.get(key)
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._fail(exc) from exc
-        return value if value is None else bytes(value)
+        return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         try:
