@@ -8,6 +8,7 @@ from it. A bad value raises :class:`SettingsError` naming the setting, which sto
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -50,7 +51,7 @@ def float_in(low: float, high: float | None = None, *, low_open: bool = False) -
         except ValueError:
             raise ValueError("expected a number") from None
         too_low = value <= low if low_open else value < low
-        if too_low or (high is not None and value > high) or value != value:
+        if too_low or (high is not None and value > high) or not math.isfinite(value):
             bound = f"above {low}" if low_open else f"at least {low}"
             raise ValueError(f"expected a number {bound}" + (f" and at most {high}" if high is not None else ""))
         return value
@@ -78,7 +79,7 @@ def parse_url(*schemes: str) -> Parser:
     def parse(raw: str) -> str:
         value = raw.strip()
         parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.netloc:
+        if parts.scheme not in schemes or not (parts.netloc or (parts.scheme == "unix" and parts.path)):
             raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
         return value.rstrip("/") if parts.scheme in {"http", "https"} else value
     return parse
@@ -257,5 +258,5 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username or ''}:<redacted>@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username or ''}:<redacted>@{parts.netloc.rpartition('@')[2]}"
     return parts._replace(netloc=netloc).geturl()

@@ -1,6 +1,7 @@
 """The stored form of a cached answer: a small binary envelope around the completion body.
 
-Layout: version byte, flags byte, 4-byte big-endian metadata length, orjson metadata, body. The body is
+Layout: version byte, flags byte, 4-byte big-endian metadata length, 4-byte stored body length, orjson
+metadata, body (the length catches a truncated value before it is sent as a 200). The body is
 the ``chat.completion`` JSON exactly as it will be sent to a plain client, so a plain hit sends stored
 bytes without re-serialising; bodies above :data:`COMPRESS_ABOVE` are zlib-compressed when that saves
 at least a fifth (see ``bench/exact_bench.py --entry`` for the measurement behind the numbers).
@@ -18,7 +19,7 @@ import orjson
 VERSION = 1
 FLAG_ZLIB = 1
 COMPRESS_ABOVE = 4096
-_HEADER = struct.Struct(">BBI")
+_HEADER = struct.Struct(">BBII")
 
 
 class EntryFormatError(ValueError):
@@ -63,20 +64,26 @@ class CachedResponse:
             packed = zlib.compress(body, 1)
             if len(packed) <= len(body) * 0.8:
                 body, flags = packed, FLAG_ZLIB
-        return _HEADER.pack(VERSION, flags, len(meta)) + meta + body
+        return _HEADER.pack(VERSION, flags, len(meta), len(body)) + meta + body
 
     @classmethod
     def decode(cls, data: bytes) -> CachedResponse:
         try:
-            version, flags, meta_len = _HEADER.unpack_from(data)
+            version, flags, meta_len, body_len = _HEADER.unpack_from(data)
             if version != VERSION:
                 raise EntryFormatError(f"unknown entry version {version}")
             start = _HEADER.size
             meta = orjson.loads(data[start:start + meta_len])
             body = data[start + meta_len:]
+            if len(body) != body_len:
+                raise EntryFormatError(f"body is {len(body)} bytes, expected {body_len}")
             if flags & FLAG_ZLIB:
                 body = zlib.decompress(body)
-            model, stored_at, ttl = meta.pop("model"), meta.pop("stored_at"), meta.pop("ttl")
-        except (struct.error, orjson.JSONDecodeError, zlib.error, KeyError, TypeError) as exc:
+            if not isinstance(meta, dict):
+                raise EntryFormatError("metadata is not an object")
+            model, stored_at, ttl = str(meta.pop("model")), float(meta.pop("stored_at")), int(meta.pop("ttl"))
+        except EntryFormatError:
+            raise
+        except (struct.error, orjson.JSONDecodeError, zlib.error, KeyError, TypeError, ValueError) as exc:
             raise EntryFormatError(f"corrupt cache entry: {exc}") from exc
-        return cls(body, model, float(stored_at), int(ttl), meta)
+        return cls(body, model, stored_at, ttl, meta)

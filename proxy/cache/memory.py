@@ -42,10 +42,10 @@ class MemoryBackend:
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         cost = self._cost(key, value)
-        if cost > self.max_bytes:
-            return  # larger than the whole store: caching it would evict everything else
         if key in self._items:
             self._drop(key)
+        if cost > self.max_bytes:
+            return  # larger than the whole store: caching it would evict everything else
         self._items[key] = (value, self._clock() + ttl_seconds)
         self._bytes += cost
         while self._bytes > self.max_bytes:

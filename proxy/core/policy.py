@@ -40,7 +40,7 @@ def parse_directives(headers: Mapping[str, str]) -> Directives:
     ttl = None
     if ttl_raw is not None:
         text = ttl_raw.strip()
-        if not text.isdigit() or not 1 <= int(text) <= MAX_TTL:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_TTL:
             raise BadRequestError(f"x-cache-ttl must be a whole number of seconds from 1 to {MAX_TTL}, "
                                   f"got {ttl_raw!r}", param="x-cache-ttl", code="invalid_header")
         ttl = int(text)

@@ -92,7 +92,7 @@ class StreamAssembler:
         delta = raw.get("delta") or {}
         if delta.get("role"):
             choice.role = delta["role"]
-        if "content" in delta and (delta["content"] is not None or choice.content is None):
+        if delta.get("content") is not None:  # null content (tool calls, refusals) stays null
             choice.content = choice.content or []
             if delta["content"]:
                 choice.content.append(delta["content"])

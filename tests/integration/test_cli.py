@@ -1,0 +1,47 @@
+"""The console script: a bad setting stops start-up naming it; ``cachegate serve`` serves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import SimulatorServer, SubprocessServer, free_port
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"CACHE_TTL": "soon"}, "CACHE_TTL"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"UPSTREAM_BASE_URL": "ftp://example"}, "UPSTREAM_BASE_URL"),
+    ({"CACHE_MAX_BYTES": "lots"}, "CACHE_MAX_BYTES"),
+    ({"SEMANTIC_MODE": "sometimes"}, "SEMANTIC_MODE"),
+])
+def test_bad_setting_stops_start_up_naming_it(env: dict[str, str], named: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "proxy"], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"bad setting: {named}:" in result.stderr
+
+
+def test_bad_flag_value_is_refused_the_same_way() -> None:
+    result = subprocess.run([sys.executable, "-m", "proxy.cli", "serve", "--cache-ttl", "-1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "CACHE_TTL:" in result.stderr
+
+
+def test_cachegate_serve_answers_from_the_cache(sim: SimulatorServer, tmp_path: Path) -> None:
+    port = free_port()
+    env = {"UPSTREAM_BASE_URL": sim.base_url, "DATA_DIR": str(tmp_path), "SEMANTIC_MODE": "off",
+           "LOG_PATH": str(tmp_path / "requests.log")}
+    cachegate = Path(sys.executable).parent / "cachegate"
+    with SubprocessServer([str(cachegate), "serve", "--port", "{port}"], port=port, env=env):
+        body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        first = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
+        second = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert sim.state.chat_calls == 1
