@@ -132,9 +132,16 @@ class ChatHandler:
     async def _forward(self, call: _Call, flight: Flight[CachedResponse] | None, *,
                        cache_header: str) -> ASGIApp:
         headers = hdr.to_upstream(call.client_headers, self.settings.upstream_api_key)
+        body, hide_usage = call.body, False
+        if call.stream and self.settings.upstream_stream_usage and not policy.wants_usage_chunk(body):
+            # ask for usage anyway, so the ledger and the cached entry know what the answer cost
+            options = body.get("stream_options")
+            body = {**body, "stream_options": {**(options if isinstance(options, dict) else {}),
+                                               "include_usage": True}}
+            hide_usage = True
         started = time.perf_counter()
         try:
-            response = await self.upstream.send("POST", PATH, headers=headers, content=orjson.dumps(call.body))
+            response = await self.upstream.send("POST", PATH, headers=headers, content=orjson.dumps(body))
         except BaseException:
             if flight is not None:
                 self.flights.release(flight)
@@ -143,7 +150,8 @@ class ChatHandler:
         out_headers = [*hdr.to_client(response.headers), ("x-cache", cache_header)]
         storable = response.status_code == 200
         if call.stream and storable and _is_event_stream(response.headers):
-            return StreamResponse(self._relay(call, flight, response.body, started), headers=out_headers)
+            return StreamResponse(self._relay(call, flight, response.body, started, hide_usage=hide_usage),
+                                  headers=out_headers)
         try:
             raw = await response.read()
         except BaseException:
@@ -162,17 +170,26 @@ class ChatHandler:
         return BytesResponse(raw, status=response.status_code, headers=out_headers, media_type=None)
 
     async def _relay(self, call: _Call, flight: Flight[CachedResponse] | None, body: AsyncIterator[bytes],
-                     started: float) -> AsyncIterator[bytes]:
-        """Pass the upstream's events through as they arrive while assembling them for the cache."""
+                     started: float, *, hide_usage: bool) -> AsyncIterator[bytes]:
+        """Pass the upstream's events through as they arrive while assembling them for the cache.
+
+        Bytes are relayed as they came, unless the usage event we asked for must be hidden: then events
+        are re-framed one by one (same data, without that one event).
+        """
         parser, assembler = sse.SSEParser(), sse.StreamAssembler()
         completion = None
         try:
             async for chunk in body:
                 if call.record.ttft is None:
                     call.record.ttft = time.perf_counter() - started
+                if not hide_usage:
+                    for data in parser.feed(chunk):
+                        assembler.add(data)
+                    yield chunk
+                    continue
                 for data in parser.feed(chunk):
-                    assembler.add(data)
-                yield chunk
+                    if not sse.is_usage_only(assembler.add(data)):
+                        yield sse.encode_event(data)
             completion = None if parser.pending else assembler.result()
         except UpstreamError as exc:
             call.record.stream_failed = True

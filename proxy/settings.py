@@ -135,6 +135,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("UPSTREAM_API_KEY", parse_optional_str, None,
          "When set, replaces the client's key towards the upstream.", secret=True),
     Spec("UPSTREAM_TIMEOUT", float_in(0, low_open=True), 60.0, "Seconds to wait for the upstream."),
+    Spec("UPSTREAM_STREAM_USAGE", parse_bool, True,
+         "Ask the upstream for usage on streams (stream_options.include_usage) so streamed answers are counted and "
+         "cached with their usage; the extra event is hidden from clients that did not ask for it."),
     Spec("MAX_BODY_BYTES", parse_size, 10 * 10**6, "Largest request body accepted (413 above it)."),
     # -- exact tier
     Spec("REDIS_URL", _redis, None, "Redis for the exact tier and shared counters; unset: in-process store.",
@@ -186,6 +189,7 @@ class Settings:
     upstream_base_url: str = "https://api.openai.com/v1"
     upstream_api_key: str | None = None
     upstream_timeout: float = 60.0
+    upstream_stream_usage: bool = True
     max_body_bytes: int = 10 * 10**6
     redis_url: str | None = None
     redis_timeout: float = 0.25

@@ -67,18 +67,19 @@ class StreamAssembler:
         self._usage: Any = None
         self._choices: dict[int, _Choice] = {}
 
-    def add(self, data: str) -> None:
+    def add(self, data: str) -> Any:
+        """Fold in one event's data; returns the parsed chunk (``None`` for ``[DONE]`` or garbage)."""
         if data.strip() == DONE:
             self.done = True
-            return
+            return None
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             self.failed = True
-            return
+            return None
         if not isinstance(chunk, dict) or "error" in chunk:
             self.failed = True
-            return
+            return chunk
         for name in ("id", "created", "model", "system_fingerprint", "service_tier"):
             if chunk.get(name) is not None:
                 self._head[name] = chunk[name]
@@ -86,6 +87,7 @@ class StreamAssembler:
             self._usage = chunk["usage"]
         for raw in chunk.get("choices") or []:
             self._add_choice(raw)
+        return chunk
 
     def _add_choice(self, raw: Mapping[str, Any]) -> None:
         choice = self._choices.setdefault(int(raw.get("index", 0)), _Choice())
@@ -141,6 +143,11 @@ class StreamAssembler:
             message["tool_calls"] = [call for _, call in sorted(choice.tool_calls.items())]
         logprobs = {"content": choice.logprobs} if choice.logprobs is not None else None
         return {"index": index, "message": message, "logprobs": logprobs, "finish_reason": choice.finish_reason}
+
+
+def is_usage_only(chunk: Any) -> bool:
+    """The final ``include_usage`` event: no choices, only usage."""
+    return isinstance(chunk, dict) and not chunk.get("choices") and chunk.get("usage") is not None
 
 
 def encode_event(payload: Mapping[str, Any] | str) -> bytes:

@@ -243,3 +243,19 @@ async def test_async_client_plain_and_stream(proxy: ProxyServer, sim: SimulatorS
         text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == first.choices[0].message.content
     assert sim.state.chat_calls == 1
+
+
+def test_streams_are_stored_with_usage_the_client_did_not_ask_for(proxy: ProxyServer,
+                                                                  sim: SimulatorServer) -> None:
+    _, chunks = ask_stream(proxy)
+    assert all(chunk.choices for chunk in chunks)  # the usage event we asked for is not shown
+    assert sim.state.last_body["stream_options"] == {"include_usage": True}
+    hit = ask(proxy).parse()
+    assert hit.usage is not None
+    assert hit.usage.completion_tokens > 0
+
+
+def test_stream_usage_can_be_left_alone(start_proxy: Any, sim: SimulatorServer) -> None:
+    proxy = start_proxy(upstream_stream_usage=False)
+    ask_stream(proxy)
+    assert "stream_options" not in sim.state.last_body

@@ -1,0 +1,94 @@
+"""Exact-tier benchmark (run by hand): ``python -m bench.exact_bench [--seconds 10]``.
+
+Reports in one run, with wrk at 32 connections for all throughput figures:
+- the ceiling: a bare JSON endpoint of the simulator;
+- exact-hit throughput and p50/p99 through the proxy, on the in-process store and on Redis;
+- the latency a miss adds over calling the simulator directly (sequential, p50);
+- time to first byte of a stream through the proxy vs direct (sequential, p50);
+- with ``--entry``: cost and size of the stored envelope with and without compression.
+Targets (issue 2): hits ≥ 50% of the ceiling, hit p99 ≤ 20 ms, miss and TTFB overhead ≤ 1 ms p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+
+import httpx
+import orjson
+
+from bench import _harness as h
+
+HIT_BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Explain what an exact-match cache is in two sentences."}]})
+
+
+def unique_bodies(n: int, *, stream: bool = False) -> list[bytes]:
+    return [orjson.dumps({"model": "gpt-4o-mini", "stream": stream,
+                          "messages": [{"role": "user", "content": f"question {uuid.uuid4().hex}"}]})
+            for _ in range(n)]
+
+
+def entry_costs() -> None:
+    from proxy.cache.entry import CachedResponse
+
+    for words in (50, 600, 4000):
+        completion = {"id": "x", "object": "chat.completion", "model": "m", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": " ".join(["token"] * words)},
+             "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": words}}
+        entry = CachedResponse.from_completion(completion, model="m", stored_at=time.time(), ttl=60)
+        blob = entry.encode()
+        runs = 2000
+        started = time.perf_counter()
+        for _ in range(runs):
+            CachedResponse.decode(blob)
+        decode_us = (time.perf_counter() - started) / runs * 1e6
+        print(f"entry body {len(entry.body):>6} B → stored {len(blob):>6} B, decode {decode_us:6.1f} µs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--entry", action="store_true", help="also measure the stored envelope")
+    args = parser.parse_args()
+    if args.entry:
+        entry_costs()
+
+    rows: list[tuple[str, dict[str, float]]] = []
+    with h.simulator() as sim, h.redis() as redis:
+        rows.append(("ceiling: simulator GET /bare", h.wrk(sim.url + "/bare", seconds=args.seconds)))
+        upstream = sim.url + "/v1"
+        with h.proxy(upstream) as memory, h.proxy(upstream, REDIS_URL=redis.url) as on_redis:
+            for name, server in (("exact hit, memory", memory), ("exact hit, redis", on_redis)):
+                url = server.url + "/v1/chat/completions"
+                httpx.post(url, content=HIT_BODY, headers={"content-type": "application/json"})  # fill
+                rows.append((name, h.wrk(url, body=HIT_BODY, seconds=args.seconds)))
+            with httpx.Client(timeout=30) as client:
+                direct = h.sequential_ms(client, upstream + "/chat/completions", unique_bodies(args.samples))
+                via = h.sequential_ms(client, memory.url + "/v1/chat/completions", unique_bodies(args.samples))
+                via_redis = h.sequential_ms(client, on_redis.url + "/v1/chat/completions",
+                                            unique_bodies(args.samples))
+                ttfb_direct = h.sequential_ms(client, upstream + "/chat/completions",
+                                              unique_bodies(args.samples, stream=True), first_byte=True)
+                ttfb_via = h.sequential_ms(client, memory.url + "/v1/chat/completions",
+                                           unique_bodies(args.samples, stream=True), first_byte=True)
+
+    ceiling = rows[0][1]["rps"]
+    print(f"\n{'what':<32}{'req/s':>10}{'% ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, row in rows:
+        print(f"{name:<32}{row['rps']:>10.0f}{row['rps'] / ceiling * 100:>10.1f}%"
+              f"{row.get('p50', 0):>9.2f}{row.get('p99', 0):>9.2f}")
+    print(f"\n{'sequential (ms)':<32}{'p50':>9}{'p99':>9}{'+p50 vs direct':>16}")
+    for name, values, base in (("miss, direct to simulator", direct, None), ("miss via proxy, memory", via, direct),
+                               ("miss via proxy, redis", via_redis, direct),
+                               ("stream TTFB, direct", ttfb_direct, None), ("stream TTFB via proxy", ttfb_via,
+                                                                           ttfb_direct)):
+        extra = f"{h.median(values) - h.median(base):>+16.2f}" if base else ""
+        print(f"{name:<32}{h.median(values):>9.2f}{h.pct(values, 99):>9.2f}{extra}")
+
+
+if __name__ == "__main__":
+    main()
