@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,7 +27,7 @@ from .cache.singleflight import SingleFlight
 from .chat import ChatHandler
 from .components import Component, HealthCheck
 from .contracts import ExactBackend, Observer, SemanticTier, Upstream
-from .errors import CachegateError, NotFoundError
+from .errors import CachegateError, ClientError, NotFoundError
 from .failopen import FailOpen
 from .middleware import RequestContextMiddleware
 from .monitoring import Monitoring
@@ -66,8 +67,21 @@ async def _on_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)  # type: ignore[return-value]
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
-    error = NotFoundError(f"No route for {request.method} {request.url.path}.", code="unknown_url")
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no route, wrong method) in OpenAI's shape too."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: CachegateError = NotFoundError(f"No route for {request.method} {request.url.path}.",
+                                              code="unknown_url")
+    else:
+        error = ClientError(f"{exc.detail} ({request.method} {request.url.path}).", code="http_error")
+        error.status_code = exc.status_code
+    return error_response(error, headers=list((exc.headers or {}).items()))  # type: ignore[return-value]
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    error = CachegateError("The proxy failed unexpectedly; see its log for this request id.", code="internal_error")
     return error_response(error)  # type: ignore[return-value]
 
 
@@ -126,7 +140,7 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={CachegateError: _on_error, 404: _not_found},
+        exception_handlers={CachegateError: _on_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.services = services

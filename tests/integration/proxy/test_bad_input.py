@@ -54,3 +54,10 @@ def test_unknown_route_is_an_openai_style_404(proxy: ProxyServer) -> None:
     response = httpx.get(proxy.url + "/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "unknown_url"
+
+
+def test_wrong_method_is_an_openai_style_405(proxy: ProxyServer) -> None:
+    response = httpx.get(proxy.base_url + "/chat/completions")
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert "POST" in response.headers["allow"]
