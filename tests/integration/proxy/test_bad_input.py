@@ -57,7 +57,7 @@ def test_unknown_route_is_an_openai_style_404(proxy: ProxyServer) -> None:
 
 
 def test_wrong_method_is_an_openai_style_405(proxy: ProxyServer) -> None:
-    response = httpx.get(proxy.base_url + "/chat/completions")
+    response = httpx.delete(proxy.url + "/health")
     assert response.status_code == 405
     assert response.json()["error"]["type"] == "invalid_request_error"
-    assert "POST" in response.headers["allow"]
+    assert "GET" in response.headers["allow"]
