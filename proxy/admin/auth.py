@@ -1,0 +1,190 @@
+"""Who may use the operator's routes.
+
+* ``/admin/*``: ``ADMIN_API_KEY`` as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; without a
+  configured key only loopback clients are answered (a request that came through a forwarding proxy is not
+  taken for a loopback one). A cross-site ``Origin`` is refused either way, so a web page open in the
+  operator's browser cannot drive admin routes on ``127.0.0.1``.
+* ``/metrics*`` and ``/dashboard*``: ``MONITOR_API_KEY`` (the admin key works too) in the same headers, or
+  the dashboard's session cookie, which holds an expiring HMAC made with the key, never the key itself.
+  Without ``MONITOR_API_KEY`` they are open. ``/health*`` is always open.
+
+Keys are compared in constant time and never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import CachegateError, ForbiddenError, UnauthorizedError
+from ..responses import BytesResponse, error_response
+from ..settings import Settings
+
+SESSION_COOKIE = "cachegate_monitor"
+SESSION_SECONDS = 12 * 3600
+_SESSION_CONTEXT = b"cachegate-dashboard-session-v1:"
+_FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a caller presents: ``X-API-Key`` or ``Authorization: Bearer``."""
+    key = headers.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def key_matches(candidate: str | None, expected: str | None) -> bool:
+    """Constant-time comparison (over digests, so the length of the key leaks nothing either)."""
+    if not candidate or not expected:
+        return False
+    return hmac.compare_digest(hashlib.sha256(candidate.encode()).digest(),
+                               hashlib.sha256(expected.encode()).digest())
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def client_host(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    """Request headers as a dict of lower-case names (the last value wins)."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}
+
+
+def is_direct_loopback(scope: Scope, headers: Mapping[str, str]) -> bool:
+    """A loopback peer that did not forward the request for somebody else."""
+    return is_loopback(client_host(scope)) and not any(name in headers for name in _FORWARDED)
+
+
+# -- the dashboard's session cookie --------------------------------------------------------------------
+
+
+def _sign(key: str, expires: int) -> str:
+    return hmac.new(key.encode(), _SESSION_CONTEXT + str(expires).encode(), hashlib.sha256).hexdigest()
+
+
+def make_session(key: str, *, now: float | None = None) -> str:
+    expires = int((time.time() if now is None else now) + SESSION_SECONDS)
+    return f"{expires}.{_sign(key, expires)}"
+
+
+def session_valid(value: str | None, key: str | None, *, now: float | None = None) -> bool:
+    if not value or not key:
+        return False
+    expires_text, _, signature = value.partition(".")
+    if not expires_text.isdigit() or int(expires_text) < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(signature.encode(), _sign(key, int(expires_text)).encode())
+
+
+def cookie_value(headers: Mapping[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        cookie_name, _, value = part.strip().partition("=")
+        if cookie_name == name:
+            return value
+    return None
+
+
+# -- the guard ---------------------------------------------------------------------------------------
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def same_origin(origin: str, headers: Mapping[str, str], allowed: tuple[str, ...]) -> bool:
+    """``Origin`` is this server itself, or one of ALLOWED_ORIGINS."""
+    if origin in allowed or "*" in allowed:
+        return True
+    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+
+
+class AccessControl:
+    """Decides, per request, whether an operator route may be used (``None``) or which error answers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.admin_key = settings.admin_api_key
+        self.monitor_key = settings.monitor_api_key
+        self.allowed_origins = settings.allowed_origins
+
+    def monitor_allowed(self, headers: Mapping[str, str]) -> bool:
+        if self.monitor_key is None:
+            return True
+        key = presented_key(headers)
+        if key_matches(key, self.monitor_key) or key_matches(key, self.admin_key):
+            return True
+        return session_valid(cookie_value(headers, SESSION_COOKIE), self.monitor_key)
+
+    def check_admin(self, scope: Scope, headers: Mapping[str, str]) -> CachegateError | None:
+        origin = headers.get("origin")
+        if origin and not same_origin(origin, headers, self.allowed_origins):
+            return ForbiddenError("Admin routes refuse cross-site requests.", code="cross_site_request")
+        if self.admin_key is not None:
+            if key_matches(presented_key(headers), self.admin_key):
+                return None
+            return UnauthorizedError("Admin routes need the admin key: 'Authorization: Bearer <ADMIN_API_KEY>' "
+                                     "or 'X-API-Key: <ADMIN_API_KEY>'.")
+        if is_direct_loopback(scope, headers):
+            return None
+        return ForbiddenError("ADMIN_API_KEY is not set, so admin routes answer only clients on loopback.",
+                              code="loopback_only")
+
+    def check(self, scope: Scope, headers: Mapping[str, str]) -> CachegateError | None:
+        path: str = scope["path"]
+        if _under(path, "/admin"):
+            return self.check_admin(scope, headers)
+        if path == "/dashboard/session":
+            return None  # the login itself checks the key it is given
+        if (_under(path, "/metrics") or path.startswith("/metrics.") or _under(path, "/dashboard")) \
+                and not self.monitor_allowed(headers):
+            return UnauthorizedError("Monitoring routes need the monitor key: 'Authorization: Bearer "
+                                     "<MONITOR_API_KEY>' or 'X-API-Key: <MONITOR_API_KEY>'.")
+        return None
+
+
+class AccessControlMiddleware:
+    """Pure ASGI: refuses operator routes before they run. ``/dashboard`` itself answers 401 with the page,
+    which then asks for the key (see :mod:`proxy.admin.dashboard`)."""
+
+    def __init__(self, app: ASGIApp, access: AccessControl, locked_page: ASGIApp | None = None) -> None:
+        self.app = app
+        self.access = access
+        self.locked_page = locked_page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        headers = headers_of(scope)
+        error = self.access.check(scope, headers)
+        if error is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == "/dashboard" and self.locked_page is not None and isinstance(error, UnauthorizedError):
+            await self.locked_page(scope, receive, send)
+            return
+        extra = [("www-authenticate", 'Bearer realm="cachegate"')] if error.status_code == 401 else []
+        response: BytesResponse = error_response(error, headers=[*extra, ("cache-control", "no-store")])
+        await response(scope, receive, send)

@@ -1,0 +1,147 @@
+"""Rate limiting of the proxied API (``/v1/*``): a fixed one-minute window per API key or client IP.
+
+With ``REDIS_URL`` the counters live in Redis under the key prefix (one ``INCR`` + ``EXPIRE`` in a Lua
+script: atomic, one round trip), so every replica shares one budget; otherwise they live in the process.
+If Redis fails the request is let through (fail open) and the failure is reported like any cache
+dependency's. Callers are told where they stand with ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset`` (seconds until the window ends); the one over budget gets a 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..core.canonical import api_key_of
+from ..errors import RateLimitedError
+from ..failopen import FailOpen
+from ..responses import error_response
+from .auth import client_host, headers_of
+
+WINDOW = 60
+
+_INCR = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window ends
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("x-ratelimit-limit", str(self.limit)), ("x-ratelimit-remaining", str(self.remaining)),
+                ("x-ratelimit-reset", str(self.reset))]
+
+
+class Counter(Protocol):
+    async def incr(self, key: str, ttl: int) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryCounter:
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._window: int | None = None
+
+    async def incr(self, key: str, ttl: int) -> int:
+        window = int(key.rsplit(":", 1)[-1])
+        if window != self._window:  # keys of earlier windows are never read again
+            self._counts = {k: v for k, v in self._counts.items() if k.endswith(f":{window}")}
+            self._window = window
+        self._counts[key] = self._counts.get(key, 0) + 1
+        return self._counts[key]
+
+    async def aclose(self) -> None:
+        self._counts.clear()
+
+
+class RedisCounter:
+    def __init__(self, url: str, *, timeout: float) -> None:
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=16, timeout=timeout,
+                                                        socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._client = aioredis.Redis(connection_pool=pool)
+        self._script = self._client.register_script(_INCR)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        return int(await self._script(keys=[key], args=[ttl]))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class RateLimiter:
+    def __init__(self, limit: int, counter: Counter, *, prefix: str, failopen: FailOpen | None = None,
+                 component: str = "redis", clock: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.counter = counter
+        self.prefix = prefix
+        self.failopen = failopen
+        self.component = component
+        self._clock = clock
+
+    @staticmethod
+    def identity(scope: Scope) -> str:
+        """Whose budget a request spends: its API key (hashed), else its client address (hashed too)."""
+        key = api_key_of(headers_of(scope))
+        material = f"key:{key}" if key else f"ip:{client_host(scope) or 'unknown'}"
+        return hashlib.sha256(material.encode()).hexdigest()[:24]
+
+    async def hit(self, identity: str) -> Decision:
+        now = self._clock()
+        window = int(now // WINDOW)
+        reset = max(1, math.ceil((window + 1) * WINDOW - now))
+        try:
+            count = await self.counter.incr(f"{self.prefix}ratelimit:{identity}:{window}", WINDOW + 1)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if self.failopen is not None:
+                self.failopen.failed(self.component, exc)
+            return Decision(True, self.limit, self.limit, reset)
+        if self.failopen is not None:
+            self.failopen.succeeded(self.component)
+        return Decision(count <= self.limit, self.limit, max(0, self.limit - count), reset)
+
+    async def aclose(self) -> None:
+        await self.counter.aclose()
+
+
+class RateLimitMiddleware:
+    """Pure ASGI, on ``/v1/*`` only: adds the headers to every answer and refuses the request over budget."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/") or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        decision = await self.limiter.hit(self.limiter.identity(scope))
+        if not decision.allowed:
+            error = RateLimitedError(f"Rate limit of {decision.limit} requests per minute reached; "
+                                     f"retry in {decision.reset} s.", retry_after=decision.reset)
+            response = error_response(error, headers=[*decision.headers(), ("retry-after", str(error.retry_after))])
+            await response(scope, receive, send)
+            return
+        extra = [(name.encode(), value.encode()) for name, value in decision.headers()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

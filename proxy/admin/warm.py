@@ -1,0 +1,215 @@
+"""``POST /admin/cache/warm``: send a batch of chat requests upstream and store the answers.
+
+Each request goes through the very :class:`~proxy.chat.ChatHandler` that serves live traffic (same key,
+TTL, single flight, exact and semantic storage), with at most ``concurrency`` of them in flight. Requests
+are sent without ``stream``: the key ignores it and a stored plain answer also serves stream requests.
+
+Whose cache is filled: the tenant of the ``X-Warm-Api-Key`` header (that key is also what the upstream sees,
+unless UPSTREAM_API_KEY replaces it), in the namespace of ``X-Cache-Namespace``; without ``X-Warm-Api-Key``
+the anonymous tenant (or everyone's, with CACHE_SHARED=true). ``X-Cache-TTL`` applies to every entry.
+Warming is an admin operation, not client traffic: it is not counted in ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.requests import Request
+from starlette.types import Message
+
+from ..cache.exact import ExactCache
+from ..chat import ChatHandler
+from ..contracts import RequestRecord
+from ..core import canonical
+from ..errors import BackendError, BadRequestError, CachegateError
+from ..tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+MAX_REQUESTS = 1000
+MAX_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 4
+#: headers of the admin request that are handed to every warmed request
+_PASSED_HEADERS = ("x-cache-namespace", "x-cache-ttl")
+_JSONL_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "text/plain"}
+
+
+@dataclass
+class WarmBatch:
+    requests: list[Any]
+    concurrency: int
+
+
+def parse_batch(raw: bytes, content_type: str, query: Mapping[str, str]) -> WarmBatch:
+    """A JSON array of chat requests, ``{"requests": [...], "concurrency": n}``, or JSON lines."""
+    text_type = content_type.split(";", 1)[0].strip().lower()
+    concurrency: Any = query.get("concurrency")
+    items: Any
+    if text_type in _JSONL_TYPES:
+        items = _json_lines(raw)
+    else:
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            parsed = _json_lines(raw)  # JSON lines sent without saying so
+        if isinstance(parsed, dict) and isinstance(parsed.get("requests"), list):
+            items = parsed["requests"]
+            concurrency = parsed.get("concurrency", concurrency)
+        elif isinstance(parsed, dict) and "messages" in parsed:
+            items = [parsed]
+        else:
+            items = parsed
+    if not isinstance(items, list) or not items:
+        raise BadRequestError("Send a non-empty JSON array of chat requests, {\"requests\": [...]}, or JSON lines.",
+                              param="requests", code="invalid_body")
+    if len(items) > MAX_REQUESTS:
+        raise BadRequestError(f"At most {MAX_REQUESTS} requests per warm call, got {len(items)}.",
+                              param="requests", code="too_many_requests")
+    if concurrency is None:
+        concurrency = DEFAULT_CONCURRENCY
+    try:
+        concurrency = int(concurrency)
+    except (TypeError, ValueError):
+        raise BadRequestError("concurrency must be a whole number.", param="concurrency") from None
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise BadRequestError(f"concurrency must be from 1 to {MAX_CONCURRENCY}.", param="concurrency")
+    return WarmBatch(items, concurrency)
+
+
+def _json_lines(raw: bytes) -> list[Any]:
+    items = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            raise BadRequestError(f"Line {number} of the body is not valid JSON (expected a JSON array or "
+                                  "one JSON object per line).", code="invalid_json") from None
+    return items
+
+
+class _Capture:
+    """Collects what an ASGI response sends."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", ())}
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+
+def _error_message(body: bytes) -> str | None:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:200].decode(errors="replace") or None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return str(parsed["error"].get("message"))
+    return None
+
+
+class Warmer:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.tasks = BackgroundTasks()  # our own, so waiting for our stores never touches live traffic's
+        self.handler = ChatHandler(services.settings, upstream=services.upstream, exact=services.exact,
+                                   flights=services.flights, tasks=self.tasks, semantic=services.semantic)
+
+    async def warm(self, batch: WarmBatch, request: Request) -> dict[str, Any]:
+        headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
+        warm_key = request.headers.get("x-warm-api-key", "").strip()
+        if warm_key:
+            headers.append((b"authorization", f"Bearer {warm_key}".encode()))
+        for name in _PASSED_HEADERS:
+            if name in request.headers:
+                headers.append((name.encode(), request.headers[name].encode("latin-1")))
+        semaphore = asyncio.Semaphore(batch.concurrency)
+        started = time.perf_counter()
+
+        async def one(index: int, item: Any) -> dict[str, Any]:
+            async with semaphore:
+                return await self._one(index, item, headers, request)
+
+        results = list(await asyncio.gather(*(one(i, item) for i, item in enumerate(batch.requests))))
+        await self.tasks.drain(timeout=30.0)
+        for result in results:
+            if result.get("key") and result["status"] == 200:
+                result["cached"] = await _present(self.services.exact, result["key"])
+        return {
+            "total": len(results),
+            "cached": sum(1 for r in results if r.get("cached")),
+            "already_cached": sum(1 for r in results if r.get("x_cache") == "HIT"),
+            "failed": sum(1 for r in results if r["status"] != 200),
+            "concurrency": batch.concurrency,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "results": results,
+        }
+
+    async def _one(self, index: int, item: Any, headers: list[tuple[bytes, bytes]], admin: Request) -> dict[str, Any]:
+        result: dict[str, Any] = {"index": index, "status": 0, "cached": False, "key": None}
+        if not isinstance(item, dict):
+            return {**result, "status": 400, "error": "Each request must be a JSON object."}
+        body = {k: v for k, v in item.items() if k not in {"stream", "stream_options"}}
+        raw = orjson.dumps(body)
+        record = RequestRecord(request_id=f"warm-{index}", route="/admin/cache/warm", method="POST",
+                               started_at=time.time())
+        scope = {
+            "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "root_path": "",
+            "query_string": b"", "headers": [*headers, (b"content-length", str(len(raw)).encode())],
+            "client": admin.scope.get("client"), "server": admin.scope.get("server"),
+            "state": {"record": record}, "app": admin.scope.get("app"),
+        }
+        sent = False
+        never = asyncio.Event()
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:  # the "client" stays connected until the response is complete
+                await never.wait()
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        capture = _Capture()
+        try:
+            response = await self.handler.handle(Request(scope, receive))
+            await response(scope, receive, capture.send)
+        except CachegateError as exc:
+            return {**result, "status": exc.status_code, "error": exc.message}
+        cache = capture.headers.get("x-cache")
+        result.update(status=capture.status, x_cache=cache, model=body.get("model"))
+        if capture.status == 200:
+            result["key"] = capture.headers.get("x-cache-key") or _key_of(body, self.handler, headers)
+            result["cached"] = cache == "HIT"
+        else:
+            result["error"] = _error_message(bytes(capture.body))
+        return result
+
+
+def _key_of(body: dict[str, Any], handler: ChatHandler, headers: list[tuple[bytes, bytes]]) -> str:
+    """The exact key the handler used (a miss does not send ``x-cache-key``), from the same functions."""
+    named = {k.decode(): v.decode("latin-1") for k, v in headers}
+    tenant = canonical.tenant_for(canonical.hash_api_key(canonical.api_key_of(named)),
+                                  named.get("x-cache-namespace"), shared=handler.settings.cache_shared)
+    digest = canonical.request_digest(body, upstream=handler.upstream.base_url, tenant=tenant)
+    return canonical.exact_key(handler.settings.cache_key_prefix, tenant, body["model"], digest)
+
+
+async def _present(exact: ExactCache, key: str) -> bool:
+    try:
+        return await exact.backend.get(key) is not None
+    except BackendError:
+        return False
