@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
     backend = exact_backend or make_exact_backend(settings)
     services = Services(
         settings=settings,
-        upstream=upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout),
+        upstream=monitoring.upstream(
+            upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)),
         exact=ExactCache(backend, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen),
         observer=observer,
         failopen=failopen,

@@ -7,7 +7,6 @@ A bad value stops start-up with a message naming the setting.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -23,14 +22,10 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_logging(settings: Settings) -> None:
-    from .context import RequestIdFilter
+    """Text or JSON lines (LOG_FORMAT), each carrying the request id: see :mod:`proxy.monitoring.logs`."""
+    from .monitoring.logs import configure_logging as configure
 
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    configure(settings)
 
 
 def serve(args: argparse.Namespace) -> int:

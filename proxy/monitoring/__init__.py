@@ -1,33 +1,194 @@
-"""Monitoring: metrics, the savings ledger, usage history, the request log and /health."""
+"""Monitoring: metrics, the savings ledger, usage history, the request log and /health.
+
+:class:`Monitoring` is a component of the app (see :mod:`proxy.components`). Its :attr:`observer` is
+handed to every part that reports events; the observer only touches memory. Everything that does I/O
+runs in one background task started by :meth:`Monitoring.start`: every second it flushes the ledger
+(Redis or SQLite), the usage history (SQLite) and the request log (aiofiles); every
+:data:`GAUGE_EVERY` seconds it reads cache sizes; every hour it deletes usage rows past retention.
+:meth:`Monitoring.stop` cancels it and flushes everything once more.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from ..contracts import NullObserver, Observer
-from ..health import health_endpoint
+from ..contracts import Observer, Upstream
 from ..settings import Settings
+from .ledger import GLOBAL, Ledger, LedgerStore, RedisLedgerStore, SqliteLedgerStore
+from .observer import MonitoringObserver
+from .pricing import Pricing
+from .registry import LedgerCollector, Metrics
+from .report import Report
+from .request_log import RequestLog
+from .routes import MonitoringRoutes
+from .sqlite import FILENAME, Database
+from .streams import StreamWatch
+from .upstream_debug import LoggingUpstream
+from .usage import UsageStore
 
 if TYPE_CHECKING:
     from ..app import Services
+
+logger = logging.getLogger("cachegate.monitoring")
+
+FLUSH_EVERY = 1.0
+LOG_FLUSH_EVERY = 0.25
+GAUGE_EVERY = 15.0
+PURGE_EVERY = 3600.0
+
+__all__ = ["Monitoring", "MonitoringObserver"]
 
 
 class Monitoring:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.observer: Observer = NullObserver()
+        self.metrics = Metrics()
+        self.db = Database(settings.data_path / FILENAME)
+        store: LedgerStore = (RedisLedgerStore(settings.redis_url, prefix=settings.cache_key_prefix)
+                              if settings.redis_url else SqliteLedgerStore(self.db))
+        self.ledger = Ledger(store, on_error=self._background_error)
+        self.usage = UsageStore(self.db, retention_days=settings.usage_retention_days,
+                                on_drop=lambda n: self.metrics.child(self.metrics.dropped, "usage").inc(n),
+                                on_error=self._background_error)
+        self.request_log = RequestLog(settings.log_path) if settings.log_path else None
+        self.observer_impl = MonitoringObserver(metrics=self.metrics, ledger=self.ledger, pricing=Pricing(),
+                                                window_seconds=settings.metrics_window_seconds, usage=self.usage,
+                                                request_log=self.request_log)
+        self.observer: Observer = self.observer_impl
+        self.report = Report(self.observer_impl)
+        self.metrics.registry.register(LedgerCollector(self.global_totals))
+        self.services: Services | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._gauges_at = 0.0
+
+    # -- the component ----------------------------------------------------------------------------
 
     def routes(self, services: Services) -> list[BaseRoute]:
-        return [Route("/health", health_endpoint, methods=["GET"])]
+        return MonitoringRoutes(self).routes()
 
     def middleware(self, services: Services) -> list[Middleware]:
-        return []
+        if services.observer is not self.observer:  # monitoring is switched off (another observer was given)
+            return []
+        return [Middleware(StreamWatch, observer=self.observer_impl)]
+
+    def upstream(self, upstream: Upstream) -> Upstream:
+        """``upstream``, logging every exchange when DEBUG_UPSTREAM is on."""
+        return LoggingUpstream(upstream) if self.settings.debug_upstream else upstream
 
     async def start(self, services: Services) -> None:
-        return None
+        self.services = services
+        self.observer_impl.pricing = Pricing.load(self.settings.pricing_file)  # a bad file stops start-up
+        try:
+            await self.db.open()
+            await self.usage.purge()
+        except Exception as exc:
+            logger.error("monitoring database %s unavailable (usage history%s will not be kept): %s", self.db.path,
+                         "" if self.settings.redis_url else " and savings ledger", exc)
+        await self.ledger.start()
+        if self.request_log is not None:
+            try:
+                await self.request_log.open()
+            except OSError as exc:
+                logger.error("request log %s cannot be opened, it is off: %s", self.request_log.path, exc)
+                self.request_log = self.observer_impl.request_log = None
+        await self.update_gauges()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="cachegate-monitoring")
 
     async def stop(self) -> None:
-        return None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        if self.request_log is not None:
+            await self.request_log.close()
+        with contextlib.suppress(Exception):
+            await self.ledger.store.aclose()
+        await self.db.close()
+
+    # -- background work --------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write everything pending: ledger deltas, usage rows and request-log lines."""
+        await self.ledger.flush()
+        await self.usage.flush()
+        if self.request_log is not None:
+            await self.request_log.flush()
+
+    async def _run(self) -> None:
+        next_flush = next_gauges = time.monotonic()
+        next_purge = time.monotonic() + PURGE_EVERY
+        while True:
+            await asyncio.sleep(LOG_FLUSH_EVERY)
+            now = time.monotonic()
+            try:
+                if self.request_log is not None:
+                    await self.request_log.flush()
+                if now >= next_flush:
+                    next_flush = now + FLUSH_EVERY
+                    await self.ledger.flush()
+                    await self.usage.flush()
+                if now >= next_gauges:
+                    next_gauges = now + GAUGE_EVERY
+                    await self.update_gauges()
+                if now >= next_purge:
+                    next_purge = now + PURGE_EVERY
+                    await self.usage.purge()
+            except Exception:  # keep the loop alive whatever happens
+                logger.exception("monitoring background work failed")
+
+    async def update_gauges(self) -> None:
+        """Entries and bytes held by each cache tier."""
+        services = self.services
+        if services is None:
+            return
+        self._gauges_at = time.monotonic()
+        tiers: list[tuple[str, Any]] = [("exact", services.exact)]
+        if services.semantic is not None:
+            tiers.append(("semantic", services.semantic))
+        for tier, part in tiers:
+            usage = getattr(part, "usage", None)
+            if usage is None:
+                continue
+            try:
+                entries, size = await asyncio.wait_for(usage(), 2.0)
+            except Exception as exc:
+                logger.debug("cache size of the %s tier unavailable: %s", tier, exc)
+                continue
+            self.metrics.child(self.metrics.cache_entries, tier).set(entries)
+            self.metrics.child(self.metrics.cache_bytes, tier).set(size)
+
+    def _background_error(self, component: str, exc: BaseException) -> None:
+        self.metrics.child(self.metrics.errors, component, type(exc).__name__).inc()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Bring the shared totals and the cache sizes up to date (each re-read at most once a second)."""
+        await self.ledger.refresh()
+        if time.monotonic() - self._gauges_at > 1.0:
+            await self.update_gauges()
+
+    def global_totals(self) -> dict[str, float]:
+        return {name: value for (scope, name), value in self.ledger.totals().items() if scope == GLOBAL}
+
+    def cache_usage(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for metric, field in ((self.metrics.cache_entries, "entries"), (self.metrics.cache_bytes, "bytes")):
+            for sample in next(iter(metric.collect())).samples:
+                out.setdefault(sample.labels["tier"], {})[field] = int(sample.value)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        components = {} if self.services is None else {
+            name: state.snapshot() for name, state in self.services.failopen.components.items()}
+        return self.report.json(cache_usage=self.cache_usage(), components=components,
+                                ledger_backend=self.ledger.store.name)

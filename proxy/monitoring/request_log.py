@@ -1,0 +1,72 @@
+"""The request log: one fixed-width line per chat request, appended to ``LOG_PATH`` through aiofiles.
+
+``2026-02-21 10:00:01 | EXACT_HIT     | llama-3.3-70b-versatile       |      423 tokens | $0.00025``
+
+(UTC time; for a hit the tokens and dollars are what it saved, otherwise what the upstream charged.)
+The observer only appends a tuple; a background task formats the lines and writes them in batches to a
+file it keeps open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+from aiofiles.threadpool.text import AsyncTextIOWrapper
+
+logger = logging.getLogger("cachegate.request_log")
+
+MAX_BUFFER = 100_000
+Item = tuple[float, str, str, int, float]  # (unix time, outcome label, model, tokens, dollars)
+
+
+def format_line(ts: float, outcome: str, model: str, tokens: int, dollars: float) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+    return f"{stamp} | {outcome:<13} | {model:<29} | {tokens:>8} tokens | ${dollars:.5f}\n"
+
+
+class RequestLog:
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._buffer: list[Item] = []
+        self._file: AsyncTextIOWrapper | None = None
+        self._lock = asyncio.Lock()
+        self.dropped = 0
+        self.written = 0
+
+    def append(self, item: Item) -> None:
+        if len(self._buffer) >= MAX_BUFFER:
+            self.dropped += 1
+            return
+        self._buffer.append(item)
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = await aiofiles.open(self.path, "a", encoding="utf-8")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._buffer or self._file is None:
+                return
+            items, self._buffer = self._buffer, []
+            try:
+                await self._file.write("".join(format_line(*item) for item in items))
+                await self._file.flush()
+            except Exception as exc:  # a full disk must not take requests down with it
+                self.dropped += len(items)
+                logger.warning("request log: writing %d lines to %s failed: %s", len(items), self.path, exc)
+                return
+            self.written += len(items)
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._file is not None:
+            await self._file.close()
+            self._file = None
+
+    def status(self) -> dict[str, Any]:
+        return {"path": str(self.path), "written": self.written, "dropped": self.dropped}

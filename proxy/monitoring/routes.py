@@ -1,0 +1,136 @@
+"""Monitoring endpoints: ``/metrics`` (JSON, Prometheus, CSV), ``/metrics/usage`` and ``/health*``.
+
+``/metrics`` answers JSON unless asked otherwise: ``?format=prometheus`` (or ``csv``), or an ``Accept``
+header naming ``text/plain`` or ``application/openmetrics-text`` (what a Prometheus scrape sends) without
+``application/json``, gets the Prometheus text format, so a stock scrape config of ``/metrics`` works.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.exposition import choose_encoder
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import BadRequestError, CachegateError
+from ..health import check_services, health_endpoint, live_endpoint
+from .usage import BUCKETS
+
+if TYPE_CHECKING:
+    from . import Monitoring
+
+FORMATS = ("json", "prometheus", "csv")
+
+
+class UnavailableError(CachegateError):
+    status_code = 503
+    error_type = "server_error"
+    code = "unavailable"
+
+
+def wants_prometheus(request: Request) -> bool:
+    accept = request.headers.get("accept", "").lower()
+    if "application/json" in accept:
+        return False
+    return "application/openmetrics-text" in accept or "text/plain" in accept
+
+
+_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+def parse_time(raw: str) -> float:
+    """Unix seconds, an ISO 8601 date (``2026-02-21``, UTC midnight) or date-time (naive means UTC)."""
+    text = raw.strip()
+    if _NUMBER.match(text):
+        return float(text)
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def usage_params(request: Request, now: float) -> tuple[float, float, str | None, str]:
+    params = request.query_params
+    problems: dict[str, str] = {}
+    times: dict[str, float] = {}
+    for name in ("from", "to"):
+        raw = params.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            times[name] = parse_time(raw)
+        except ValueError:
+            problems[name] = f"'{name}' must be an ISO 8601 date or date-time, or Unix seconds; got {raw!r}"
+    bucket = params.get("bucket") or "hour"
+    if bucket not in BUCKETS:
+        problems["bucket"] = f"'bucket' must be one of {', '.join(BUCKETS)}; got {bucket!r}"
+    end = times.get("to", now)
+    start = times.get("from", end - 86400)
+    if not problems and start > end:
+        problems["from"] = "'from' must not be later than 'to'"
+    if problems:
+        raise BadRequestError("; ".join(problems.values()), param=",".join(problems), code="invalid_query")
+    model = params.get("model") or None
+    return start, end, model, bucket
+
+
+class MonitoringRoutes:
+    def __init__(self, monitoring: Monitoring) -> None:
+        self.monitoring = monitoring
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/metrics", self.metrics, methods=["GET"]),
+            Route("/metrics/prometheus", self.prometheus, methods=["GET"]),
+            Route("/metrics/csv", self.csv, methods=["GET"]),
+            Route("/metrics/usage", self.usage, methods=["GET"]),
+            Route("/health", health_endpoint, methods=["GET"]),
+            Route("/health/live", live_endpoint, methods=["GET"]),
+            Route("/health/detailed", self.detailed, methods=["GET"]),
+        ]
+
+    async def metrics(self, request: Request) -> Response:
+        fmt = request.query_params.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            raise BadRequestError(f"'format' must be one of {', '.join(FORMATS)}; got {fmt!r}", param="format")
+        if fmt == "prometheus" or (fmt is None and wants_prometheus(request)):
+            return await self.prometheus(request)
+        if fmt == "csv":
+            return await self.csv(request)
+        await self.monitoring.refresh()
+        return JSONResponse(self.monitoring.snapshot())
+
+    async def prometheus(self, request: Request) -> Response:
+        await self.monitoring.refresh()
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(self.monitoring.metrics.registry), media_type=content_type)
+
+    async def csv(self, request: Request) -> Response:
+        await self.monitoring.refresh()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        return Response(self.monitoring.report.csv(), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="cachegate-metrics-{stamp}.csv"'})
+
+    async def usage(self, request: Request) -> Response:
+        start, end, model, bucket = usage_params(request, time.time())
+        try:
+            result = await self.monitoring.usage.query(start=start, end=end, model=model, bucket=bucket)
+        except Exception as exc:
+            raise UnavailableError(f"The usage history cannot be read: {exc}") from exc
+        return JSONResponse(result)
+
+    async def detailed(self, request: Request) -> Response:
+        services = self.monitoring.services
+        healthy, checks = await check_services(services) if services is not None else (True, {})
+        body: dict[str, Any] = self.monitoring.report.detailed_health()
+        if not healthy:
+            body["status"] = "unhealthy"
+            body["down"] = sorted(name for name, check in checks.items() if check.get("status") == "down")
+        body["services"] = checks
+        body["timestamp"] = time.time()
+        return JSONResponse(body, status_code=503 if body["status"] == "unhealthy" else 200)
