@@ -66,7 +66,6 @@ class Monitoring:
         self.metrics.registry.register(LedgerCollector(self.global_totals))
         self.services: Services | None = None
         self._task: asyncio.Task[None] | None = None
-        self._gauges_at = 0.0
 
     # -- the component ----------------------------------------------------------------------------
 
@@ -150,7 +149,6 @@ class Monitoring:
         services = self.services
         if services is None:
             return
-        self._gauges_at = time.monotonic()
         tiers: list[tuple[str, Any]] = [("exact", services.exact)]
         if services.semantic is not None:
             tiers.append(("semantic", services.semantic))
@@ -172,10 +170,9 @@ class Monitoring:
     # -- reading ----------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Bring the shared totals and the cache sizes up to date (each re-read at most once a second)."""
+        """Bring the shared totals (re-read at most once a second) and the cache sizes up to date."""
         await self.ledger.refresh()
-        if time.monotonic() - self._gauges_at > 1.0:
-            await self.update_gauges()
+        await self.update_gauges()
 
     def global_totals(self) -> dict[str, float]:
         return {name: value for (scope, name), value in self.ledger.totals().items() if scope == GLOBAL}

@@ -1,0 +1,87 @@
+"""The savings ledger: deltas in memory, flushed to SQLite or Redis, totals that survive a restart."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from proxy.monitoring.ledger import GLOBAL, Ledger, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.sqlite import FILENAME, MIGRATIONS, Database
+from tests.unit.monitoring.support import MemoryStore
+
+
+async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: Path) -> None:
+    db = Database(tmp_path / FILENAME)
+    await db.open()
+    ledger = Ledger(SqliteLedgerStore(db))
+    await ledger.start()
+    ledger.add(GLOBAL, "requests", 3)
+    ledger.add(GLOBAL, "cost_saved_usd", 0.25)
+    assert ledger.totals() == {(GLOBAL, "requests"): 3, (GLOBAL, "cost_saved_usd"): 0.25}
+    assert await ledger.flush()
+    ledger.add(GLOBAL, "requests", 2)
+    assert ledger.totals()[GLOBAL, "requests"] == 5
+    await ledger.flush()
+    first = ledger.first_started_at
+    await db.close()
+
+    db = Database(tmp_path / FILENAME)
+    await db.open()
+    again = Ledger(SqliteLedgerStore(db))
+    await again.start()
+    assert again.totals() == {(GLOBAL, "requests"): 5, (GLOBAL, "cost_saved_usd"): 0.25}
+    assert again.first_started_at == first
+    await db.close()
+
+
+async def test_a_failing_store_keeps_the_deltas_for_the_next_flush() -> None:
+    store = MemoryStore(fail=True)
+    errors: list[str] = []
+    ledger = Ledger(store, on_error=lambda component, exc: errors.append(component))
+    await ledger.start()
+    ledger.add(GLOBAL, "requests")
+    assert not await ledger.flush()
+    ledger.add(GLOBAL, "requests")
+    assert ledger.totals() == {(GLOBAL, "requests"): 2}
+    assert errors and set(errors) == {"ledger_memory"}
+    store.fail = False
+    assert await ledger.flush()
+    assert store.data == {(GLOBAL, "requests"): 2}
+    assert ledger.pending == 0
+
+
+async def test_redis_replicas_add_up(redis_url: str) -> None:
+    stores = [RedisLedgerStore(redis_url, prefix="t:") for _ in range(2)]
+    ledgers = [Ledger(store, refresh_every=0) for store in stores]
+    try:
+        for ledger in ledgers:
+            await ledger.start()
+        ledgers[0].add(GLOBAL, "requests", 2)
+        ledgers[0].add("model:gpt-4o|x", "cost_saved_usd", 0.5)
+        ledgers[1].add(GLOBAL, "requests", 3)
+        ledgers[1].add("model:gpt-4o|x", "cost_saved_usd", 0.25)
+        await ledgers[1].flush()
+        await ledgers[0].refresh(force=True)
+        totals = ledgers[0].totals()
+        assert totals[GLOBAL, "requests"] == 5
+        assert totals["model:gpt-4o|x", "cost_saved_usd"] == 0.75  # scopes may contain the separator
+        assert ledgers[0].first_started_at == ledgers[1].first_started_at
+        fresh = Ledger(RedisLedgerStore(redis_url, prefix="t:"))
+        await fresh.start()
+        assert fresh.totals() == totals
+        await fresh.store.aclose()
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
+def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
+    from proxy.monitoring.sqlite import migrate
+
+    conn = sqlite3.connect(tmp_path / "m.sqlite3")
+    assert migrate(conn) == [version for version, _, _ in MIGRATIONS]
+    assert migrate(conn) == []
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [1, 2]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
