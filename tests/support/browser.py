@@ -70,7 +70,8 @@ class Page:
     def __init__(self, ws_url: str, target_id: str, browser: Chromium) -> None:
         self.target_id = target_id
         self.browser = browser
-        self._ws: ClientConnection = connect(ws_url, max_size=None, open_timeout=10)
+        self._stack = contextlib.ExitStack()
+        self._ws: ClientConnection = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=10))
         self._ids = itertools.count(1)
         self._events: list[dict[str, Any]] = []
         self.errors: list[str] = []
@@ -189,9 +190,12 @@ class Page:
         return path
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._ws.close()
+        self.disconnect()
         self.browser.close_target(self.target_id)
+
+    def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stack.close()
 
 
 class Chromium:
@@ -256,8 +260,7 @@ class Chromium:
 
     def stop(self) -> None:
         for page in self._pages:
-            with contextlib.suppress(Exception):
-                page._ws.close()
+            page.disconnect()
         self._pages.clear()
         if self._proc is not None:
             if self._proc.poll() is None:

@@ -1,0 +1,194 @@
+"""The dashboard in a real (headless) Chromium: what a person sees after real traffic, when the proxy is
+gone, behind the monitor key, and the admin actions behind their confirmation.
+
+Screenshots are saved under ``test-artifacts/`` (laptop 1366x768 and phone 390x844, full page).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.browser import ARTIFACTS, Chromium, Page
+from tests.support.proxy import ProxyServer
+
+VIEWPORTS = [("laptop", 1366, 768, False), ("phone", 390, 844, True)]
+READY = ("window.cachegateDashboard && window.cachegateDashboard.state.polls > {polls} && "
+         "window.cachegateDashboard.state.connected === true")
+
+
+def traffic(proxy: ProxyServer) -> None:
+    """Misses, exact hits, a stream, a bypass and two models: something for every panel."""
+    client = proxy.client()
+    for round_ in range(3):
+        for i in range(3):
+            model = "gpt-4o" if i == 2 else "gpt-4o-mini"
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"question {i}"}])
+        wait_for_stores(proxy)
+        if round_ == 0:
+            list(client.chat.completions.create(model="gpt-4o-mini", stream=True,
+                                                messages=[{"role": "user", "content": "stream please"}]))
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "question 0"}],
+                                   extra_headers={"x-bypass-cache": "true"})
+    wait_for_stores(proxy)
+
+
+def wait_for_stores(proxy: ProxyServer) -> None:
+    deadline = time.monotonic() + 5
+    while len(proxy.services.tasks) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def shown(page: Page) -> dict[str, Any]:
+    value = page.evaluate("""JSON.stringify(["requests", "hit-rate", "tokens-saved", "cost-saved", "savings"]
+        .reduce(function (out, name) { var n = document.getElementById("kpi-" + name);
+          out[name] = {text: n.textContent, value: n.getAttribute("data-value")}; return out; }, {}))""")
+    result: dict[str, Any] = json.loads(value)
+    return result
+
+
+def open_dashboard(chromium: Chromium, url: str, width: int, height: int, mobile: bool) -> Page:
+    page = chromium.new_page(width, height, mobile=mobile)
+    page.goto(url + "/dashboard")
+    return page
+
+
+@pytest.mark.parametrize(("name", "width", "height", "mobile"), VIEWPORTS, ids=[v[0] for v in VIEWPORTS])
+def test_dashboard_shows_what_metrics_says(start_proxy: Any, chromium: Chromium, name: str, width: int,
+                                           height: int, mobile: bool) -> None:
+    proxy = start_proxy()
+    traffic(proxy)
+    before = httpx.get(proxy.url + "/metrics").json()
+    page = open_dashboard(chromium, proxy.url, width, height, mobile)
+    try:
+        page.wait_for(READY.format(polls=0))
+        page.wait_for("document.querySelectorAll('#models tbody tr[data-model]').length === 2")
+        page.pump(0.3)  # let late console messages arrive
+        page.screenshot(ARTIFACTS / f"dashboard-{name}.png")
+        assert page.errors == [], page.errors
+        metrics = httpx.get(proxy.url + "/metrics").json()
+        # ASSERTION AGAINST /metrics: the dashboard polls /metrics itself, so both reads must agree.
+        performance = metrics["cache_performance"]
+        assert performance == before["cache_performance"]  # polling the dashboard is not traffic
+        values = shown(page)
+        assert float(values["requests"]["value"]) == performance["total_requests"] == 11
+        assert values["requests"]["text"] == str(performance["total_requests"])
+        assert float(values["hit-rate"]["value"]) == performance["hit_rate_percent"]
+        assert values["hit-rate"]["text"] == f"{performance['hit_rate_percent']:.1f}%"
+        assert float(values["tokens-saved"]["value"]) == metrics["token_usage"]["tokens_saved"]
+        assert float(values["cost-saved"]["value"]) == pytest.approx(metrics["cost_analysis"]["cost_saved_usd"])
+        assert page.text("#conn-text") == "Live"
+        assert page.text("#countdown").startswith("Refresh in")  # type: ignore[union-attr]
+        assert page.evaluate("document.querySelectorAll('#recent tbody .badge.exact_hit').length") > 0
+        assert page.evaluate("document.querySelectorAll('[data-service]').length") >= 1
+        legend = page.text("#legend-donut") or ""
+        assert f"Exact hits {performance['exact_hits']}" in legend and f"Bypassed {performance['bypassed']}" in legend
+        # the model table sorts by a column on a click
+        page.evaluate("document.querySelector('#models th[data-sort=model]').click()")
+        assert page.evaluate("Array.from(document.querySelectorAll('#models tbody tr')).map(function (r) "
+                             "{ return r.getAttribute('data-model'); }).join(',')") == "gpt-4o,gpt-4o-mini"
+        # the page fits the viewport's width: tables scroll inside their panels, the page does not
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        page.close()
+
+
+def test_dashboard_says_when_the_proxy_is_gone(start_proxy: Any, chromium: Chromium) -> None:
+    proxy = start_proxy()
+    traffic(proxy)
+    page = open_dashboard(chromium, proxy.url, 1366, 768, False)
+    try:
+        page.wait_for(READY.format(polls=0))
+        assert page.text("#kpi-requests") == "11"
+        proxy.stop()
+        page.evaluate("window.cachegateDashboard.refresh()")
+        page.wait_for("document.getElementById('conn-text').textContent === 'Disconnected'")
+        page.screenshot(ARTIFACTS / "dashboard-disconnected.png")
+        assert page.evaluate("getComputedStyle(document.getElementById('banner')).display") == "block"
+        assert "Disconnected" in (page.text("#banner") or "")
+        assert page.text("#kpi-requests") == "–"  # no stale numbers
+        assert page.text("#kpi-hit-rate") == "–"
+        # only the failed loads themselves, no script errors
+        assert [e for e in page.errors if not e.startswith("network:")] == [], page.errors
+    finally:
+        page.close()
+
+
+def test_dashboard_asks_for_the_monitor_key(start_proxy: Any, chromium: Chromium) -> None:
+    proxy = start_proxy(monitor_api_key="mon-key-1234")
+    traffic(proxy)
+    page = open_dashboard(chromium, proxy.url, 1366, 768, False)
+    try:
+        page.wait_for("document.getElementById('login').open === true")
+        assert page.text("#conn-text") == "Locked"
+        page.screenshot(ARTIFACTS / "dashboard-locked.png", full_page=False)
+        page.evaluate("document.getElementById('login-key').value = 'wrong';"
+                      "document.getElementById('login-form').requestSubmit()")
+        page.wait_for("document.getElementById('login-error').textContent.length > 0")
+        page.evaluate("document.getElementById('login-key').value = 'mon-key-1234';"
+                      "document.getElementById('login-form').requestSubmit()")
+        page.wait_for(READY.format(polls=0))
+        assert page.text("#kpi-requests") == "11"
+        assert page.evaluate("document.getElementById('login').open") is False
+        # the session is kept: a reload needs no key
+        page.goto(proxy.url + "/dashboard")
+        page.wait_for(READY.format(polls=0))
+        assert page.evaluate("document.getElementById('login').open") is False
+        unexpected = [e for e in page.errors if "401" not in e]
+        assert unexpected == [], page.errors
+    finally:
+        page.close()
+
+
+def cache_state(proxy: ProxyServer, *models: str) -> list[str]:
+    client = proxy.client()
+    out = []
+    for model in models:
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": "question 0"}])
+        out.append(raw.headers["x-cache"])
+    return out
+
+
+def confirm_clear(page: Page, *, key: str | None = None) -> str:
+    page.wait_for("document.getElementById('confirm').open === true")
+    if key is not None:
+        assert page.evaluate("!document.getElementById('admin-key-field').classList.contains('hidden')")
+        page.evaluate(f"document.getElementById('admin-key').value = {json.dumps(key)}")
+    page.evaluate("document.getElementById('admin-result').textContent = ''; "
+                  "document.getElementById('confirm-ok').click()")
+    result = page.wait_for("(function () { var t = document.getElementById('admin-result').textContent;"
+                           " return t && t !== 'Clearing…' ? t : ''; })()")
+    return str(result)
+
+
+def test_clear_a_model_from_the_page(start_proxy: Any, chromium: Chromium) -> None:
+    proxy = start_proxy(admin_api_key="adm-key-5678")
+    cache_state(proxy, "gpt-4o", "gpt-4o-mini")
+    wait_for_stores(proxy)
+    assert cache_state(proxy, "gpt-4o", "gpt-4o-mini") == ["HIT", "HIT"]
+    page = open_dashboard(chromium, proxy.url, 1366, 768, False)
+    try:
+        page.wait_for("!!document.querySelector('#models button[data-clear-model=\"gpt-4o\"]')")
+        page.evaluate("document.querySelector('#models button[data-clear-model=\"gpt-4o\"]').click()")
+        assert "gpt-4o" in (page.text("#confirm-text") or "")
+        page.screenshot(ARTIFACTS / "dashboard-confirm.png", full_page=False)
+        page.evaluate("document.getElementById('confirm-cancel').click()")  # cancelled: nothing happens
+        assert cache_state(proxy, "gpt-4o") == ["HIT"]
+        page.evaluate("document.querySelector('#models button[data-clear-model=\"gpt-4o\"]').click()")
+        assert confirm_clear(page, key="wrong").startswith("Not cleared (401)")
+        page.evaluate("document.querySelector('#models button[data-clear-model=\"gpt-4o\"]').click()")
+        assert confirm_clear(page, key="adm-key-5678") == "Removed 1 exact entry."
+        assert "adm-key-5678" not in page.evaluate("document.documentElement.outerHTML")
+        assert cache_state(proxy, "gpt-4o", "gpt-4o-mini") == ["MISS", "HIT"]
+        # a whole tier from the admin form (the key is remembered for the page's lifetime)
+        page.evaluate("document.getElementById('admin-tier').value = 'exact';"
+                      "document.getElementById('admin-clear').click()")
+        assert confirm_clear(page).startswith("Removed 2 exact entries")
+        assert [e for e in page.errors if "401" not in e] == [], page.errors
+    finally:
+        page.close()
