@@ -133,7 +133,8 @@ def test_delete_one_entry_by_its_x_cache_key(admin_proxy: ProxyServer, backend: 
 
 
 def test_warm_then_hit(admin_proxy: ProxyServer, sim: SimulatorServer) -> None:
-    requests = [{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"warm {i}"}]} for i in range(5)]
+    requests: list[dict[str, Any]] = [
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"warm {i}"}]} for i in range(5)]
     requests.append({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "warm 0"}], "stream": True})
     requests.append({"model": "gpt-4o-mini"})  # no messages: refused, the others go on
     response = admin(admin_proxy, "POST", "/admin/cache/warm?concurrency=2",
