@@ -55,7 +55,7 @@ class Monitoring:
                               if settings.redis_url else SqliteLedgerStore(self.db))
         self.ledger = Ledger(store, on_error=self._background_error)
         self.usage = UsageStore(self.db, retention_days=settings.usage_retention_days,
-                                on_drop=lambda n: self.metrics.child(self.metrics.dropped, "usage").inc(n),
+                                on_drop=lambda n: self.metrics.dropped.inc(("usage",), n),
                                 on_error=self._background_error)
         self.request_log = RequestLog(settings.log_path) if settings.log_path else None
         self.observer_impl = MonitoringObserver(metrics=self.metrics, ledger=self.ledger, pricing=Pricing(),
@@ -117,6 +117,7 @@ class Monitoring:
 
     async def flush(self) -> None:
         """Write everything pending: ledger deltas, usage rows and request-log lines."""
+        self.observer_impl.fold()
         await self.ledger.flush()
         await self.usage.flush()
         if self.request_log is not None:
@@ -129,6 +130,7 @@ class Monitoring:
             await asyncio.sleep(LOG_FLUSH_EVERY)
             now = time.monotonic()
             try:
+                self.observer_impl.fold()
                 if self.request_log is not None:
                     await self.request_log.flush()
                 if now >= next_flush:
@@ -161,28 +163,27 @@ class Monitoring:
             except Exception as exc:
                 logger.debug("cache size of the %s tier unavailable: %s", tier, exc)
                 continue
-            self.metrics.child(self.metrics.cache_entries, tier).set(entries)
-            self.metrics.child(self.metrics.cache_bytes, tier).set(size)
+            self.metrics.cache_entries[tier] = entries
+            self.metrics.cache_bytes[tier] = size
 
     def _background_error(self, component: str, exc: BaseException) -> None:
-        self.metrics.child(self.metrics.errors, component, type(exc).__name__).inc()
+        self.metrics.errors.inc((component, type(exc).__name__))
 
     # -- reading ----------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
         """Bring the shared totals (re-read at most once a second) and the cache sizes up to date."""
+        self.observer_impl.fold()
         await self.ledger.refresh()
         await self.update_gauges()
 
     def global_totals(self) -> dict[str, float]:
+        self.observer_impl.fold()
         return {name: value for (scope, name), value in self.ledger.totals().items() if scope == GLOBAL}
 
     def cache_usage(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for metric, field in ((self.metrics.cache_entries, "entries"), (self.metrics.cache_bytes, "bytes")):
-            for sample in next(iter(metric.collect())).samples:
-                out.setdefault(sample.labels["tier"], {})[field] = int(sample.value)
-        return out
+        return {tier: {"entries": int(entries), "bytes": int(self.metrics.cache_bytes.get(tier, 0))}
+                for tier, entries in self.metrics.cache_entries.items()}
 
     def snapshot(self) -> dict[str, Any]:
         components = {} if self.services is None else {

@@ -1,8 +1,12 @@
 """The :class:`~proxy.contracts.Observer` that feeds metrics, the ledger, the usage history and the log.
 
-Every method is O(1) and does no I/O: it increments Prometheus children (cached per label set), adds
-deltas to the ledger, appends one sample to the sliding windows and one tuple to each writer's buffer.
-Anything that goes wrong in here is logged (rate-limited) and swallowed: monitoring never fails a request.
+On the request path the observer only appends the finished :class:`RequestRecord` (or the lookup) to a
+list: O(1), no I/O, no locks. :meth:`MonitoringObserver.fold` turns the batch into numbers (Prometheus
+values, ledger deltas, window samples, usage rows, request-log lines); the background loop runs it four
+times a second and every reader (``/metrics``, a scrape, ``/health/detailed``) runs it first, so what is
+read is always complete. Requests that look alike (same route, status, outcome, model, usage) are
+derived once per batch and multiplied. Anything that goes wrong is logged (rate-limited) and swallowed:
+monitoring never fails a request.
 
 Conventions other parts rely on:
 
@@ -23,7 +27,7 @@ from typing import Any
 from ..contracts import RequestRecord
 from .ledger import GLOBAL, Ledger
 from .pricing import Pricing
-from .registry import Metrics
+from .registry import NS, CounterVec, Metrics
 from .request_log import RequestLog
 from .usage import UsageStore
 from .window import Window
@@ -62,7 +66,27 @@ def usage_numbers(usage: Any) -> tuple[int, int, int]:
     return prompt, completion, cached
 
 
+class _Kind:
+    """What every request of one signature (route, status, outcome, model, usage...) adds up to."""
+
+    __slots__ = ("cache", "completion", "counters", "hit", "ledger", "log_label", "model", "n", "prompt",
+                 "provider_cached", "route", "row", "saved", "spent")
+
+    def __init__(self, route: str, cache: str, model: str | None) -> None:
+        self.route, self.cache, self.model = route, cache, model
+        self.n = 0
+        self.prompt = self.completion = self.provider_cached = 0
+        self.spent = self.saved = 0.0
+        self.hit = False
+        self.log_label: str | None = None
+        self.row = False
+        self.counters: list[tuple[CounterVec, tuple[str, ...], float]] = []
+        self.ledger: list[tuple[str, str, float]] = []
+
+
 class MonitoringObserver:
+    FOLD_AT = 4096  # fold inline when this many events are waiting (the loop is late): memory stays bounded
+
     def __init__(self, *, metrics: Metrics, ledger: Ledger, pricing: Pricing, window_seconds: float,
                  usage: UsageStore | None = None, request_log: RequestLog | None = None) -> None:
         self.metrics = metrics
@@ -70,50 +94,192 @@ class MonitoringObserver:
         self.pricing = pricing
         self.usage = usage
         self.request_log = request_log
-        #: (duration, route, cache, status, model) of every request
+        #: (end time, duration, route, cache, status, model) of every request
         self.requests = Window(window_seconds)
-        #: (ttft, cache, tokens/s or None) of every stream
+        #: (end time, ttft, cache, tokens/s or None) of every stream
         self.streams = Window(window_seconds)
         self.started = time.monotonic()
         #: streamed responses being sent right now (kept by :class:`~proxy.monitoring.streams.StreamWatch`)
         self.active_streams = 0
-        metrics.active_streams.set_function(lambda: self.active_streams)
+        metrics.gauges[f"{NS}_active_streams"] = ("Streamed responses being sent right now.",
+                                                  lambda: self.active_streams)
+        metrics.before_collect = self.fold
+        self._records: list[RequestRecord] = []
+        self._lookups: list[tuple[str, str, float]] = []
         self._routes: dict[str, str] = {}
         self._route_labels: set[str] = set()
         self._models: dict[str, str] = {}
         self._last_failure_log = 0.0
 
-    # -- Observer ---------------------------------------------------------------------------------
+    # -- Observer: the request path ---------------------------------------------------------------
 
     def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None:
-        try:
-            m = self.metrics
-            if tier == "embedding":
-                m.embedding_duration.observe(seconds)
-                if outcome == "error":
-                    m.child(m.errors, "embedding", "error").inc()
-                return
-            m.child(m.lookup_duration, tier).observe(seconds)
-            if outcome != "shadow_hit":  # counted once per request from RequestRecord.shadow_hit
-                m.child(m.cache_lookups, tier, outcome).inc()
-        except Exception:
-            self._swallow()
+        self._lookups.append((tier, outcome, seconds))
+        if len(self._lookups) >= self.FOLD_AT:
+            self.fold()
 
     def backend_error(self, component: str, error: BaseException) -> None:
         try:
             kind = type(error).__name__
-            self.metrics.child(self.metrics.errors, component, kind).inc()
+            self.metrics.errors.inc((component, kind))
             self.ledger.add(f"error:{component}", kind)
         except Exception:
             self._swallow()
 
     def request_done(self, record: RequestRecord) -> None:
-        try:
-            self._request_done(record)
-        except Exception:
-            self._swallow()
+        self._records.append(record)
+        if len(self._records) >= self.FOLD_AT:
+            self.fold()
 
-    # -- internals --------------------------------------------------------------------------------
+    # -- folding ------------------------------------------------------------------------------------
+
+    def fold(self) -> None:
+        """Turn the waiting events into numbers. Never raises."""
+        if self._lookups:
+            lookups, self._lookups = self._lookups, []
+            try:
+                self._fold_lookups(lookups)
+            except Exception:
+                self._swallow()
+        if self._records:
+            records, self._records = self._records, []
+            try:
+                self._fold_records(records)
+            except Exception:
+                self._swallow()
+
+    def _fold_lookups(self, lookups: list[tuple[str, str, float]]) -> None:
+        m = self.metrics
+        counts: dict[tuple[str, str], int] = {}
+        for tier, outcome, seconds in lookups:
+            if tier == "embedding":
+                m.embedding_duration.observe((), seconds)
+                if outcome == "error":
+                    m.errors.inc(("embedding", "error"))
+                continue
+            m.lookup_duration.observe((tier,), seconds)
+            if outcome != "shadow_hit":  # counted once per request from RequestRecord.shadow_hit
+                key = (tier, outcome)
+                counts[key] = counts.get(key, 0) + 1
+        for key, count in counts.items():
+            m.cache_lookups.inc(key, count)
+
+    def _fold_records(self, records: list[RequestRecord]) -> None:
+        m = self.metrics
+        kinds: dict[tuple[Any, ...], _Kind] = {}
+        durations, upstream, ttfts, tps = m.request_duration, m.upstream_duration, m.stream_ttft, m.stream_tps
+        window, stream_window = self.requests, self.streams
+        usage, request_log = self.usage, self.request_log
+        for record in records:
+            try:
+                numbers = usage_numbers(record.usage)
+                status = record.status
+                signature = (record.route, record.method, status, record.outcome, record.model, record.stream,
+                             record.stream_failed, record.shadow_hit, numbers)
+                kind = kinds.get(signature)
+                if kind is None:
+                    kind = kinds[signature] = self._derive(record, numbers)
+                kind.n += 1
+                duration = record.duration
+                end = record.started_at + duration
+                durations.observe((kind.cache,), duration)
+                window.append((end, duration, kind.route, kind.cache, status, kind.model))
+                if record.upstream_seconds is not None and kind.model is not None:
+                    upstream.observe(("true" if record.stream else "false",), record.upstream_seconds)
+                ttft = record.ttft
+                if record.stream and ttft is not None and status == 200:
+                    rate = None
+                    if kind.completion and duration > ttft:
+                        rate = kind.completion / (duration - ttft)
+                        tps.observe((kind.cache,), rate)
+                    ttfts.observe((kind.cache,), ttft)
+                    stream_window.append((end, ttft, kind.cache, rate))
+                if usage is not None and kind.row:
+                    usage.append((end, record.request_id, kind.route, kind.model, kind.prompt, kind.completion,
+                                  kind.provider_cached, record.outcome, record.tier, status, round(duration * 1000, 3),
+                                  int(record.stream), record.api_key_hash, kind.spent, kind.saved))
+                if request_log is not None and kind.log_label is not None:
+                    request_log.append((end, kind.log_label, kind.model or "", kind.prompt + kind.completion,
+                                        kind.saved if kind.hit else kind.spent))
+            except Exception:
+                self._swallow()
+        ledger = self.ledger
+        for kind in kinds.values():
+            n = kind.n
+            for vec, labels, amount in kind.counters:
+                vec.inc(labels, amount * n)
+            for scope, name, amount in kind.ledger:
+                ledger.add(scope, name, amount * n)
+
+    def _derive(self, record: RequestRecord, numbers: tuple[int, int, int]) -> _Kind:
+        """Everything one request of this signature adds to counters and the ledger."""
+        m = self.metrics
+        route = self.route_label(record.route)
+        status, outcome = record.status, record.outcome
+        failed = status >= 500
+        model = self.model_label(record.model) if record.model else None
+        kind = _Kind(route, outcome if outcome in CHAT_OUTCOMES else ("error" if failed else "none"), model)
+        prompt, completion, cached = kind.prompt, kind.completion, kind.provider_cached = numbers
+        kind.row = model is not None or route.startswith("/v1/")
+        counters, ledger = kind.counters, kind.ledger
+        rscope = f"route:{route}"
+        counters.append((m.http_requests, (route, record.method, str(status)), 1))
+        ledger += [(GLOBAL, "http_requests", 1), (rscope, "requests", 1)]
+        if failed:
+            component = "upstream" if status in (502, 504) else "proxy"
+            counters.append((m.errors, (component, f"http_{status}"), 1))
+            ledger += [(GLOBAL, "errors_5xx", 1), (rscope, "errors_5xx", 1),
+                       (f"error:{component}", f"http_{status}", 1)]
+        elif status >= 400:
+            ledger += [(GLOBAL, "errors_4xx", 1), (rscope, "errors_4xx", 1)]
+
+        if model is not None and outcome in CHAT_OUTCOMES:
+            mscope = f"model:{model}"
+            scopes = (GLOBAL, mscope, rscope)
+            ledger += [(scope, CHAT_OUTCOMES[outcome], 1) for scope in scopes]
+            ledger += [(GLOBAL, "requests", 1), (mscope, "requests", 1)]
+            price = self.pricing.price(record.model or model)
+            tier = HITS.get(outcome)
+            if outcome == "bypass":
+                counters.append((m.cache_lookups, ("all", "bypass"), 1))
+            if tier is not None:
+                kind.hit = True
+                tokens = prompt + completion
+                kind.saved = saved = price.full(prompt, completion)
+                if tokens or saved:
+                    counters += [(m.tokens, (model, "saved"), tokens), (m.cost, (model, "saved"), saved)]
+                    for scope in scopes:
+                        ledger += [(scope, "tokens_saved", tokens), (scope, "cost_saved_usd", saved)]
+                    ledger += [(GLOBAL, f"tokens_saved_{tier}", tokens), (GLOBAL, f"cost_saved_{tier}_usd", saved)]
+            elif prompt or completion:
+                kind.spent = spent = price.spent(prompt, completion, cached)
+                counters += [(m.tokens, (model, "prompt"), prompt), (m.tokens, (model, "completion"), completion),
+                             (m.cost, (model, "spent"), spent)]
+                for scope in scopes:
+                    ledger += [(scope, "tokens_used", prompt + completion), (scope, "prompt_tokens", prompt),
+                               (scope, "completion_tokens", completion), (scope, "cost_spent_usd", spent)]
+                if cached:
+                    kind.saved = provider_saved = price.provider_saving(cached)
+                    counters += [(m.tokens, (model, "provider_cached"), cached),
+                                 (m.cost, (model, "saved"), provider_saved)]
+                    for scope in scopes:
+                        ledger += [(scope, "provider_cached_tokens", cached), (scope, "cost_saved_usd", provider_saved)]
+                    ledger.append((GLOBAL, "cost_saved_provider_usd", provider_saved))
+            if record.shadow_hit:
+                counters.append((m.cache_lookups, ("semantic", "shadow_hit"), 1))
+                ledger += [(GLOBAL, "shadow_hits", 1), (mscope, "shadow_hits", 1)]
+            kind.log_label = "ERROR" if failed or record.stream_failed else LOG_LABELS[outcome]
+
+        if record.stream:
+            if record.stream_failed:
+                counters += [(m.streams, ("failed",), 1), (m.errors, ("stream", "interrupted"), 1)]
+                ledger.append((GLOBAL, "streams_failed", 1))
+            elif status == 200:
+                counters.append((m.streams, ("completed",), 1))
+                ledger.append((GLOBAL, "streams_completed", 1))
+        return kind
+
+    # -- labels -------------------------------------------------------------------------------------
 
     def _swallow(self) -> None:
         now = time.monotonic()
@@ -141,113 +307,6 @@ class MonitoringObserver:
             if label != OTHER:
                 self._models[model] = label
         return label
-
-    def _request_done(self, record: RequestRecord) -> None:
-        m, ledger = self.metrics, self.ledger
-        now = time.time()
-        route = self.route_label(record.route)
-        status = record.status
-        outcome = record.outcome
-        failed = status >= 500
-        cache = outcome if outcome in CHAT_OUTCOMES else ("error" if failed else "none")
-        rscope = f"route:{route}"
-
-        m.child(m.http_requests, route, record.method, str(status)).inc()
-        m.child(m.request_duration, cache).observe(record.duration)
-        ledger.add(GLOBAL, "http_requests")
-        ledger.add(rscope, "requests")
-        if failed:
-            component = "upstream" if status in (502, 504) else "proxy"
-            m.child(m.errors, component, f"http_{status}").inc()
-            ledger.add(GLOBAL, "errors_5xx")
-            ledger.add(rscope, "errors_5xx")
-            ledger.add(f"error:{component}", f"http_{status}")
-        elif status >= 400:
-            ledger.add(GLOBAL, "errors_4xx")
-            ledger.add(rscope, "errors_4xx")
-
-        model = self.model_label(record.model) if record.model else None
-        self.requests.add(record.duration, route, cache, status, model)
-        prompt, completion, cached = usage_numbers(record.usage)
-        spent = saved = 0.0
-
-        if model is not None and outcome in CHAT_OUTCOMES:
-            mscope = f"model:{model}"
-            counter = CHAT_OUTCOMES[outcome]
-            for scope in (GLOBAL, mscope, rscope):
-                ledger.add(scope, counter)
-            ledger.add(GLOBAL, "requests")
-            ledger.add(mscope, "requests")
-            price = self.pricing.price(record.model or model)
-            tier = HITS.get(outcome)
-            if outcome == "bypass":
-                m.child(m.cache_lookups, "all", "bypass").inc()
-            if tier is not None:
-                tokens = prompt + completion
-                saved = price.full(prompt, completion)
-                if tokens or saved:
-                    m.child(m.tokens, model, "saved").inc(tokens)
-                    m.child(m.cost, model, "saved").inc(saved)
-                    for scope in (GLOBAL, mscope, rscope):
-                        ledger.add(scope, "tokens_saved", tokens)
-                        ledger.add(scope, "cost_saved_usd", saved)
-                    ledger.add(GLOBAL, f"tokens_saved_{tier}", tokens)
-                    ledger.add(GLOBAL, f"cost_saved_{tier}_usd", saved)
-            elif prompt or completion:
-                spent = price.spent(prompt, completion, cached)
-                provider_saved = price.provider_saving(cached)
-                m.child(m.tokens, model, "prompt").inc(prompt)
-                m.child(m.tokens, model, "completion").inc(completion)
-                m.child(m.cost, model, "spent").inc(spent)
-                for scope in (GLOBAL, mscope, rscope):
-                    ledger.add(scope, "tokens_used", prompt + completion)
-                    ledger.add(scope, "prompt_tokens", prompt)
-                    ledger.add(scope, "completion_tokens", completion)
-                    ledger.add(scope, "cost_spent_usd", spent)
-                if cached:
-                    saved = provider_saved
-                    m.child(m.tokens, model, "provider_cached").inc(cached)
-                    m.child(m.cost, model, "saved").inc(provider_saved)
-                    for scope in (GLOBAL, mscope, rscope):
-                        ledger.add(scope, "provider_cached_tokens", cached)
-                        ledger.add(scope, "cost_saved_usd", provider_saved)
-                    ledger.add(GLOBAL, "cost_saved_provider_usd", provider_saved)
-            if record.shadow_hit:
-                m.child(m.cache_lookups, "semantic", "shadow_hit").inc()
-                ledger.add(GLOBAL, "shadow_hits")
-                ledger.add(mscope, "shadow_hits")
-            if record.upstream_seconds is not None:
-                m.child(m.upstream_duration, "true" if record.stream else "false").observe(record.upstream_seconds)
-            if self.request_log is not None:
-                label = "ERROR" if failed or record.stream_failed else LOG_LABELS[outcome]
-                self.request_log.append((now, label, model, prompt + completion, saved if tier else spent))
-
-        if record.stream:
-            self._stream_done(record, cache, completion)
-        if self.usage is not None and (model is not None or route.startswith("/v1/")):
-            self.usage.append((now, record.request_id, route, model, prompt, completion, cached, outcome,
-                               record.tier, status, round(record.duration * 1000, 3), int(record.stream),
-                               record.api_key_hash, spent, saved))
-
-    def _stream_done(self, record: RequestRecord, cache: str, completion: int) -> None:
-        m = self.metrics
-        if record.stream_failed:
-            m.child(m.streams, "failed").inc()
-            m.child(m.errors, "stream", "interrupted").inc()
-            self.ledger.add(GLOBAL, "streams_failed")
-        elif record.status == 200:
-            m.child(m.streams, "completed").inc()
-            self.ledger.add(GLOBAL, "streams_completed")
-        ttft = record.ttft
-        if ttft is None or record.status != 200:
-            return
-        tps = None
-        generating = record.duration - ttft
-        if completion and generating > 0:
-            tps = completion / generating
-            m.child(m.stream_tps, cache).observe(tps)
-        m.child(m.stream_ttft, cache).observe(ttft)
-        self.streams.add(ttft, cache, tps)
 
     # -- reading ----------------------------------------------------------------------------------
 

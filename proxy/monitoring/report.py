@@ -69,6 +69,7 @@ class Report:
     def json(self, *, cache_usage: dict[str, dict[str, int]], components: dict[str, Any],
              ledger_backend: str) -> dict[str, Any]:
         obs = self.observer
+        obs.fold()
         ledger = obs.ledger
         totals = ledger.totals()
         glob = by_scope(totals, GLOBAL)[""]
@@ -180,6 +181,7 @@ class Report:
     def detailed_health(self) -> dict[str, Any]:
         """Uptime, request rate, error rate and per-endpoint rate and p50/p99 over the window."""
         obs = self.observer
+        obs.fold()
         samples = obs.requests.samples()
         span = rate_window(obs)
         errors = sum(1 for s in samples if s[4] >= 500)
@@ -200,6 +202,7 @@ class Report:
 
     def csv(self, totals: dict[Key, float] | None = None) -> str:
         obs = self.observer
+        obs.fold()
         totals = totals if totals is not None else obs.ledger.totals()
         samples = obs.requests.samples()
         span = rate_window(obs)

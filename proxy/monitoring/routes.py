@@ -118,6 +118,7 @@ class MonitoringRoutes:
 
     async def usage(self, request: Request) -> Response:
         start, end, model, bucket = usage_params(request, time.time())
+        self.monitoring.observer_impl.fold()  # so the rows of requests finished just now are there
         try:
             result = await self.monitoring.usage.query(start=start, end=end, model=model, bucket=bucket)
         except Exception as exc:

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-Sample = tuple[Any, ...]  # (monotonic time, value, *labels)
+Sample = tuple[Any, ...]  # (unix time, value, *labels)
 
 
 def summarize(values: Iterable[float], *, scale: float = 1.0, digits: int = 3) -> dict[str, Any]:
@@ -38,13 +38,17 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 class Window:
     def __init__(self, seconds: float, *, maxlen: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.seconds = seconds
         self._samples: deque[Sample] = deque(maxlen=maxlen)
         self._clock = clock
 
     def add(self, value: float, *labels: Any) -> None:
         self._samples.append((self._clock(), value, *labels))
+
+    def append(self, sample: Sample) -> None:
+        """Add a ready-made ``(time, value, *labels)`` sample (times must not go backwards by much)."""
+        self._samples.append(sample)
 
     def samples(self) -> list[Sample]:
         """The samples inside the window, oldest first (older ones are dropped on the way)."""

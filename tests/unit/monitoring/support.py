@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,8 +44,8 @@ class MemoryStore:
 
 
 def make_observer(**kwargs: Any) -> MonitoringObserver:
-    return MonitoringObserver(metrics=Metrics(), ledger=Ledger(MemoryStore()), pricing=Pricing(),
-                              window_seconds=300, **kwargs)
+    kwargs.setdefault("metrics", Metrics())
+    return MonitoringObserver(ledger=Ledger(MemoryStore()), pricing=Pricing(), window_seconds=300, **kwargs)
 
 
 def usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
 
 def record(outcome: str = "miss", *, model: str | None = "gpt-4o-mini", status: int = 200,
            route: str = "/v1/chat/completions", **fields: Any) -> RequestRecord:
-    out = RequestRecord(request_id="r1", route=route, method="POST", started_at=0.0, status=status, model=model,
+    out = RequestRecord(request_id="r1", route=route, method="POST", started_at=time.time(), status=status, model=model,
                         outcome=outcome, duration=fields.pop("duration", 0.01), **fields)
     if outcome in ("exact_hit", "semantic_hit"):
         out.tier = outcome.split("_")[0]

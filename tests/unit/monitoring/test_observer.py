@@ -22,6 +22,7 @@ def prom(observer: MonitoringObserver, name: str, **labels: str) -> float:
 
 
 def glob(observer: MonitoringObserver) -> dict[str, float]:
+    observer.fold()
     return {name: value for (scope, name), value in observer.ledger.totals().items() if scope == GLOBAL}
 
 

@@ -1,0 +1,103 @@
+"""What monitoring costs on the hot path (run by hand): ``python -m bench.monitoring_bench [--seconds 10]``.
+
+Starts the upstream simulator and two proxies in separate processes, identical except that one has all
+monitoring on (metrics, ledger, usage history, request log, stream watch) and the other runs with
+``create_app(observer=NullObserver())``, so nothing is observed. Both serve the same exact hit; wrk drives
+each at 32 connections, alternating between them for ``--rounds`` rounds so drift on a shared machine hits
+both alike. Reports the median req/s and p50/p99 of each and the throughput cost of monitoring
+(target: under 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import orjson
+
+from bench import _harness as h
+from tests.support.servers import SubprocessServer
+
+HIT_BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Explain what an exact-match cache is in two sentences."}]})
+
+
+def serve(port: int, monitoring: bool) -> None:
+    """One proxy process, configured from the environment like ``cachegate serve``."""
+    import uvicorn
+
+    from proxy.app import create_app
+    from proxy.contracts import NullObserver
+    from proxy.settings import Settings
+
+    settings = Settings.from_env().replace(port=port)
+    app = create_app(settings) if monitoring else create_app(settings, observer=NullObserver())
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_config=None, log_level="warning")
+
+
+@contextmanager
+def proxy(upstream: str, *, monitoring: bool) -> Iterator[SubprocessServer]:
+    with tempfile.TemporaryDirectory(prefix="cachegate-bench-") as data:
+        env = {"UPSTREAM_BASE_URL": upstream, "DATA_DIR": data, "LOG_PATH": str(Path(data) / "requests.log"),
+               "SEMANTIC_MODE": "off", "LOG_LEVEL": "warning", "PYTHONPATH": str(h.ROOT)}
+        cmd = [sys.executable, "-m", "bench.monitoring_bench", "serve", "--port", "{port}",
+               "--monitoring", "on" if monitoring else "off"]
+        with SubprocessServer(cmd, env=env, health_path="/health", startup_timeout=120, cwd=str(h.ROOT)) as server:
+            yield server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command")
+    serve_parser = sub.add_parser("serve", help="(internal) run one proxy")
+    serve_parser.add_argument("--port", type=int, required=True)
+    serve_parser.add_argument("--monitoring", choices=["on", "off"], required=True)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per proxy, alternating")
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.port, args.monitoring == "on")
+        return
+
+    results: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    with h.simulator() as sim:
+        upstream = sim.url + "/v1"
+        with proxy(upstream, monitoring=True) as on, proxy(upstream, monitoring=False) as off:
+            servers = {"on": on, "off": off}
+            for server in servers.values():
+                url = server.url + "/v1/chat/completions"
+                for _ in range(2):  # fill, then check it hits
+                    response = httpx.post(url, content=HIT_BODY, headers={"content-type": "application/json"})
+                assert response.headers["x-cache"] == "HIT", response.headers
+                h.wrk(url, body=HIT_BODY, connections=args.connections, seconds=2)  # warm up
+            for _ in range(args.rounds):
+                for name, server in servers.items():
+                    results[name].append(h.wrk(server.url + "/v1/chat/completions", body=HIT_BODY,
+                                               connections=args.connections, seconds=args.seconds))
+            counted = httpx.get(on.url + "/metrics").json()["cache_performance"]
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(run[key] for run in results[name])
+
+    print(f"\nexact hits, wrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} alternating rounds "
+          f"(median), {os.cpu_count()} CPUs")
+    print(f"{'monitoring':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}   runs (req/s)")
+    for name in ("off", "on"):
+        runs = ", ".join(f"{run['rps']:.0f}" for run in results[name])
+        print(f"{name:<14}{med(name, 'rps'):>10.0f}{med(name, 'p50'):>9.2f}{med(name, 'p99'):>9.2f}   {runs}")
+    cost = (med("off", "rps") - med("on", "rps")) / med("off", "rps") * 100
+    print(f"\nthroughput cost of monitoring: {cost:.1f}% (target < 5%)")
+    print(f"the monitored proxy counted {counted['total_requests']} requests, {counted['exact_hits']} exact hits")
+
+
+if __name__ == "__main__":
+    main()
