@@ -26,6 +26,7 @@ from starlette.types import Message
 
 from ..chat import read_body
 from ..errors import BackendError, BadRequestError, CachegateError, NotFoundError
+from ..health import check_services
 from ..settings import redact_url
 from .warm import Warmer, parse_batch
 
@@ -185,26 +186,10 @@ class AdminRoutes:
         return _json({"settings": scrub(self.services.settings.redacted()), "version": _version()})
 
     async def service_status(self) -> dict[str, dict[str, Any]]:
-        services = self.services
-        status: dict[str, dict[str, Any]] = {name: {"status": "embedded", "backend": kind}
-                                             for name, kind in services.embedded.items()}
-
-        async def check(name: str, ping: Any) -> None:
-            started = time.perf_counter()
-            try:
-                await asyncio.wait_for(ping(), CHECK_TIMEOUT)
-            except Exception as exc:
-                status[name] = {"status": "down", "error": scrub(str(exc) or type(exc).__name__)}
-                return
-            status[name] = {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
-
-        await asyncio.gather(*(check(name, ping) for name, ping in services.health_checks.items()))
-        for name, state in services.failopen.components.items():
-            snapshot = state.snapshot()
-            if snapshot.get("last_error"):
-                snapshot["last_error"] = scrub(snapshot["last_error"])
-            status.setdefault(name, {}).update(snapshot)
-        return status
+        """The same live checks as ``/health`` (each dependency pinged now), error texts scrubbed."""
+        _, checks = await check_services(self.services, CHECK_TIMEOUT)
+        scrubbed: dict[str, dict[str, Any]] = scrub(checks)
+        return scrubbed
 
     async def cache_status(self) -> dict[str, Any]:
         exact = self.services.exact
