@@ -26,7 +26,7 @@ from .cache.factory import make_exact_backend
 from .cache.singleflight import SingleFlight
 from .chat import ChatHandler
 from .components import Component, HealthCheck
-from .contracts import ExactBackend, Observer, SemanticTier, Upstream
+from .contracts import Embedder, ExactBackend, Observer, SemanticBackend, SemanticTier, Upstream
 from .errors import CachegateError, ClientError, NotFoundError
 from .failopen import FailOpen
 from .middleware import RequestContextMiddleware
@@ -86,7 +86,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings | None = None, *, upstream: Upstream | None = None,
-               exact_backend: ExactBackend | None = None, observer: Observer | None = None) -> Starlette:
+               exact_backend: ExactBackend | None = None, observer: Observer | None = None,
+               semantic_backend: SemanticBackend | None = None, embedder: Embedder | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     monitoring = Monitoring(settings)
     observer = observer or monitoring.observer
@@ -105,7 +106,8 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
         services.embedded["exact_cache"] = "memory"
     else:
         services.health_checks[backend.name] = backend.ping
-    services.semantic = build_semantic_tier(settings, observer=observer, failopen=failopen, tasks=services.tasks)
+    services.semantic = build_semantic_tier(settings, observer=observer, failopen=failopen, tasks=services.tasks,
+                                            backend=semantic_backend, embedder=embedder)
     services.components = [monitoring, OperatorSurface(settings)]
     if services.semantic is not None:
         services.components.insert(0, services.semantic)  # type: ignore[arg-type]
