@@ -201,3 +201,41 @@ def test_stats_has_cache_services_and_metrics(admin_proxy: ProxyServer, backend:
     assert body["uptime_seconds"] >= 0
     metrics = httpx.get(admin_proxy.url + "/metrics").json()
     assert body["metrics"]["cache_performance"] == metrics["cache_performance"]
+
+
+class FakeSemantic:
+    """Stands in for the semantic tier's admin side (``clear`` and ``count``)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str | None, str | None]] = []
+        self.fail = fail
+
+    async def clear(self, model: str | None = None, namespace: str | None = None) -> int:
+        if self.fail:
+            from proxy.errors import BackendError
+
+            raise BackendError("qdrant", "connection refused")
+        self.calls.append((model, namespace))
+        return 7
+
+    async def count(self) -> int:
+        return 42
+
+
+def test_clear_reaches_the_semantic_tier(start_proxy: Any) -> None:
+    proxy = start_proxy(admin_api_key="adm")
+    fill(proxy)
+    semantic = FakeSemantic()
+    proxy.services.semantic = semantic
+    both = admin(proxy, "POST", "/admin/cache/clear", params={"model": "gpt-4o", "namespace": "docs"}).json()
+    assert both["removed"] == {"exact": 1, "semantic": 7} and both["total"] == 8 and both["skipped"] == {}
+    only = admin(proxy, "POST", "/admin/cache/clear", params={"tier": "semantic"}).json()
+    assert only["removed"] == {"semantic": 7}
+    assert semantic.calls == [("gpt-4o", "docs"), (None, None)]
+    assert {name for name, hit in cached(proxy).items() if hit} == {"a", "b", "c", "d"}
+    stats = admin(proxy, "GET", "/admin/stats").json()
+    assert stats["cache"]["semantic"]["entries"] == 42
+    proxy.services.semantic = FakeSemantic(fail=True)
+    down = admin(proxy, "POST", "/admin/cache/clear", params={"tier": "semantic"})
+    assert down.status_code == 503
+    assert down.json()["error"]["code"] == "dependency_unavailable"
