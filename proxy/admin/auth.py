@@ -30,6 +30,7 @@ SESSION_COOKIE = "cachegate_monitor"
 SESSION_SECONDS = 12 * 3600
 _SESSION_CONTEXT = b"cachegate-dashboard-session-v1:"
 _FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
+_GUARDED = ("/admin", "/metrics", "/dashboard")
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -174,8 +175,8 @@ class AccessControlMiddleware:
         self.locked_page = locked_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not scope["path"].startswith(_GUARDED):
+            await self.app(scope, receive, send)  # the proxied API's hot path: nothing to check
             return
         headers = headers_of(scope)
         error = self.access.check(scope, headers)

@@ -122,3 +122,18 @@ def test_secrets_never_appear_in_config_stats_or_logs(start_proxy: Any, redis_ur
     for secret in (ADMIN, MONITOR, UPSTREAM, "qdrant-secret", "redis-pass-secret"):
         for where, text in (("config", config.text), ("stats", stats.text), ("logs", logged), ("page", page)):
             assert secret not in text, f"{secret} leaked into {where}"
+
+
+async def test_a_remote_client_is_refused_without_an_admin_key(tmp_path: Any) -> None:
+    from proxy.app import create_app
+    from tests.support.proxy import proxy_settings
+
+    app = create_app(proxy_settings("http://127.0.0.1:9/v1", tmp_path))
+    remote = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
+    local = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=remote, base_url="http://proxy") as client:
+        refused = await client.get("/admin/config")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "loopback_only"
+        assert (await client.get("/admin/config", headers={"x-api-key": "anything"})).status_code == 403
+    async with httpx.AsyncClient(transport=local, base_url="http://proxy") as client:
+        assert (await client.get("/admin/config")).status_code == 200
