@@ -462,13 +462,19 @@ def _unique_positions(stems: tuple[str, ...]) -> dict[str, int]:
     return {word: index for word, index in seen.items() if word not in repeated}
 
 
+def _content(f: Features) -> list[str]:
+    """Content stems, without numbers and negations (their own guards compare those)."""
+    return [s for w, s in zip(f.words, f.stems, strict=True)
+            if s not in STOPWORDS and w not in _NEGATION_WORDS and not w.endswith("n't")
+            and not any(c.isdigit() for c in w) and _word_value(w, "") is None]
+
+
 def substitution(a: Features, b: Features) -> bool:
     """The prompts say the same but for one or two content words replaced in one place (``laptop`` /
     ``phone``, ``for an apartment`` / ``for an office``). A synonym there (``exit`` / ``quit``) keeps the
     meaning, a sibling (``coffee`` / ``tea``) does not, and only the similarity tells them apart, so such a
     pair must clear :data:`SUBSTITUTION_SIMILARITY` instead of the threshold."""
-    x = [s for s in a.stems if s not in STOPWORDS]
-    y = [s for s in b.stems if s not in STOPWORDS]
+    x, y = _content(a), _content(b)
     changes = [op for op in SequenceMatcher(None, x, y, autojunk=False).get_opcodes() if op[0] != "equal"]
     if not changes or len(changes) > MAX_REGIONS:
         return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import warnings
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
@@ -50,8 +51,10 @@ class QdrantBackend:
         await self._ensure_collection(self.collection, dim, models.Distance.COSINE)
         await self._ensure_collection(self.feedback_collection, 1, models.Distance.DOT)
         for field, schema in _INDEXES:
-            await self._call(self.client.create_payload_index(self.collection, field, schema, wait=True),
-                             f"creating the payload index on {field!r}", timeout=max(self.timeout, 10.0))
+            with warnings.catch_warnings():  # qdrant-client's local mode warns that indexes do nothing there
+                warnings.simplefilter("ignore", UserWarning)
+                await self._call(self.client.create_payload_index(self.collection, field, schema, wait=True),
+                                 f"creating the payload index on {field!r}", timeout=max(self.timeout, 10.0))
 
     async def _ensure_collection(self, name: str, dim: int, distance: models.Distance) -> None:
         what = f"collection {name!r}"
