@@ -87,6 +87,8 @@ def test_dashboard_shows_what_metrics_says(start_proxy: Any, chromium: Chromium,
         values = shown(page)
         assert httpx.get(proxy.url + "/metrics").json()["cache_performance"] == metrics["cache_performance"], \
             "polling /metrics from the dashboard must not count as traffic"
+        # the usage history is written a moment after the requests: poll until the timeline has it
+        page.wait_for("(window.cachegateDashboard.refresh(), !!document.querySelector('#chart-timeline rect'))")
         page.pump(0.3)  # let late console messages arrive
         page.screenshot(ARTIFACTS / f"dashboard-{name}.png")
         assert page.errors == [], page.errors
