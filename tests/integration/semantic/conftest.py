@@ -1,0 +1,91 @@
+"""The semantic tier over HTTP: the real model, the embedding service on a free port, both stores.
+
+The model is loaded once per session (``shared_encoder``) and shared by the embedding service and any
+proxy that embeds in-process. The store is parametrised: the embedded qdrant-edge shard under DATA_DIR,
+and the Qdrant server backend (qdrant-client) on qdrant-client's local mode, injected into ``create_app``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from embedding_service.app import create_app as create_embedding_app
+from embedding_service.settings import EmbedSettings
+from proxy.semantic import shared_encoder
+from proxy.semantic.qdrant import QdrantBackend
+from proxy.semantic.tier import SemanticCache
+from tests.support.proxy import ProxyServer
+from tests.support.servers import ServerThread
+
+StartSemantic = Callable[..., ProxyServer]
+
+
+def wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {limit}s")
+        time.sleep(0.01)
+
+
+def start_embedding_service() -> ServerThread:
+    server = ServerThread(create_embedding_app(EmbedSettings(), encoder=shared_encoder()))
+    server.start()
+    wait_until(lambda: httpx.get(server.url + "/health", timeout=1).status_code == 200, "embedding service health",
+               limit=120)
+    return server
+
+
+@pytest.fixture(scope="session")
+def loaded_encoder() -> Any:
+    encoder = shared_encoder()
+    encoder.load()
+    return encoder
+
+
+@pytest.fixture(scope="session")
+def embedding_service(loaded_encoder: Any) -> Iterator[ServerThread]:
+    server = start_embedding_service()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["edge", "qdrant"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def start_semantic(start_proxy: Callable[..., ProxyServer], embedding_service: ServerThread,
+                   store_kind: str) -> StartSemantic:
+    """Start a proxy with the semantic tier on (serve), embedding over HTTP, on the parametrised store."""
+
+    def start(**overrides: Any) -> ProxyServer:
+        overrides.setdefault("semantic_mode", "serve")
+        overrides.setdefault("semantic_threshold", 0.9)
+        overrides.setdefault("embedding_url", embedding_service.url)
+        overrides.setdefault("embedding_timeout", 5.0)  # a loaded 2-core CI box; the fail-open test uses its own
+        if store_kind == "qdrant":
+            client = AsyncQdrantClient(location=":memory:")
+            overrides.setdefault("app_kwargs", {"semantic_backend": QdrantBackend(client=client, timeout=5.0)})
+        return start_proxy(**overrides)
+
+    return start
+
+
+def tier_of(proxy: ProxyServer) -> SemanticCache:
+    tier = proxy.services.semantic
+    assert isinstance(tier, SemanticCache)
+    return tier
+
+
+def wait_stored(proxy: ProxyServer, count: int) -> None:
+    """Answers are stored after the client has them: wait until ``count`` upserts are done."""
+    tier = tier_of(proxy)
+    wait_until(lambda: tier.stats.get("stored", 0) >= count, f"{count} semantic upserts")
