@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.servers import RedisServer, SubprocessServer, free_port
+from tests.support.servers import RedisServer, SubprocessServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -30,6 +30,7 @@ DEFAULTS_REDACTED = {
     "UPSTREAM_BASE_URL": "https://api.openai.com/v1",
     "UPSTREAM_API_KEY": None,
     "UPSTREAM_TIMEOUT": 60.0,
+    "UPSTREAM_STREAM_USAGE": True,
     "MAX_BODY_BYTES": 10_000_000,
     "REDIS_URL": None,
     "REDIS_TIMEOUT": 0.25,
