@@ -28,7 +28,7 @@ from ..contracts import RequestRecord
 from .ledger import GLOBAL, Ledger
 from .pricing import Pricing
 from .registry import NS, CounterVec, Metrics
-from .request_log import RequestLog
+from .request_log import RequestLog, line_tail
 from .usage import UsageStore
 from .window import Window
 
@@ -69,16 +69,17 @@ def usage_numbers(usage: Any) -> tuple[int, int, int]:
 class _Kind:
     """What every request of one signature (route, status, outcome, model, usage...) adds up to."""
 
-    __slots__ = ("cache", "completion", "counters", "hit", "ledger", "log_label", "model", "n", "prompt",
+    __slots__ = ("cache", "cache_key", "completion", "counters", "hit", "ledger", "log_tail", "model", "n", "prompt",
                  "provider_cached", "route", "row", "saved", "spent")
 
     def __init__(self, route: str, cache: str, model: str | None) -> None:
         self.route, self.cache, self.model = route, cache, model
+        self.cache_key = (cache,)
         self.n = 0
         self.prompt = self.completion = self.provider_cached = 0
         self.spent = self.saved = 0.0
         self.hit = False
-        self.log_label: str | None = None
+        self.log_tail: str | None = None
         self.row = False
         self.counters: list[tuple[CounterVec, tuple[str, ...], float]] = []
         self.ledger: list[tuple[str, str, float]] = []
@@ -168,8 +169,9 @@ class MonitoringObserver:
         m = self.metrics
         kinds: dict[tuple[Any, ...], _Kind] = {}
         durations, upstream, ttfts, tps = m.request_duration, m.upstream_duration, m.stream_ttft, m.stream_tps
-        window, stream_window = self.requests, self.streams
-        usage, request_log = self.usage, self.request_log
+        add_sample, add_stream = self.requests.append, self.streams.append
+        add_row = self.usage.append if self.usage is not None else None
+        add_line = self.request_log.append if self.request_log is not None else None
         for record in records:
             try:
                 numbers = usage_numbers(record.usage)
@@ -182,25 +184,24 @@ class MonitoringObserver:
                 kind.n += 1
                 duration = record.duration
                 end = record.started_at + duration
-                durations.observe((kind.cache,), duration)
-                window.append((end, duration, kind.route, kind.cache, status, kind.model))
+                durations.observe(kind.cache_key, duration)
+                add_sample((end, duration, kind.route, kind.cache, status, kind.model))
                 if record.upstream_seconds is not None and kind.model is not None:
-                    upstream.observe(("true" if record.stream else "false",), record.upstream_seconds)
+                    upstream.observe(("true",) if record.stream else ("false",), record.upstream_seconds)
                 ttft = record.ttft
                 if record.stream and ttft is not None and status == 200:
                     rate = None
                     if kind.completion and duration > ttft:
                         rate = kind.completion / (duration - ttft)
-                        tps.observe((kind.cache,), rate)
-                    ttfts.observe((kind.cache,), ttft)
-                    stream_window.append((end, ttft, kind.cache, rate))
-                if usage is not None and kind.row:
-                    usage.append((end, record.request_id, kind.route, kind.model, kind.prompt, kind.completion,
-                                  kind.provider_cached, record.outcome, record.tier, status, round(duration * 1000, 3),
-                                  int(record.stream), record.api_key_hash, kind.spent, kind.saved))
-                if request_log is not None and kind.log_label is not None:
-                    request_log.append((end, kind.log_label, kind.model or "", kind.prompt + kind.completion,
-                                        kind.saved if kind.hit else kind.spent))
+                        tps.observe(kind.cache_key, rate)
+                    ttfts.observe(kind.cache_key, ttft)
+                    add_stream((end, ttft, kind.cache, rate))
+                if add_row is not None and kind.row:
+                    add_row((end, record.request_id, kind.route, kind.model, kind.prompt, kind.completion,
+                             kind.provider_cached, record.outcome, record.tier, status, duration * 1000,
+                             int(record.stream), record.api_key_hash, kind.spent, kind.saved))
+                if add_line is not None and kind.log_tail is not None:
+                    add_line((end, kind.log_tail))
             except Exception:
                 self._swallow()
         ledger = self.ledger
@@ -268,7 +269,8 @@ class MonitoringObserver:
             if record.shadow_hit:
                 counters.append((m.cache_lookups, ("semantic", "shadow_hit"), 1))
                 ledger += [(GLOBAL, "shadow_hits", 1), (mscope, "shadow_hits", 1)]
-            kind.log_label = "ERROR" if failed or record.stream_failed else LOG_LABELS[outcome]
+            kind.log_tail = line_tail("ERROR" if failed or record.stream_failed else LOG_LABELS[outcome], model,
+                                      prompt + completion, kind.saved if kind.hit else kind.spent)
 
         if record.stream:
             if record.stream_failed:

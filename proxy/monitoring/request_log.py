@@ -21,12 +21,31 @@ from aiofiles.threadpool.text import AsyncTextIOWrapper
 logger = logging.getLogger("cachegate.request_log")
 
 MAX_BUFFER = 100_000
-Item = tuple[float, str, str, int, float]  # (unix time, outcome label, model, tokens, dollars)
+Item = tuple[float, str]  # (unix time, the line after the time stamp: see :func:`line_tail`)
+
+
+def line_tail(outcome: str, model: str, tokens: int, dollars: float) -> str:
+    return f" | {outcome:<13} | {model:<29} | {tokens:>8} tokens | ${dollars:.5f}\n"
+
+
+def stamp(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
 def format_line(ts: float, outcome: str, model: str, tokens: int, dollars: float) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
-    return f"{stamp} | {outcome:<13} | {model:<29} | {tokens:>8} tokens | ${dollars:.5f}\n"
+    return stamp(ts) + line_tail(outcome, model, tokens, dollars)
+
+
+def format_lines(items: list[Item]) -> str:
+    """The lines of ``items``, formatting each second's time stamp once."""
+    parts, last_second, last_stamp = [], -1, ""
+    for ts, tail in items:
+        second = int(ts)
+        if second != last_second:
+            last_second, last_stamp = second, stamp(ts)
+        parts.append(last_stamp)
+        parts.append(tail)
+    return "".join(parts)
 
 
 class RequestLog:
@@ -54,7 +73,7 @@ class RequestLog:
                 return
             items, self._buffer = self._buffer, []
             try:
-                await self._file.write("".join(format_line(*item) for item in items))
+                await self._file.write(format_lines(items))
                 await self._file.flush()
             except Exception as exc:  # a full disk must not take requests down with it
                 self.dropped += len(items)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from ..errors import BadRequestError, CachegateError
 from ..health import check_services, health_endpoint, live_endpoint
@@ -84,14 +84,19 @@ class MonitoringRoutes:
         self.monitoring = monitoring
 
     def routes(self) -> list[BaseRoute]:
+        # Mounts: a chat request checks two prefixes here instead of every monitoring path.
         return [
             Route("/metrics", self.metrics, methods=["GET"]),
-            Route("/metrics/prometheus", self.prometheus, methods=["GET"]),
-            Route("/metrics/csv", self.csv, methods=["GET"]),
-            Route("/metrics/usage", self.usage, methods=["GET"]),
+            Mount("/metrics", routes=[
+                Route("/prometheus", self.prometheus, methods=["GET"]),
+                Route("/csv", self.csv, methods=["GET"]),
+                Route("/usage", self.usage, methods=["GET"]),
+            ]),
             Route("/health", health_endpoint, methods=["GET"]),
-            Route("/health/live", live_endpoint, methods=["GET"]),
-            Route("/health/detailed", self.detailed, methods=["GET"]),
+            Mount("/health", routes=[
+                Route("/live", live_endpoint, methods=["GET"]),
+                Route("/detailed", self.detailed, methods=["GET"]),
+            ]),
         ]
 
     async def metrics(self, request: Request) -> Response:

@@ -40,8 +40,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                cost_usd REAL NOT NULL DEFAULT 0,
                saved_usd REAL NOT NULL DEFAULT 0
            )""",
+        # one index: a second one (model, ts) doubled the cost of each insert; queries scan the time range
         "CREATE INDEX usage_ts ON usage (ts)",
-        "CREATE INDEX usage_model_ts ON usage (model, ts)",
     ]),
     (2, "savings ledger", [
         """CREATE TABLE ledger (

@@ -21,7 +21,7 @@ class StreamWatch:
         self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):  # streams come from proxied routes
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -30,14 +30,14 @@ class StreamWatch:
 
         async def watch(message: Message) -> None:
             nonlocal streaming
-            kind = message["type"]
-            if kind == "http.response.start":
+            if message["type"] == "http.response.start":
                 for name, value in message.get("headers", ()):
-                    if name == b"content-type" and value.startswith(_SSE):
-                        streaming = True
-                        observer.active_streams += 1
+                    if name == b"content-type":
+                        if value.startswith(_SSE):
+                            streaming = True
+                            observer.active_streams += 1
                         break
-            elif streaming and kind == "http.response.body":
+            elif streaming and message["type"] == "http.response.body":
                 record = scope.get("state", {}).get("record")
                 if record is not None and record.ttft is None and message.get("body"):
                     record.ttft = time.perf_counter() - started

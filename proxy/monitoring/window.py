@@ -42,13 +42,11 @@ class Window:
         self.seconds = seconds
         self._samples: deque[Sample] = deque(maxlen=maxlen)
         self._clock = clock
+        #: add a ready-made ``(time, value, *labels)`` sample (times must not go backwards by much)
+        self.append: Callable[[Sample], None] = self._samples.append
 
     def add(self, value: float, *labels: Any) -> None:
         self._samples.append((self._clock(), value, *labels))
-
-    def append(self, sample: Sample) -> None:
-        """Add a ready-made ``(time, value, *labels)`` sample (times must not go backwards by much)."""
-        self._samples.append(sample)
 
     def samples(self) -> list[Sample]:
         """The samples inside the window, oldest first (older ones are dropped on the way)."""

@@ -11,7 +11,7 @@ import pytest
 
 from proxy.context import request_id_var
 from proxy.monitoring.logs import configure_logging
-from proxy.monitoring.request_log import RequestLog, format_line
+from proxy.monitoring.request_log import RequestLog, format_line, line_tail
 from proxy.monitoring.upstream_debug import redact_headers, redact_text
 from proxy.settings import Settings
 
@@ -28,13 +28,15 @@ def test_request_log_line_is_fixed_width() -> None:
 async def test_request_log_appends_through_one_open_file(tmp_path: Path) -> None:
     log = RequestLog(str(tmp_path / "logs" / "requests.log"))
     await log.open()
-    log.append((T, "MISS", "gpt-4o-mini", 10, 0.001))
+    log.append((T, line_tail("MISS", "gpt-4o-mini", 10, 0.001)))
     await log.flush()
-    log.append((T, "EXACT_HIT", "gpt-4o-mini", 10, 0.001))
+    log.append((T, line_tail("EXACT_HIT", "gpt-4o-mini", 10, 0.001)))
+    log.append((T + 1.5, line_tail("EXACT_HIT", "gpt-4o-mini", 10, 0.001)))
     await log.close()
     lines = (tmp_path / "logs" / "requests.log").read_text().splitlines()
-    assert [line.split(" | ")[1].strip() for line in lines] == ["MISS", "EXACT_HIT"]
-    assert log.status()["written"] == 2
+    assert [line.split(" | ")[1].strip() for line in lines] == ["MISS", "EXACT_HIT", "EXACT_HIT"]
+    assert [line[:19] for line in lines] == ["2026-02-21 10:00:01"] * 2 + ["2026-02-21 10:00:02"]
+    assert log.status()["written"] == 3
 
 
 @pytest.fixture
