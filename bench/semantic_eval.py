@@ -173,11 +173,17 @@ def report(pairs: list[Pair], threshold: float, http: dict[str, Any] | None) -> 
                              "hits": sum(1 for p in pairs if p.kind == kind and decided(p)),
                              "raw_cosine_at_threshold": sum(1 for p in pairs if p.kind == kind
                                                             and p.same_scope and p.cosine >= threshold)}
-                      for kind in ("paraphrase", *NEGATIVE_KINDS)}
+                      for kind in _kinds(pairs)}
     out["curve"] = [{"threshold": t, "raw": rates(pairs, lambda p, t=t: p.hit(t, None)),
                      "guarded": rates(pairs, lambda p, t=t: p.hit(t))} for t in CURVE]
     out["guards"] = ablation(pairs, threshold)
     return out
+
+
+def _kinds(pairs: list[Pair]) -> list[str]:
+    present = {p.kind for p in pairs}
+    known = [kind for kind in ("paraphrase", *NEGATIVE_KINDS) if kind in present]
+    return known + sorted(present - set(known))
 
 
 def ablation(pairs: list[Pair], threshold: float) -> list[dict[str, Any]]:

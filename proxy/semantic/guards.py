@@ -26,6 +26,7 @@ GUARDS: tuple[str, ...] = ("numbers", "negation", "names", "opposites", "order",
 #: Similarity a pair that differs in one replaced word or two (see :func:`substitution`) must reach.
 SUBSTITUTION_SIMILARITY = 0.95
 MAX_REGIONS = 2
+MIN_ADDED = 2
 
 # -- tokens -----------------------------------------------------------------------------------------
 
@@ -127,7 +128,8 @@ min:maximum lowest:highest under:over underweight:overweight underestimate:overe
 inbound:outbound incoming:outgoing ingress:egress upstream:downstream uphill:downhill upstairs:downstairs
 upgrade:downgrade upvote:downvote sign_in:sign_out log_in:log_out login:logout signin:signout zoom_in:zoom_out
 turn_on:turn_off switch_on:switch_off opt_in:opt_out check_in:check_out scroll_up:scroll_down
-scale_up:scale_down
+scale_up:scale_down yesterday:tomorrow last:next previous:next past:future was:will were:will ago:will
+earlier:later before:later
 """
 _PARTICLES = frozenset({"in", "out", "on", "off", "up", "down"})
 
@@ -245,7 +247,7 @@ def _numbers(text: str, words: tuple[str, ...]) -> tuple[str, ...]:
     total: float | None = None
     begin = 0
     for i, word in enumerate(words):
-        number = _word_value(word, words[i - 1] if i else "")
+        number = _word_value(word, words[i - 1] if i else "", words[i + 1] if i + 1 < len(words) else "")
         if number is None:
             if total is not None and word == "and" and i + 1 < len(words) and _word_value(words[i + 1], word):
                 continue  # "one hundred and five"
@@ -268,10 +270,10 @@ def _numbers(text: str, words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(number for _, number in sorted(found))
 
 
-def _word_value(word: str, previous: str) -> tuple[str, float] | None:
+def _word_value(word: str, previous: str, following: str = "x") -> tuple[str, float] | None:
     if word in _UNITS:
-        if word == "one" and previous in _ONE_AS_PRONOUN_AFTER:
-            return None
+        if word == "one" and (previous in _ONE_AS_PRONOUN_AFTER or following in STOPWORDS or not following):
+            return None  # "a new one", "write one", "one of them": a pronoun
         return "unit", _UNITS[word]
     if word in _TENS:
         return "unit", _TENS[word]
@@ -390,7 +392,7 @@ def opposites_differ(a: Features, b: Features) -> bool:
 
 def order_differs(a: Features, b: Features) -> bool:
     """Two parts of the prompt traded places around a part that stayed (``X to Y`` / ``Y to X``)."""
-    return _exchanged(a, b) or _pivoted(a, b)
+    return _exchanged(a, b) or _pivoted(a, b) or _reassigned(a, b)
 
 
 def _exchanged(a: Features, b: Features) -> bool:
@@ -422,6 +424,21 @@ def _exchanged(a: Features, b: Features) -> bool:
             if not middle and start > 0 and _clause_like(first) and _clause_like(last):
                 return True
     return False
+
+
+def _reassigned(a: Features, b: Features) -> bool:
+    """One mention of a participant was given to another one the prompt already names (``when the tenant
+    breaks it`` / ``when the landlord breaks it``, both prompts naming tenant and landlord)."""
+    x, y = _content(a), _content(b)
+    changes = [op for op in SequenceMatcher(None, x, y, autojunk=False).get_opcodes() if op[0] != "equal"]
+    if len(changes) != 1 or changes[0][0] != "replace":
+        return False
+    _, i1, i2, j1, j2 = changes[0]
+    if i2 - i1 != 1 or j2 - j1 != 1:
+        return False
+    old, new = x[i1], y[j1]
+    rest_x, rest_y = x[:i1] + x[i2:], y[:j1] + y[j2:]
+    return old in rest_x and old in rest_y and new in rest_x and new in rest_y
 
 
 def _clause_like(span: list[str]) -> bool:
@@ -470,17 +487,25 @@ def _content(f: Features) -> list[str]:
 
 
 def substitution(a: Features, b: Features) -> bool:
-    """The prompts say the same but for one or two content words replaced in one place (``laptop`` /
-    ``phone``, ``for an apartment`` / ``for an office``). A synonym there (``exit`` / ``quit``) keeps the
-    meaning, a sibling (``coffee`` / ``tea``) does not, and only the similarity tells them apart, so such a
-    pair must clear :data:`SUBSTITUTION_SIMILARITY` instead of the threshold."""
+    """The prompts are the same words but for a small edit: in at most :data:`MAX_REGIONS` places, up to two
+    content words replaced (``laptop`` / ``phone``), added or dropped (``Plan a trip to Japan`` / ``... on a
+    tight budget``). Whether such an edit keeps the meaning (``exit`` / ``quit``) or not (``coffee`` /
+    ``tea``) only the similarity can tell, so the pair must clear :data:`SUBSTITUTION_SIMILARITY` instead of
+    the threshold: a small edit that moves the embedding that much changed what is asked."""
     x, y = _content(a), _content(b)
     changes = [op for op in SequenceMatcher(None, x, y, autojunk=False).get_opcodes() if op[0] != "equal"]
     if not changes or len(changes) > MAX_REGIONS:
         return False
-    replaced = sum(i2 - i1 for _, i1, i2, _, _ in changes)
-    return all(tag == "replace" and i2 - i1 <= 2 and j2 - j1 <= 2 for tag, i1, i2, j1, j2 in changes) \
-        and len(x) - replaced >= 1
+    changed = sum(i2 - i1 for _, i1, i2, _, _ in changes)
+    if len(x) - changed < 1:
+        return False
+    for tag, i1, i2, j1, j2 in changes:
+        removed, added = i2 - i1, j2 - j1
+        if removed > 2 or added > 2:
+            return False
+        if tag != "replace" and removed + added < MIN_ADDED:
+            return False
+    return True
 
 
 _CHECKS = {

@@ -92,3 +92,18 @@ def test_features_are_readable() -> None:
 def test_refusals_lists_every_guard_that_fires() -> None:
     assert guards.refusals("Can 2 dogs eat grapes?", "Can't 3 dogs eat grapes?", HIGH) == ["numbers", "negation"]
     assert guards.refusal("Can 2 dogs eat grapes?", "Can't 3 dogs eat grapes?", HIGH, ["negation"]) == "negation"
+
+
+@pytest.mark.parametrize(("stored", "asked", "guard"), [
+    ("What were the biggest tech trends last year?", "What will be the biggest tech trends next year?", "opposites"),
+    ("Plan a trip to Japan.", "Plan a trip to Japan on a tight budget.", "substitution"),
+    ("Does the tenant or the landlord pay for repairs when the tenant breaks something?",
+     "Does the tenant or the landlord pay for repairs when the landlord breaks something?", "order"),
+])
+def test_time_frames_added_constraints_and_reassigned_roles(stored: str, asked: str, guard: str) -> None:
+    assert refused(stored, asked, 0.92) == guard
+
+
+def test_one_as_a_pronoun_is_not_a_number() -> None:
+    assert guards.features("What makes a good thesis and how do I write one?").numbers == ()
+    assert guards.features("Give me one tip.").numbers == ("1",)
