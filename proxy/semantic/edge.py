@@ -124,6 +124,14 @@ class EdgeBackend:
         await self._run(shard.update, qe.UpdateOperation.upsert_points([point]))
         self._writes_since_optimize += 1
 
+    async def upsert_many(self, records: Sequence[SemanticRecord]) -> None:
+        """One write for many records (bulk loads: the benchmark, imports)."""
+        shard = self._require()
+        points = [qe.Point(r.id, list(r.vector), {**r.payload, "scope": r.scope, "expires_at": r.expires_at})
+                  for r in records]
+        await self._run(shard.update, qe.UpdateOperation.upsert_points(points), timeout=max(self.timeout, 60.0))
+        self._writes_since_optimize += len(points)
+
     async def delete(self, ids: Sequence[str]) -> int:
         if not ids:
             return 0
