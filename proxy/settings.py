@@ -155,7 +155,8 @@ SPECS: tuple[Spec, ...] = (
     # -- semantic tier
     Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
-    Spec("SEMANTIC_THRESHOLD", float_in(0, 1), 0.9, "Cosine similarity a semantic match needs."),
+    Spec("SEMANTIC_THRESHOLD", float_in(0, 1), 0.9,
+         "Cosine similarity a semantic match needs (0.9: measured by bench/semantic_eval.py; guards apply too)."),
     Spec("EMBEDDING_URL", _http, None, "Embedding service; unset: embed in-process."),
     Spec("EMBEDDING_TIMEOUT", float_in(0, low_open=True), 0.5, "Seconds an embedding may take."),
     Spec("QDRANT_URL", _http, None, "Qdrant server; unset: embedded store under DATA_DIR."),
