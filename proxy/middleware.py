@@ -31,6 +31,8 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, observer: Observer) -> None:
         self.app = app
         self.observer = observer
+        # optional observer hook, told when a response starts (monitoring counts active streams with it)
+        self.response_started = getattr(observer, "response_started", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,6 +52,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
+                if self.response_started is not None:
+                    self.response_started(record)
             elif message["type"] == "http.response.body" and not message.get("more_body", False) and not done:
                 done = True
                 record.duration = time.perf_counter() - started

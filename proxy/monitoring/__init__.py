@@ -29,7 +29,6 @@ from .report import Report
 from .request_log import RequestLog
 from .routes import MonitoringRoutes
 from .sqlite import FILENAME, Database
-from .streams import StreamWatch
 from .upstream_debug import LoggingUpstream
 from .usage import UsageStore
 
@@ -73,9 +72,7 @@ class Monitoring:
         return MonitoringRoutes(self).routes()
 
     def middleware(self, services: Services) -> list[Middleware]:
-        if services.observer is not self.observer:  # monitoring is switched off (another observer was given)
-            return []
-        return [Middleware(StreamWatch, observer=self.observer_impl)]
+        return []  # streams are followed through the request middleware's response_started hook
 
     def upstream(self, upstream: Upstream) -> Upstream:
         """``upstream``, logging every exchange when DEBUG_UPSTREAM is on."""

@@ -59,7 +59,7 @@ class RedisLedgerStore:
     name = "redis"
     shared = True
 
-    def __init__(self, url: str, *, prefix: str, timeout: float = 2.0) -> None:
+    def __init__(self, url: str, *, prefix: str, timeout: float = 1.0) -> None:
         self.key = f"{prefix}stats:totals"
         self.meta_key = f"{prefix}stats:meta"
         self.client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,

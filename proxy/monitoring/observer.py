@@ -100,8 +100,7 @@ class MonitoringObserver:
         #: (end time, ttft, cache, tokens/s or None) of every stream
         self.streams = Window(window_seconds)
         self.started = time.monotonic()
-        #: streamed responses being sent right now (kept by :class:`~proxy.monitoring.streams.StreamWatch`)
-        self.active_streams = 0
+        self._streaming: set[int] = set()  # ids of the records of streams being sent right now
         metrics.gauges[f"{NS}_active_streams"] = ("Streamed responses being sent right now.",
                                                   lambda: self.active_streams)
         metrics.before_collect = self.fold
@@ -127,7 +126,27 @@ class MonitoringObserver:
         except Exception:
             self._swallow()
 
+    def response_started(self, record: RequestRecord) -> None:
+        """Called by the request middleware when a response starts: streams become active; a replayed hit's
+        first byte follows at once, so that is its time to first byte (a miss measures it upstream)."""
+        try:
+            if record.stream:
+                self._streaming.add(id(record))
+                if record.ttft is None and record.outcome in HITS:
+                    record.ttft = max(0.0, time.time() - record.started_at)
+        except Exception:
+            self._swallow()
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._streaming)
+
     def request_done(self, record: RequestRecord) -> None:
+        try:
+            if record.stream:
+                self._streaming.discard(id(record))
+        except Exception:
+            self._swallow()
         self._records.append(record)
         if len(self._records) >= self.FOLD_AT:
             self.fold()

@@ -199,3 +199,22 @@ def test_route_and_model_cardinality_is_capped() -> None:
     assert len(labels) == 201
     models = {obs.model_label(f"model-{i}") for i in range(600)}
     assert len(models) == 501
+
+
+def test_active_streams_and_a_replayed_hits_first_byte() -> None:
+    obs = make_observer()
+    hit = record("exact_hit", stream=True, usage=usage(10, 20))
+    miss = record("miss", stream=True)
+    plain = record("exact_hit")
+    for started in (hit, miss, plain):
+        obs.response_started(started)
+    assert obs.active_streams == 2
+    assert hit.ttft is not None and hit.ttft >= 0
+    assert miss.ttft is None  # a miss's first byte is measured when the upstream's arrives
+    assert plain.ttft is None
+    obs.request_done(hit)
+    assert obs.active_streams == 1
+    assert prom(obs, "cachegate_active_streams") == 1
+    obs.request_done(miss)
+    obs.request_done(record("miss", stream=True))  # never started (the client went away): no underflow
+    assert obs.active_streams == 0
