@@ -123,6 +123,7 @@ class SemanticCache:
         self._tasks = tasks
         self._clock = clock
         self._ready = False
+        self._embedder_started = False
         self._blocks: set[str] = set()
         self._served: OrderedDict[str, _Served] = OrderedDict()
         self._served_memory = served_memory
@@ -147,16 +148,27 @@ class SemanticCache:
         return []
 
     async def start(self, services: Services | None = None) -> None:
-        start = getattr(self.embedder, "start", None)
-        if start is not None:  # the in-process embedder loads its model (seconds, on a worker thread)
-            await start()
-            with contextlib.suppress(Exception):
-                await self.embedder.embed(["warm up"])  # the first call pays one-off allocations
         if services is not None:
             self._register_health(services)
-        await self._open_store()
+        await self._open()
         self._maintenance = asyncio.get_running_loop().create_task(self._maintain_forever(),
                                                                    name="semantic-maintenance")
+
+    async def _open(self) -> bool:
+        """Load the in-process model (if that is the embedder) and open the store. A failure leaves the tier
+        off — the proxy serves without it — and upkeep tries again."""
+        if not self._embedder_started:
+            start = getattr(self.embedder, "start", None)
+            if start is not None:  # the in-process embedder loads its model (seconds, on a worker thread)
+                try:
+                    await start()
+                except Exception as exc:
+                    self._failopen.failed(EMBEDDING, BackendError(EMBEDDING, f"the model failed to load: {exc!r}"))
+                    return False
+                with contextlib.suppress(Exception):
+                    await self.embedder.embed(["warm up"])  # the first call pays one-off allocations
+            self._embedder_started = True
+        return await self._open_store()
 
     def _register_health(self, services: Services) -> None:
         if getattr(self.embedder, "base_url", None) is not None:
@@ -406,7 +418,7 @@ class SemanticCache:
 
     async def maintain(self) -> None:
         """Drop expired entries, let the store index new ones, pick up blocks other proxies added."""
-        if not self._ready and not await self._open_store():
+        if not self._ready and not await self._open():
             return
         try:
             await self.remove_expired()

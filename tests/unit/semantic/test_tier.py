@@ -267,3 +267,25 @@ async def test_a_store_that_cannot_open_disables_the_tier_until_it_can(store_kin
         assert tier.ready
     finally:
         await tier.stop()
+
+
+async def test_a_model_that_fails_to_load_leaves_the_proxy_serving(store_kind: str, tmp_path: Path,
+                                                                  embedder: FakeEmbedder, clock: Clock) -> None:
+    attempts = []
+
+    async def broken_start() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("model files missing")
+
+    embedder.start = broken_start  # type: ignore[attr-defined]
+    tier = make_tier(store_kind, tmp_path, embedder, clock)
+    await tier.start()
+    try:
+        assert not tier.ready
+        assert "model failed to load" in (tier._failopen.state("embedding").last_error or "")
+        assert await tier.lookup(body(STORED), scope="s", namespace="", request_id="r") is None
+        await tier.maintain()  # upkeep tries again
+        assert tier.ready and len(attempts) == 2
+    finally:
+        await tier.stop()
