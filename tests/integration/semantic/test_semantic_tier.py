@@ -195,3 +195,16 @@ def test_the_default_embeds_in_process_and_stores_under_data_dir(start_proxy: An
     assert services["embedding"]["status"] == "embedded"
     assert services["qdrant"]["status"] == "embedded"
     assert "qdrant-edge" in services["qdrant"]["backend"]
+
+
+def test_admin_clear_empties_the_semantic_tier(start_semantic: StartSemantic, sim: SimulatorServer) -> None:
+    proxy = start_semantic()
+    store(proxy)
+    store(proxy, "How do I boil an egg?", count=2, headers={"x-cache-namespace": "kitchen"})
+    narrowed = httpx.post(proxy.url + "/admin/cache/clear", json={"tier": "semantic", "namespace": "kitchen"})
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["removed"] == {"semantic": 1}
+    assert ask(proxy, PARAPHRASE).headers["x-cache-tier"] == "semantic"
+    cleared = httpx.post(proxy.url + "/admin/cache/clear", json={"tier": "semantic"})
+    assert cleared.json()["removed"] == {"semantic": 1}
+    assert ask(proxy, "What's the capital of France?").headers["x-cache"] == "MISS"
