@@ -39,9 +39,10 @@ class QdrantBackend:
         self.collection = collection
         self.feedback_collection = f"{collection}_feedback"
         self.timeout = timeout
-        # The constructor does no I/O: the first request opens the connection.
-        self.client = client if client is not None else AsyncQdrantClient(url=url, api_key=api_key,
-                                                                          timeout=max(1, int(timeout + 0.999)))
+        # The constructor does no I/O: the first request opens the connection (qdrant-client's version check
+        # would otherwise query the server from a thread at construction; ensure_ready checks what matters).
+        self.client = client if client is not None else AsyncQdrantClient(
+            url=url, api_key=api_key, timeout=max(1, int(timeout + 0.999)), check_compatibility=False)
 
     @property
     def location(self) -> str:

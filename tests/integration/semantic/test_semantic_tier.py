@@ -208,3 +208,19 @@ def test_admin_clear_empties_the_semantic_tier(start_semantic: StartSemantic, si
     cleared = httpx.post(proxy.url + "/admin/cache/clear", json={"tier": "semantic"})
     assert cleared.json()["removed"] == {"semantic": 1}
     assert ask(proxy, "What's the capital of France?").headers["x-cache"] == "MISS"
+
+
+def test_an_unreachable_qdrant_server_fails_open(start_proxy: Any, sim: SimulatorServer,
+                                                 embedding_service: Any) -> None:
+    from tests.support.servers import free_port
+
+    proxy = start_proxy(semantic_mode="serve", embedding_url=embedding_service.url,
+                        qdrant_url=f"http://127.0.0.1:{free_port()}", qdrant_timeout=0.5)
+    for n, text in enumerate([STORED, PARAPHRASE], start=1):
+        answer = ask(proxy, text)
+        assert answer.status_code == 200
+        assert answer.headers["x-cache"] == "MISS"
+        assert content(answer) == f"[{n}] You said: {text}"
+    assert proxy.services.failopen.state("qdrant").failures >= 1
+    health = httpx.get(proxy.url + "/health").json()
+    assert health["services"]["qdrant"]["status"] == "down"
