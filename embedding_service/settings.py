@@ -1,0 +1,69 @@
+"""Settings of the embedding service: read once from the environment, validated, frozen.
+
+Parsers are shared with :mod:`proxy.settings` so both services phrase a bad value the same way, and a bad
+value raises :class:`proxy.errors.SettingsError` naming the variable, which stops start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.errors import SettingsError
+from proxy.settings import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str
+
+SPECS: tuple[Spec, ...] = (
+    Spec("EMBED_HOST", parse_str, "127.0.0.1", "Interface the embedding service listens on."),
+    Spec("EMBED_PORT", int_in(0, 65535), 8001, "Port the embedding service listens on."),
+    Spec("EMBED_BATCH_WINDOW_MS", float_in(0, 1000), 2.0,
+         "Milliseconds concurrent requests are gathered into one model call."),
+    Spec("EMBED_MAX_BATCH", int_in(1, 4096), 64, "Most texts encoded in one model call."),
+    Spec("EMBED_MAX_INPUTS", int_in(1, 100_000), 256, "Most texts accepted in one request."),
+    Spec("EMBED_MAX_CHARS", int_in(1, 10_000_000), 20_000, "Longest text accepted, in characters."),
+    Spec("EMBED_TORCH_THREADS", int_in(0, 1024), 0, "Torch intra-op threads; 0 keeps torch's default."),
+    Spec("EMBED_PRECISION", one_of("auto", "fp32", "bf16"), "auto",
+         "Weights' precision; auto: bf16 where the CPU has it natively (~1.5x faster, cosine >= 0.999)."),
+    Spec("EMBED_MODEL_PATH", parse_optional_str, None,
+         "sentence-transformers model directory; unset: the bundled all-MiniLM-L6-v2."),
+    Spec("LOG_LEVEL", parse_log_level, "INFO", "debug, info, warning, error or critical."),
+)
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    host: str = "127.0.0.1"
+    port: int = 8001
+    batch_window_ms: float = 2.0
+    max_batch: int = 64
+    max_inputs: int = 256
+    max_chars: int = 20_000
+    torch_threads: int = 0
+    precision: str = "auto"
+    model_path: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EmbedSettings:
+        """Build settings from ``environ`` (default ``os.environ``); unset or empty values keep defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = environ.get(spec.env)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[_attr(spec)] = spec.parse(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{spec.env}: {exc}, got {raw!r}", param=spec.env) from None
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> EmbedSettings:
+        return dataclasses.replace(self, **changes)
+
+
+def _attr(spec: Spec) -> str:
+    # EMBED_BATCH_WINDOW_MS -> batch_window_ms; LOG_LEVEL (shared with the proxy) keeps its name.
+    return spec.env.removeprefix("EMBED_").lower()
