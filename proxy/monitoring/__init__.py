@@ -1,10 +1,11 @@
 """Monitoring: metrics, the savings ledger, usage history, the request log and /health.
 
 :class:`Monitoring` is a component of the app (see :mod:`proxy.components`). Its :attr:`observer` is
-handed to every part that reports events; the observer only touches memory. Everything that does I/O
-runs in one background task started by :meth:`Monitoring.start`: every second it flushes the ledger
-(Redis or SQLite), the usage history (SQLite) and the request log (aiofiles); every
-:data:`GAUGE_EVERY` seconds it reads cache sizes; every hour it deletes usage rows past retention.
+handed to every part that reports events; on the request path it only appends to a list. Everything
+else runs in one background task started by :meth:`Monitoring.start`: every 0.1 s it folds the waiting
+events into numbers, every 0.5 s it writes the request log (aiofiles), every second it flushes the
+ledger (Redis or SQLite) and the usage history (SQLite), every :data:`GAUGE_EVERY` seconds it reads
+cache sizes, and every hour it deletes usage rows past retention.
 :meth:`Monitoring.stop` cancels it and flushes everything once more.
 """
 
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("cachegate.monitoring")
 
+FOLD_EVERY = 0.1  # small batches: folding never holds the loop for more than a millisecond or so
+LOG_FLUSH_EVERY = 0.5
 FLUSH_EVERY = 1.0
-LOG_FLUSH_EVERY = 0.25
 GAUGE_EVERY = 15.0
 PURGE_EVERY = 3600.0
 
@@ -121,14 +123,15 @@ class Monitoring:
             await self.request_log.flush()
 
     async def _run(self) -> None:
-        next_flush = next_gauges = time.monotonic()
+        next_log = next_flush = next_gauges = time.monotonic()
         next_purge = time.monotonic() + PURGE_EVERY
         while True:
-            await asyncio.sleep(LOG_FLUSH_EVERY)
+            await asyncio.sleep(FOLD_EVERY)
             now = time.monotonic()
             try:
                 self.observer_impl.fold()
-                if self.request_log is not None:
+                if self.request_log is not None and now >= next_log:
+                    next_log = now + LOG_FLUSH_EVERY
                     await self.request_log.flush()
                 if now >= next_flush:
                     next_flush = now + FLUSH_EVERY

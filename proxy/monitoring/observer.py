@@ -66,15 +66,23 @@ def usage_numbers(usage: Any) -> tuple[int, int, int]:
     return prompt, completion, cached
 
 
+#: what the observer keeps of a finished request until the next fold; the first 9 fields are its signature:
+#: (path, method, status, outcome, model, stream, stream_failed, shadow_hit, (prompt, completion, cached),
+#:  duration, started_at, upstream_seconds, ttft, request_id, tier, api_key_hash)
+Event = tuple[Any, ...]
+
+
 class _Kind:
     """What every request of one signature (route, status, outcome, model, usage...) adds up to."""
 
     __slots__ = ("cache", "cache_key", "completion", "counters", "hit", "ledger", "log_tail", "model", "n", "prompt",
-                 "provider_cached", "route", "row", "saved", "spent")
+                 "provider_cached", "rate_code", "route", "row", "saved", "spent", "stream_code",
+                 "window_code")
 
     def __init__(self, route: str, cache: str, model: str | None) -> None:
         self.route, self.cache, self.model = route, cache, model
         self.cache_key = (cache,)
+        self.window_code = self.stream_code = self.rate_code = 0
         self.n = 0
         self.prompt = self.completion = self.provider_cached = 0
         self.spent = self.saved = 0.0
@@ -97,14 +105,15 @@ class MonitoringObserver:
         self.request_log = request_log
         #: (end time, duration, route, cache, status, model) of every request
         self.requests = Window(window_seconds)
-        #: (end time, ttft, cache, tokens/s or None) of every stream
-        self.streams = Window(window_seconds)
+        #: (end time, ttft, cache) of every stream, and (end time, completion tokens/s, cache) where known
+        self.streams = Window(window_seconds, maxlen=20_000)
+        self.stream_rates = Window(window_seconds, maxlen=20_000)
         self.started = time.monotonic()
         self._streaming: set[int] = set()  # ids of the records of streams being sent right now
         metrics.gauges[f"{NS}_active_streams"] = ("Streamed responses being sent right now.",
                                                   lambda: self.active_streams)
         metrics.before_collect = self.fold
-        self._records: list[RequestRecord] = []
+        self._records: list[Event] = []
         self._lookups: list[tuple[str, str, float]] = []
         self._routes: dict[str, str] = {}
         self._route_labels: set[str] = set()
@@ -142,12 +151,17 @@ class MonitoringObserver:
         return len(self._streaming)
 
     def request_done(self, record: RequestRecord) -> None:
+        # Keep a tuple of plain values, not the record: nothing the collector has to trace stays alive.
         try:
-            if record.stream:
+            stream = record.stream
+            if stream:
                 self._streaming.discard(id(record))
+            self._records.append((record.route, record.method, record.status, record.outcome, record.model, stream,
+                                  record.stream_failed, record.shadow_hit, usage_numbers(record.usage),
+                                  record.duration, record.started_at, record.upstream_seconds, record.ttft,
+                                  record.request_id, record.tier, record.api_key_hash))
         except Exception:
             self._swallow()
-        self._records.append(record)
         if len(self._records) >= self.FOLD_AT:
             self.fold()
 
@@ -184,41 +198,39 @@ class MonitoringObserver:
         for key, count in counts.items():
             m.cache_lookups.inc(key, count)
 
-    def _fold_records(self, records: list[RequestRecord]) -> None:
+    def _fold_records(self, records: list[Event]) -> None:
         m = self.metrics
         kinds: dict[tuple[Any, ...], _Kind] = {}
         durations, upstream, ttfts, tps = m.request_duration, m.upstream_duration, m.stream_ttft, m.stream_tps
-        add_sample, add_stream = self.requests.append, self.streams.append
+        add_sample, add_stream = self.requests.add_coded, self.streams.add_coded
+        add_rate = self.stream_rates.add_coded
         add_row = self.usage.append if self.usage is not None else None
         add_line = self.request_log.append if self.request_log is not None else None
-        for record in records:
+        for event in records:
             try:
-                numbers = usage_numbers(record.usage)
-                status = record.status
-                signature = (record.route, record.method, status, record.outcome, record.model, record.stream,
-                             record.stream_failed, record.shadow_hit, numbers)
+                signature = event[:9]
                 kind = kinds.get(signature)
                 if kind is None:
-                    kind = kinds[signature] = self._derive(record, numbers)
+                    kind = kinds[signature] = self._derive(signature)
                 kind.n += 1
-                duration = record.duration
-                end = record.started_at + duration
+                (_, _, status, outcome, _, stream, _, _, _, duration, started_at, upstream_seconds, ttft, request_id,
+                 tier, api_key_hash) = event
+                end = started_at + duration
                 durations.observe(kind.cache_key, duration)
-                add_sample((end, duration, kind.route, kind.cache, status, kind.model))
-                if record.upstream_seconds is not None and kind.model is not None:
-                    upstream.observe(("true",) if record.stream else ("false",), record.upstream_seconds)
-                ttft = record.ttft
-                if record.stream and ttft is not None and status == 200:
-                    rate = None
+                add_sample(end, duration, kind.window_code)
+                if upstream_seconds is not None and kind.model is not None:
+                    upstream.observe(("true",) if stream else ("false",), upstream_seconds)
+                if stream and ttft is not None and status == 200:
                     if kind.completion and duration > ttft:
                         rate = kind.completion / (duration - ttft)
                         tps.observe(kind.cache_key, rate)
+                        add_rate(end, rate, kind.rate_code)
                     ttfts.observe(kind.cache_key, ttft)
-                    add_stream((end, ttft, kind.cache, rate))
+                    add_stream(end, ttft, kind.stream_code)
                 if add_row is not None and kind.row:
-                    add_row((end, record.request_id, kind.route, kind.model, kind.prompt, kind.completion,
-                             kind.provider_cached, record.outcome, record.tier, status, duration * 1000,
-                             int(record.stream), record.api_key_hash, kind.spent, kind.saved))
+                    add_row((end, request_id, kind.route, kind.model, kind.prompt, kind.completion,
+                             kind.provider_cached, outcome, tier, status, duration * 1000, int(stream), api_key_hash,
+                             kind.spent, kind.saved))
                 if add_line is not None and kind.log_tail is not None:
                     add_line((end, kind.log_tail))
             except Exception:
@@ -231,19 +243,22 @@ class MonitoringObserver:
             for scope, name, amount in kind.ledger:
                 ledger.add(scope, name, amount * n)
 
-    def _derive(self, record: RequestRecord, numbers: tuple[int, int, int]) -> _Kind:
+    def _derive(self, signature: tuple[Any, ...]) -> _Kind:
         """Everything one request of this signature adds to counters and the ledger."""
         m = self.metrics
-        route = self.route_label(record.route)
-        status, outcome = record.status, record.outcome
+        path, method, status, outcome, raw_model, stream, stream_failed, shadow_hit, numbers = signature
+        route = self.route_label(path)
         failed = status >= 500
-        model = self.model_label(record.model) if record.model else None
+        model = self.model_label(raw_model) if raw_model else None
         kind = _Kind(route, outcome if outcome in CHAT_OUTCOMES else ("error" if failed else "none"), model)
+        kind.window_code = self.requests.code((route, kind.cache, status, model))
+        kind.stream_code = self.streams.code((kind.cache,))
+        kind.rate_code = self.stream_rates.code((kind.cache,))
         prompt, completion, cached = kind.prompt, kind.completion, kind.provider_cached = numbers
         kind.row = model is not None or route.startswith("/v1/")
         counters, ledger = kind.counters, kind.ledger
         rscope = f"route:{route}"
-        counters.append((m.http_requests, (route, record.method, str(status)), 1))
+        counters.append((m.http_requests, (route, method, str(status)), 1))
         ledger += [(GLOBAL, "http_requests", 1), (rscope, "requests", 1)]
         if failed:
             component = "upstream" if status in (502, 504) else "proxy"
@@ -258,7 +273,7 @@ class MonitoringObserver:
             scopes = (GLOBAL, mscope, rscope)
             ledger += [(scope, CHAT_OUTCOMES[outcome], 1) for scope in scopes]
             ledger += [(GLOBAL, "requests", 1), (mscope, "requests", 1)]
-            price = self.pricing.price(record.model or model)
+            price = self.pricing.price(raw_model)
             tier = HITS.get(outcome)
             if outcome == "bypass":
                 counters.append((m.cache_lookups, ("all", "bypass"), 1))
@@ -285,14 +300,14 @@ class MonitoringObserver:
                     for scope in scopes:
                         ledger += [(scope, "provider_cached_tokens", cached), (scope, "cost_saved_usd", provider_saved)]
                     ledger.append((GLOBAL, "cost_saved_provider_usd", provider_saved))
-            if record.shadow_hit:
+            if shadow_hit:
                 counters.append((m.cache_lookups, ("semantic", "shadow_hit"), 1))
                 ledger += [(GLOBAL, "shadow_hits", 1), (mscope, "shadow_hits", 1)]
-            kind.log_tail = line_tail("ERROR" if failed or record.stream_failed else LOG_LABELS[outcome], model,
+            kind.log_tail = line_tail("ERROR" if failed or stream_failed else LOG_LABELS[outcome], model,
                                       prompt + completion, kind.saved if kind.hit else kind.spent)
 
-        if record.stream:
-            if record.stream_failed:
+        if stream:
+            if stream_failed:
                 counters += [(m.streams, ("failed",), 1), (m.errors, ("stream", "interrupted"), 1)]
                 ledger.append((GLOBAL, "streams_failed", 1))
             elif status == 200:

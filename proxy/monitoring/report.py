@@ -112,7 +112,7 @@ class Report:
                 "ttft_hits": {"unit": "ms", **summarize((s[1] for s in streams if s[2] in HIT_LABELS), scale=1000)},
                 "ttft_misses": {"unit": "ms", **summarize((s[1] for s in streams if s[2] == "miss"), scale=1000)},
                 # the upstream's generation speed: replayed hits are not generated, so they are left out
-                "tokens_per_second": summarize((s[3] for s in streams if s[3] is not None and s[2] not in HIT_LABELS),
+                "tokens_per_second": summarize((s[1] for s in obs.stream_rates.samples() if s[2] not in HIT_LABELS),
                                                digits=1),
             },
             "by_model": self._by_model(totals, samples, span),

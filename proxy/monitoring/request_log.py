@@ -22,6 +22,7 @@ logger = logging.getLogger("cachegate.request_log")
 
 MAX_BUFFER = 100_000
 Item = tuple[float, str]  # (unix time, the line after the time stamp: see :func:`line_tail`)
+# Buffered as a flat list [time, tail, time, tail, ...]: no per-line objects for the garbage collector.
 
 
 def line_tail(outcome: str, model: str, tokens: int, dollars: float) -> str:
@@ -36,10 +37,10 @@ def format_line(ts: float, outcome: str, model: str, tokens: int, dollars: float
     return stamp(ts) + line_tail(outcome, model, tokens, dollars)
 
 
-def format_lines(items: list[Item]) -> str:
-    """The lines of ``items``, formatting each second's time stamp once."""
+def format_lines(flat: list[Any]) -> str:
+    """The lines of a flat ``[time, tail, ...]`` list, formatting each second's time stamp once."""
     parts, last_second, last_stamp = [], -1, ""
-    for ts, tail in items:
+    for ts, tail in zip(flat[::2], flat[1::2], strict=True):
         second = int(ts)
         if second != last_second:
             last_second, last_stamp = second, stamp(ts)
@@ -51,17 +52,17 @@ def format_lines(items: list[Item]) -> str:
 class RequestLog:
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self._buffer: list[Item] = []
+        self._buffer: list[Any] = []
         self._file: AsyncTextIOWrapper | None = None
         self._lock = asyncio.Lock()
         self.dropped = 0
         self.written = 0
 
     def append(self, item: Item) -> None:
-        if len(self._buffer) >= MAX_BUFFER:
+        if len(self._buffer) >= 2 * MAX_BUFFER:
             self.dropped += 1
             return
-        self._buffer.append(item)
+        self._buffer.extend(item)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,15 +72,16 @@ class RequestLog:
         async with self._lock:
             if not self._buffer or self._file is None:
                 return
-            items, self._buffer = self._buffer, []
+            flat, self._buffer = self._buffer, []
+            lines = len(flat) // 2
             try:
-                await self._file.write(format_lines(items))
+                await self._file.write(format_lines(flat))
                 await self._file.flush()
             except Exception as exc:  # a full disk must not take requests down with it
-                self.dropped += len(items)
-                logger.warning("request log: writing %d lines to %s failed: %s", len(items), self.path, exc)
+                self.dropped += lines
+                logger.warning("request log: writing %d lines to %s failed: %s", lines, self.path, exc)
                 return
-            self.written += len(items)
+            self.written += lines
 
     async def close(self) -> None:
         await self.flush()

@@ -1,8 +1,10 @@
 """Usage history: one SQLite row per proxied request, written in batches off the request path.
 
-The observer appends a tuple to an in-memory buffer (bounded: beyond :data:`MAX_BUFFER` rows are dropped
-and counted); a background task inserts the buffer every second. ``query`` answers ``/metrics/usage``;
-``purge`` deletes rows older than the retention, run at start and then every hour.
+The observer's fold adds each row's values to one flat in-memory list (bounded: beyond :data:`MAX_BUFFER`
+rows are dropped and counted), so buffered rows are no work for the garbage collector; a background task
+inserts the buffer every second with multi-row ``INSERT`` statements (one SQLite step per
+:data:`ROWS_PER_INSERT` rows, so the writer thread hands the GIL back and forth rarely). ``query``
+answers ``/metrics/usage``; ``purge`` deletes rows older than the retention, run at start and then hourly.
 """
 
 from __future__ import annotations
@@ -21,7 +23,21 @@ logger = logging.getLogger("cachegate.usage")
 MAX_BUFFER = 100_000
 COLUMNS = ("ts", "request_id", "route", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "outcome",
            "tier", "status", "latency_ms", "stream", "api_key_hash", "cost_usd", "saved_usd")
-_INSERT = f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+ROWS_PER_INSERT = 500  # 500 rows of 15 parameters: well below SQLite's limit of 32766
+
+
+def _insert(rows: int) -> str:
+    values = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+    return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES " + ", ".join([values] * rows)
+
+
+def insert_flat(conn: sqlite3.Connection, flat: list[Any]) -> None:
+    """Insert rows given as one flat list of values (COLUMNS order), in one transaction."""
+    step = ROWS_PER_INSERT * len(COLUMNS)
+    with conn:
+        for start in range(0, len(flat), step):
+            chunk = flat[start:start + step]
+            conn.execute(_insert(len(chunk) // len(COLUMNS)), chunk)
 BUCKETS = {"hour": 3600, "day": 86400}
 
 Row = tuple[Any, ...]  # in COLUMNS order
@@ -70,40 +86,41 @@ class UsageStore:
                  on_error: Callable[[str, BaseException], None] | None = None) -> None:
         self.db = db
         self.retention_days = retention_days
-        self._buffer: list[Row] = []
+        self._flat: list[Any] = []  # the values of the buffered rows, one after the other
         self._on_drop = on_drop
         self._on_error = on_error
         self.dropped = 0
         self.written = 0
 
     def append(self, row: Row) -> None:
-        """Queue one row (the hot path: a list append)."""
-        if len(self._buffer) >= MAX_BUFFER:
+        """Queue one row (values in COLUMNS order)."""
+        if len(self._flat) >= MAX_BUFFER * len(COLUMNS):
             self.dropped += 1
             if self._on_drop is not None:
                 self._on_drop(1)
             return
-        self._buffer.append(row)
+        self._flat.extend(row)
+
+    @property
+    def pending(self) -> int:
+        return len(self._flat) // len(COLUMNS)
 
     async def flush(self) -> None:
         """Insert what is buffered; a failure is logged and the rows are kept for the next attempt."""
-        if not self._buffer:
+        if not self._flat:
             return
-        rows, self._buffer = self._buffer, []
-
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.executemany(_INSERT, rows)
-
+        flat, self._flat = self._flat, []
+        rows = len(flat) // len(COLUMNS)
         try:
-            await self.db.run(write)
+            await self.db.run(lambda conn: insert_flat(conn, flat))
         except Exception as exc:
-            logger.warning("usage history: writing %d rows failed, will retry: %s", len(rows), exc)
+            logger.warning("usage history: writing %d rows failed, will retry: %s", rows, exc)
             if self._on_error is not None:
                 self._on_error("usage_sqlite", exc)
-            self._buffer[:0] = rows[: max(0, MAX_BUFFER - len(self._buffer))]
+            room = max(0, MAX_BUFFER * len(COLUMNS) - len(self._flat))
+            self._flat[:0] = flat[:room - room % len(COLUMNS)]
             return
-        self.written += len(rows)
+        self.written += rows
 
     async def purge(self, now: float | None = None) -> int:
         """Delete rows older than the retention; returns how many."""

@@ -1,15 +1,17 @@
 """Sliding-window samples for percentiles: O(1) to add, sorted only when someone reads them.
 
-A window keeps ``(time, value, *labels)`` tuples of the last ``seconds`` in a bounded deque (the oldest
-fall off first, so under very heavy load the percentiles describe the newest ``maxlen`` samples).
+A window is a ring buffer of ``maxlen`` samples in flat ``array`` columns (time, value, label code), so
+adding a sample allocates nothing the cyclic garbage collector has to trace, however many samples are
+kept. Samples older than ``seconds`` are ignored when read; under very heavy load the percentiles describe
+the newest ``maxlen`` samples.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from array import array
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 Sample = tuple[Any, ...]  # (unix time, value, *labels)
@@ -37,24 +39,51 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 
 class Window:
-    def __init__(self, seconds: float, *, maxlen: int = 100_000,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, seconds: float, *, maxlen: int = 100_000, clock: Callable[[], float] = time.time) -> None:
         self.seconds = seconds
-        self._samples: deque[Sample] = deque(maxlen=maxlen)
+        self.maxlen = maxlen
         self._clock = clock
-        #: add a ready-made ``(time, value, *labels)`` sample (times must not go backwards by much)
-        self.append: Callable[[Sample], None] = self._samples.append
+        self._times = array("d", bytes(8 * maxlen))
+        self._values = array("d", bytes(8 * maxlen))
+        self._codes = array("l", bytes(array("l").itemsize * maxlen))
+        self._next = 0
+        self._count = 0
+        self._labels: list[tuple[Any, ...]] = []
+        self._code_of: dict[Hashable, int] = {}
+
+    def code(self, labels: tuple[Any, ...]) -> int:
+        """A small number standing for ``labels`` (compute it once, then :meth:`add_coded` many times).
+        Callers keep label values bounded (the observer caps routes and models)."""
+        found = self._code_of.get(labels)
+        if found is None:
+            found = self._code_of[labels] = len(self._labels)
+            self._labels.append(labels)
+        return found
+
+    def add_coded(self, at: float, value: float, code: int) -> None:
+        i = self._next
+        self._times[i] = at
+        self._values[i] = value
+        self._codes[i] = code
+        self._next = i + 1 if i + 1 < self.maxlen else 0
+        if self._count < self.maxlen:
+            self._count += 1
 
     def add(self, value: float, *labels: Any) -> None:
-        self._samples.append((self._clock(), value, *labels))
+        self.add_coded(self._clock(), value, self.code(labels))
 
     def samples(self) -> list[Sample]:
-        """The samples inside the window, oldest first (older ones are dropped on the way)."""
+        """The samples inside the window, oldest first, as ``(time, value, *labels)``."""
         cutoff = self._clock() - self.seconds
-        samples = self._samples
-        while samples and samples[0][0] < cutoff:
-            samples.popleft()
-        return list(samples)
+        start = (self._next - self._count) % self.maxlen
+        order = range(start, start + self._count)
+        times, values, codes, labels, n = self._times, self._values, self._codes, self._labels, self.maxlen
+        out = []
+        for j in order:
+            i = j % n
+            if times[i] >= cutoff:
+                out.append((times[i], values[i], *labels[codes[i]]))
+        return out
 
     def __len__(self) -> int:
-        return len(self._samples)
+        return self._count

@@ -89,3 +89,12 @@ async def test_the_buffer_is_bounded(store: UsageStore, monkeypatch: pytest.Monk
     assert (store.dropped, drops) == (3, [1, 1, 1])
     await store.flush()
     assert store.written == 2
+
+
+async def test_large_batches_are_inserted_in_chunks(store: UsageStore) -> None:
+    for i in range(1201):  # two full multi-row statements and a partial one
+        store.append(row(T0 + i, outcome="exact_hit" if i % 3 else "miss"))
+    assert store.pending == 1201
+    result = await store.query(start=T0, end=T0 + DAY, model=None, bucket="day")
+    assert (result["totals"]["requests"], result["totals"]["misses"]) == (1201, 401)
+    assert store.pending == 0 and store.written == 1201
