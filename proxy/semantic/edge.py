@@ -35,6 +35,8 @@ HNSW_M, HNSW_EF_CONSTRUCT, FULL_SCAN_THRESHOLD_KB, INDEXING_THREADS = 16, 64, 10
 #: Unindexed points are searched by brute force; an appendable segment above this many KB gets indexed by
 #: the next :meth:`EdgeBackend.maintain` (~3,000 384-d vectors: a few ms of brute force at most).
 INDEXING_THRESHOLD_KB = 4_000
+#: Writes after which indexing starts at once instead of at the tier's next upkeep (a burst of misses).
+INDEX_AFTER_WRITES = 5_000
 
 
 class EdgeBackend:
@@ -51,6 +53,7 @@ class EdgeBackend:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qdrant-edge")
         self._optimizer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge-optimize")
         self._optimizing: asyncio.Future[Any] | None = None
+        self._background: asyncio.Task[None] | None = None
         self._writes_since_optimize = 0
         self._blocks_lock = threading.Lock()
 
@@ -94,6 +97,8 @@ class EdgeBackend:
 
     async def aclose(self) -> None:
         shard, self._shard = self._shard, None
+        if self._background is not None:
+            self._background.cancel()
         if self._optimizing is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._optimizing), 30)
@@ -122,7 +127,7 @@ class EdgeBackend:
         payload = {**record.payload, "scope": record.scope, "expires_at": record.expires_at}
         point = qe.Point(record.id, list(record.vector), payload)
         await self._run(shard.update, qe.UpdateOperation.upsert_points([point]))
-        self._writes_since_optimize += 1
+        self._wrote(1)
 
     async def upsert_many(self, records: Sequence[SemanticRecord]) -> None:
         """One write for many records (bulk loads: the benchmark, imports)."""
@@ -130,7 +135,21 @@ class EdgeBackend:
         points = [qe.Point(r.id, list(r.vector), {**r.payload, "scope": r.scope, "expires_at": r.expires_at})
                   for r in records]
         await self._run(shard.update, qe.UpdateOperation.upsert_points(points), timeout=max(self.timeout, 60.0))
-        self._writes_since_optimize += len(points)
+        self._wrote(len(points), index=False)
+
+    def _wrote(self, count: int, *, index: bool = True) -> None:
+        self._writes_since_optimize += count
+        if index and self._writes_since_optimize >= INDEX_AFTER_WRITES and self._optimizing is None \
+                and self._background is None:
+            self._background = asyncio.get_running_loop().create_task(self._index_in_background())
+
+    async def _index_in_background(self) -> None:
+        try:
+            await self.maintain()
+        except BackendError as exc:
+            logger.warning("indexing the embedded store failed: %s", exc)
+        finally:
+            self._background = None
 
     async def delete(self, ids: Sequence[str]) -> int:
         if not ids:
