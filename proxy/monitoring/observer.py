@@ -1,11 +1,12 @@
 """The :class:`~proxy.contracts.Observer` that feeds metrics, the ledger, the usage history and the log.
 
-On the request path the observer only appends the finished :class:`RequestRecord` (or the lookup) to a
-list: O(1), no I/O, no locks. :meth:`MonitoringObserver.fold` turns the batch into numbers (Prometheus
-values, ledger deltas, window samples, usage rows, request-log lines); the background loop runs it four
-times a second and every reader (``/metrics``, a scrape, ``/health/detailed``) runs it first, so what is
-read is always complete. Requests that look alike (same route, status, outcome, model, usage) are
-derived once per batch and multiplied. Anything that goes wrong is logged (rate-limited) and swallowed:
+On the request path the observer only appends a tuple of the finished :class:`RequestRecord`'s plain
+values (or of the lookup) to a list: O(1), no I/O, no locks, nothing left for the garbage collector to
+trace. :meth:`MonitoringObserver.fold` turns the batch into numbers (Prometheus values, ledger deltas,
+window samples, usage rows, request-log lines); the background loop runs it ten times a second and every
+reader (``/metrics``, a scrape, ``/health/detailed``, ``/metrics/usage``) runs it first, so what is read
+is always complete. Requests that look alike (same route, status, outcome, model, usage) are derived
+once per batch and multiplied. Anything that goes wrong is logged (rate-limited) and swallowed:
 monitoring never fails a request.
 
 Conventions other parts rely on:
@@ -103,7 +104,7 @@ class MonitoringObserver:
         self.pricing = pricing
         self.usage = usage
         self.request_log = request_log
-        #: (end time, duration, route, cache, status, model) of every request
+        #: (end time, duration, route, cache, status, model) of every request, as read by ``samples()``
         self.requests = Window(window_seconds)
         #: (end time, ttft, cache) of every stream, and (end time, completion tokens/s, cache) where known
         self.streams = Window(window_seconds, maxlen=20_000)
