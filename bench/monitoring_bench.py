@@ -48,12 +48,14 @@ def serve(port: int, monitoring: bool) -> None:
 
 
 @contextmanager
-def proxy(upstream: str, *, monitoring: bool) -> Iterator[SubprocessServer]:
+def proxy(upstream: str, *, monitoring: bool, cpu: int | None = None) -> Iterator[SubprocessServer]:
     with tempfile.TemporaryDirectory(prefix="cachegate-bench-") as data:
         env = {"UPSTREAM_BASE_URL": upstream, "DATA_DIR": data, "LOG_PATH": str(Path(data) / "requests.log"),
                "SEMANTIC_MODE": "off", "LOG_LEVEL": "warning", "PYTHONPATH": str(h.ROOT)}
         cmd = [sys.executable, "-m", "bench.monitoring_bench", "serve", "--port", "{port}",
                "--monitoring", "on" if monitoring else "off"]
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu), *cmd]
         with SubprocessServer(cmd, env=env, health_path="/health", startup_timeout=120, cwd=str(h.ROOT)) as server:
             yield server
 
@@ -120,15 +122,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="wrk runs per proxy, alternating")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the proxies to the last CPU and wrk to the others")
     args = parser.parse_args()
     if args.command == "serve":
         serve(args.port, args.monitoring == "on")
         return
 
     results: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    cpus = sorted(os.sched_getaffinity(0))
+    pin = not args.no_pin and len(cpus) >= 2
+    proxy_cpu = cpus[-1] if pin else None
+    if pin:  # the proxy under test gets a CPU of its own; wrk (started from here) and the simulator the rest
+        os.sched_setaffinity(0, cpus[:-1])
     with h.simulator() as sim:
         upstream = sim.url + "/v1"
-        with proxy(upstream, monitoring=True) as on, proxy(upstream, monitoring=False) as off:
+        with proxy(upstream, monitoring=True, cpu=proxy_cpu) as on, \
+                proxy(upstream, monitoring=False, cpu=proxy_cpu) as off:
             servers = {"on": on, "off": off}
             for server in servers.values():
                 url = server.url + "/v1/chat/completions"
@@ -146,7 +156,8 @@ def main() -> None:
         return statistics.median(run[key] for run in results[name])
 
     print(f"\nexact hits, wrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} alternating rounds "
-          f"(median), {os.cpu_count()} CPUs")
+          f"(median), {os.cpu_count()} CPUs" + (f", proxies pinned to CPU {proxy_cpu}, wrk to {cpus[:-1]}" if pin
+                                               else ""))
     print(f"{'monitoring':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}   runs (req/s)")
     for name in ("off", "on"):
         runs = ", ".join(f"{run['rps']:.0f}" for run in results[name])

@@ -76,8 +76,8 @@ Event = tuple[Any, ...]
 class _Kind:
     """What every request of one signature (route, status, outcome, model, usage...) adds up to."""
 
-    __slots__ = ("cache", "cache_key", "completion", "counters", "hit", "ledger", "log_tail", "model", "n", "prompt",
-                 "provider_cached", "rate_code", "route", "row", "saved", "spent", "stream_code",
+    __slots__ = ("cache", "cache_key", "completion", "counters", "durations", "hit", "ledger", "log_tail", "model",
+                 "n", "prompt", "provider_cached", "rate_code", "route", "row", "saved", "spent", "stream_code",
                  "window_code")
 
     def __init__(self, route: str, cache: str, model: str | None) -> None:
@@ -92,6 +92,7 @@ class _Kind:
         self.row = False
         self.counters: list[tuple[CounterVec, tuple[str, ...], float]] = []
         self.ledger: list[tuple[str, str, float]] = []
+        self.durations: list[float] = []  # of this batch
 
 
 class MonitoringObserver:
@@ -202,11 +203,16 @@ class MonitoringObserver:
     def _fold_records(self, records: list[Event]) -> None:
         m = self.metrics
         kinds: dict[tuple[Any, ...], _Kind] = {}
-        durations, upstream, ttfts, tps = m.request_duration, m.upstream_duration, m.stream_ttft, m.stream_tps
-        add_sample, add_stream = self.requests.add_coded, self.streams.add_coded
-        add_rate = self.stream_rates.add_coded
-        add_row = self.usage.append if self.usage is not None else None
-        add_line = self.request_log.append if self.request_log is not None else None
+        upstream, ttfts, tps = m.upstream_duration, m.stream_ttft, m.stream_tps
+        add_stream, add_rate = self.streams.add_coded, self.stream_rates.add_coded
+        # Per-event work is kept to list appends; each batch goes to its destination in one call below.
+        ends: list[float] = []
+        durations: list[float] = []
+        codes: list[int] = []
+        rows: list[Any] = []
+        lines: list[Any] = []
+        add_end, add_duration, add_code, add_row, add_line = (ends.append, durations.append, codes.append,
+                                                              rows.extend, lines.extend)
         for event in records:
             try:
                 signature = event[:9]
@@ -217,8 +223,10 @@ class MonitoringObserver:
                 (_, _, status, outcome, _, stream, _, _, _, duration, started_at, upstream_seconds, ttft, request_id,
                  tier, api_key_hash) = event
                 end = started_at + duration
-                durations.observe(kind.cache_key, duration)
-                add_sample(end, duration, kind.window_code)
+                kind.durations.append(duration)
+                add_end(end)
+                add_duration(duration)
+                add_code(kind.window_code)
                 if upstream_seconds is not None and kind.model is not None:
                     upstream.observe(("true",) if stream else ("false",), upstream_seconds)
                 if stream and ttft is not None and status == 200:
@@ -228,16 +236,22 @@ class MonitoringObserver:
                         add_rate(end, rate, kind.rate_code)
                     ttfts.observe(kind.cache_key, ttft)
                     add_stream(end, ttft, kind.stream_code)
-                if add_row is not None and kind.row:
+                if kind.row:
                     add_row((end, request_id, kind.route, kind.model, kind.prompt, kind.completion,
                              kind.provider_cached, outcome, tier, status, duration * 1000, int(stream), api_key_hash,
                              kind.spent, kind.saved))
-                if add_line is not None and kind.log_tail is not None:
+                if kind.log_tail is not None:
                     add_line((end, kind.log_tail))
             except Exception:
                 self._swallow()
+        self.requests.add_many(ends, durations, codes)
+        if self.usage is not None and rows:
+            self.usage.append_flat(rows)
+        if self.request_log is not None and lines:
+            self.request_log.append_flat(lines)
         ledger = self.ledger
         for kind in kinds.values():
+            m.request_duration.observe_many(kind.cache_key, kind.durations)
             n = kind.n
             for vec, labels, amount in kind.counters:
                 vec.inc(labels, amount * n)

@@ -64,6 +64,17 @@ class HistogramVec:
         data[bisect_left(self.bounds, value)] += 1
         data[-1] += value
 
+    def observe_many(self, labels: Labels, values: list[float]) -> None:
+        if not values:
+            return
+        data = self.data.get(labels)
+        if data is None:
+            data = self.data[labels] = [0.0] * (len(self.bounds) + 2)
+        bounds = self.bounds
+        for value in values:
+            data[bisect_left(bounds, value)] += 1
+        data[-1] += sum(values)
+
     def count(self, labels: Labels = ()) -> int:
         data = self.data.get(labels)
         return int(sum(data[:-1])) if data else 0

@@ -64,6 +64,15 @@ class RequestLog:
             return
         self._buffer.extend(item)
 
+    def append_flat(self, values: list[Any]) -> None:
+        """Queue lines given as a flat ``[time, tail, time, tail, ...]`` list."""
+        room = 2 * MAX_BUFFER - len(self._buffer)
+        if len(values) > room:
+            room -= room % 2
+            self.dropped += (len(values) - room) // 2
+            values = values[:room]
+        self._buffer += values
+
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = await aiofiles.open(self.path, "a", encoding="utf-8")

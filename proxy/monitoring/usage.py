@@ -101,6 +101,18 @@ class UsageStore:
             return
         self._flat.extend(row)
 
+    def append_flat(self, values: list[Any]) -> None:
+        """Queue rows given as one flat list of values (COLUMNS order)."""
+        room = MAX_BUFFER * len(COLUMNS) - len(self._flat)
+        if len(values) > room:
+            room -= room % len(COLUMNS)
+            dropped = (len(values) - room) // len(COLUMNS)
+            self.dropped += dropped
+            if self._on_drop is not None:
+                self._on_drop(dropped)
+            values = values[:room]
+        self._flat += values
+
     @property
     def pending(self) -> int:
         return len(self._flat) // len(COLUMNS)

@@ -69,6 +69,23 @@ class Window:
         if self._count < self.maxlen:
             self._count += 1
 
+    def add_many(self, times: list[float], values: list[float], codes: list[int]) -> None:
+        """Add samples given as three parallel lists (array slice copies: no per-sample Python work)."""
+        count = len(times)
+        if count > self.maxlen:  # only the newest fit
+            times, values, codes = times[-self.maxlen:], values[-self.maxlen:], codes[-self.maxlen:]
+            count = self.maxlen
+        done = 0
+        while done < count:
+            start = self._next
+            take = min(count - done, self.maxlen - start)
+            self._times[start:start + take] = array("d", times[done:done + take])
+            self._values[start:start + take] = array("d", values[done:done + take])
+            self._codes[start:start + take] = array("l", codes[done:done + take])
+            done += take
+            self._next = (start + take) % self.maxlen
+        self._count = min(self.maxlen, self._count + count)
+
     def add(self, value: float, *labels: Any) -> None:
         self.add_coded(self._clock(), value, self.code(labels))
 

@@ -45,3 +45,15 @@ def test_the_window_is_bounded() -> None:
     for value in range(5):
         window.add(float(value))
     assert [s[1] for s in window.samples()] == [2.0, 3.0, 4.0]
+
+
+def test_batches_wrap_around_the_ring() -> None:
+    clock = Clock()
+    window = Window(60, maxlen=4, clock=clock)
+    code = window.code(("a",))
+    window.add_many([clock.now] * 3, [1.0, 2.0, 3.0], [code] * 3)
+    window.add_many([clock.now] * 3, [4.0, 5.0, 6.0], [code] * 3)
+    assert [s[1:] for s in window.samples()] == [(3.0, "a"), (4.0, "a"), (5.0, "a"), (6.0, "a")]
+    window.add_many([clock.now] * 9, [float(v) for v in range(9)], [code] * 9)
+    assert [s[1] for s in window.samples()] == [5.0, 6.0, 7.0, 8.0]
+    assert len(window) == 4
