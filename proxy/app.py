@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
     ]
     middleware = [Middleware(RequestContextMiddleware, observer=observer)]
     for component in services.components:
-        routes = component.routes(services) + routes
+        routes += component.routes(services)  # after /v1: the hot path matches first
         middleware += component.middleware(services)
     app = Starlette(
         routes=routes,
