@@ -1,6 +1,7 @@
 """Throughput and latency of the embedding service, run by hand.
 
     .venv/bin/python bench/embedding_bench.py [--seconds 10] [--concurrency 1 8 32] [--client raw|httpx]
+    .venv/bin/python bench/embedding_bench.py --in-process [--batches 1 2 4 8 16 32] [--rounds 30]
 
 Starts ``python -m embedding_service`` in a subprocess on a free loopback port (EMBED_* variables of this
 shell apply, e.g. EMBED_BATCH_WINDOW_MS=5), waits for /health, then for each concurrency level runs that
@@ -8,6 +9,11 @@ many clients, each sending one prompt per request back to back, and prints promp
 
 The default ``raw`` client speaks minimal keep-alive HTTP/1.1 over asyncio streams: client and service
 share this machine's cores, and httpx's per-request cost would be measured as service slowness.
+
+``--in-process`` instead times :meth:`SentenceEncoder.encode` itself for each backend (torch fp32, torch
+bf16 where the CPU has it natively, ONNX Runtime fp32) at each batch size: p50/p99 per call and texts/s
+at the p50. Backends take turns in short blocks, so a change in the machine's load hits all of them alike.
+This is how the ``EMBED_BACKEND=auto`` crossover (``EMBED_ONNX_MAX_BATCH``) was chosen.
 
 Wall-clock rates depend on whatever else runs on the machine, so each row also shows the CPU time the
 service and this client spent per prompt (Linux /proc) and how busy all cores were: a row measured with
@@ -195,13 +201,62 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes], limit: float = 180
     raise SystemExit(f"the service was not healthy within {limit}s")
 
 
+def in_process(batches: list[int], rounds: int, cache_dir: str | None) -> None:
+    """p50/p99 of one encode() call per backend and batch size, backends interleaved in blocks."""
+    sys.path.insert(0, str(ROOT))
+    from embedding_service.model import SentenceEncoder, cpu_has_native_bf16
+
+    configs = {"torch fp32": {"backend": "torch", "precision": "fp32"}}
+    if cpu_has_native_bf16():
+        configs["torch bf16"] = {"backend": "torch", "precision": "bf16"}
+    configs["onnx fp32"] = {"backend": "onnx"}
+    encoders = {}
+    for label, options in configs.items():
+        encoder = SentenceEncoder(cache_dir=cache_dir, **options)
+        encoder.load()
+        if label.startswith("onnx") and encoder.backend != "onnx":
+            raise SystemExit(f"ONNX Runtime did not load: {encoder.onnx_error}")
+        encoders[label] = encoder
+    times: dict[tuple[str, int], list[float]] = {(label, n): [] for label in encoders for n in batches}
+    counter = iter(range(10**9))
+    load_before, (busy_before, total_before) = os.getloadavg(), machine_cpu()
+    for _ in range(rounds):
+        for n in batches:
+            for label, encoder in encoders.items():
+                for call in range(1 + max(2, 16 // n)):  # the first call of a block is not recorded
+                    texts = [orjson.loads(prompt(next(counter)))["input"][0] for _ in range(n)]
+                    started = time.perf_counter()
+                    encoder.encode(texts)
+                    if call:
+                        times[label, n].append(time.perf_counter() - started)
+    busy_after, total_after = machine_cpu()
+    busy = (busy_after - busy_before) / max(1.0, total_after - total_before)
+    print(f"in-process encode(), {rounds} rounds; load average {load_before[0]:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after; machine busy {busy:.0%}")
+    print(f"{'texts':>5} " + " ".join(f"{label + ' p50/p99 ms':>24} {'texts/s':>8}" for label in encoders))
+    for n in batches:
+        cells = []
+        for label in encoders:
+            ordered = sorted(times[label, n])
+            p50, p99 = statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+            cells.append(f"{f'{p50 * 1000:.2f} / {p99 * 1000:.2f}':>24} {n / p50:>8.0f}")
+        print(f"{n:>5} " + " ".join(cells), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--path", default="/embed", choices=["/embed", "/v1/embeddings"])
+    parser.add_argument("--in-process", action="store_true", help="time encode() per backend, no service")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32],
+                        help="--in-process: texts per call")
+    parser.add_argument("--rounds", type=int, default=30, help="--in-process: rounds over all backends")
     args = parser.parse_args(argv)
+    if args.in_process:
+        in_process(args.batches, args.rounds, os.environ.get("EMBED_CACHE_DIR") or None)
+        return 0
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -211,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         loading = time.perf_counter()
         health = wait_healthy(port, process)
         print(f"service healthy after {time.perf_counter() - loading:.1f}s on port {port}; "
-              f"precision={health.get('precision')} load={os.getloadavg()[0]:.2f} "
+              f"backend={health.get('backend')} precision={health.get('precision')} "
+              f"load={os.getloadavg()[0]:.2f} "
               f"window={os.environ.get('EMBED_BATCH_WINDOW_MS', '2')}ms client={args.client}")
         print(HEADER)
         for clients in args.concurrency:

@@ -53,9 +53,7 @@ class EmbeddingService:
     def __init__(self, settings: EmbedSettings, encoder: SentenceEncoder | None = None) -> None:
         self.settings = settings
         if encoder is None:
-            model_path = Path(settings.model_path) if settings.model_path else None
-            encoder = SentenceEncoder(model_path, torch_threads=settings.torch_threads or None,
-                                      precision=settings.precision)
+            encoder = make_encoder(settings)
         self.embedder = LocalEmbedder(encoder, window_ms=settings.batch_window_ms,
                                       max_batch=settings.max_batch)
         self.limits = InputLimits(max_inputs=settings.max_inputs, max_chars=settings.max_chars)
@@ -83,10 +81,16 @@ class EmbeddingService:
 
     async def health(self, request: Request) -> Response:
         if self.embedder.ready:
-            batcher = self.embedder.batcher
-            return json_response({"status": "ok", "model": self.embedder.model, "dim": self.embedder.dim,
-                                  "precision": self.embedder.encoder.precision,
-                                  "batches": batcher.batches_encoded, "texts": batcher.texts_encoded})
+            batcher, encoder = self.embedder.batcher, self.embedder.encoder
+            body: dict[str, Any] = {"status": "ok", "model": self.embedder.model, "dim": self.embedder.dim,
+                                    "backend": encoder.backend, "precision": encoder.precision}
+            if encoder.backend == "onnx+torch":
+                body["onnx_max_batch"] = encoder.onnx_max_batch
+            if encoder.onnx_error is not None:
+                body["onnx_error"] = encoder.onnx_error
+            body |= {"batches": batcher.batches_encoded, "texts": batcher.texts_encoded,
+                     "texts_by_backend": dict(encoder.texts_by_backend)}
+            return json_response(body)
         if self.load_error is not None:
             return json_response({"status": "failed", "error": self.load_error}, 503)
         return json_response({"status": "loading"}, 503)
@@ -134,6 +138,14 @@ class EmbeddingService:
                                            param="input")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def make_encoder(settings: EmbedSettings) -> SentenceEncoder:
+    """The (not yet loaded) encoder the settings describe."""
+    return SentenceEncoder(Path(settings.model_path) if settings.model_path else None,
+                           torch_threads=settings.torch_threads or None, precision=settings.precision,
+                           backend=settings.backend, onnx_max_batch=settings.onnx_max_batch,
+                           onnx_threads=settings.onnx_threads or None, cache_dir=settings.cache_dir)
 
 
 def _base64_floats(vector: list[float]) -> str:

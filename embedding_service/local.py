@@ -28,9 +28,10 @@ class LocalEmbedder:
 
     def __init__(self, encoder: SentenceEncoder | None = None, *, model_path: Path | None = None,
                  window_ms: float = 2.0, max_batch: int = 64, torch_threads: int | None = None,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", backend: str = "auto", cache_dir: Path | str | None = None) -> None:
         if encoder is None:
-            encoder = SentenceEncoder(model_path, torch_threads=torch_threads, precision=precision)
+            encoder = SentenceEncoder(model_path, torch_threads=torch_threads, precision=precision,
+                                      backend=backend, cache_dir=cache_dir)
         self.encoder = encoder
         self.dim: int = self.encoder.dim
         self.model: str = self.encoder.name

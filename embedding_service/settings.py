@@ -15,6 +15,8 @@ from typing import Any
 from proxy.errors import SettingsError
 from proxy.settings import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str
 
+from .model import DEFAULT_ONNX_MAX_BATCH
+
 SPECS: tuple[Spec, ...] = (
     Spec("EMBED_HOST", parse_str, "127.0.0.1", "Interface the embedding service listens on."),
     Spec("EMBED_PORT", int_in(0, 65535), 8001, "Port the embedding service listens on."),
@@ -26,6 +28,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("EMBED_TORCH_THREADS", int_in(0, 1024), 0, "Torch intra-op threads; 0 keeps torch's default."),
     Spec("EMBED_PRECISION", one_of("auto", "fp32", "bf16"), "auto",
          "Weights' precision; auto: bf16 where the CPU has it natively (~1.5x faster, cosine >= 0.999)."),
+    Spec("EMBED_BACKEND", one_of("auto", "torch", "onnx"), "auto",
+         "What runs the transformer; auto: ONNX Runtime for small calls, torch for large batches."),
+    Spec("EMBED_ONNX_MAX_BATCH", int_in(1, 4096), DEFAULT_ONNX_MAX_BATCH,
+         "With EMBED_BACKEND=auto, calls of at most this many texts run on ONNX Runtime."),
+    Spec("EMBED_ONNX_THREADS", int_in(0, 1024), 0, "ONNX Runtime intra-op threads; 0: one per usable core."),
+    Spec("EMBED_CACHE_DIR", parse_optional_str, None,
+         "Where the exported ONNX graph is cached; unset: ~/.cache/cachegate/onnx."),
     Spec("EMBED_MODEL_PATH", parse_optional_str, None,
          "sentence-transformers model directory; unset: the bundled all-MiniLM-L6-v2."),
     Spec("LOG_LEVEL", parse_log_level, "INFO", "debug, info, warning, error or critical."),
@@ -42,6 +51,10 @@ class EmbedSettings:
     max_chars: int = 20_000
     torch_threads: int = 0
     precision: str = "auto"
+    backend: str = "auto"
+    onnx_max_batch: int = DEFAULT_ONNX_MAX_BATCH
+    onnx_threads: int = 0
+    cache_dir: str | None = None
     model_path: str | None = None
     log_level: str = "INFO"
 

@@ -32,11 +32,9 @@ def cosines(a: list[list[float]], b: list[list[float]]) -> list[float]:
     return [sum(x * y for x, y in zip(u, v, strict=True)) for u, v in zip(a, b, strict=True)]
 
 
-def test_float32_matches_sentence_transformers(reference: list[list[float]]) -> None:
-    exact = SentenceEncoder(precision="fp32")
-    exact.load()
-    assert exact.precision == "fp32"
-    assert min(cosines(exact.encode(TEXTS), reference)) > 0.99999
+def test_float32_matches_sentence_transformers(torch_fp32: SentenceEncoder, reference: list[list[float]]) -> None:
+    assert (torch_fp32.backend, torch_fp32.precision) == ("torch", "fp32")
+    assert min(cosines(torch_fp32.encode(TEXTS), reference)) > 0.99999
 
 
 def test_the_session_encoder_agrees_whatever_its_precision(encoder: SentenceEncoder,
@@ -66,3 +64,7 @@ def test_encode_before_load_is_an_error() -> None:
         SentenceEncoder().encode(["hi"])
     with pytest.raises(ValueError, match="precision"):
         SentenceEncoder(precision="int4")
+    with pytest.raises(ValueError, match="backend"):
+        SentenceEncoder(backend="tensorrt")
+    with pytest.raises(ValueError, match="onnx_max_batch"):
+        SentenceEncoder(onnx_max_batch=0)

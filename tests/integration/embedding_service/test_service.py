@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from embedding_service.settings import EmbedSettings
 from proxy.errors import EmbeddingError
 from tests.support.servers import ServerThread, free_port
 
-from .conftest import wait_until_healthy
+from .conftest import AUTO_BACKEND, wait_until_healthy
 
 RESET = "How do I reset my password?"
 CHANGE = "How can I change my password?"
@@ -37,13 +38,17 @@ def embed_over_http(http: httpx.Client, texts: list[str]) -> list[list[float]]:
     return [item["embedding"] for item in response.json()["data"]]
 
 
-def test_health_reports_the_loaded_model(http: httpx.Client) -> None:
+def test_health_reports_the_loaded_model_and_backend(http: httpx.Client) -> None:
+    http.post("/embed", json={"input": [RESET]})  # one text: ONNX Runtime under the default backend
     response = http.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert {key: body[key] for key in ("status", "model", "dim")} == {
-        "status": "ok", "model": "all-MiniLM-L6-v2", "dim": 384}
-    assert body["precision"] in ("fp32", "bf16")
+    assert {key: body[key] for key in ("status", "model", "dim", "backend")} == {
+        "status": "ok", "model": "all-MiniLM-L6-v2", "dim": 384, "backend": AUTO_BACKEND}
+    if AUTO_BACKEND == "onnx+torch":
+        assert body["onnx_max_batch"] == 4 and body["precision"] == "bf16"  # torch's, for large batches
+    assert body["texts_by_backend"]["onnx"] >= 1
+    assert "onnx_error" not in body
 
 
 def test_embed_returns_384_dimensional_unit_vectors_in_order(http: httpx.Client) -> None:
@@ -132,8 +137,8 @@ def test_unknown_routes_answer_in_the_same_error_shape(http: httpx.Client) -> No
 class GatedEncoder(SentenceEncoder):
     """The real encoder whose load waits for a signal, so the 'loading' state can be observed."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, cache_dir: Path) -> None:
+        super().__init__(cache_dir=cache_dir)
         self.release = threading.Event()
 
     def load(self) -> None:
@@ -141,8 +146,8 @@ class GatedEncoder(SentenceEncoder):
         super().load()
 
 
-def test_while_the_model_loads_health_and_embed_answer_503() -> None:
-    encoder = GatedEncoder()
+def test_while_the_model_loads_health_and_embed_answer_503(onnx_cache_dir: Path) -> None:
+    encoder = GatedEncoder(onnx_cache_dir)
     with ServerThread(create_app(EmbedSettings(), encoder=encoder)) as server:
         try:
             health = httpx.get(f"{server.url}/health")

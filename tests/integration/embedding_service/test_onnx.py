@@ -1,0 +1,163 @@
+"""The ONNX Runtime backend with the real model: agreement with torch, the export cache, falling back, and
+which backend runs what. The session encoder exported the graph once; tests that need another export
+(a damaged cache, an unwritable cache, a graph that must be refused) do exactly one each."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from embedding_service.app import create_app
+from embedding_service.model import SentenceEncoder
+from embedding_service.settings import EmbedSettings
+from tests.support.servers import ServerThread
+
+from .conftest import AUTO_BACKEND, wait_until_healthy
+
+TEXTS = [
+    "How do I reset my password?",
+    "ok",
+    "Ünïcödé, emoji 🙂 and 日本語 go through the same wordpiece tokenizer.",
+    "Summarise the attached quarterly report in three bullet points for the board, please.",
+    # Past the model's 256-token window, by a little and by a lot: both backends truncate the same way.
+    " ".join(f"item{i}" for i in range(150)),
+    "A long support ticket about a failed invoice payment and a refund request. " * 40,
+    "Short again.",
+    "Why was my card declined yesterday?",
+    "Where is my order number 12345?",
+    "Can I change the delivery address after checkout?",
+]
+
+
+def cosines(a: list[list[float]], b: list[list[float]]) -> list[float]:
+    return [sum(x * y for x, y in zip(u, v, strict=True)) for u, v in zip(a, b, strict=True)]
+
+
+def cached_graph(directory: Path) -> Path:
+    graphs = list(directory.glob("*.onnx"))
+    assert len(graphs) == 1, graphs
+    return graphs[0]
+
+
+@pytest.fixture(scope="module")
+def onnx_encoder(encoder: SentenceEncoder, onnx_cache_dir: Path) -> SentenceEncoder:
+    """backend="onnx" (every call on ONNX Runtime), loaded after the session encoder cached the graph."""
+    loaded = SentenceEncoder(backend="onnx", cache_dir=onnx_cache_dir)
+    loaded.load()
+    return loaded
+
+
+class Unpleasable(SentenceEncoder):
+    """The real encoder with an agreement bar no graph can clear, so ONNX must be refused."""
+
+    onnx_min_agreement = 1.01
+
+
+def test_onnx_agrees_with_torch_float32_batched_alone_and_past_the_window(
+        onnx_encoder: SentenceEncoder, torch_fp32: SentenceEncoder) -> None:
+    assert onnx_encoder.count_tokens(TEXTS[4]) > 256 and onnx_encoder.count_tokens(TEXTS[5]) > 256
+    reference = torch_fp32.encode(TEXTS)
+    batched = onnx_encoder.encode(TEXTS)  # 10 texts: above the auto crossover, still ONNX under "onnx"
+    alone = [onnx_encoder.encode([text])[0] for text in TEXTS]
+    assert min(cosines(batched, reference)) >= 0.999
+    assert min(cosines(alone, reference)) >= 0.999
+    assert onnx_encoder.texts_by_backend["torch"] == 0
+    assert onnx_encoder.onnx_agreement is not None and onnx_encoder.onnx_agreement >= 0.999
+    # A text and the same text with more beyond token 256 get the same vector: the rest is not read.
+    longer = onnx_encoder.encode([TEXTS[5] + " And one more sentence that the model never reads."])[0]
+    assert cosines([longer], [alone[5]])[0] > 0.99999
+
+
+def test_the_exported_graph_is_reused_by_the_next_load(onnx_encoder: SentenceEncoder, onnx_cache_dir: Path) -> None:
+    graph = cached_graph(onnx_cache_dir)
+    before = graph.stat()
+    assert not onnx_encoder.onnx_exported  # loaded after the session encoder had exported
+    # "auto" with torch held to float32: ONNX is faster at every batch size, so it runs everything.
+    again = SentenceEncoder(precision="fp32", cache_dir=onnx_cache_dir)
+    again.load()
+    assert (again.backend, again.precision, again.onnx_exported, again.onnx_error) == ("onnx", "fp32", False, None)
+    after = graph.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+    assert list(onnx_cache_dir.iterdir()) == [graph]  # no temporary file left behind
+
+
+def test_a_damaged_cached_graph_is_exported_again(onnx_cache_dir: Path, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    good = cached_graph(onnx_cache_dir)
+    damaged = tmp_path / good.name  # the name this model and these library versions look for
+    damaged.write_bytes(good.read_bytes()[:good.stat().st_size // 2])  # as if a copy stopped halfway
+    repaired = SentenceEncoder(backend="onnx", cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="embedding_service"):
+        repaired.load()
+    assert "does not load" in caplog.text
+    assert (repaired.backend, repaired.onnx_exported, repaired.onnx_error) == ("onnx", True, None)
+    assert cached_graph(tmp_path) == damaged and damaged.stat().st_size > 0.9 * good.stat().st_size
+    assert list(tmp_path.iterdir()) == [damaged]
+    assert len(repaired.encode(["hello"])[0]) == 384
+
+
+def test_an_unwritable_cache_costs_the_cache_not_onnx(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    not_a_directory = tmp_path / "cache"
+    not_a_directory.write_text("a file where the cache directory should be")
+    encoder = SentenceEncoder(cache_dir=not_a_directory)
+    with caplog.at_level(logging.WARNING, logger="embedding_service"):
+        encoder.load()
+    assert "cannot cache the ONNX graph" in caplog.text
+    assert (encoder.backend, encoder.onnx_exported, encoder.onnx_error) == (AUTO_BACKEND, True, None)
+    assert len(encoder.encode(["hello"])[0]) == 384
+
+
+def test_a_graph_that_disagrees_is_exported_again_then_refused_for_torch(
+        onnx_cache_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    shutil.copy(cached_graph(onnx_cache_dir), tmp_path)
+    encoder = Unpleasable(cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="embedding_service"):
+        encoder.load()
+    assert "exporting it again" in caplog.text and "torch encodes everything" in caplog.text
+    assert encoder.backend == "torch" and encoder.onnx_exported
+    assert encoder.onnx_error is not None and "agrees with torch float32 only to cosine" in encoder.onnx_error
+    assert len(encoder.encode(["hello"])[0]) == 384
+    assert encoder.texts_by_backend == {"onnx": 0, "torch": 1}
+    with ServerThread(create_app(EmbedSettings(), encoder=encoder)) as server:
+        wait_until_healthy(server.url)
+        health = httpx.get(f"{server.url}/health").json()
+    assert health["backend"] == "torch" and "cosine" in health["onnx_error"]
+    assert "onnx_max_batch" not in health
+
+
+def test_auto_runs_small_calls_on_onnx_and_large_ones_on_torch(encoder: SentenceEncoder,
+                                                               torch_fp32: SentenceEncoder) -> None:
+    assert encoder.requested_backend == "auto" and encoder.backend == AUTO_BACKEND
+    if AUTO_BACKEND == "onnx":
+        pytest.skip("no native bf16 here: auto runs every call on ONNX (checked in the reuse test)")
+    texts = [f"Where is my order number {i}?" for i in range(encoder.onnx_max_batch + 1)]
+    before = dict(encoder.texts_by_backend)
+    small = encoder.encode(texts[:-1])
+    large = encoder.encode(texts)
+    assert encoder.texts_by_backend == {"onnx": before["onnx"] + len(texts) - 1,
+                                        "torch": before["torch"] + len(texts)}
+    # Whichever backend ran, vectors agree with float32 torch (bf16 on torch allows ~2e-4).
+    reference = torch_fp32.encode(texts)
+    assert min(cosines(small, reference[:-1])) >= 0.999 and min(cosines(large, reference)) >= 0.999
+
+
+def test_the_torch_backend_never_exports(torch_fp32: SentenceEncoder) -> None:
+    assert (torch_fp32.backend, torch_fp32.onnx_error, torch_fp32.onnx_exported) == ("torch", None, False)
+    assert torch_fp32.cache_dir is not None and list(Path(torch_fp32.cache_dir).iterdir()) == []
+    torch_fp32.encode(["hello"])
+    assert torch_fp32.texts_by_backend["onnx"] == 0
+
+
+def test_health_names_the_backend_the_settings_chose(torch_fp32: SentenceEncoder,
+                                                     onnx_encoder: SentenceEncoder) -> None:
+    for loaded, expected in ((torch_fp32, "torch"), (onnx_encoder, "onnx")):
+        with ServerThread(create_app(EmbedSettings(), encoder=loaded)) as server:
+            wait_until_healthy(server.url)
+            assert httpx.post(f"{server.url}/embed", json={"input": ["hi"]}).status_code == 200
+            health = httpx.get(f"{server.url}/health").json()
+        assert health["backend"] == expected and "onnx_max_batch" not in health
+        assert health["texts_by_backend"][expected] >= 1
