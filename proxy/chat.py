@@ -98,7 +98,8 @@ class ChatHandler:
                 if call.probe is not None:
                     record.shadow_hit = call.probe.shadow_hit
                     if call.probe.entry is not None:
-                        return self._hit(call, call.probe.entry, tier="semantic",
+                        return self._hit(call, call.probe.entry, tier="semantic", key=canonical.semantic_key(
+                                         self.settings.cache_key_prefix, call.probe.point_id or ""),
                                          similarity=call.probe.similarity)
             flight: Flight[CachedResponse] | None = self.flights.join(call.key)
             if flight is not None and not flight.leader:
@@ -113,13 +114,13 @@ class ChatHandler:
 
     # -- answering from the cache -----------------------------------------------------------------
 
-    def _hit(self, call: _Call, entry: CachedResponse, *, tier: str,
+    def _hit(self, call: _Call, entry: CachedResponse, *, tier: str, key: str | None = None,
              similarity: float | None = None) -> ASGIApp:
         record = call.record
         record.outcome, record.tier, record.similarity = f"{tier}_hit", tier, similarity
         record.usage = entry.usage
         headers = [("x-cache", "HIT"), ("x-cache-tier", tier), ("age", str(entry.age(time.time()))),
-                   ("x-cache-key", call.key)]
+                   ("x-cache-key", key or call.key)]
         if similarity is not None:
             headers.append(("x-cache-similarity", f"{similarity:.4f}"))
         if not call.stream:

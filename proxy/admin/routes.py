@@ -140,13 +140,27 @@ class AdminRoutes:
     async def delete_entry(self, request: Request) -> JSONResponse:
         key: str = request.path_params["key"]
         prefix = f"{self.services.settings.cache_key_prefix}exact:"
+        semantic_prefix = f"{self.services.settings.cache_key_prefix}semantic:"
+        semantic = self.services.semantic
+        if key.startswith(semantic_prefix) and semantic is not None:
+            return await self._delete_semantic(key, key.removeprefix(semantic_prefix))
         if not key.startswith(prefix):
-            raise BadRequestError(f"Not a cachegate exact-tier key: keys start with {prefix!r} (see the "
-                                  "x-cache-key header of a hit).", param="key", code="invalid_key")
+            raise BadRequestError(f"Not a cachegate cache key: keys start with {prefix!r} or {semantic_prefix!r} "
+                                  "(see the x-cache-key header of a hit).", param="key", code="invalid_key")
         try:
             deleted = await self.services.exact.delete([key])
         except BackendError as exc:
             raise DependencyUnavailableError(f"Could not delete the entry: {exc.message}") from exc
+        if not deleted:
+            raise NotFoundError("No cache entry has this key (it may have expired).", param="key",
+                                code="entry_not_found")
+        return _json({"deleted": deleted, "key": key})
+
+    async def _delete_semantic(self, key: str, point_id: str) -> JSONResponse:
+        try:
+            deleted = await self.services.semantic.delete(point_id)  # type: ignore[union-attr]
+        except Exception as exc:  # the store's own errors: report, never a 500
+            raise DependencyUnavailableError(f"Could not delete the entry: {exc}") from exc
         if not deleted:
             raise NotFoundError("No cache entry has this key (it may have expired).", param="key",
                                 code="entry_not_found")

@@ -103,6 +103,11 @@ def exact_key(prefix: str, tenant: Tenant, model: str, digest: str) -> str:
     return f"{prefix}exact:{tenant.owner_id}:{tenant.namespace_id}:{model_id(model)}:{digest}"
 
 
+def semantic_key(prefix: str, point_id: str) -> str:
+    """How a semantic entry is named to clients (``x-cache-key``) and to ``DELETE /admin/cache/entries``."""
+    return f"{prefix}semantic:{point_id}"
+
+
 def exact_pattern(prefix: str, *, model: str | None = None, namespace: str | None = None) -> str:
     """A SCAN pattern over exact-tier keys, narrowed by model and/or namespace."""
     ns = namespace_id(namespace) if namespace is not None else "*"

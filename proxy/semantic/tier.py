@@ -403,6 +403,10 @@ class SemanticCache:
         self._served.clear()
         return removed
 
+    async def delete(self, point_id: str) -> int:
+        """Remove one entry (named by a semantic hit's ``x-cache-key``); returns 1 if it was there."""
+        return await self.backend.delete([point_id])
+
     async def count(self) -> int:
         return await self.backend.count()
 

@@ -224,3 +224,19 @@ def test_an_unreachable_qdrant_server_fails_open(start_proxy: Any, sim: Simulato
     assert proxy.services.failopen.state("qdrant").failures >= 1
     health = httpx.get(proxy.url + "/health").json()
     assert health["services"]["qdrant"]["status"] == "down"
+
+
+def test_a_semantic_hit_names_its_entry_and_admin_can_delete_it(start_semantic: StartSemantic,
+                                                                 sim: SimulatorServer) -> None:
+    proxy = start_semantic()
+    store(proxy)
+    hit = ask(proxy, PARAPHRASE)
+    key = hit.headers["x-cache-key"]
+    assert key.startswith(proxy.settings.cache_key_prefix + "semantic:")
+    deleted = httpx.delete(f"{proxy.url}/admin/cache/entries/{key}")
+    assert deleted.status_code == 200
+    assert deleted.json()["deleted"] == 1
+    assert httpx.delete(f"{proxy.url}/admin/cache/entries/{key}").status_code == 404
+    again = ask(proxy, PARAPHRASE)
+    assert again.headers.get("x-cache-tier") != "semantic"
+    assert sim.state.chat_calls == 2
