@@ -12,7 +12,10 @@ together never read a half-written graph; a cached file that will not load is ex
 
 Only the transformer is exported (input_ids, attention_mask, token_type_ids -> last hidden state, with
 dynamic batch and sequence axes): mean pooling and normalisation stay in numpy float32, exactly as the
-torch path does them.
+torch path does them. It is traced with eager attention (torch keeps running SDPA) because that is the
+pattern ONNX Runtime's BERT optimiser (shipped in the onnxruntime wheel) fuses into Attention,
+EmbedLayerNormalization and SkipLayerNormalization nodes: ~18% faster on one prompt than the SDPA graph,
+which it cannot fuse. Either step may be skipped if it fails; the agreement check at load judges the result.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from .model_files import ModelFiles
 logger = logging.getLogger(__name__)
 
 #: Bump when the exported graph changes (inputs, outputs, opset, export options): old files are ignored.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "last_hidden_state"
@@ -85,7 +88,46 @@ def cache_path(files: ModelFiles, cache_dir: Path | str | None) -> Path:
 
 
 def export_transformer(transformer: Any) -> bytes:
-    """The float32 ``transformer`` (a Hugging Face BERT module) as a serialised ONNX graph."""
+    """The float32 ``transformer`` (a Hugging Face BERT module) as a serialised ONNX graph, fused for
+    ONNX Runtime where its optimiser recognises the model."""
+    previous = getattr(getattr(transformer, "config", None), "_attn_implementation", None)
+    switched = False
+    if previous not in (None, "eager") and hasattr(transformer, "set_attn_implementation"):
+        try:
+            transformer.set_attn_implementation("eager")
+            switched = True
+        except Exception as exc:  # older transformers, or a model that only has one implementation
+            logger.info("tracing %s attention as is (%r)", previous, exc)
+    try:
+        graph = _trace(transformer)
+    finally:
+        if switched:
+            transformer.set_attn_implementation(previous)
+    return _fuse(graph, transformer.config)
+
+
+def _fuse(graph: bytes, config: Any) -> bytes:
+    """``graph`` with ONNX Runtime's BERT fusions applied (portable ONNX + com.microsoft ops, no
+    hardware-specific rewrites: opt_level 0), or unchanged if the optimiser fails."""
+    try:
+        import onnx
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        # Its modules log each fusion at INFO under top-level names (fusion_base, onnx_model, ...).
+        for name in list(logging.root.manager.loggerDict):
+            if name.startswith(("fusion", "onnx_model")):
+                logging.getLogger(name).setLevel(logging.WARNING)
+        fused = optimize_model(onnx.load_from_string(graph), model_type="bert",
+                               num_heads=int(config.num_attention_heads), hidden_size=int(config.hidden_size),
+                               opt_level=0)
+        data: bytes = fused.model.SerializeToString()
+        return data
+    except Exception as exc:
+        logger.info("ONNX Runtime's BERT fusions were not applied (%r); using the graph as traced", exc)
+        return graph
+
+
+def _trace(transformer: Any) -> bytes:
     import torch
 
     class LastHiddenState(torch.nn.Module):
