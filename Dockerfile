@@ -23,6 +23,7 @@ USER cachegate
 ENV HOST=0.0.0.0 \
     PORT=3000 \
     DATA_DIR=/data \
+    EMBED_CACHE_DIR=/data/onnx \
     LOG_PATH=/app/logs/requests.log
 VOLUME ["/data"]
 EXPOSE 3000 8001
