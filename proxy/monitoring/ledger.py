@@ -137,6 +137,8 @@ class Ledger:
         self.first_started_at: float | None = None
         self._on_error = on_error
         self._pending: dict[Key, float] = {}
+        # deltas being written: still counted by totals() until the write lands in the snapshot
+        self._inflight: dict[Key, float] = {}
         self._snapshot: dict[Key, float] = {}
         self._loaded = False
         self._read_at = 0.0
@@ -168,6 +170,7 @@ class Ledger:
         if not self._pending:
             return True
         deltas, self._pending = self._pending, {}
+        self._inflight = deltas
         try:
             await self.store.add(deltas)
         except Exception as exc:
@@ -175,6 +178,8 @@ class Ledger:
                 self._pending[key] = self._pending.get(key, 0) + amount
             self._failed("write", exc)
             return False
+        finally:
+            self._inflight = {}
         for key, amount in deltas.items():
             self._snapshot[key] = self._snapshot.get(key, 0) + amount
         return True
@@ -214,8 +219,9 @@ class Ledger:
     def totals(self) -> dict[Key, float]:
         """Store totals plus this process's unflushed deltas."""
         out = dict(self._snapshot)
-        for key, amount in self._pending.items():
-            out[key] = out.get(key, 0) + amount
+        for deltas in (self._inflight, self._pending):
+            for key, amount in deltas.items():
+                out[key] = out.get(key, 0) + amount
         return out
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from proxy.monitoring.ledger import GLOBAL, Ledger, RedisLedgerStore, SqliteLedgerStore
 from proxy.monitoring.sqlite import FILENAME, MIGRATIONS, Database
@@ -85,3 +86,27 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     assert versions == [1, 2]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
+
+
+async def test_totals_count_deltas_while_they_are_being_written() -> None:
+    import asyncio
+
+    class SlowStore(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def add(self, deltas: Any) -> None:
+            await self.release.wait()
+            await super().add(deltas)
+
+    store = SlowStore()
+    ledger = Ledger(store)
+    await ledger.start()
+    ledger.add(GLOBAL, "requests", 4)
+    flushing = asyncio.create_task(ledger.flush())
+    await asyncio.sleep(0)  # the flush is now waiting on the store
+    assert ledger.totals()[GLOBAL, "requests"] == 4
+    store.release.set()
+    assert await flushing
+    assert ledger.totals()[GLOBAL, "requests"] == 4
