@@ -7,13 +7,11 @@ value raises :class:`proxy.errors.SettingsError` naming the variable, which stop
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.errors import SettingsError
-from proxy.settings import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str
+from proxy.settings import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str, read_env
 
 from .model import DEFAULT_ONNX_MAX_BATCH
 
@@ -61,17 +59,7 @@ class EmbedSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EmbedSettings:
         """Build settings from ``environ`` (default ``os.environ``); unset or empty values keep defaults."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for spec in SPECS:
-            raw = environ.get(spec.env)
-            if raw is None or raw.strip() == "":
-                continue
-            try:
-                values[_attr(spec)] = spec.parse(raw)
-            except ValueError as exc:
-                raise SettingsError(f"{spec.env}: {exc}, got {raw!r}", param=spec.env) from None
-        return cls(**values)
+        return cls(**read_env(SPECS, environ, attr=_attr))
 
     def replace(self, **changes: Any) -> EmbedSettings:
         return dataclasses.replace(self, **changes)

@@ -183,6 +183,25 @@ SPECS: tuple[Spec, ...] = (
 _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
 
 
+def read_env(specs: tuple[Spec, ...], environ: Mapping[str, str] | None = None, *,
+             attr: Callable[[Spec], str] = lambda spec: spec.attr,
+             keep_empty: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """Parse the ``specs`` found in ``environ`` (unset or empty: left to the defaults) into field values;
+    a bad value raises :class:`SettingsError` naming the setting (secrets are not echoed)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in specs:
+        raw = environ.get(spec.env)
+        if raw is None or (raw.strip() == "" and spec.env not in keep_empty):
+            continue
+        try:
+            values[attr(spec)] = spec.parse(raw)
+        except ValueError as exc:
+            shown = "<redacted>" if spec.secret else repr(raw)
+            raise SettingsError(f"{spec.env}: {exc}, got {shown}", param=spec.env) from None
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -224,18 +243,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); unset or empty values keep defaults."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for spec in SPECS:
-            raw = environ.get(spec.env)
-            if raw is None or (raw.strip() == "" and spec.env != "LOG_PATH"):
-                continue
-            try:
-                values[spec.attr] = spec.parse(raw)
-            except ValueError as exc:
-                shown = "<redacted>" if spec.secret else repr(raw)
-                raise SettingsError(f"{spec.env}: {exc}, got {shown}", param=spec.env) from None
-        return cls(**values)
+        # LOG_PATH="" is meaningful: it turns the request log off
+        return cls(**read_env(SPECS, environ, keep_empty={"LOG_PATH"}))
 
     def replace(self, **changes: Any) -> Settings:
         unknown = set(changes) - set(_SPEC_BY_ATTR)

@@ -23,11 +23,12 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
+
+from tests.support.servers import _Managed
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -198,7 +199,7 @@ class Page:
             self._stack.close()
 
 
-class Chromium:
+class Chromium(_Managed):
     """A headless Chromium process; pages are opened with :meth:`new_page` and closed with the browser."""
 
     def __init__(self, binary: str | None = None, *, startup_timeout: float = 30.0) -> None:
@@ -277,11 +278,3 @@ class Chromium:
         if self._profile is not None:
             shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
