@@ -1,6 +1,7 @@
 """Exact-tier benchmark (run by hand): ``python -m bench.exact_bench [--seconds 10]``.
 
-Reports in one run, with wrk at 32 connections for all throughput figures:
+Reports in one run, with wrk at 32 connections for all throughput figures (each the median of
+``--rounds`` rounds that take turns, so a noisy moment on the machine does not favour one row):
 - the ceiling: a bare JSON endpoint of the simulator;
 - exact-hit throughput and p50/p99 through the proxy, on the in-process store and on Redis;
 - the latency a miss adds over calling the simulator directly (sequential, p50);
@@ -51,21 +52,26 @@ def entry_costs() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--entry", action="store_true", help="also measure the stored envelope")
     args = parser.parse_args()
     if args.entry:
         entry_costs()
 
-    rows: list[tuple[str, dict[str, float]]] = []
+    names = ["ceiling: simulator GET /bare", "exact hit, memory", "exact hit, redis"]
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with h.simulator() as sim, h.redis() as redis:
-        rows.append(("ceiling: simulator GET /bare", h.wrk(sim.url + "/bare", seconds=args.seconds)))
         upstream = sim.url + "/v1"
         with h.proxy(upstream) as memory, h.proxy(upstream, REDIS_URL=redis.url) as on_redis:
-            for name, server in (("exact hit, memory", memory), ("exact hit, redis", on_redis)):
+            targets: dict[str, tuple[str, bytes | None]] = {names[0]: (sim.url + "/bare", None)}
+            for name, server in ((names[1], memory), (names[2], on_redis)):
                 url = server.url + "/v1/chat/completions"
                 httpx.post(url, content=HIT_BODY, headers={"content-type": "application/json"})  # fill
-                rows.append((name, h.wrk(url, body=HIT_BODY, seconds=args.seconds)))
+                targets[name] = (url, HIT_BODY)
+            for _ in range(args.rounds):
+                for name, (url, body) in targets.items():
+                    runs[name].append(h.wrk(url, body=body, seconds=args.seconds))
             with httpx.Client(timeout=30) as client:
                 direct = h.sequential_ms(client, upstream + "/chat/completions", unique_bodies(args.samples))
                 via = h.sequential_ms(client, memory.url + "/v1/chat/completions", unique_bodies(args.samples))
@@ -76,6 +82,11 @@ def main() -> None:
                 ttfb_via = h.sequential_ms(client, memory.url + "/v1/chat/completions",
                                            unique_bodies(args.samples, stream=True), first_byte=True)
 
+    rows = [(name, {field: h.median([run[field] for run in runs[name]]) for field in runs[name][0]})
+            for name in names]
+    if args.rounds > 1:
+        for name in names:
+            print(f"{name}: req/s per round " + ", ".join(f"{run['rps']:.0f}" for run in runs[name]))
     ceiling = rows[0][1]["rps"]
     print(f"\n{'what':<32}{'req/s':>10}{'% ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}")
     for name, row in rows:

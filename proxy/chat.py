@@ -13,36 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import headers as hdr
+from .asgi import headers_of, raw_header_items, receive_body
 from .cache.entry import CachedResponse
 from .cache.exact import ExactCache
 from .cache.singleflight import Flight, SingleFlight
 from .contracts import RequestRecord, SemanticProbe, SemanticTier, Upstream
 from .core import canonical, policy, sse
-from .errors import PayloadTooLargeError, UpstreamError
-from .responses import SSE, BytesResponse, StreamResponse
+from .errors import UpstreamError
+from .responses import SSE, BytesResponse, StreamResponse, error_answer
 from .settings import Settings
 from .tasks import BackgroundTasks
 
 PATH = "/chat/completions"
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) more than ``limit`` bytes without reading them all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"The request body is {declared} bytes; the limit is {limit} bytes "
-                                   "(MAX_BODY_BYTES).", code="payload_too_large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"The request body exceeds the limit of {limit} bytes (MAX_BODY_BYTES).")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass
@@ -55,7 +40,7 @@ class _Call:
     key: str
     stream: bool
     record: RequestRecord
-    client_headers: list[tuple[str, str]]
+    scope: Scope  # the client's headers are decoded from it only when the upstream is asked
     probe: SemanticProbe | None = None
 
 
@@ -70,18 +55,29 @@ class ChatHandler:
         self.tasks = tasks
         self.semantic = semantic
 
-    async def handle(self, request: Request) -> ASGIApp:
-        record: RequestRecord = request.scope["state"]["record"]
-        body = policy.parse_chat_request(await read_body(request, self.settings.max_body_bytes))
-        directives = policy.parse_directives(request.headers)
-        api_key_hash = canonical.hash_api_key(canonical.api_key_of(request.headers))
-        tenant = canonical.tenant_for(api_key_hash, request.headers.get("x-cache-namespace"),
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The pure-ASGI endpoint: errors raised before the response starts become OpenAI-style answers."""
+        try:
+            response = await self.respond(scope, receive)
+        except Exception as exc:
+            response = error_answer(exc, scope)
+        await response(scope, receive, send)
+
+    async def respond(self, scope: Scope, receive: Receive) -> ASGIApp:
+        """The answer to one chat request (raises :class:`~proxy.errors.CachegateError` for a bad one)."""
+        record: RequestRecord = scope["state"]["record"]
+        headers = headers_of(scope)
+        body = policy.parse_chat_request(
+            await receive_body(receive, headers.get("content-length"), self.settings.max_body_bytes))
+        directives = policy.parse_directives(headers)
+        api_key_hash = canonical.hash_api_key(canonical.api_key_of(headers))
+        tenant = canonical.tenant_for(api_key_hash, headers.get("x-cache-namespace"),
                                       shared=self.settings.cache_shared)
         upstream_url = self.upstream.base_url
         digest = canonical.request_digest(body, upstream=upstream_url, tenant=tenant)
         call = _Call(body, directives, tenant, canonical.exact_key(self.settings.cache_key_prefix, tenant,
                                                                    body["model"], digest),
-                     policy.wants_stream(body), record, request.headers.items())
+                     policy.wants_stream(body), record, scope)
         record.model, record.stream, record.api_key_hash = body["model"], call.stream, api_key_hash
 
         if directives.bypass:
@@ -92,8 +88,8 @@ class ChatHandler:
             if entry is not None:
                 return self._hit(call, entry, tier="exact")
             if self.semantic is not None:
-                scope = canonical.semantic_scope(body, upstream=upstream_url, tenant=tenant)
-                call.probe = await self.semantic.lookup(body, scope=scope, namespace=tenant.namespace,
+                semantic_scope = canonical.semantic_scope(body, upstream=upstream_url, tenant=tenant)
+                call.probe = await self.semantic.lookup(body, scope=semantic_scope, namespace=tenant.namespace,
                                                         request_id=record.request_id)
                 if call.probe is not None:
                     record.shadow_hit = call.probe.shadow_hit
@@ -119,10 +115,10 @@ class ChatHandler:
         record = call.record
         record.outcome, record.tier, record.similarity = f"{tier}_hit", tier, similarity
         record.usage = entry.usage
-        headers = [("x-cache", "HIT"), ("x-cache-tier", tier), ("age", str(entry.age(time.time()))),
-                   ("x-cache-key", key or call.key)]
+        headers = [(b"x-cache", b"HIT"), (b"x-cache-tier", tier.encode()),
+                   (b"age", str(entry.age(time.time())).encode()), (b"x-cache-key", (key or call.key).encode())]
         if similarity is not None:
-            headers.append(("x-cache-similarity", f"{similarity:.4f}"))
+            headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))
         if not call.stream:
             return BytesResponse(entry.body, headers=headers)
         frames = sse.replay(entry.completion, include_usage=policy.wants_usage_chunk(call.body))
@@ -132,7 +128,7 @@ class ChatHandler:
 
     async def _forward(self, call: _Call, flight: Flight[CachedResponse] | None, *,
                        cache_header: str) -> ASGIApp:
-        headers = hdr.to_upstream(call.client_headers, self.settings.upstream_api_key)
+        headers = hdr.to_upstream(raw_header_items(call.scope), self.settings.upstream_api_key)
         body, hide_usage = call.body, False
         if call.stream and self.settings.upstream_stream_usage and not policy.wants_usage_chunk(body):
             # ask for usage anyway, so the ledger and the cached entry know what the answer cost

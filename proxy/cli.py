@@ -32,6 +32,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .server import uvicorn_options
 
     overrides = {spec.env: value for spec in SPECS if (value := getattr(args, spec.env)) is not None}
     try:
@@ -41,8 +42,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_config=None,
-                log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=10, **uvicorn_options())
     return 0
 
 

@@ -57,6 +57,13 @@ class PayloadTooLargeError(ClientError):
     code = "payload_too_large"
 
 
+class ClientClosedError(ClientError):
+    """The client went away mid-request; nobody reads the answer, but the log and the metrics see 499."""
+
+    status_code = 499
+    code = "client_closed_request"
+
+
 class UnauthorizedError(ClientError):
     status_code = 401
     error_type = "authentication_error"

@@ -2,17 +2,18 @@
 
 Gives every request an id (the client's ``x-request-id`` when it is sane, else a new one), echoes it in
 the response, keeps a :class:`RequestRecord` in ``scope["state"]`` for the handlers to fill, and hands
-the record to the observer once the last byte is sent.
+the record to the observer (then to each listener) once the last byte is sent.
 """
 
 from __future__ import annotations
 
 import re
 import time
-import uuid
+from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .asgi import RequestIds
 from .context import request_id_var
 from .contracts import Observer, RequestRecord
 
@@ -28,9 +29,12 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, observer: Observer) -> None:
+    def __init__(self, app: ASGIApp, observer: Observer,
+                 listeners: Sequence[Callable[[RequestRecord], None]] = ()) -> None:
         self.app = app
         self.observer = observer
+        self.listeners = listeners  # read per request: components may add theirs after the app is built
+        self.new_id = RequestIds()
         # optional observer hook, told when a response starts (monitoring counts active streams with it)
         self.response_started = getattr(observer, "response_started", None)
 
@@ -38,7 +42,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or self.new_id()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         record = RequestRecord(request_id=request_id, route=scope["path"], method=scope["method"],
@@ -58,7 +62,7 @@ class RequestContextMiddleware:
                 done = True
                 record.duration = time.perf_counter() - started
                 await send(message)
-                self.observer.request_done(record)
+                self._done(record)
                 return
             await send(message)
 
@@ -69,5 +73,10 @@ class RequestContextMiddleware:
                 record.duration = time.perf_counter() - started
                 record.status = record.status or 500
                 record.stream_failed = record.stream
-                self.observer.request_done(record)
+                self._done(record)
             request_id_var.reset(token)
+
+    def _done(self, record: RequestRecord) -> None:
+        self.observer.request_done(record)
+        for listener in self.listeners:
+            listener(record)

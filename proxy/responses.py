@@ -8,29 +8,37 @@ releases single-flight waiters and the upstream connection) runs deterministical
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+import logging
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 from starlette.types import Message, Receive, Scope, Send
 
 from .errors import CachegateError
 
+logger = logging.getLogger("cachegate")
+
 JSON = "application/json"
 SSE = "text/event-stream"
 
 
-def _encode(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+#: ``str`` pairs, or already-encoded lower-case ``bytes`` pairs (the exact-hit path builds those directly)
+Headers = Sequence[tuple[str, str]] | Sequence[tuple[bytes, bytes]]
+
+
+def _encode(headers: Headers) -> list[tuple[bytes, bytes]]:
+    if headers and isinstance(headers[0][0], bytes):
+        return list(headers)  # type: ignore[arg-type]
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]  # type: ignore[union-attr]
 
 
 class BytesResponse:
-    def __init__(self, body: bytes, *, status: int = 200, headers: Sequence[tuple[str, str]] = (),
+    def __init__(self, body: bytes, *, status: int = 200, headers: Headers = (),
                  media_type: str | None = JSON) -> None:
         self.body = body
         self.status = status
         raw = _encode(headers)
-        names = {name for name, _ in raw}
-        if media_type and b"content-type" not in names:
+        if media_type and not any(name == b"content-type" for name, _ in raw):
             raw.append((b"content-type", media_type.encode()))
         raw.append((b"content-length", str(len(body)).encode()))
         self.raw_headers = raw
@@ -44,9 +52,22 @@ def error_response(error: CachegateError, headers: Sequence[tuple[str, str]] = (
     return BytesResponse(error.to_body(), status=error.status_code, headers=headers)
 
 
+def error_answer(exc: Exception, scope: Scope) -> BytesResponse:
+    """The answer to an exception a handler raised before its response started: a
+    :class:`CachegateError` answers for itself (logged when it is a 5xx); anything else is a bug, logged
+    with its traceback and answered with a 500 that points at the log."""
+    if isinstance(exc, CachegateError):
+        if exc.status_code >= 500:
+            logger.warning("%s %s → %d: %s", scope["method"], scope["path"], exc.status_code, exc.message)
+        return error_response(exc)
+    logger.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
+    return error_response(CachegateError("The proxy failed unexpectedly; see its log for this request id.",
+                                         code="internal_error"))
+
+
 class StreamResponse:
-    def __init__(self, source: AsyncIterator[bytes], *, status: int = 200,
-                 headers: Sequence[tuple[str, str]] = (), media_type: str = SSE) -> None:
+    def __init__(self, source: AsyncIterator[bytes], *, status: int = 200, headers: Headers = (),
+                 media_type: str = SSE) -> None:
         self.source = source
         self.status = status
         raw = _encode(headers)

@@ -19,7 +19,7 @@ from ..settings import Settings
 from .auth import AccessControl, AccessControlMiddleware
 from .dashboard import DashboardPage, DashboardRoutes
 from .ratelimit import MemoryCounter, RateLimiter, RateLimitMiddleware, RedisCounter
-from .recent import RecentRequests, RecentRequestsMiddleware
+from .recent import RecentRequests
 from .routes import AdminRoutes
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class OperatorSurface:
                                     expose_headers=EXPOSED_HEADERS, max_age=600))
         stack.append(Middleware(AccessControlMiddleware, access=self.access,
                                 locked_page=self.page.locked))
-        stack.append(Middleware(RecentRequestsMiddleware, recent=self.recent))
+        services.request_listeners.append(self.recent.note)  # told by the request middleware, no layer of its own
         if settings.rate_limit_per_minute > 0:
             counter = (RedisCounter(settings.redis_url, timeout=settings.redis_timeout) if settings.redis_url
                        else MemoryCounter())

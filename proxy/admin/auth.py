@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..asgi import headers_of
 from ..errors import CachegateError, ForbiddenError, UnauthorizedError
 from ..responses import BytesResponse, error_response
 from ..settings import Settings
@@ -67,11 +68,6 @@ def is_loopback(host: str | None) -> bool:
 def client_host(scope: Scope) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
-
-
-def headers_of(scope: Scope) -> dict[str, str]:
-    """Request headers as a dict of lower-case names (the last value wins)."""
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}
 
 
 def is_direct_loopback(scope: Scope, headers: Mapping[str, str]) -> bool:

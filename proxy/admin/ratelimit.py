@@ -20,11 +20,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..asgi import headers_of
 from ..core.canonical import api_key_of
 from ..errors import RateLimitedError
 from ..failopen import FailOpen
 from ..responses import error_response
-from .auth import client_host, headers_of
+from .auth import client_host
 
 WINDOW = 60
 

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from ..chat import read_body
+from ..asgi import read_body
 from ..errors import BackendError, BadRequestError, CachegateError, NotFoundError
 from ..health import check_services
 from ..settings import redact_url

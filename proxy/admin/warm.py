@@ -185,7 +185,7 @@ class Warmer:
 
         capture = _Capture()
         try:
-            response = await self.handler.handle(Request(scope, receive))
+            response = await self.handler.respond(scope, receive)
             await response(scope, receive, capture.send)
         except CachegateError as exc:
             return {**result, "status": exc.status_code, "error": exc.message}

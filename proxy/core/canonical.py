@@ -7,6 +7,7 @@ towards the same upstream. Only the fields in :data:`IGNORED_FIELDS` are left ou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,12 +28,21 @@ IGNORED_FIELDS = frozenset(
 
 def normalise(value: Any) -> Any:
     """Recursively turn whole floats into ints (``1.0`` → ``1``) so equal numbers hash equally."""
-    if isinstance(value, float):
+    # Exact type checks, strings skipped without a call: this runs on every request (values parsed from
+    # JSON are exactly str, dict, list, float, int, bool or None).
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) is str else normalise(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) is str else normalise(item) for item in value]
+    if kind is float:
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, dict):
         return {key: normalise(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [normalise(item) for item in value]
+    if isinstance(value, float):
+        return normalise(float(value))
     return value
 
 
@@ -64,10 +74,12 @@ class Tenant:
         return namespace_id(self.namespace)
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct values, asked for on every request
 def namespace_id(namespace: str) -> str:
     return _sha256(namespace)[:12] if namespace else "-"
 
 
+@functools.lru_cache(maxsize=4096)
 def model_id(model: str) -> str:
     return _sha256(model)[:12]
 

@@ -8,6 +8,7 @@ from typing import Any
 import openai
 
 from proxy.app import Services, create_app
+from proxy.server import uvicorn_options
 from proxy.settings import Settings
 from tests.support.servers import ServerThread
 
@@ -18,7 +19,7 @@ class ProxyServer(ServerThread):
     def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
-        super().__init__(self.app)
+        super().__init__(self.app, **uvicorn_options())  # served the way `cachegate serve` serves it
 
     @property
     def services(self) -> Services:

@@ -53,8 +53,9 @@ class _Managed:
 class ServerThread(_Managed):
     """Serve an ASGI app with uvicorn in a background thread that owns its own event loop."""
 
-    def __init__(self, app: Any, port: int | None = None, startup_timeout: float = 10.0) -> None:
+    def __init__(self, app: Any, port: int | None = None, startup_timeout: float = 10.0, **options: Any) -> None:
         self.app = app
+        self.options = options  # more uvicorn.Config arguments
         self.port = port or 0
         self.startup_timeout = startup_timeout
         self._server: uvicorn.Server | None = None
@@ -70,8 +71,8 @@ class ServerThread(_Managed):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(self.app, lifespan="on", access_log=False, log_level="warning",
-                                timeout_graceful_shutdown=3)
+        config = uvicorn.Config(self.app, lifespan="on", log_level="warning", timeout_graceful_shutdown=3,
+                                **{"access_log": False, **self.options})
         self._server = server = uvicorn.Server(config)
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name=f"uvicorn-{self.port}", daemon=True)

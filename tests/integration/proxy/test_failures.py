@@ -26,6 +26,32 @@ def test_unreachable_upstream_is_502(start_proxy: Any) -> None:
         assert response.headers["x-request-id"]
 
 
+class BrokenUpstream:
+    """A part of the proxy with a bug: it raises something no handler expects."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("bug in a part")
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_a_bug_is_an_openai_style_500_that_points_at_the_log(start_proxy: Any, sim: SimulatorServer,
+                                                              caplog: Any) -> None:
+    proxy = start_proxy(app_kwargs={"upstream": BrokenUpstream(sim.base_url)})
+    response = post(proxy, **{"x-request-id": "bug-1"})
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert response.headers["x-request-id"] == "bug-1"
+    assert "bug in a part" not in response.text  # details stay in the log
+    assert any("unhandled error on POST /v1/chat/completions" in r.getMessage() and r.exc_info
+               for r in caplog.records)
+    assert post(proxy).status_code == 500  # and nothing was stored
+
+
 def test_slow_upstream_is_504(start_proxy: Any, sim: SimulatorServer) -> None:
     proxy = start_proxy(upstream_timeout=0.2)
     response = post(proxy, **{"x-sim-delay": "1"})
