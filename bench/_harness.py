@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -102,6 +102,19 @@ def sequential_ms(client: httpx.Client, url: str, bodies: list[bytes], *, first_
                     break
             out.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
+    return out
+
+
+def interleaved_ms(client: httpx.Client, urls: dict[str, str], make_body: Callable[[], bytes], samples: int, *,
+                   first_byte: bool = False, warmup: int = 30) -> dict[str, list[float]]:
+    """:func:`sequential_ms` for several URLs in turn, one request each per round, so that drift on the
+    machine (another process waking up, the CPU clock) touches them all alike; ``warmup`` rounds unmeasured."""
+    out: dict[str, list[float]] = {name: [] for name in urls}
+    for i in range(warmup + samples):
+        for name, url in urls.items():
+            value = sequential_ms(client, url, [make_body()], first_byte=first_byte)[0]
+            if i >= warmup:
+                out[name].append(value)
     return out
 
 

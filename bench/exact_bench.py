@@ -4,8 +4,9 @@ Reports in one run, with wrk at 32 connections for all throughput figures (each 
 ``--rounds`` rounds that take turns, so a noisy moment on the machine does not favour one row):
 - the ceiling: a bare JSON endpoint of the simulator;
 - exact-hit throughput and p50/p99 through the proxy, on the in-process store and on Redis;
-- the latency a miss adds over calling the simulator directly (sequential, p50);
-- time to first byte of a stream through the proxy vs direct (sequential, p50);
+- the latency a miss adds over calling the simulator directly (sequential, p50; direct and proxied
+  requests take turns);
+- time to first byte of a stream through the proxy vs direct (the same way);
 - with ``--entry``: cost and size of the stored envelope with and without compression.
 Targets (issue 2): hits ≥ 50% of the ceiling, hit p99 ≤ 20 ms, miss and TTFB overhead ≤ 1 ms p50.
 """
@@ -26,10 +27,9 @@ HIT_BODY = orjson.dumps({"model": "gpt-4o-mini", "messages": [
     {"role": "user", "content": "Explain what an exact-match cache is in two sentences."}]})
 
 
-def unique_bodies(n: int, *, stream: bool = False) -> list[bytes]:
-    return [orjson.dumps({"model": "gpt-4o-mini", "stream": stream,
-                          "messages": [{"role": "user", "content": f"question {uuid.uuid4().hex}"}]})
-            for _ in range(n)]
+def unique_body(*, stream: bool = False) -> bytes:
+    return orjson.dumps({"model": "gpt-4o-mini", "stream": stream,
+                         "messages": [{"role": "user", "content": f"question {uuid.uuid4().hex}"}]})
 
 
 def entry_costs() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=1000, help="sequential requests per miss/TTFB row")
     parser.add_argument("--entry", action="store_true", help="also measure the stored envelope")
     args = parser.parse_args()
     if args.entry:
@@ -73,14 +73,14 @@ def main() -> None:
                 for name, (url, body) in targets.items():
                     runs[name].append(h.wrk(url, body=body, seconds=args.seconds))
             with httpx.Client(timeout=30) as client:
-                direct = h.sequential_ms(client, upstream + "/chat/completions", unique_bodies(args.samples))
-                via = h.sequential_ms(client, memory.url + "/v1/chat/completions", unique_bodies(args.samples))
-                via_redis = h.sequential_ms(client, on_redis.url + "/v1/chat/completions",
-                                            unique_bodies(args.samples))
-                ttfb_direct = h.sequential_ms(client, upstream + "/chat/completions",
-                                              unique_bodies(args.samples, stream=True), first_byte=True)
-                ttfb_via = h.sequential_ms(client, memory.url + "/v1/chat/completions",
-                                           unique_bodies(args.samples, stream=True), first_byte=True)
+                chat = "/v1/chat/completions"
+                urls = {"direct": upstream + "/chat/completions", "memory": memory.url + chat,
+                        "redis": on_redis.url + chat}
+                misses = h.interleaved_ms(client, urls, unique_body, args.samples)
+                ttfb = h.interleaved_ms(client, {"direct": urls["direct"], "memory": urls["memory"]},
+                                        lambda: unique_body(stream=True), args.samples, first_byte=True)
+                direct, via, via_redis = misses["direct"], misses["memory"], misses["redis"]
+                ttfb_direct, ttfb_via = ttfb["direct"], ttfb["memory"]
 
     rows = [(name, {field: h.median([run[field] for run in runs[name]]) for field in runs[name][0]})
             for name in names]

@@ -2,9 +2,10 @@
 
 uvicorn writes a response's head as soon as the app sends ``http.response.start`` and its body at the next
 ``send``: two ``write`` calls, each a trip through the kernel's TCP stack. For a cached answer those two
-writes cost about as much as the rest of the request. :class:`CoalescingTransport` holds what is written
-until the end of the current event-loop step and then writes it at once, so a head and the body sent
-right after it leave together; nothing waits longer than one turn of the loop, so streams stay streamed.
+writes cost about as much as the rest of the request. :class:`CoalescingTransport` holds a write until
+the next one (and sends both in one call) or until the end of the current event-loop step, so a head and
+the body sent right after it leave together; nothing waits longer than one turn of the loop, so streams
+stay streamed.
 Measured with wrk at 32 connections, a bare Starlette POST endpoint went from 19.5k to 25.8k requests/s.
 """
 
@@ -17,36 +18,51 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class CoalescingTransport:
-    """An asyncio transport that gathers the writes of one loop step into one."""
+    """An asyncio transport that writes a lone write at the end of the loop step, and two writes in a row
+    (a response head, then its body) together at once."""
 
-    __slots__ = ("_loop", "_pending", "_transport")
+    __slots__ = ("_held", "_loop", "_scheduled", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] = []
+        self._held: bytes | None = None
+        self._scheduled = False
 
     def write(self, data: bytes) -> None:
         if not data:
             return
-        if not self._pending:
-            self._loop.call_soon(self.flush)
-        self._pending.append(data)
+        held = self._held
+        if held is None:
+            self._held = data
+            if not self._scheduled:
+                self._scheduled = True
+                self._loop.call_soon(self._end_of_step)
+            return
+        # The second write: send both now rather than after whatever else is queued in this step (a
+        # background store, say), so a finished response is never held up.
+        self._held = None
+        if not self._transport.is_closing():
+            self._transport.write(held + data)
+
+    def _end_of_step(self) -> None:
+        self._scheduled = False
+        self.flush()
 
     def flush(self) -> None:
-        pending = self._pending
-        if not pending:
+        held = self._held
+        if held is None:
             return
-        self._pending = []
+        self._held = None
         if not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            self._transport.write(held)
 
     def close(self) -> None:
         self.flush()  # what was written before close() still goes out, as with a plain transport
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending = []
+        self._held = None
         self._transport.abort()
 
     # The calls uvicorn makes on every request, spelled out to skip __getattr__.

@@ -44,18 +44,21 @@ def run(steps: Any) -> FakeTransport:
     return asyncio.run(main())
 
 
-def test_writes_in_one_step_go_out_together_at_the_end_of_it() -> None:
+def test_a_head_and_its_body_go_out_together_at_once() -> None:
     async def steps(transport: CoalescingTransport, raw: FakeTransport) -> None:
         transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         transport.write(b"")
+        assert raw.writes == []  # the head waits for what follows
         transport.write(b"body")
-        assert raw.writes == []  # held until the loop turns
-        await asyncio.sleep(0)
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]  # not held to the end of the step
+        transport.write(b"chunk")
         assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
-        transport.write(b"next")  # a later step: its own write
+        await asyncio.sleep(0)  # a lone write goes at the end of the step
+        assert raw.writes[-1] == b"chunk"
+        transport.write(b"later")
         await asyncio.sleep(0)
 
-    assert run(steps).writes == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"next"]
+    assert run(steps).writes == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"chunk", b"later"]
 
 
 def test_close_sends_what_was_written_first() -> None:
