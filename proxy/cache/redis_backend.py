@@ -3,7 +3,8 @@
 A ``BlockingConnectionPool`` makes callers wait for a free connection (up to the timeout) instead of
 raising ``MaxConnectionsError`` under load; socket timeouts are short so a stalled Redis costs a request
 at most ``timeout`` seconds before it goes to the upstream. redis-py reconnects by itself, so Redis
-coming back is picked up without a restart.
+coming back is picked up without a restart. Reads that arrive in the same loop step share one ``MGET``
+(:mod:`proxy.cache.batch`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..errors import BackendError
+from .batch import BatchedReads
 
 
 class RedisBackend:
@@ -24,6 +26,7 @@ class RedisBackend:
         self._timeout = timeout
         self._max_connections = max_connections
         self._client: aioredis.Redis | None = None
+        self._reads = BatchedReads(self._mget)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -42,10 +45,13 @@ class RedisBackend:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value = await self.client.get(key)
+            return await self._reads.get(key)
         except (RedisError, OSError, TimeoutError) as exc:
             raise self._fail(exc) from exc
-        return value if value is None or isinstance(value, bytes) else value.encode()
+
+    async def _mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        values = await self.client.mget(keys)
+        return [value.encode() if isinstance(value, str) else value for value in values]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         try:
@@ -84,6 +90,7 @@ class RedisBackend:
         return entries, int(memory.get("used_memory", 0))
 
     async def aclose(self) -> None:
+        await self._reads.drain()
         if self._client is not None:
             await self._client.aclose()
             self._client = None

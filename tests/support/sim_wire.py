@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -84,18 +84,24 @@ class QuietAbort:
             await self.app(scope, receive, send)
 
 
-def stream_response(request: Request, events: Iterator[Any]) -> StreamingResponse:
+def stream_response(request: Request, events: Iterator[Any],
+                    on_abandoned: Callable[[], None] = lambda: None) -> StreamingResponse:
+    """``on_abandoned`` is called when the client goes away before the stream is over."""
     cut = int(request.headers.get("x-sim-cut-after", "-1") or -1)
     abort = flag(request, "x-sim-cut-abort")
     chunk_delay = float(request.headers.get("x-sim-chunk-delay", "0") or 0)
 
     async def body() -> AsyncIterator[bytes]:
-        for sent, event in enumerate(events):
-            if sent == cut:
-                break
-            if sent and chunk_delay:
-                await asyncio.sleep(chunk_delay)
-            yield sse(event)
+        try:
+            for sent, event in enumerate(events):
+                if sent == cut:
+                    break
+                if sent and chunk_delay:
+                    await asyncio.sleep(chunk_delay)
+                yield sse(event)
+        except (GeneratorExit, asyncio.CancelledError):
+            on_abandoned()
+            raise
         if cut < 0:
             yield b"data: [DONE]\n\n"
         elif abort:

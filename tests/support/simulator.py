@@ -52,9 +52,14 @@ class SimState:
     last_headers: dict[str, str] = field(default_factory=dict)
     last_body: Any = None
     seen_prompts: set[bytes] = field(default_factory=set)
+    streams_abandoned: int = 0  # streams whose client went away before the end
+
+    def stream_abandoned(self) -> None:
+        self.streams_abandoned += 1
 
     def reset(self) -> None:
         self.chat_calls = 0
+        self.streams_abandoned = 0
         self.calls.clear()
         self.last_headers = {}
         self.last_body = None
@@ -122,7 +127,7 @@ def create_simulator() -> tuple[Starlette, SimState]:
         if body.get("stream"):
             include_usage = (body.get("stream_options") or {}).get("include_usage")
             events = chat_events(call_no, head, texts, tool, finish, usage if include_usage else None)
-            return stream_response(request, events)
+            return stream_response(request, events, state.stream_abandoned)
         choices = []
         for i, text in enumerate(texts):
             message: dict[str, Any] = {"role": "assistant", "content": None if tool else text, "refusal": None}

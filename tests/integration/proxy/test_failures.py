@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -92,3 +93,23 @@ def test_redis_going_away_fails_open_and_coming_back_is_picked_up(start_proxy: A
         assert post(proxy).headers["x-cache"] == "HIT"
         assert httpx.get(proxy.url + "/health").status_code == 200
     assert sim.state.chat_calls == 5  # one miss, three misses while Redis is away, one after
+
+
+def test_a_client_leaving_mid_stream_stops_the_upstream_and_nothing_is_stored(start_proxy: Any,
+                                                                              sim: SimulatorServer) -> None:
+    proxy = start_proxy()
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    slow = {"x-sim-chunk-delay": "0.5", "authorization": "Bearer sk-test-alice"}  # ~5 s to the end
+    with httpx.stream("POST", proxy.base_url + "/chat/completions", json=body, headers=slow,
+                      timeout=10) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())  # the first event, then hang up
+    deadline = time.monotonic() + 3
+    while sim.state.streams_abandoned == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sim.state.streams_abandoned == 1  # the proxy let go of the upstream well before its end
+    again = httpx.post(proxy.base_url + "/chat/completions", json={**body, "stream": False},
+                       headers={"authorization": "Bearer sk-test-alice"}, timeout=10)
+    assert again.headers["x-cache"] == "MISS"
+    metrics = httpx.get(proxy.url + "/metrics", timeout=10).json()
+    assert metrics["streaming"]["active"] == 0
