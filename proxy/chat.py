@@ -22,6 +22,7 @@ from .cache.exact import ExactCache
 from .cache.singleflight import Flight, SingleFlight
 from .contracts import RequestRecord, SemanticProbe, SemanticTier, Upstream
 from .core import canonical, policy, sse
+from .core.keying import RequestKeys
 from .errors import UpstreamError
 from .responses import SSE, BytesResponse, StreamResponse, error_answer
 from .settings import Settings
@@ -34,7 +35,8 @@ PATH = "/chat/completions"
 class _Call:
     """One chat request on its way through the tiers."""
 
-    body: dict[str, Any]
+    body: dict[str, Any]  # shared with other requests of the same bytes: never changed
+    raw: bytes
     directives: policy.Directives
     tenant: canonical.Tenant
     key: str
@@ -54,6 +56,7 @@ class ChatHandler:
         self.flights = flights
         self.tasks = tasks
         self.semantic = semantic
+        self.keys = RequestKeys(prefix=settings.cache_key_prefix, upstream=upstream.base_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The pure-ASGI endpoint: errors raised before the response starts become OpenAI-style answers."""
@@ -67,17 +70,15 @@ class ChatHandler:
         """The answer to one chat request (raises :class:`~proxy.errors.CachegateError` for a bad one)."""
         record: RequestRecord = scope["state"]["record"]
         headers = headers_of(scope)
-        body = policy.parse_chat_request(
-            await receive_body(receive, headers.get("content-length"), self.settings.max_body_bytes))
-        directives = policy.parse_directives(headers)
+        raw = await receive_body(receive, headers.get("content-length"), self.settings.max_body_bytes)
         api_key_hash = canonical.hash_api_key(canonical.api_key_of(headers))
         tenant = canonical.tenant_for(api_key_hash, headers.get("x-cache-namespace"),
                                       shared=self.settings.cache_shared)
+        keyed = self.keys(raw, tenant)
+        directives = policy.parse_directives(headers)
+        body = keyed.body
         upstream_url = self.upstream.base_url
-        digest = canonical.request_digest(body, upstream=upstream_url, tenant=tenant)
-        call = _Call(body, directives, tenant, canonical.exact_key(self.settings.cache_key_prefix, tenant,
-                                                                   body["model"], digest),
-                     policy.wants_stream(body), record, scope)
+        call = _Call(body, raw, directives, tenant, keyed.key, keyed.stream, record, scope)
         record.model, record.stream, record.api_key_hash = body["model"], call.stream, api_key_hash
 
         if directives.bypass:
@@ -129,16 +130,16 @@ class ChatHandler:
     async def _forward(self, call: _Call, flight: Flight[CachedResponse] | None, *,
                        cache_header: str) -> ASGIApp:
         headers = hdr.to_upstream(raw_header_items(call.scope), self.settings.upstream_api_key)
-        body, hide_usage = call.body, False
+        body, content, hide_usage = call.body, call.raw, False  # the client's own bytes, unless changed
         if call.stream and self.settings.upstream_stream_usage and not policy.wants_usage_chunk(body):
             # ask for usage anyway, so the ledger and the cached entry know what the answer cost
             options = body.get("stream_options")
-            body = {**body, "stream_options": {**(options if isinstance(options, dict) else {}),
-                                               "include_usage": True}}
+            content = orjson.dumps({**body, "stream_options": {**(options if isinstance(options, dict) else {}),
+                                                               "include_usage": True}})
             hide_usage = True
         started = time.perf_counter()
         try:
-            response = await self.upstream.send("POST", PATH, headers=headers, content=orjson.dumps(body))
+            response = await self.upstream.send("POST", PATH, headers=headers, content=content)
         except BaseException:
             if flight is not None:
                 self.flights.release(flight)

@@ -1,0 +1,51 @@
+"""From a chat request's bytes and tenant to its checked body and exact-tier key, remembered. Pure: no I/O.
+
+An exact hit is, nearly always, the same client sending the same bytes again: an SDK serialises the same
+request the same way. Parsing, checking, canonicalising and hashing those bytes is the largest part of an
+exact hit that cachegate itself does (measured with ``bench/exact_bench.py``), and the answer depends only
+on the bytes, the tenant and the settings, so it is kept for the last :data:`ENTRIES` distinct small
+requests. A body that fails validation raises before anything is kept. Bodies are shared between the
+requests that sent the same bytes, so nothing may change them (nothing does: the upstream gets a copy
+when ``stream_options`` is added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import canonical, policy
+
+ENTRIES = 1024
+MAX_BYTES = 4096  # larger requests are keyed afresh each time: the memory stays under ~4 MB of bodies
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    body: dict[str, Any]
+    key: str
+    stream: bool
+
+
+class RequestKeys:
+    def __init__(self, *, prefix: str, upstream: str, entries: int = ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self.prefix = prefix
+        self.upstream = upstream
+        self._entries = entries
+        self._max_bytes = max_bytes
+        self._known: dict[tuple[bytes, canonical.Tenant], KeyedRequest] = {}
+
+    def __call__(self, raw: bytes, tenant: canonical.Tenant) -> KeyedRequest:
+        """The checked body and key of ``raw`` (raises :class:`~proxy.errors.BadRequestError` for a bad one)."""
+        known = self._known.get((raw, tenant))
+        if known is not None:
+            return known
+        body = policy.parse_chat_request(raw)
+        digest = canonical.request_digest(body, upstream=self.upstream, tenant=tenant)
+        keyed = KeyedRequest(body, canonical.exact_key(self.prefix, tenant, body["model"], digest),
+                             policy.wants_stream(body))
+        if len(raw) <= self._max_bytes:
+            if len(self._known) >= self._entries:
+                del self._known[next(iter(self._known))]  # the oldest: first in, first out
+            self._known[raw, tenant] = keyed
+        return keyed
