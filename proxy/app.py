@@ -67,29 +67,28 @@ class CachegateApp(Starlette):
     """Starlette, with one short cut: ``POST /v1/chat/completions`` skips the router and Starlette's
     exception middleware, and goes straight through our pure-ASGI middleware to the chat endpoint (which
     answers its own errors). Those layers cost about a fifth of an exact hit; every other route keeps them.
+    Middleware that only guards operator routes (``operator_only``) is left out of the short cut.
     """
 
     def __init__(self, *, chat: ASGIApp, **kwargs: Any) -> None:
         self.chat = chat
+        self._chat_stack: ASGIApp | None = None
         super().__init__(**kwargs)
 
-    def build_middleware_stack(self) -> ASGIApp:
-        chat = self.chat
+    def _build_chat_stack(self) -> ASGIApp:
+        app = self.chat
         for cls, args, kwargs in reversed(self.user_middleware):  # the same stack, built a second time
-            chat = cls(chat, *args, **kwargs)
-        return _ChatFirst(chat, super().build_middleware_stack())
-
-
-class _ChatFirst:
-    def __init__(self, chat: ASGIApp, rest: ASGIApp) -> None:
-        self.chat = chat
-        self.rest = rest
+            if not getattr(cls, "operator_only", False):
+                app = cls(app, *args, **kwargs)
+        self._chat_stack = app
+        return app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == CHAT_ROUTE and scope["method"] == "POST":
-            await self.chat(scope, receive, send)
+            scope["app"] = self
+            await (self._chat_stack or self._build_chat_stack())(scope, receive, send)
         else:
-            await self.rest(scope, receive, send)
+            await super().__call__(scope, receive, send)
 
 
 async def _on_error(request: Request, exc: Exception) -> Response:

@@ -141,7 +141,7 @@ class Upstream(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)  # one per request: slots make it cheaper to build and to read
 class RequestRecord:
     """What happened to one proxied request; handed to the :class:`Observer` when it is done."""
 
