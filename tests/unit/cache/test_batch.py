@@ -99,3 +99,35 @@ def test_drain_waits_for_fetches_under_way() -> None:
         assert pending.done() and pending.result() == b"1"
 
     asyncio.run(main())
+
+
+def test_one_fetch_at_a_time_and_reads_arriving_meanwhile_go_together_next() -> None:
+    fetch = Fetcher(delay=0.05)
+
+    async def main() -> list[bytes | None]:
+        reads = BatchedReads(fetch)
+        first = asyncio.ensure_future(reads.get("a"))
+        await asyncio.sleep(0.01)  # the first fetch is under way
+        later = [asyncio.ensure_future(reads.get(key)) for key in ("b", "c")]
+        await asyncio.sleep(0.01)
+        assert len(fetch.calls) == 1  # nothing new is sent while a fetch is out
+        return await asyncio.gather(first, *later)
+
+    assert asyncio.run(main()) == [b"1", b"2", b"3"]
+    assert fetch.calls == [["a"], ["b", "c"]]
+
+
+def test_reads_still_waiting_when_the_fetcher_is_cancelled_do_not_hang() -> None:
+    fetch = Fetcher(delay=10)
+
+    async def main() -> list[object]:
+        reads = BatchedReads(fetch)
+        first = asyncio.ensure_future(reads.get("a"))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(reads.get("b"))
+        await asyncio.sleep(0.01)
+        assert reads._runner is not None
+        reads._runner.cancel()  # as on shutdown
+        return await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 1)
+
+    assert [type(r) for r in asyncio.run(main())] == [asyncio.CancelledError, asyncio.CancelledError]
