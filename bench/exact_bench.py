@@ -1,7 +1,8 @@
 """Exact-tier benchmark (run by hand): ``python -m bench.exact_bench [--seconds 10]``.
 
 Reports in one run, with wrk at 32 connections for all throughput figures (each the median of
-``--rounds`` rounds that take turns, so a noisy moment on the machine does not favour one row):
+``--rounds`` rounds that take turns, so a noisy moment on the machine does not favour one row; the share
+of the ceiling is the median of each round's share):
 - the ceiling: a bare JSON endpoint of the simulator;
 - exact-hit throughput and p50/p99 through the proxy, on the in-process store and on Redis;
 - the latency a miss adds over calling the simulator directly (sequential, p50; direct and proxied
@@ -89,13 +90,18 @@ def main() -> None:
 
     rows = [(name, {field: h.median([run[field] for run in runs[name]]) for field in runs[name][0]})
             for name in names]
+    # A row's share of the ceiling is taken per round (the two measured within seconds of each other),
+    # then the median of the rounds: steadier than a ratio of medians when the machine's speed drifts.
+    shares = {name: [run["rps"] / ceiling_run["rps"] * 100 for run, ceiling_run in zip(runs[name], runs[names[0]],
+                                                                                          strict=True)]
+              for name in names}
     if args.rounds > 1:
         for name in names:
-            print(f"{name}: req/s per round " + ", ".join(f"{run['rps']:.0f}" for run in runs[name]))
-    ceiling = rows[0][1]["rps"]
+            print(f"{name}: req/s per round " + ", ".join(f"{run['rps']:.0f}" for run in runs[name])
+                  + " (" + ", ".join(f"{share:.0f}%" for share in shares[name]) + ")")
     print(f"\n{'what':<32}{'req/s':>10}{'% ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}")
     for name, row in rows:
-        print(f"{name:<32}{row['rps']:>10.0f}{row['rps'] / ceiling * 100:>10.1f}%"
+        print(f"{name:<32}{row['rps']:>10.0f}{h.median(shares[name]):>10.1f}%"
               f"{row.get('p50', 0):>9.2f}{row.get('p99', 0):>9.2f}")
     print(f"\n{'sequential (ms)':<24}{'direct p50':>11}{'proxy p50':>11}{'proxy p99':>11}{'added p50':>11}")
     for label, direct, via in sequential:
