@@ -8,7 +8,7 @@ key (single flight), relay its answer as it arrives, and store it only if it fin
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,14 +66,22 @@ class ChatHandler:
             response = error_answer(exc, scope)
         await response(scope, receive, send)
 
+    def tenant_of(self, headers: Mapping[str, str]) -> tuple[str | None, canonical.Tenant]:
+        """The hash of the request's API key, and the tenant its headers name."""
+        api_key_hash = canonical.hash_api_key(canonical.api_key_of(headers))
+        return api_key_hash, canonical.tenant_for(api_key_hash, headers.get("x-cache-namespace"),
+                                                  shared=self.settings.cache_shared)
+
+    def key_for(self, raw: bytes, headers: Mapping[str, str]) -> str:
+        """The exact-tier key :meth:`respond` gives these bytes and headers."""
+        return self.keys(raw, self.tenant_of(headers)[1]).key
+
     async def respond(self, scope: Scope, receive: Receive) -> ASGIApp:
         """The answer to one chat request (raises :class:`~proxy.errors.CachegateError` for a bad one)."""
         record: RequestRecord = scope["state"]["record"]
         headers = headers_of(scope)
         raw = await receive_body(receive, headers.get("content-length"), self.settings.max_body_bytes)
-        api_key_hash = canonical.hash_api_key(canonical.api_key_of(headers))
-        tenant = canonical.tenant_for(api_key_hash, headers.get("x-cache-namespace"),
-                                      shared=self.settings.cache_shared)
+        api_key_hash, tenant = self.tenant_of(headers)
         keyed = self.keys(raw, tenant)
         directives = policy.parse_directives(headers)
         body = keyed.body

@@ -22,10 +22,10 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Message
 
+from ..asgi import headers_of
 from ..cache.exact import ExactCache
 from ..chat import ChatHandler
 from ..contracts import RequestRecord
-from ..core import canonical
 from ..errors import BackendError, BadRequestError, CachegateError
 from ..tasks import BackgroundTasks
 
@@ -192,20 +192,12 @@ class Warmer:
         cache = capture.headers.get("x-cache")
         result.update(status=capture.status, x_cache=cache, model=body.get("model"))
         if capture.status == 200:
-            result["key"] = capture.headers.get("x-cache-key") or _key_of(body, self.handler, headers)
+            # a miss does not send x-cache-key: ask the handler for the key it used
+            result["key"] = capture.headers.get("x-cache-key") or self.handler.key_for(raw, headers_of(scope))
             result["cached"] = cache == "HIT"
         else:
             result["error"] = _error_message(bytes(capture.body))
         return result
-
-
-def _key_of(body: dict[str, Any], handler: ChatHandler, headers: list[tuple[bytes, bytes]]) -> str:
-    """The exact key the handler used (a miss does not send ``x-cache-key``), from the same functions."""
-    named = {k.decode(): v.decode("latin-1") for k, v in headers}
-    tenant = canonical.tenant_for(canonical.hash_api_key(canonical.api_key_of(named)),
-                                  named.get("x-cache-namespace"), shared=handler.settings.cache_shared)
-    digest = canonical.request_digest(body, upstream=handler.upstream.base_url, tenant=tenant)
-    return canonical.exact_key(handler.settings.cache_key_prefix, tenant, body["model"], digest)
 
 
 async def _present(exact: ExactCache, key: str) -> bool:
