@@ -20,24 +20,24 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .admin import OperatorSurface
-from .cache.entry import CachedResponse
-from .cache.exact import ExactCache
-from .cache.factory import make_exact_backend
-from .cache.singleflight import SingleFlight
-from .chat import ChatHandler
-from .components import Component, HealthCheck
-from .contracts import Embedder, ExactBackend, Observer, RequestRecord, SemanticBackend, SemanticTier, Upstream
-from .errors import CachegateError, ClientError, NotFoundError
-from .failopen import FailOpen
-from .middleware import RequestContextMiddleware
-from .monitoring import Monitoring
-from .passthrough import PassthroughHandler
-from .responses import error_answer, error_response
-from .semantic import build_semantic_tier
-from .settings import Settings
-from .tasks import BackgroundTasks
-from .upstream import HttpUpstream
+from proxy.admin import OperatorSurface
+from proxy.cache.entry import CachedResponse
+from proxy.cache.exact import ExactCache
+from proxy.cache.factory import make_exact_backend
+from proxy.cache.singleflight import SingleFlight
+from proxy.chat import ChatHandler
+from proxy.components import Component, HealthCheck
+from proxy.contracts import Embedder, ExactBackend, Observer, RequestRecord, SemanticBackend, SemanticTier, Upstream
+from proxy.errors import CachegateError, ClientError, NotFoundError
+from proxy.http.middleware import RequestContextMiddleware
+from proxy.http.responses import error_answer, error_response
+from proxy.monitoring import Monitoring
+from proxy.passthrough import PassthroughHandler
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import BackgroundTasks
+from proxy.semantic import build_semantic_tier
+from proxy.settings import Settings
+from proxy.upstream import HttpUpstream
 
 CHAT_ROUTE = "/v1/chat/completions"
 

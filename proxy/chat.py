@@ -15,18 +15,18 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import headers as hdr
-from .asgi import headers_of, raw_header_items, receive_body
-from .cache.entry import CachedResponse
-from .cache.exact import ExactCache
-from .cache.singleflight import Flight, SingleFlight
-from .contracts import RequestRecord, SemanticProbe, SemanticTier, Upstream
-from .core import canonical, policy, sse
-from .core.keying import RequestKeys
-from .errors import UpstreamError
-from .responses import SSE, BytesResponse, StreamResponse, error_answer
-from .settings import Settings
-from .tasks import BackgroundTasks
+from proxy.cache.entry import CachedResponse
+from proxy.cache.exact import ExactCache
+from proxy.cache.singleflight import Flight, SingleFlight
+from proxy.contracts import RequestRecord, SemanticProbe, SemanticTier, Upstream
+from proxy.core import canonical, policy, sse
+from proxy.core.keying import RequestKeys
+from proxy.errors import UpstreamError
+from proxy.http import headers as hdr
+from proxy.http.asgi import headers_of, raw_header_items, receive_body
+from proxy.http.responses import SSE, BytesResponse, StreamResponse, error_answer
+from proxy.platform.jobs import BackgroundTasks
+from proxy.settings import Settings
 
 PATH = "/chat/completions"
 

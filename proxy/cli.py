@@ -11,8 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import SettingsError
-from .settings import SPECS, Settings
+from proxy.errors import SettingsError
+from proxy.settings import SPECS, Settings
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
 
 def configure_logging(settings: Settings) -> None:
     """Text or JSON lines (LOG_FORMAT), each carrying the request id: see :mod:`proxy.monitoring.logs`."""
-    from .monitoring.logs import configure_logging as configure
+    from proxy.monitoring.logs import configure_logging as configure
 
     configure(settings)
 
@@ -31,8 +31,8 @@ def configure_logging(settings: Settings) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
-    from .server import uvicorn_options
+    from proxy.app import create_app
+    from proxy.http.server import uvicorn_options
 
     overrides = {spec.env: value for spec in SPECS if (value := getattr(args, spec.env)) is not None}
     try:

@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
-    from .app import Services
+    from proxy.app import Services
 
 #: name → coroutine function that raises when that dependency is down (used by /health)
 HealthCheck = Callable[[], Awaitable[Any]]

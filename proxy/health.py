@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 if TYPE_CHECKING:
-    from .app import Services
+    from proxy.app import Services
 
 CHECK_TIMEOUT = 3.0
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
-from . import headers as hdr
-from .contracts import Upstream
-from .responses import StreamResponse
-from .settings import Settings
+from proxy.contracts import Upstream
+from proxy.http import headers as hdr
+from proxy.http.responses import StreamResponse
+from proxy.settings import Settings
 
 
 class PassthroughHandler:

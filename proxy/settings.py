@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import SettingsError
+from proxy.errors import SettingsError
 
 Parser = Callable[[str], Any]
 

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import certifi
 
-from .contracts import UpstreamResponse
-from .errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.contracts import UpstreamResponse
+from proxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
 
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 

@@ -15,15 +15,15 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 
-from ..settings import Settings
-from .auth import AccessControl, AccessControlMiddleware
-from .dashboard import DashboardPage, DashboardRoutes
-from .ratelimit import MemoryCounter, RateLimiter, RateLimitMiddleware, RedisCounter
-from .recent import RecentRequests
-from .routes import AdminRoutes
+from proxy.access.auth import AccessControl, AccessControlMiddleware
+from proxy.access.ratelimit import MemoryCounter, RateLimiter, RateLimitMiddleware, RedisCounter
+from proxy.admin.dashboard import DashboardPage, DashboardRoutes
+from proxy.admin.recent import RecentRequests
+from proxy.admin.routes import AdminRoutes
+from proxy.settings import Settings
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from proxy.app import Services
 
 logger = logging.getLogger("cachegate.admin")
 

@@ -29,13 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ..errors import UnauthorizedError
-from ..responses import error_response
-from .auth import SESSION_COOKIE, SESSION_SECONDS, AccessControl, key_matches, make_session, presented_key
+from proxy.access.auth import SESSION_COOKIE, SESSION_SECONDS, AccessControl, key_matches, make_session, presented_key
+from proxy.errors import UnauthorizedError
+from proxy.http.responses import error_response
 
 if TYPE_CHECKING:
-    from ..app import Services
-    from . import OperatorSurface
+    from proxy.admin import OperatorSurface
+    from proxy.app import Services
 
 PAGE = "dashboard.html"
 CHECKOUT_PAGE = Path(__file__).resolve().parents[2] / PAGE

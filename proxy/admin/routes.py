@@ -24,15 +24,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from ..asgi import read_body
-from ..errors import BackendError, BadRequestError, CachegateError, NotFoundError
-from ..health import check_services
-from ..settings import redact_url
-from .warm import Warmer, parse_batch
+from proxy.admin.warm import Warmer, parse_batch
+from proxy.errors import BackendError, BadRequestError, CachegateError, NotFoundError
+from proxy.health import check_services
+from proxy.http.asgi import read_body
+from proxy.settings import redact_url
 
 if TYPE_CHECKING:
-    from ..app import Services
-    from . import OperatorSurface
+    from proxy.admin import OperatorSurface
+    from proxy.app import Services
 
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")

@@ -22,15 +22,15 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Message
 
-from ..asgi import headers_of
-from ..cache.exact import ExactCache
-from ..chat import ChatHandler
-from ..contracts import RequestRecord
-from ..errors import BackendError, BadRequestError, CachegateError
-from ..tasks import BackgroundTasks
+from proxy.cache.exact import ExactCache
+from proxy.chat import ChatHandler
+from proxy.contracts import RequestRecord
+from proxy.errors import BackendError, BadRequestError, CachegateError
+from proxy.http.asgi import headers_of
+from proxy.platform.jobs import BackgroundTasks
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from proxy.app import Services
 
 MAX_REQUESTS = 1000
 MAX_CONCURRENCY = 32

@@ -10,11 +10,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..contracts import ExactBackend, Observer
-from ..core.canonical import exact_pattern
-from ..errors import BackendError
-from ..failopen import FailOpen
-from .entry import CachedResponse, EntryFormatError
+from proxy.cache.entry import CachedResponse, EntryFormatError
+from proxy.contracts import ExactBackend, Observer
+from proxy.core.canonical import exact_pattern
+from proxy.errors import BackendError
+from proxy.platform.failopen import FailOpen
 
 logger = logging.getLogger("cachegate.exact")
 

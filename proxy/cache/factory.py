@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..contracts import ExactBackend
-from ..settings import Settings
-from .memory import MemoryBackend
-from .redis_backend import RedisBackend
+from proxy.cache.memory import MemoryBackend
+from proxy.cache.redis_backend import RedisBackend
+from proxy.contracts import ExactBackend
+from proxy.settings import Settings
 
 
 def make_exact_backend(settings: Settings) -> ExactBackend:

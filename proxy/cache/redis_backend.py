@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..errors import BackendError
-from .batch import BatchedReads
+from proxy.errors import BackendError
+from proxy.platform.batch import BatchedReads
 
 
 class RedisBackend:

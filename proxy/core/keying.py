@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import canonical, policy
+from proxy.core import canonical, policy
 
 ENTRIES = 1024
 MAX_BYTES = 4096  # larger requests are keyed afresh each time: the memory stays under ~4 MB of bodies

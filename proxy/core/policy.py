@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadRequestError
+from proxy.errors import BadRequestError
 
 MAX_TTL = 31_536_000
 _TRUE = {"1", "true", "yes", "on"}

@@ -20,21 +20,21 @@ from typing import TYPE_CHECKING, Any
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from ..contracts import Observer, Upstream
-from ..settings import Settings
-from .ledger import GLOBAL, Ledger, LedgerStore, RedisLedgerStore, SqliteLedgerStore
-from .observer import MonitoringObserver
-from .pricing import Pricing
-from .registry import LedgerCollector, Metrics
-from .report import Report
-from .request_log import RequestLog
-from .routes import MonitoringRoutes
-from .sqlite import FILENAME, Database
-from .upstream_debug import LoggingUpstream
-from .usage import UsageStore
+from proxy.contracts import Observer, Upstream
+from proxy.monitoring.ledger import GLOBAL, Ledger, LedgerStore, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.observer import MonitoringObserver
+from proxy.monitoring.pricing import Pricing
+from proxy.monitoring.registry import LedgerCollector, Metrics
+from proxy.monitoring.report import Report
+from proxy.monitoring.request_log import RequestLog
+from proxy.monitoring.routes import MonitoringRoutes
+from proxy.monitoring.upstream_debug import LoggingUpstream
+from proxy.monitoring.usage import UsageStore
+from proxy.platform.sqlite import FILENAME, Database
+from proxy.settings import Settings
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from proxy.app import Services
 
 logger = logging.getLogger("cachegate.monitoring")
 

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from .sqlite import Database
+from proxy.platform.sqlite import Database
 
 logger = logging.getLogger("cachegate.ledger")
 

@@ -25,13 +25,13 @@ import re
 import time
 from typing import Any
 
-from ..contracts import RequestRecord
-from .ledger import GLOBAL, Ledger
-from .pricing import Pricing
-from .registry import NS, CounterVec, Metrics
-from .request_log import RequestLog, line_tail
-from .usage import UsageStore
-from .window import Window
+from proxy.contracts import RequestRecord
+from proxy.monitoring.ledger import GLOBAL, Ledger
+from proxy.monitoring.pricing import Pricing
+from proxy.monitoring.registry import NS, CounterVec, Metrics
+from proxy.monitoring.request_log import RequestLog, line_tail
+from proxy.monitoring.usage import UsageStore
+from proxy.monitoring.window import Window
 
 logger = logging.getLogger("cachegate.monitoring")
 

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import SettingsError
+from proxy.errors import SettingsError
 
 logger = logging.getLogger("cachegate.pricing")
 

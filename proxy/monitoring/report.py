@@ -12,10 +12,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from .ledger import GLOBAL, Key
-from .observer import MonitoringObserver
-from .usage import iso
-from .window import summarize
+from proxy.monitoring.ledger import GLOBAL, Key
+from proxy.monitoring.observer import MonitoringObserver
+from proxy.monitoring.usage import iso
+from proxy.monitoring.window import summarize
 
 NOTE = ("Dollars use each model's price per 1M tokens (see 'pricing'): a cache hit saves what its stored answer's "
         "prompt and completion tokens cost at the input and output price; provider prompt caching saves the "

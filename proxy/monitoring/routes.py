@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ..errors import BadRequestError, CachegateError
-from ..health import check_services, health_endpoint, live_endpoint
-from .usage import BUCKETS
+from proxy.errors import BadRequestError, CachegateError
+from proxy.health import check_services, health_endpoint, live_endpoint
+from proxy.monitoring.usage import BUCKETS
 
 if TYPE_CHECKING:
-    from . import Monitoring
+    from proxy.monitoring import Monitoring
 
 FORMATS = ("json", "prometheus", "csv")
 

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 
-from ..contracts import Upstream, UpstreamResponse
+from proxy.contracts import Upstream, UpstreamResponse
 
 logger = logging.getLogger("cachegate.upstream.debug")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..contracts import Embedder, Observer, SemanticBackend, SemanticTier
-from ..failopen import FailOpen
-from ..settings import Settings
-from ..tasks import BackgroundTasks
+from proxy.contracts import Embedder, Observer, SemanticBackend, SemanticTier
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import BackgroundTasks
+from proxy.settings import Settings
 
 if TYPE_CHECKING:
-    from .tier import SemanticCache
+    from proxy.semantic.tier import SemanticCache
 
 #: Milliseconds the in-process embedder gathers concurrent prompts into one model call. The proxy embeds
 #: one prompt per request on its hot path, so it does not wait: under load, batches form by themselves
@@ -55,11 +55,11 @@ def make_embedder(settings: Settings) -> Embedder:
 
 def make_semantic_backend(settings: Settings) -> SemanticBackend:
     if settings.qdrant_url:
-        from .qdrant import QdrantBackend
+        from proxy.semantic.qdrant import QdrantBackend
 
         return QdrantBackend(settings.qdrant_url, api_key=settings.qdrant_api_key,
                              collection=settings.qdrant_collection, timeout=settings.qdrant_timeout)
-    from .edge import EdgeBackend
+    from proxy.semantic.edge import EdgeBackend
 
     return EdgeBackend(settings.data_path / "semantic" / settings.qdrant_collection, timeout=settings.qdrant_timeout)
 
@@ -72,8 +72,7 @@ def build_semantic_tier(settings: Settings, *, observer: Observer, failopen: Fai
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
-
-    from .tier import SemanticCache
+    from proxy.semantic.tier import SemanticCache
 
     tier: SemanticCache = SemanticCache(
         backend=backend if backend is not None else make_semantic_backend(settings),

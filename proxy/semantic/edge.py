@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
-from ..contracts import SemanticMatch, SemanticRecord
-from ..errors import BackendError
+from proxy.contracts import SemanticMatch, SemanticRecord
+from proxy.errors import BackendError
 
 logger = logging.getLogger("cachegate.semantic.edge")
 

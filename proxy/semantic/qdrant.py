@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
 
-from ..contracts import SemanticMatch, SemanticRecord
-from ..errors import BackendError
+from proxy.contracts import SemanticMatch, SemanticRecord
+from proxy.errors import BackendError
 
 COMPONENT = "qdrant"
 T = TypeVar("T")

@@ -32,16 +32,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from ..cache.entry import CachedResponse, EntryFormatError
-from ..contracts import Embedder, Observer, SemanticBackend, SemanticMatch, SemanticProbe, SemanticRecord
-from ..core.canonical import last_user_text, namespace_id
-from ..errors import BackendError, BadRequestError, NotFoundError
-from ..failopen import FailOpen
-from ..tasks import BackgroundTasks
-from . import guards
+from proxy.cache.entry import CachedResponse, EntryFormatError
+from proxy.contracts import Embedder, Observer, SemanticBackend, SemanticMatch, SemanticProbe, SemanticRecord
+from proxy.core.canonical import last_user_text, namespace_id
+from proxy.errors import BackendError, BadRequestError, NotFoundError
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import BackgroundTasks
+from proxy.semantic import guards
 
 if TYPE_CHECKING:
-    from ..app import Services
+    from proxy.app import Services
 
 logger = logging.getLogger("cachegate.semantic")
 

@@ -8,7 +8,7 @@ from typing import Any
 import openai
 
 from proxy.app import Services, create_app
-from proxy.server import uvicorn_options
+from proxy.http.server import uvicorn_options
 from proxy.settings import Settings
 from tests.support.servers import ServerThread
 

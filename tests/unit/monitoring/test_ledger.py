@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.monitoring.ledger import GLOBAL, Ledger, RedisLedgerStore, SqliteLedgerStore
-from proxy.monitoring.sqlite import FILENAME, MIGRATIONS, Database
+from proxy.platform.sqlite import FILENAME, MIGRATIONS, Database
 from tests.unit.monitoring.support import MemoryStore
 
 
@@ -77,7 +77,7 @@ async def test_redis_replicas_add_up(redis_url: str) -> None:
 
 
 def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
-    from proxy.monitoring.sqlite import migrate
+    from proxy.platform.sqlite import migrate
 
     conn = sqlite3.connect(tmp_path / "m.sqlite3")
     assert migrate(conn) == [version for version, _, _ in MIGRATIONS]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.monitoring.sqlite import FILENAME, Database
 from proxy.monitoring.usage import UsageStore
+from proxy.platform.sqlite import FILENAME, Database
 
 DAY = 86400
 T0 = datetime(2026, 2, 21, 10, 0, tzinfo=UTC).timestamp()

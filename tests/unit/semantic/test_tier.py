@@ -14,9 +14,9 @@ import pytest
 from proxy.cache.entry import CachedResponse
 from proxy.contracts import NullObserver, SemanticMatch
 from proxy.errors import BackendError, EmbeddingError, NotFoundError
-from proxy.failopen import FailOpen
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import BackgroundTasks
 from proxy.semantic.tier import SemanticCache, semantic_text
-from proxy.tasks import BackgroundTasks
 
 from .conftest import make_store
 

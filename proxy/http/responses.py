@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from starlette.types import Receive, Scope, Send
 
-from .errors import CachegateError
+from proxy.errors import CachegateError
 
 logger = logging.getLogger("cachegate")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from proxy.server import CoalescingTransport
+from proxy.http.server import CoalescingTransport
 
 
 class FakeTransport:

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..asgi import headers_of
-from ..errors import CachegateError, ForbiddenError, UnauthorizedError
-from ..responses import BytesResponse, error_response
-from ..settings import Settings
+from proxy.errors import CachegateError, ForbiddenError, UnauthorizedError
+from proxy.http.asgi import headers_of
+from proxy.http.responses import BytesResponse, error_response
+from proxy.settings import Settings
 
 SESSION_COOKIE = "cachegate_monitor"
 SESSION_SECONDS = 12 * 3600

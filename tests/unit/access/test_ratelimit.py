@@ -6,9 +6,9 @@ from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from proxy.admin.ratelimit import MemoryCounter, RateLimiter
+from proxy.access.ratelimit import MemoryCounter, RateLimiter
 from proxy.contracts import NullObserver
-from proxy.failopen import FailOpen
+from proxy.platform.failopen import FailOpen
 
 
 class Clock:

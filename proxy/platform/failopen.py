@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .contracts import Observer
+from proxy.contracts import Observer
 
 LOG_EVERY = 5.0
 logger = logging.getLogger("cachegate.failopen")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from proxy.cache.batch import BatchedReads
+from proxy.platform.batch import BatchedReads
 
 STORE = {"a": b"1", "b": b"2", "c": b"3"}
 

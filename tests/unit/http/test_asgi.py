@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from proxy.asgi import RequestIds, headers_of, raw_header_items, receive_body
 from proxy.errors import ClientClosedError, PayloadTooLargeError
+from proxy.http.asgi import RequestIds, headers_of, raw_header_items, receive_body
 
 SCOPE = {"headers": [(b"Host", b"x"), (b"x-a", b"1"), (b"x-a", b"2"), (b"authorization", b"Bearer \xe9")]}
 

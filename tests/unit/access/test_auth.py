@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from proxy.admin.auth import (
+from proxy.access.auth import (
     SESSION_COOKIE,
     AccessControl,
     cookie_value,

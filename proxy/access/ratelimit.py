@@ -20,12 +20,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..asgi import headers_of
-from ..core.canonical import api_key_of
-from ..errors import RateLimitedError
-from ..failopen import FailOpen
-from ..responses import error_response
-from .auth import client_host
+from proxy.access.auth import client_host
+from proxy.core.canonical import api_key_of
+from proxy.errors import RateLimitedError
+from proxy.http.asgi import headers_of
+from proxy.http.responses import error_response
+from proxy.platform.failopen import FailOpen
 
 WINDOW = 60
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .asgi import RequestIds
-from .context import request_id_var
-from .contracts import Observer, RequestRecord
+from proxy.contracts import Observer, RequestRecord
+from proxy.http.asgi import RequestIds
+from proxy.http.context import request_id_var
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -12,7 +12,7 @@ import os
 from starlette.requests import Request
 from starlette.types import Receive, Scope
 
-from .errors import ClientClosedError, PayloadTooLargeError
+from proxy.errors import ClientClosedError, PayloadTooLargeError
 
 
 def headers_of(scope: Scope) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.headers import to_client, to_upstream
+from proxy.http.headers import to_client, to_upstream
 
 CLIENT_HEADERS = [
     ("Host", "localhost:3000"),
