@@ -1,15 +1,21 @@
-"""``create_app(settings)``: wires the parts together. No globals: everything lives on ``app.state``.
+"""The composition root: :func:`build` makes every part from the settings and hands each the pieces it
+uses; :func:`create_app` wires what the parts contribute (:mod:`proxy.component`) into one ASGI app.
 
-Clients (httpx, Redis, Qdrant, the embedder) are created here without I/O and opened in the lifespan;
-they are closed on shutdown after pending background writes are drained.
+Nothing is global: every part is made here, once per app, without I/O; the lifespan starts the parts in
+the order of :attr:`Parts.components` (and the job runner with every contributed job), and stops them in
+reverse after the jobs. To add a component: write a class with ``contribution()``, ``start()`` and
+``stop()`` (:class:`~proxy.health.Health` is the smallest example), build it in :func:`build` with what it
+needs, and list it in ``components``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,76 +23,145 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from proxy import registry
+from proxy.access.guards import Access
+from proxy.access.ratelimit import RateLimiter
 from proxy.admin import OperatorSurface
+from proxy.admin.warm import GROUP as WARM_GROUP
+from proxy.admin.warm import Warmer
+from proxy.api import CHAT_ROUTE, ProxiedApi
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
-from proxy.cache.factory import make_exact_backend
 from proxy.cache.singleflight import SingleFlight
-from proxy.chat import ChatHandler
-from proxy.components import Component, HealthCheck
-from proxy.contracts import Embedder, ExactBackend, Observer, RequestRecord, SemanticBackend, SemanticTier, Upstream
+from proxy.chat.endpoint import ChatEndpoint
+from proxy.chat.pipeline import ChatPipeline
+from proxy.component import Component, Contribution, RouteSpec
+from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
+from proxy.core.request import ChatRequestParser, TtlRule
 from proxy.errors import CachegateError, ClientError, NotFoundError
+from proxy.health import Health
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
-from proxy.monitoring import Monitoring
+from proxy.monitoring import Monitoring, Telemetry
+from proxy.monitoring.schema import FILENAME, MIGRATIONS
+from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
-from proxy.platform.jobs import BackgroundTasks
-from proxy.semantic import build_semantic_tier
+from proxy.platform.jobs import JobRunner
+from proxy.platform.redis import RedisHome
+from proxy.platform.sqlite import Database
+from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
 
-CHAT_ROUTE = "/v1/chat/completions"
 
-
-@dataclass
-class Services:
-    """Everything a request handler may need, built once per app."""
+@dataclass(frozen=True)
+class Parts:
+    """What :func:`build` made: the app's parts, in the order they start."""
 
     settings: Settings
-    upstream: Upstream
-    exact: ExactCache
+    jobs: JobRunner
+    telemetry: Telemetry
     observer: Observer
     failopen: FailOpen
-    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
-    flights: SingleFlight[CachedResponse] = field(default_factory=SingleFlight)
-    semantic: SemanticTier | None = None
-    #: dependency name → ping, for /health; embedded parts are listed in ``embedded`` instead
-    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
-    embedded: dict[str, str] = field(default_factory=dict)
-    components: list[Component] = field(default_factory=list)
-    #: told about every finished request, after the observer (the dashboard's recent requests)
-    request_listeners: list[Callable[[RequestRecord], None]] = field(default_factory=list)
-    closers: list[Any] = field(default_factory=list)
+    redis: RedisHome | None
+    exact: ExactCache
+    semantic: SemanticCache | None
+    pipeline: ChatPipeline
+    health: Health
+    access: Access
+    monitoring: Monitoring
+    operator: OperatorSurface
+    api: ProxiedApi
+    components: tuple[Component, ...]
+
+
+def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend: ExactBackend | None = None,
+          observer: Observer | None = None, semantic_backend: SemanticBackend | None = None,
+          embedder: Embedder | None = None) -> Parts:
+    """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
+    kind = registry.store_kind(settings)
+    jobs = JobRunner()
+    redis = RedisHome(settings.redis_url, timeout=settings.redis_timeout) if settings.redis_url else None
+    database = Database(settings.data_path / FILENAME, MIGRATIONS)
+    telemetry = Telemetry(settings, database=database,
+                          ledger_store=registry.LEDGER_STORES[kind](settings, redis, database))
+    observer = observer or telemetry.observer
+    failopen = FailOpen(observer)
+    upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
+    if settings.debug_upstream:
+        upstream = LoggingUpstream(upstream)
+    exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
+                       prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
+    semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
+                              embedder=embedder)
+
+    parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
+                               shared=settings.cache_shared)
+    pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
+                            semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
+                                                           settings.cache_creative_temperature),
+                            prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
+                            upstream_api_key=settings.upstream_api_key)
+    api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
+                     PassthroughHandler(settings, upstream), upstream)
+    limiter = None
+    if settings.rate_limit_per_minute > 0:
+        limiter = RateLimiter(settings.rate_limit_per_minute, registry.RATE_COUNTERS[kind](redis),
+                              prefix=settings.cache_key_prefix, failopen=failopen)
+    access = Access(settings, limiter=limiter)
+
+    checked: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    health = Health([check for part in checked for check in part.contribution().checks], failopen,
+                    traffic=telemetry.traffic)
+    sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
+    monitoring = Monitoring(telemetry, sizes=sizes, failopen=failopen)
+    warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
+                                 spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
+                                 ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
+                                 upstream_api_key=pipeline.upstream_api_key)
+    operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
+                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
+                               metrics=monitoring.current)
+    components = (*checked, api, access, health, monitoring, operator)
+    return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
+                 exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
+                 monitoring=monitoring, operator=operator, api=api, components=components)
+
+
+def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
+                   backend: SemanticBackend | None, embedder: Embedder | None) -> SemanticCache | None:
+    if settings.semantic_mode == "off":
+        return None
+    from embedding_service.model_files import ModelFiles
+
+    return SemanticCache(
+        backend=backend or registry.SEMANTIC_STORES[registry.semantic_store_kind(settings)](settings),
+        embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
+        observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
+        threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
+        max_tokens=ModelFiles.read().max_tokens)
 
 
 class CachegateApp(Starlette):
     """Starlette, with one short cut: ``POST /v1/chat/completions`` skips the router and Starlette's
-    exception middleware, and goes straight through our pure-ASGI middleware to the chat endpoint (which
-    answers its own errors). Those layers cost about a fifth of an exact hit; every other route keeps them.
-    Middleware that only guards operator routes (``operator_only``) is left out of the short cut.
+    exception middleware, and goes straight through the middleware to the (guarded) chat endpoint, which
+    answers its own errors. Those layers cost about a fifth of an exact hit; every other route keeps them.
     """
 
-    def __init__(self, *, chat: ASGIApp, **kwargs: Any) -> None:
+    def __init__(self, *, chat: ASGIApp, chat_middleware: Sequence[Middleware], **kwargs: Any) -> None:
+        for cls, args, options in reversed(chat_middleware):  # the same stack as every route's, built once more
+            chat = cls(chat, *args, **options)
         self.chat = chat
-        self._chat_stack: ASGIApp | None = None
-        super().__init__(**kwargs)
-
-    def _build_chat_stack(self) -> ASGIApp:
-        app = self.chat
-        for cls, args, kwargs in reversed(self.user_middleware):  # the same stack, built a second time
-            if not getattr(cls, "operator_only", False):
-                app = cls(app, *args, **kwargs)
-        self._chat_stack = app
-        return app
+        super().__init__(middleware=chat_middleware, **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == CHAT_ROUTE and scope["method"] == "POST":
             scope["app"] = self
-            await (self._chat_stack or self._build_chat_stack())(scope, receive, send)
+            await self.chat(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -107,71 +182,50 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(error, headers=list((exc.headers or {}).items()))  # type: ignore[return-value]
 
 
-def create_app(settings: Settings | None = None, *, upstream: Upstream | None = None,
-               exact_backend: ExactBackend | None = None, observer: Observer | None = None,
-               semantic_backend: SemanticBackend | None = None, embedder: Embedder | None = None) -> CachegateApp:
-    settings = settings or Settings.from_env()
-    monitoring = Monitoring(settings)
-    observer = observer or monitoring.observer
-    failopen = FailOpen(observer)
-    backend = exact_backend or make_exact_backend(settings)
-    services = Services(
-        settings=settings,
-        upstream=monitoring.upstream(
-            upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)),
-        exact=ExactCache(backend, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen),
-        observer=observer,
-        failopen=failopen,
-    )
-    services.closers += [services.upstream.aclose, backend.aclose]
-    if backend.name == "memory":
-        services.embedded["exact_cache"] = "memory"
-    else:
-        services.health_checks[backend.name] = backend.ping
-    services.semantic = build_semantic_tier(settings, observer=observer, failopen=failopen, tasks=services.tasks,
-                                            backend=semantic_backend, embedder=embedder)
-    services.components = [monitoring, OperatorSurface(settings)]
-    if services.semantic is not None:
-        services.components.insert(0, services.semantic)  # type: ignore[arg-type]
+def _asgi(spec: RouteSpec, access: Access) -> Any:
+    """The route's endpoint inside the check its guard asks for (as Starlette's ``Route`` takes it: a request
+    handler that needs no check is given as it is, Starlette wraps it)."""
+    endpoint = spec.endpoint
+    plain = inspect.isfunction(endpoint) or inspect.ismethod(endpoint)
+    app: ASGIApp = request_response(endpoint) if plain else endpoint
+    guarded = access.guard(app, spec.guard, locked=spec.locked)
+    return endpoint if guarded is app else guarded
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateApp:
+    """The app for ``settings`` (default: from the environment); ``overrides`` go to :func:`build`."""
+    parts = build(settings or Settings.from_env(), **overrides)
+    contributions: list[Contribution] = [part.contribution() for part in parts.components]
+    specs = [spec for contribution in contributions for spec in contribution.routes]
+    routes: list[BaseRoute] = [Route(spec.path, _asgi(spec, parts.access), methods=list(spec.methods))
+                               for spec in specs]
+    listeners = [listener for contribution in contributions for listener in contribution.listeners]
+    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners),
+                  *[m for contribution in contributions for m in contribution.middleware]]
+    jobs = [job for contribution in contributions for job in contribution.jobs]
+    chat = next(spec for spec in specs if spec.path == CHAT_ROUTE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started: list[Component] = []
         try:
-            for component in services.components:
-                await component.start(services)
-                started.append(component)
+            for part in parts.components:
+                await part.start()
+                started.append(part)
+            parts.jobs.start(jobs)
             # Everything built so far (modules, clients, the embedding model) lives as long as the process:
             # moved out of the collector's sight, a full collection no longer walks it. Without this, full
             # collections took up to 38 ms under load and set the p99 of Redis hits (bench/exact_bench.py).
             gc.freeze()
             yield
         finally:
-            await services.tasks.drain()
-            for component in reversed(started):
+            await parts.jobs.stop()  # periodic jobs end; background writes are drained (bounded)
+            for part in reversed(started):
                 with contextlib.suppress(Exception):
-                    await component.stop()
-            for close in reversed(services.closers):
-                with contextlib.suppress(Exception):
-                    await close()
+                    await part.stop()
 
-    chat = ChatHandler(settings, upstream=services.upstream, exact=services.exact, flights=services.flights,
-                       tasks=services.tasks, semantic=services.semantic)
-    passthrough = PassthroughHandler(settings, services.upstream)
-    routes: list[BaseRoute] = [
-        Route(CHAT_ROUTE, chat, methods=["POST"]),
-        Route("/v1/{path:path}", passthrough.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    ]
-    middleware = [Middleware(RequestContextMiddleware, observer=observer, listeners=services.request_listeners)]
-    for component in services.components:
-        routes += component.routes(services)  # after /v1: the hot path matches first
-        middleware += component.middleware(services)
-    app = CachegateApp(
-        chat=chat,
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={CachegateError: _on_error, HTTPException: _http_error, Exception: _on_error},
-        lifespan=lifespan,
-    )
-    app.state.services = services
+    app = CachegateApp(chat=_asgi(chat, parts.access), chat_middleware=middleware, routes=routes,
+                       exception_handlers={CachegateError: _on_error, HTTPException: _http_error, Exception: _on_error},
+                       lifespan=lifespan)
+    app.state.parts = parts
     return app

@@ -17,6 +17,7 @@ class ExactBackend(Protocol):
     """A key-value store with per-key expiry. Raises :class:`proxy.errors.BackendError` on failure."""
 
     name: str
+    remote: bool  # a server to check in /health (else it runs in-process)
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -59,6 +60,12 @@ class SemanticBackend(Protocol):
     """A vector store searched by cosine similarity within one scope."""
 
     name: str
+    remote: bool  # a server to check in /health (else it runs in-process)
+
+    @property
+    def location(self) -> str:
+        """Where it keeps its vectors, for /health and /admin/stats."""
+        ...
 
     async def ensure_ready(self, dim: int) -> None:
         """Create the collection if missing; 'already exists' is fine."""
@@ -93,10 +100,21 @@ class SemanticBackend(Protocol):
 
 
 class Embedder(Protocol):
-    """Turns texts into unit-normalised vectors."""
+    """Turns texts into unit-normalised vectors. Failures raise
+    :class:`embedding_service.errors.EmbeddingError`; the semantic tier fails open on them."""
 
     name: str
     dim: int
+    remote: bool  # a service to check in /health (else the model runs in-process)
+
+    @property
+    def location(self) -> str:
+        """The service's URL, or the model that runs in-process."""
+        ...
+
+    async def start(self) -> None:
+        """Get ready (load an in-process model); nothing to do for a remote service."""
+        ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -109,13 +127,21 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ByteStream(Protocol):
+    """Chunks of a body, and a close that releases what produced them (even if never iterated)."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class UpstreamResponse:
     """An upstream answer whose body is read by iterating :attr:`body` (and closed by :meth:`aclose`)."""
 
     status_code: int
     headers: list[tuple[str, str]]
-    body: AsyncIterator[bytes]
+    body: ByteStream
     _close: Any = None
 
     async def aclose(self) -> None:
@@ -169,6 +195,10 @@ class Observer(Protocol):
 
     def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None: ...
 
+    def response_started(self, record: RequestRecord) -> None:
+        """A response's first message is being sent (streams become active)."""
+        ...
+
     def backend_error(self, component: str, error: BaseException) -> None: ...
 
     def request_done(self, record: RequestRecord) -> None: ...
@@ -176,6 +206,9 @@ class Observer(Protocol):
 
 class NullObserver:
     def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def response_started(self, record: RequestRecord) -> None:
         pass
 
     def backend_error(self, component: str, error: BaseException) -> None:
@@ -208,3 +241,13 @@ class SemanticTier(Protocol):
     def remember(self, probe: SemanticProbe, entry: Any, *, namespace: str) -> None:
         """Store ``entry`` for the probed prompt, in the background."""
         ...
+
+
+class SemanticAdmin(Protocol):
+    """The semantic tier as the operator's routes see it."""
+
+    async def clear(self, model: str | None = None, namespace: str | None = None) -> int: ...
+
+    async def delete(self, point_id: str) -> int: ...
+
+    async def count(self) -> int: ...

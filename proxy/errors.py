@@ -118,6 +118,3 @@ class BackendError(CachegateError):
         super().__init__(f"{component}: {message}")
         self.component = component
 
-
-class EmbeddingError(BackendError):
-    pass

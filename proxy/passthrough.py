@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
+from proxy.component import Guard, RouteSpec, route
 from proxy.contracts import Upstream
 from proxy.http import headers as hdr
 from proxy.http.responses import StreamResponse
@@ -17,6 +18,9 @@ class PassthroughHandler:
     def __init__(self, settings: Settings, upstream: Upstream) -> None:
         self.settings = settings
         self.upstream = upstream
+
+    def routes(self) -> list[RouteSpec]:
+        return [route("/v1/{path:path}", self.handle, "GET", "POST", "PUT", "PATCH", "DELETE", guard=Guard.CLIENT)]
 
     async def handle(self, request: Request) -> ASGIApp:
         path = request.url.path.removeprefix("/v1")

@@ -17,7 +17,7 @@ import asyncio
 import os
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -82,7 +82,7 @@ class HttpUpstream:
 
         return UpstreamResponse(response.status, raw_headers, self._body(response), release)
 
-    async def _body(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async def _body(self, response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
         try:
             async for chunk in response.content.iter_any():  # whatever has arrived: SSE events go on at once
                 yield chunk

@@ -1,12 +1,14 @@
 """Who may use the operator's routes.
 
-* ``/admin/*``: ``ADMIN_API_KEY`` as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; without a
-  configured key only loopback clients are answered (a request that came through a forwarding proxy is not
-  taken for a loopback one). A cross-site ``Origin`` is refused either way, so a web page open in the
-  operator's browser cannot drive admin routes on ``127.0.0.1``.
-* ``/metrics*`` and ``/dashboard*``: ``MONITOR_API_KEY`` (the admin key works too) in the same headers, or
-  the dashboard's session cookie, which holds an expiring HMAC made with the key, never the key itself.
-  Without ``MONITOR_API_KEY`` they are open. ``/health*`` is always open.
+Each route declares its :class:`~proxy.component.Guard`; :mod:`proxy.access.guards` applies it.
+
+* ``/admin/*`` (``Guard.ADMIN``): ``ADMIN_API_KEY`` as ``Authorization: Bearer <key>`` or
+  ``X-API-Key: <key>``; without a configured key only loopback clients are answered (a request that came
+  through a forwarding proxy is not taken for a loopback one). A cross-site ``Origin`` is refused either
+  way, so a web page open in the operator's browser cannot drive admin routes on ``127.0.0.1``.
+* ``/metrics*`` and ``/dashboard*`` (``Guard.MONITOR``): ``MONITOR_API_KEY`` (the admin key works too) in
+  the same headers, or the dashboard's session cookie, which holds an expiring HMAC made with the key, never
+  the key itself. Without ``MONITOR_API_KEY`` they are open. ``/health*`` is always open.
 
 Keys are compared in constant time and never logged or echoed.
 """
@@ -20,18 +22,16 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
+from proxy.component import Guard
 from proxy.errors import CachegateError, ForbiddenError, UnauthorizedError
-from proxy.http.asgi import headers_of
-from proxy.http.responses import BytesResponse, error_response
 from proxy.settings import Settings
 
 SESSION_COOKIE = "cachegate_monitor"
 SESSION_SECONDS = 12 * 3600
 _SESSION_CONTEXT = b"cachegate-dashboard-session-v1:"
 _FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
-_GUARDED = ("/admin", "/metrics", "/dashboard")
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -104,11 +104,7 @@ def cookie_value(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-# -- the guard ---------------------------------------------------------------------------------------
-
-
-def _under(path: str, prefix: str) -> bool:
-    return path == prefix or path.startswith(prefix + "/")
+# -- the guards ---------------------------------------------------------------------------------------
 
 
 def same_origin(origin: str, headers: Mapping[str, str], allowed: tuple[str, ...]) -> bool:
@@ -119,7 +115,8 @@ def same_origin(origin: str, headers: Mapping[str, str], allowed: tuple[str, ...
 
 
 class AccessControl:
-    """Decides, per request, whether an operator route may be used (``None``) or which error answers."""
+    """Decides, per request, whether a route with a given :class:`~proxy.component.Guard` may be used
+    (``None``) or which error answers instead."""
 
     def __init__(self, settings: Settings) -> None:
         self.admin_key = settings.admin_api_key
@@ -148,42 +145,10 @@ class AccessControl:
         return ForbiddenError("ADMIN_API_KEY is not set, so admin routes answer only clients on loopback.",
                               code="loopback_only")
 
-    def check(self, scope: Scope, headers: Mapping[str, str]) -> CachegateError | None:
-        path: str = scope["path"]
-        if _under(path, "/admin"):
+    def check(self, guard: Guard, scope: Scope, headers: Mapping[str, str]) -> CachegateError | None:
+        if guard is Guard.ADMIN:
             return self.check_admin(scope, headers)
-        if path == "/dashboard/session":
-            return None  # the login itself checks the key it is given
-        if (_under(path, "/metrics") or path.startswith("/metrics.") or _under(path, "/dashboard")) \
-                and not self.monitor_allowed(headers):
+        if guard in (Guard.MONITOR, Guard.MONITOR_PAGE) and not self.monitor_allowed(headers):
             return UnauthorizedError("Monitoring routes need the monitor key: 'Authorization: Bearer "
                                      "<MONITOR_API_KEY>' or 'X-API-Key: <MONITOR_API_KEY>'.")
         return None
-
-
-class AccessControlMiddleware:
-    """Pure ASGI: refuses operator routes before they run. ``/dashboard`` itself answers 401 with the page,
-    which then asks for the key (see :mod:`proxy.admin.dashboard`)."""
-
-    operator_only = True  # nothing to check on the proxied API: the chat route's short cut leaves it out
-
-    def __init__(self, app: ASGIApp, access: AccessControl, locked_page: ASGIApp | None = None) -> None:
-        self.app = app
-        self.access = access
-        self.locked_page = locked_page
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not scope["path"].startswith(_GUARDED):
-            await self.app(scope, receive, send)  # the proxied API's hot path: nothing to check
-            return
-        headers = headers_of(scope)
-        error = self.access.check(scope, headers)
-        if error is None:
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] == "/dashboard" and self.locked_page is not None and isinstance(error, UnauthorizedError):
-            await self.locked_page(scope, receive, send)
-            return
-        extra = [("www-authenticate", 'Bearer realm="cachegate"')] if error.status_code == 401 else []
-        response: BytesResponse = error_response(error, headers=[*extra, ("cache-control", "no-store")])
-        await response(scope, receive, send)

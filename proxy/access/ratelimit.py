@@ -16,16 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.access.auth import client_host
 from proxy.core.canonical import api_key_of
-from proxy.errors import RateLimitedError
+from proxy.errors import BackendError, RateLimitedError
 from proxy.http.asgi import headers_of
 from proxy.http.responses import error_response
 from proxy.platform.failopen import FailOpen
+from proxy.platform.redis import RedisHome
 
 WINDOW = 60
 
@@ -72,17 +71,17 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    def __init__(self, url: str, *, timeout: float) -> None:
-        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=16, timeout=timeout,
-                                                        socket_timeout=timeout, socket_connect_timeout=timeout)
-        self._client = aioredis.Redis(connection_pool=pool)
-        self._script = self._client.register_script(_INCR)
+    """Counters shared by every replica, through the process's one Redis home."""
+
+    def __init__(self, home: RedisHome) -> None:
+        self._home = home
+        self._script = home.script(_INCR)
 
     async def incr(self, key: str, ttl: int) -> int:
-        return int(await self._script(keys=[key], args=[ttl]))
+        return int(await self._home.call(lambda client: self._script(keys=[key], args=[ttl], client=client)))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        return None  # the home is closed by the composition root
 
 
 class RateLimiter:
@@ -108,7 +107,7 @@ class RateLimiter:
         reset = max(1, math.ceil((window + 1) * WINDOW - now))
         try:
             count = await self.counter.incr(f"{self.prefix}ratelimit:{identity}:{window}", WINDOW + 1)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except BackendError as exc:
             if self.failopen is not None:
                 self.failopen.failed(self.component, exc)
             return Decision(True, self.limit, self.limit, reset)
@@ -120,17 +119,15 @@ class RateLimiter:
         await self.counter.aclose()
 
 
-class RateLimitMiddleware:
-    """Pure ASGI, on ``/v1/*`` only: adds the headers to every answer and refuses the request over budget."""
+class RateLimited:
+    """Pure ASGI around a ``Guard.CLIENT`` route: adds the headers to every answer and refuses the request
+    over budget."""
 
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/") or scope["method"] == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
         decision = await self.limiter.hit(self.limiter.identity(scope))
         if not decision.allowed:
             error = RateLimitedError(f"Rate limit of {decision.limit} requests per minute reached; "

@@ -20,22 +20,21 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from proxy.access.auth import SESSION_COOKIE, SESSION_SECONDS, AccessControl, key_matches, make_session, presented_key
+from proxy.admin.recent import RecentRequests
+from proxy.component import Guard, RouteSpec, route
 from proxy.errors import UnauthorizedError
 from proxy.http.responses import error_response
-
-if TYPE_CHECKING:
-    from proxy.admin import OperatorSurface
-    from proxy.app import Services
+from proxy.settings import Settings
 
 PAGE = "dashboard.html"
 CHECKOUT_PAGE = Path(__file__).resolve().parents[2] / PAGE
@@ -98,19 +97,22 @@ class DashboardPage:
 
 
 class DashboardRoutes:
-    def __init__(self, surface: OperatorSurface, services: Services, page: DashboardPage,
-                 access: AccessControl) -> None:
-        self.surface = surface
-        self.services = services
+    def __init__(self, settings: Settings, *, page: DashboardPage, access: AccessControl, recent: RecentRequests,
+                 exact_backend: str, semantic_enabled: bool, started_at: Callable[[], float]) -> None:
+        self.settings = settings
         self.page = page
         self.access = access
+        self.recent = recent
+        self.exact_backend = exact_backend
+        self.semantic_enabled = semantic_enabled
+        self.started_at = started_at
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[RouteSpec]:
         return [
-            Route("/dashboard", self.dashboard, methods=["GET"]),
-            Route("/dashboard/session", self.login, methods=["POST"]),
-            Route("/dashboard/session", self.logout, methods=["DELETE"]),
-            Route("/dashboard/data", self.data, methods=["GET"]),
+            route("/dashboard", self.dashboard, guard=Guard.MONITOR_PAGE, locked=self.page.locked),
+            route("/dashboard/session", self.login, "POST", guard=Guard.OPEN),  # it checks the key it is given
+            route("/dashboard/session", self.logout, "DELETE", guard=Guard.OPEN),
+            route("/dashboard/data", self.data, guard=Guard.MONITOR),
         ]
 
     async def dashboard(self, request: Request) -> Response:
@@ -135,14 +137,14 @@ class DashboardRoutes:
 
     async def data(self, request: Request) -> JSONResponse:
         """What the dashboard needs besides /health and /metrics: uptime, recent requests, the set-up."""
-        settings = self.services.settings
-        semantic = self.services.semantic
+        settings = self.settings
+        started_at = self.started_at()
         return JSONResponse({
-            "uptime_seconds": round(time.time() - self.surface.started_at, 1),
-            "started_at": self.surface.started_at,
-            "recent_requests": self.surface.recent.snapshot(),
-            "exact_backend": self.services.exact.component,
-            "semantic_enabled": semantic is not None and hasattr(semantic, "clear"),
+            "uptime_seconds": round(time.time() - started_at, 1),
+            "started_at": started_at,
+            "recent_requests": self.recent.snapshot(),
+            "exact_backend": self.exact_backend,
+            "semantic_enabled": self.semantic_enabled,
             "semantic_mode": settings.semantic_mode,
             "admin_key_required": settings.admin_api_key is not None,
             "monitor_key_required": settings.monitor_api_key is not None,

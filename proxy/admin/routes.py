@@ -1,4 +1,4 @@
-"""The admin routes (``/admin/*``); who may call them is decided in :mod:`proxy.admin.auth`.
+"""The admin routes (``/admin/*``, each ``Guard.ADMIN``: see :mod:`proxy.access.auth`).
 
 * ``POST /admin/cache/clear``: both tiers, or ``tier=exact|semantic``, narrowed by ``model`` and
   ``namespace`` (query string or JSON body). The exact tier is cleared by SCAN over cachegate's own key
@@ -12,27 +12,24 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
+from collections.abc import Awaitable, Callable
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
-from starlette.types import Message
 
 from proxy.admin.warm import Warmer, parse_batch
+from proxy.cache.exact import ExactCache
+from proxy.component import Guard, RouteSpec, route
+from proxy.contracts import SemanticAdmin
 from proxy.errors import BackendError, BadRequestError, CachegateError, NotFoundError
-from proxy.health import check_services
+from proxy.health import Health
 from proxy.http.asgi import read_body
-from proxy.settings import redact_url
-
-if TYPE_CHECKING:
-    from proxy.admin import OperatorSurface
-    from proxy.app import Services
+from proxy.settings import Settings, redact_url
 
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")
@@ -87,23 +84,25 @@ async def _options(request: Request) -> dict[str, Any]:
     return options
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 class AdminRoutes:
-    def __init__(self, surface: OperatorSurface, services: Services) -> None:
-        self.surface = surface
-        self.services = services
-        self._warmer: Warmer | None = None
+    def __init__(self, settings: Settings, *, exact: ExactCache, semantic: SemanticAdmin | None, warmer: Warmer,
+                 health: Health, metrics: Callable[[], Awaitable[dict[str, Any]]],
+                 started_at: Callable[[], float]) -> None:
+        self.settings = settings
+        self.exact = exact
+        self.semantic = semantic
+        self.warmer = warmer
+        self.health = health
+        self.current_metrics = metrics
+        self.started_at = started_at
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self) -> list[RouteSpec]:
         return [
-            Route("/admin/cache/clear", self.clear, methods=["POST"]),
-            Route("/admin/cache/entries/{key:path}", self.delete_entry, methods=["DELETE"]),
-            Route("/admin/cache/warm", self.warm, methods=["POST"]),
-            Route("/admin/stats", self.stats, methods=["GET"]),
-            Route("/admin/config", self.config, methods=["GET"]),
+            route("/admin/cache/clear", self.clear, "POST", guard=Guard.ADMIN),
+            route("/admin/cache/entries/{key:path}", self.delete_entry, "DELETE", guard=Guard.ADMIN),
+            route("/admin/cache/warm", self.warm, "POST", guard=Guard.ADMIN),
+            route("/admin/stats", self.stats, guard=Guard.ADMIN),
+            route("/admin/config", self.config, guard=Guard.ADMIN),
         ]
 
     # -- clearing -------------------------------------------------------------------------------
@@ -116,21 +115,20 @@ class AdminRoutes:
                                   code="invalid_value")
         model = options.get("model") or None
         namespace = options.get("namespace")  # "" is the default namespace, None is every namespace
-        semantic = self.services.semantic
-        semantic_clear = getattr(semantic, "clear", None)
-        if tier == "semantic" and semantic_clear is None:
+        semantic = self.semantic
+        if tier == "semantic" and semantic is None:
             raise BadRequestError("The semantic tier is off (SEMANTIC_MODE=off), so there is nothing to clear.",
                                   param="tier", code="tier_disabled")
         removed: dict[str, int] = {}
         skipped: dict[str, str] = {}
         try:
             if tier in ("exact", "all", "both"):
-                removed["exact"] = await self.services.exact.clear(model=model, namespace=namespace)
+                removed["exact"] = await self.exact.clear(model=model, namespace=namespace)
             if tier in ("semantic", "all", "both"):
-                if semantic_clear is None:
+                if semantic is None:
                     skipped["semantic"] = "the semantic tier is off"
                 else:
-                    removed["semantic"] = int(await _maybe_await(semantic_clear(model=model, namespace=namespace)))
+                    removed["semantic"] = await semantic.clear(model=model, namespace=namespace)
         except BackendError as exc:
             raise DependencyUnavailableError(f"Could not clear the cache: {exc.message}",
                                              code="dependency_unavailable") from exc
@@ -139,16 +137,15 @@ class AdminRoutes:
 
     async def delete_entry(self, request: Request) -> JSONResponse:
         key: str = request.path_params["key"]
-        prefix = f"{self.services.settings.cache_key_prefix}exact:"
-        semantic_prefix = f"{self.services.settings.cache_key_prefix}semantic:"
-        semantic = self.services.semantic
-        if key.startswith(semantic_prefix) and semantic is not None:
-            return await self._delete_semantic(key, key.removeprefix(semantic_prefix))
+        prefix = f"{self.settings.cache_key_prefix}exact:"
+        semantic_prefix = f"{self.settings.cache_key_prefix}semantic:"
+        if key.startswith(semantic_prefix) and self.semantic is not None:
+            return await self._delete_semantic(self.semantic, key, key.removeprefix(semantic_prefix))
         if not key.startswith(prefix):
             raise BadRequestError(f"Not a cachegate cache key: keys start with {prefix!r} or {semantic_prefix!r} "
                                   "(see the x-cache-key header of a hit).", param="key", code="invalid_key")
         try:
-            deleted = await self.services.exact.delete([key])
+            deleted = await self.exact.delete([key])
         except BackendError as exc:
             raise DependencyUnavailableError(f"Could not delete the entry: {exc.message}") from exc
         if not deleted:
@@ -156,9 +153,9 @@ class AdminRoutes:
                                 code="entry_not_found")
         return _json({"deleted": deleted, "key": key})
 
-    async def _delete_semantic(self, key: str, point_id: str) -> JSONResponse:
+    async def _delete_semantic(self, semantic: SemanticAdmin, key: str, point_id: str) -> JSONResponse:
         try:
-            deleted = await self.services.semantic.delete(point_id)  # type: ignore[union-attr]
+            deleted = await semantic.delete(point_id)
         except Exception as exc:  # the store's own errors: report, never a 500
             raise DependencyUnavailableError(f"Could not delete the entry: {exc}") from exc
         if not deleted:
@@ -169,23 +166,22 @@ class AdminRoutes:
     # -- warming --------------------------------------------------------------------------------
 
     async def warm(self, request: Request) -> JSONResponse:
-        raw = await read_body(request, self.services.settings.max_body_bytes)
+        raw = await read_body(request, self.settings.max_body_bytes)
         batch = parse_batch(raw, request.headers.get("content-type", ""), request.query_params)
-        if self._warmer is None:
-            self._warmer = Warmer(self.services)
-        return _json(await self._warmer.warm(batch, request))
+        return _json(await self.warmer.warm(batch, request))
 
     # -- looking ------------------------------------------------------------------------------------
 
     async def stats(self, request: Request) -> JSONResponse:
         services_status, cache, metrics = await asyncio.gather(
-            self.service_status(), self.cache_status(), self.metrics(request))
-        settings = self.services.settings
+            self.service_status(), self.cache_status(), self.metrics())
+        settings = self.settings
+        started_at = self.started_at()
         return _json({
             "status": "healthy" if all(s.get("status") != "down" for s in services_status.values()) else "degraded",
             "version": _version(),
-            "uptime_seconds": round(time.time() - self.surface.started_at, 1),
-            "started_at": self.surface.started_at,
+            "uptime_seconds": round(time.time() - started_at, 1),
+            "started_at": started_at,
             "services": services_status,
             "cache": cache,
             "metrics": metrics,
@@ -197,16 +193,16 @@ class AdminRoutes:
         })
 
     async def config(self, request: Request) -> JSONResponse:
-        return _json({"settings": scrub(self.services.settings.redacted()), "version": _version()})
+        return _json({"settings": scrub(self.settings.redacted()), "version": _version()})
 
     async def service_status(self) -> dict[str, dict[str, Any]]:
         """The same live checks as ``/health`` (each dependency pinged now), error texts scrubbed."""
-        _, checks = await check_services(self.services, CHECK_TIMEOUT)
+        _, checks = await self.health.check(CHECK_TIMEOUT)
         scrubbed: dict[str, dict[str, Any]] = scrub(checks)
         return scrubbed
 
     async def cache_status(self) -> dict[str, Any]:
-        exact = self.services.exact
+        exact = self.exact
         out: dict[str, Any] = {"exact": {"backend": exact.component, "prefix": exact.prefix}}
         try:
             entries, size = await exact.usage()
@@ -215,37 +211,19 @@ class AdminRoutes:
                 out["exact"]["note"] = "entries and bytes are of the whole Redis database (DBSIZE, used_memory)"
         except BackendError as exc:
             out["exact"].update(entries=None, bytes=None, error=scrub(exc.message))
-        semantic = self.services.semantic
-        out["semantic"] = {"enabled": semantic is not None, "mode": self.services.settings.semantic_mode}
-        count = getattr(semantic, "count", None)
-        if count is not None:
+        semantic = self.semantic
+        out["semantic"] = {"enabled": semantic is not None, "mode": self.settings.semantic_mode}
+        if semantic is not None:
             try:
-                out["semantic"]["entries"] = int(await _maybe_await(count()))
+                out["semantic"]["entries"] = await semantic.count()
             except Exception as exc:
                 out["semantic"].update(entries=None, error=scrub(str(exc) or type(exc).__name__))
         return out
 
-    async def metrics(self, request: Request) -> Any:
-        """What ``GET /metrics`` answers, asked of the router directly (no middleware, no HTTP)."""
-        scope = {**request.scope, "method": "GET", "path": "/metrics", "raw_path": b"/metrics",
-                 "query_string": b"", "headers": [(b"accept", b"application/json")],
-                 "state": {**request.scope.get("state", {})}}
-        status = 0
-        body = bytearray()
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-
+    async def metrics(self) -> Any:
+        """What ``GET /metrics`` answers (``None`` if monitoring cannot say)."""
         try:
-            await request.app.router(scope, receive, send)
-            return orjson.loads(body) if status == 200 else None
+            return await self.current_metrics()
         except Exception:
             return None
 

@@ -1,6 +1,6 @@
 """``POST /admin/cache/warm``: send a batch of chat requests upstream and store the answers.
 
-Each request goes through the very :class:`~proxy.chat.ChatHandler` that serves live traffic (same key,
+Each request goes through the very :class:`~proxy.chat.ChatPipeline` that serves live traffic (same key,
 TTL, single flight, exact and semantic storage), with at most ``concurrency`` of them in flight. Requests
 are sent without ``stream``: the key ignores it and a stored plain answer also serves stream requests.
 
@@ -16,27 +16,24 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.types import Message
 
 from proxy.cache.exact import ExactCache
-from proxy.chat import ChatHandler
+from proxy.chat.pipeline import ChatPipeline
 from proxy.contracts import RequestRecord
+from proxy.core.request import ChatRequestParser
 from proxy.errors import BackendError, BadRequestError, CachegateError
-from proxy.http.asgi import headers_of
-from proxy.platform.jobs import BackgroundTasks
-
-if TYPE_CHECKING:
-    from proxy.app import Services
+from proxy.platform.jobs import JobRunner
 
 MAX_REQUESTS = 1000
 MAX_CONCURRENCY = 32
 DEFAULT_CONCURRENCY = 4
 #: headers of the admin request that are handed to every warmed request
 _PASSED_HEADERS = ("x-cache-namespace", "x-cache-ttl")
+GROUP = "warm"  # the job runner's group of warm's background stores
 _JSONL_TYPES = {"application/x-ndjson", "application/jsonl", "application/x-jsonlines", "text/plain"}
 
 
@@ -95,22 +92,6 @@ def _json_lines(raw: bytes) -> list[Any]:
     return items
 
 
-class _Capture:
-    """Collects what an ASGI response sends."""
-
-    def __init__(self) -> None:
-        self.status = 0
-        self.headers: dict[str, str] = {}
-        self.body = bytearray()
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", ())}
-        elif message["type"] == "http.response.body":
-            self.body += message.get("body", b"")
-
-
 def _error_message(body: bytes) -> str | None:
     try:
         parsed = orjson.loads(body)
@@ -122,11 +103,15 @@ def _error_message(body: bytes) -> str | None:
 
 
 class Warmer:
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.tasks = BackgroundTasks()  # our own, so waiting for our stores never touches live traffic's
-        self.handler = ChatHandler(services.settings, upstream=services.upstream, exact=services.exact,
-                                   flights=services.flights, tasks=self.tasks, semantic=services.semantic)
+    """Warms through ``pipeline``: the live pipeline's parts, storing in the job runner's ``warm`` group so
+    that waiting for warm's stores never waits for live traffic's."""
+
+    def __init__(self, parser: ChatRequestParser, pipeline: ChatPipeline, *, jobs: JobRunner,
+                 exact: ExactCache) -> None:
+        self.parser = parser
+        self.pipeline = pipeline
+        self.jobs = jobs
+        self.exact = exact
 
     async def warm(self, batch: WarmBatch, request: Request) -> dict[str, Any]:
         headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json")]
@@ -141,13 +126,13 @@ class Warmer:
 
         async def one(index: int, item: Any) -> dict[str, Any]:
             async with semaphore:
-                return await self._one(index, item, headers, request)
+                return await self._one(index, item, headers)
 
         results = list(await asyncio.gather(*(one(i, item) for i, item in enumerate(batch.requests))))
-        await self.tasks.drain(timeout=30.0)
+        await self.jobs.flush(GROUP, timeout=30.0)
         for result in results:
             if result.get("key") and result["status"] == 200:
-                result["cached"] = await _present(self.services.exact, result["key"])
+                result["cached"] = await _present(self.exact, result["key"])
         return {
             "total": len(results),
             "cached": sum(1 for r in results if r.get("cached")),
@@ -158,45 +143,25 @@ class Warmer:
             "results": results,
         }
 
-    async def _one(self, index: int, item: Any, headers: list[tuple[bytes, bytes]], admin: Request) -> dict[str, Any]:
+    async def _one(self, index: int, item: Any, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         result: dict[str, Any] = {"index": index, "status": 0, "cached": False, "key": None}
         if not isinstance(item, dict):
             return {**result, "status": 400, "error": "Each request must be a JSON object."}
         body = {k: v for k, v in item.items() if k not in {"stream", "stream_options"}}
         raw = orjson.dumps(body)
+        # Not handed to the observer: warming is not client traffic.
         record = RequestRecord(request_id=f"warm-{index}", route="/admin/cache/warm", method="POST",
                                started_at=time.time())
-        scope = {
-            "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
-            "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "root_path": "",
-            "query_string": b"", "headers": [*headers, (b"content-length", str(len(raw)).encode())],
-            "client": admin.scope.get("client"), "server": admin.scope.get("server"),
-            "state": {"record": record}, "app": admin.scope.get("app"),
-        }
-        sent = False
-        never = asyncio.Event()
-
-        async def receive() -> Message:
-            nonlocal sent
-            if sent:  # the "client" stays connected until the response is complete
-                await never.wait()
-            sent = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-
-        capture = _Capture()
         try:
-            response = await self.handler.respond(scope, receive)
-            await response(scope, receive, capture.send)
+            answer = await self.pipeline.answer(self.parser.parse(raw, headers), record)
         except CachegateError as exc:
             return {**result, "status": exc.status_code, "error": exc.message}
-        cache = capture.headers.get("x-cache")
-        result.update(status=capture.status, x_cache=cache, model=body.get("model"))
-        if capture.status == 200:
-            # a miss does not send x-cache-key: ask the handler for the key it used
-            result["key"] = capture.headers.get("x-cache-key") or self.handler.key_for(raw, headers_of(scope))
-            result["cached"] = cache == "HIT"
+        result.update(status=answer.status, x_cache=answer.cache, model=body.get("model"))
+        if answer.status == 200:
+            result["key"] = answer.key
+            result["cached"] = answer.cache == "HIT"
         else:
-            result["error"] = _error_message(bytes(capture.body))
+            result["error"] = _error_message(answer.body or b"")
         return result
 
 

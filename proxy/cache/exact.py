@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from proxy.cache.entry import CachedResponse, EntryFormatError
+from proxy.component import Contribution, HealthCheck
 from proxy.contracts import ExactBackend, Observer
 from proxy.core.canonical import exact_pattern
 from proxy.errors import BackendError
@@ -84,3 +85,17 @@ class ExactCache:
 
     async def usage(self) -> tuple[int, int]:
         return await self.backend.usage()
+
+    # -- the component: a server backend is checked through its home (the Redis home), so only an in-process
+    # store is named here
+
+    def contribution(self) -> Contribution:
+        if self.backend.remote:
+            return Contribution()
+        return Contribution(checks=[HealthCheck("exact_cache", embedded=self.backend.name)])
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.backend.aclose()

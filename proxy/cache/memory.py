@@ -15,6 +15,7 @@ ENTRY_OVERHEAD = 200
 
 class MemoryBackend:
     name = "memory"
+    remote = False
 
     def __init__(self, max_bytes: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_bytes = max_bytes

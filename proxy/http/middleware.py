@@ -33,10 +33,8 @@ class RequestContextMiddleware:
                  listeners: Sequence[Callable[[RequestRecord], None]] = ()) -> None:
         self.app = app
         self.observer = observer
-        self.listeners = listeners  # read per request: components may add theirs after the app is built
+        self.listeners = tuple(listeners)
         self.new_id = RequestIds()
-        # optional observer hook, told when a response starts (monitoring counts active streams with it)
-        self.response_started = getattr(observer, "response_started", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,8 +54,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
-                if self.response_started is not None:
-                    self.response_started(record)
+                self.observer.response_started(record)  # monitoring counts active streams with it
             elif message["type"] == "http.response.body" and not message.get("more_body", False) and not done:
                 done = True
                 record.duration = time.perf_counter() - started

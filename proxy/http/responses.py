@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 from starlette.types import Receive, Scope, Send
 
+from proxy.contracts import ByteStream
 from proxy.errors import CachegateError
 
 logger = logging.getLogger("cachegate")
@@ -66,7 +67,7 @@ def error_answer(exc: Exception, scope: Scope) -> BytesResponse:
 
 
 class StreamResponse:
-    def __init__(self, source: AsyncIterator[bytes], *, status: int = 200, headers: Headers = (),
+    def __init__(self, source: ByteStream, *, status: int = 200, headers: Headers = (),
                  media_type: str = SSE) -> None:
         self.source = source
         self.status = status
@@ -105,4 +106,4 @@ class StreamResponse:
         finally:
             watcher.cancel()
             # In a task of its own, so that a cancellation of this one cannot cut the source's clean-up short.
-            await asyncio.shield(asyncio.ensure_future(self.source.aclose()))  # type: ignore[attr-defined]
+            await asyncio.shield(asyncio.ensure_future(self.source.aclose()))

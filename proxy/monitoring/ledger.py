@@ -19,10 +19,9 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-
+from proxy.platform.redis import RedisHome
 from proxy.platform.sqlite import Database
 
 logger = logging.getLogger("cachegate.ledger")
@@ -59,18 +58,17 @@ class RedisLedgerStore:
     name = "redis"
     shared = True
 
-    def __init__(self, url: str, *, prefix: str, timeout: float = 1.0) -> None:
+    def __init__(self, home: RedisHome, *, prefix: str) -> None:
+        self.home = home
         self.key = f"{prefix}stats:totals"
         self.meta_key = f"{prefix}stats:meta"
-        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                              max_connections=4)
 
     @staticmethod
     def field(key: Key) -> str:
         return f"{key[0]}|{key[1]}"  # names never contain "|", so the last one splits it back
 
     async def load(self) -> dict[Key, float]:
-        raw = await self.client.hgetall(self.key)
+        raw = await self.home.call(lambda client: client.hgetall(self.key))
         out: dict[Key, float] = {}
         for field, value in raw.items():
             scope, _, name = (field.decode() if isinstance(field, bytes) else field).rpartition("|")
@@ -78,21 +76,24 @@ class RedisLedgerStore:
         return out
 
     async def add(self, deltas: Mapping[Key, float]) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            for key, amount in deltas.items():
-                if is_integral(key[1]):
-                    pipe.hincrby(self.key, self.field(key), int(amount))
-                else:
-                    pipe.hincrbyfloat(self.key, self.field(key), amount)
-            await pipe.execute()
+        async def write(client: Any) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                for key, amount in deltas.items():
+                    if is_integral(key[1]):
+                        pipe.hincrby(self.key, self.field(key), int(amount))
+                    else:
+                        pipe.hincrbyfloat(self.key, self.field(key), amount)
+                await pipe.execute()
+
+        await self.home.call(write)
 
     async def first_started(self, now: float) -> float:
-        await self.client.hsetnx(self.meta_key, "first_started_at", repr(now))
-        value = await self.client.hget(self.meta_key, "first_started_at")
+        await self.home.call(lambda client: client.hsetnx(self.meta_key, "first_started_at", repr(now)))
+        value = await self.home.call(lambda client: client.hget(self.meta_key, "first_started_at"))
         return float(value) if value is not None else now
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        return None  # the home is closed by the composition root
 
 
 class SqliteLedgerStore:

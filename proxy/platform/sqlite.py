@@ -1,8 +1,10 @@
-"""The monitoring SQLite file (``DATA_DIR/monitoring.sqlite3``): one connection owned by one worker thread.
+"""The one SQLite layer: a database file, one connection owned by one worker thread, versioned migrations.
 
 Every statement runs on that thread (``await db.run(fn)``), so the event loop never waits on disk and no
-two writers race. The schema is versioned: :data:`MIGRATIONS` are applied in order, once each, and
-recorded in ``schema_migrations``.
+two writers race. Each owner of a file (monitoring now, the probe next) registers its schema as a list of
+:class:`Migration` s; they are applied in order, once each, forward only, each in its own transaction, and
+recorded in ``schema_migrations`` (version, description, applied_at). :func:`status` reads that table
+without applying anything (``cachegate db status``).
 """
 
 from __future__ import annotations
@@ -10,73 +12,74 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
 
-FILENAME = "monitoring.sqlite3"
-
-#: (version, description, statements); append new versions, never edit applied ones
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
-    (1, "usage history", [
-        """CREATE TABLE usage (
-               id INTEGER PRIMARY KEY,
-               ts REAL NOT NULL,
-               request_id TEXT NOT NULL,
-               route TEXT NOT NULL,
-               model TEXT,
-               prompt_tokens INTEGER NOT NULL DEFAULT 0,
-               completion_tokens INTEGER NOT NULL DEFAULT 0,
-               cached_tokens INTEGER NOT NULL DEFAULT 0,
-               outcome TEXT NOT NULL,
-               tier TEXT,
-               status INTEGER NOT NULL,
-               latency_ms REAL NOT NULL,
-               stream INTEGER NOT NULL DEFAULT 0,
-               api_key_hash TEXT,
-               cost_usd REAL NOT NULL DEFAULT 0,
-               saved_usd REAL NOT NULL DEFAULT 0
-           )""",
-        # one index: a second one (model, ts) doubled the cost of each insert; queries scan the time range
-        "CREATE INDEX usage_ts ON usage (ts)",
-    ]),
-    (2, "savings ledger", [
-        """CREATE TABLE ledger (
-               scope TEXT NOT NULL,
-               name TEXT NOT NULL,
-               value REAL NOT NULL DEFAULT 0,
-               PRIMARY KEY (scope, name)
-           ) WITHOUT ROWID""",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ]),
-]
-
-
-def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply the migrations ``conn`` lacks, each in its own transaction; returns the versions applied."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+_LEDGER_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                  "description TEXT NOT NULL, applied_at REAL NOT NULL)")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of a schema; append new versions, never edit applied ones."""
+
+    version: int
+    description: str
+    statements: Sequence[str]
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[int]:
+    """Apply the migrations ``conn`` lacks, each in its own transaction; returns the versions applied."""
+    versions = [migration.version for migration in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError(f"migration versions must increase: {versions}")
+    conn.execute(_LEDGER_TABLE)
     conn.commit()
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     applied = []
-    for version, description, statements in MIGRATIONS:
-        if version in done:
+    for migration in migrations:
+        if migration.version in done:
             continue
-        with conn:  # one transaction: a migration is applied entirely or not at all
-            for statement in statements:
+        # One explicit transaction: a migration is applied entirely or not at all. (sqlite3 opens transactions
+        # implicitly only before INSERT/UPDATE/DELETE, so a CREATE would otherwise commit on its own.)
+        conn.execute("BEGIN")
+        try:
+            for statement in migration.statements:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-                         (version, description, time.time()))
-        applied.append(version)
+                         (migration.version, migration.description, time.time()))
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        applied.append(migration.version)
     return applied
 
 
+def status(path: Path, migrations: Sequence[Migration]) -> list[dict[str, object]]:
+    """Each migration with when it was applied (``None``: pending); reads only, creates nothing."""
+    applied: dict[int, float] = {}
+    if path.exists():
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            applied = dict(conn.execute("SELECT version, applied_at FROM schema_migrations").fetchall())
+        except sqlite3.OperationalError:  # no table yet: nothing applied
+            pass
+        finally:
+            conn.close()
+    return [{"version": m.version, "description": m.description, "applied_at": applied.get(m.version)}
+            for m in migrations]
+
+
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
+        self.migrations = tuple(migrations)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
@@ -86,7 +89,7 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
-        migrate(conn)
+        migrate(conn, self.migrations)
         self._conn = conn
 
     async def open(self) -> None:
@@ -96,7 +99,7 @@ class Database:
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` on the database thread (opening the file first if needed)."""
         if self._executor is None:
-            raise RuntimeError("the monitoring database is not open")
+            raise RuntimeError(f"the database {self.path} is not open")
 
         def call() -> T:
             if self._conn is None:

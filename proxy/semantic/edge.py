@@ -43,6 +43,7 @@ class EdgeBackend:
     """:class:`proxy.contracts.SemanticBackend` on a local qdrant-edge shard."""
 
     name = "qdrant-edge"
+    remote = False
 
     def __init__(self, path: Path, *, timeout: float = 1.0) -> None:
         self.path = Path(path)

@@ -30,6 +30,7 @@ class QdrantBackend:
     """:class:`proxy.contracts.SemanticBackend` on a Qdrant server."""
 
     name = "qdrant"
+    remote = True
 
     def __init__(self, url: str | None = None, *, api_key: str | None = None, collection: str = "cachegate",
                  timeout: float = 1.0, client: AsyncQdrantClient | None = None) -> None:

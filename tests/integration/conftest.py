@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from proxy.semantic import shared_encoder
+from tests.support.embedding import start_embedding_service
 from tests.support.proxy import ProxyServer, proxy_settings
-from tests.support.servers import RedisServer, SimulatorServer
+from tests.support.servers import RedisServer, ServerThread, SimulatorServer
 
 StartProxy = Callable[..., ProxyServer]
 
@@ -45,3 +47,17 @@ def proxy(backend: str, start_proxy: StartProxy, redis_server: RedisServer) -> P
             client.flushall()
         return start_proxy(redis_url=redis_server.url)
     return start_proxy()
+
+
+@pytest.fixture(scope="session")
+def loaded_encoder() -> Any:
+    encoder = shared_encoder()
+    encoder.load()
+    return encoder
+
+
+@pytest.fixture(scope="session")
+def embedding_service(loaded_encoder: Any) -> Iterator[ServerThread]:
+    server = start_embedding_service()
+    yield server
+    server.stop()

@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from qdrant_client import AsyncQdrantClient
 
+from proxy.semantic.qdrant import QdrantBackend
 from tests.support.proxy import ProxyServer
-from tests.support.servers import RedisServer, SimulatorServer, free_port
+from tests.support.servers import RedisServer, ServerThread, SimulatorServer, free_port
 
 FOREIGN = {"otherapp:session:42": b"keep me", "cachegate-not:exact:x:y:z:w": b"not ours either",
            "exact:aaaa:-:bbbb:cccc": b"no prefix"}
@@ -56,7 +58,7 @@ def fill(proxy: ProxyServer) -> None:
 def proxy_wait_for_stores(proxy: ProxyServer) -> None:
     # answers are stored off the request path: a second ask turns into a hit once they are
     deadline = time.monotonic() + 5
-    while len(proxy.services.tasks) and time.monotonic() < deadline:
+    while len(proxy.parts.jobs) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -203,39 +205,28 @@ def test_stats_has_cache_services_and_metrics(admin_proxy: ProxyServer, backend:
     assert body["metrics"]["cache_performance"] == metrics["cache_performance"]
 
 
-class FakeSemantic:
-    """Stands in for the semantic tier's admin side (``clear`` and ``count``)."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[str | None, str | None]] = []
-        self.fail = fail
-
-    async def clear(self, model: str | None = None, namespace: str | None = None) -> int:
-        if self.fail:
-            from proxy.errors import BackendError
-
-            raise BackendError("qdrant", "connection refused")
-        self.calls.append((model, namespace))
-        return 7
-
-    async def count(self) -> int:
-        return 42
-
-
-def test_clear_reaches_the_semantic_tier(start_proxy: Any) -> None:
-    proxy = start_proxy(admin_api_key="adm")
+def test_clear_reaches_the_semantic_tier(start_proxy: Any, embedding_service: ServerThread) -> None:
+    # the real tier: the embedding service, the Qdrant server backend on qdrant-client's local mode
+    store = QdrantBackend(client=AsyncQdrantClient(location=":memory:"), timeout=5.0)
+    proxy = start_proxy(admin_api_key="adm", semantic_mode="serve", embedding_url=embedding_service.url,
+                        embedding_timeout=10.0, app_kwargs={"semantic_backend": store})
     fill(proxy)
-    semantic = FakeSemantic()
-    proxy.services.semantic = semantic
+    semantic = proxy.parts.semantic
+    assert semantic is not None and semantic.stats["stored"] == 5
+    assert admin(proxy, "GET", "/admin/stats").json()["cache"]["semantic"]["entries"] == 5
     both = admin(proxy, "POST", "/admin/cache/clear", params={"model": "gpt-4o", "namespace": "docs"}).json()
-    assert both["removed"] == {"exact": 1, "semantic": 7} and both["total"] == 8 and both["skipped"] == {}
+    assert both["removed"] == {"exact": 1, "semantic": 1} and both["total"] == 2 and both["skipped"] == {}
     only = admin(proxy, "POST", "/admin/cache/clear", params={"tier": "semantic"}).json()
-    assert only["removed"] == {"semantic": 7}
-    assert semantic.calls == [("gpt-4o", "docs"), (None, None)]
-    assert {name for name, hit in cached(proxy).items() if hit} == {"a", "b", "c", "d"}
-    stats = admin(proxy, "GET", "/admin/stats").json()
-    assert stats["cache"]["semantic"]["entries"] == 42
-    proxy.services.semantic = FakeSemantic(fail=True)
+    assert only["removed"] == {"semantic": 4}
+    assert admin(proxy, "GET", "/admin/stats").json()["cache"]["semantic"]["entries"] == 0
+    assert {name for name, hit in cached(proxy).items() if hit} == {"a", "b", "c", "d"}  # the exact tier kept these
+
+
+def test_a_semantic_store_that_is_down_makes_clear_a_503(start_proxy: Any, embedding_service: ServerThread) -> None:
+    proxy = start_proxy(admin_api_key="adm", semantic_mode="serve", qdrant_url=f"http://127.0.0.1:{free_port()}",
+                        qdrant_timeout=0.5, embedding_url=embedding_service.url)
     down = admin(proxy, "POST", "/admin/cache/clear", params={"tier": "semantic"})
     assert down.status_code == 503
     assert down.json()["error"]["code"] == "dependency_unavailable"
+    stats = admin(proxy, "GET", "/admin/stats").json()
+    assert stats["cache"]["semantic"]["entries"] is None and stats["cache"]["semantic"]["error"]

@@ -40,7 +40,7 @@ def traffic(proxy: ProxyServer) -> None:
 
 def wait_for_stores(proxy: ProxyServer) -> None:
     deadline = time.monotonic() + 5
-    while len(proxy.services.tasks) and time.monotonic() < deadline:
+    while len(proxy.parts.jobs) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.embedding import start_embedding_service
 from tests.support.proxy import ProxyServer
 from tests.support.servers import SimulatorServer
 
-from .conftest import StartSemantic, start_embedding_service, tier_of, wait_stored
+from .conftest import StartSemantic, tier_of, wait_stored
 
 MODEL = "gpt-4o-mini"
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -181,7 +182,7 @@ def test_the_embedding_service_going_away_fails_open(start_proxy: Any, sim: Simu
         answer = ask(proxy, text)
         assert answer.headers["x-cache"] == "MISS"
         assert content(answer) == f"[{n}] You said: {text}"
-    assert proxy.services.failopen.state("embedding").failures >= 2
+    assert proxy.parts.failopen.state("embedding").failures >= 2
     health = httpx.get(proxy.url + "/health").json()
     assert health["services"]["embedding"]["status"] == "down"
 
@@ -221,7 +222,7 @@ def test_an_unreachable_qdrant_server_fails_open(start_proxy: Any, sim: Simulato
         assert answer.status_code == 200
         assert answer.headers["x-cache"] == "MISS"
         assert content(answer) == f"[{n}] You said: {text}"
-    assert proxy.services.failopen.state("qdrant").failures >= 1
+    assert proxy.parts.failopen.state("qdrant").failures >= 1
     health = httpx.get(proxy.url + "/health").json()
     assert health["services"]["qdrant"]["status"] == "down"
 

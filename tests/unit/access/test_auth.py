@@ -1,4 +1,4 @@
-"""proxy.admin.auth: keys, loopback, the dashboard's session cookie and the route guard."""
+"""proxy.access.auth: keys, loopback, the dashboard's session cookie and the check of each guard."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from proxy.access.auth import (
     same_origin,
     session_valid,
 )
+from proxy.component import Guard
 from proxy.errors import ForbiddenError, UnauthorizedError
 from proxy.settings import Settings
 
@@ -87,54 +88,57 @@ def test_same_origin() -> None:
 class TestAdminGuard:
     def test_with_a_key_only_the_key_opens(self) -> None:
         access = AccessControl(Settings(admin_api_key="adm"))
-        assert isinstance(access.check(scope("/admin/stats"), {}), UnauthorizedError)
-        assert isinstance(access.check(scope("/admin/stats"), {"x-api-key": "wrong"}), UnauthorizedError)
-        assert access.check(scope("/admin/stats"), {"x-api-key": "adm"}) is None
-        assert access.check(scope("/admin/stats", client="203.0.113.9"), {"authorization": "Bearer adm"}) is None
+        assert isinstance(access.check(Guard.ADMIN, scope("/admin/stats"), {}), UnauthorizedError)
+        assert isinstance(access.check(Guard.ADMIN, scope("/admin/stats"), {"x-api-key": "wrong"}), UnauthorizedError)
+        assert access.check(Guard.ADMIN, scope("/admin/stats"), {"x-api-key": "adm"}) is None
+        assert access.check(Guard.ADMIN, scope("/admin/stats", client="203.0.113.9"),
+                            {"authorization": "Bearer adm"}) is None
 
     def test_without_a_key_only_direct_loopback_clients(self) -> None:
         access = AccessControl(Settings())
-        assert access.check(scope("/admin/stats"), {}) is None
-        assert access.check(scope("/admin/stats", client="::1"), {}) is None
-        refused = access.check(scope("/admin/stats", client="203.0.113.9"), {})
+        assert access.check(Guard.ADMIN, scope("/admin/stats"), {}) is None
+        assert access.check(Guard.ADMIN, scope("/admin/stats", client="::1"), {}) is None
+        refused = access.check(Guard.ADMIN, scope("/admin/stats", client="203.0.113.9"), {})
         assert isinstance(refused, ForbiddenError) and refused.code == "loopback_only"
-        forwarded = access.check(scope("/admin/stats"), {"x-forwarded-for": "203.0.113.9"})
+        forwarded = access.check(Guard.ADMIN, scope("/admin/stats"), {"x-forwarded-for": "203.0.113.9"})
         assert isinstance(forwarded, ForbiddenError)
-        assert isinstance(access.check(scope("/admin", client="10.1.1.1"), {}), ForbiddenError)
+        assert isinstance(access.check(Guard.ADMIN, scope("/admin", client="10.1.1.1"), {}), ForbiddenError)
 
     def test_cross_site_origin_is_refused_even_with_the_key(self) -> None:
         access = AccessControl(Settings(admin_api_key="adm"))
         headers = {"x-api-key": "adm", "host": "127.0.0.1:3000"}
-        refused = access.check(scope("/admin/cache/clear", method="POST"), {**headers, "origin": "http://evil.example"})
+        refused = access.check(Guard.ADMIN, scope("/admin/cache/clear", method="POST"),
+                               {**headers, "origin": "http://evil.example"})
         assert isinstance(refused, ForbiddenError) and refused.code == "cross_site_request"
-        assert access.check(scope("/admin/cache/clear", method="POST"),
+        assert access.check(Guard.ADMIN, scope("/admin/cache/clear", method="POST"),
                             {**headers, "origin": "http://127.0.0.1:3000"}) is None
-
-    def test_other_paths_are_not_admin(self) -> None:
-        access = AccessControl(Settings(admin_api_key="adm"))
-        for path in ("/administrator", "/v1/admin", "/health", "/v1/chat/completions"):
-            assert access.check(scope(path, client="203.0.113.9"), {}) is None
 
 
 class TestMonitorGuard:
     def test_open_without_a_monitor_key(self) -> None:
         access = AccessControl(Settings(admin_api_key="adm"))
         for path in ("/metrics", "/metrics/usage", "/dashboard", "/dashboard/data"):
-            assert access.check(scope(path, client="203.0.113.9"), {}) is None
+            assert access.check(Guard.MONITOR, scope(path, client="203.0.113.9"), {}) is None
 
     @pytest.mark.parametrize("path", ["/metrics", "/metrics/prometheus", "/metrics/csv", "/metrics/usage",
                                       "/dashboard", "/dashboard/data"])
     def test_monitor_key_admin_key_or_session(self, path: str) -> None:
         access = AccessControl(Settings(admin_api_key="adm", monitor_api_key="mon"))
-        assert isinstance(access.check(scope(path), {}), UnauthorizedError)
-        assert isinstance(access.check(scope(path), {"x-api-key": "nope"}), UnauthorizedError)
-        assert access.check(scope(path), {"x-api-key": "mon"}) is None
-        assert access.check(scope(path), {"authorization": "Bearer adm"}) is None
-        assert access.check(scope(path), {"cookie": f"{SESSION_COOKIE}={make_session('mon')}"}) is None
-        assert isinstance(access.check(scope(path), {"cookie": f"{SESSION_COOKIE}={make_session('adm')}"}),
-                          UnauthorizedError)
+        assert isinstance(access.check(Guard.MONITOR, scope(path), {}), UnauthorizedError)
+        assert isinstance(access.check(Guard.MONITOR, scope(path), {"x-api-key": "nope"}), UnauthorizedError)
+        assert access.check(Guard.MONITOR, scope(path), {"x-api-key": "mon"}) is None
+        assert access.check(Guard.MONITOR, scope(path), {"authorization": "Bearer adm"}) is None
+        assert access.check(Guard.MONITOR, scope(path), {"cookie": f"{SESSION_COOKIE}={make_session('mon')}"}) \
+            is None
+        admin_session = {"cookie": f"{SESSION_COOKIE}={make_session('adm')}"}
+        assert isinstance(access.check(Guard.MONITOR, scope(path), admin_session), UnauthorizedError)
 
-    def test_health_and_login_stay_open(self) -> None:
+    def test_open_and_client_guards_check_no_key(self) -> None:
         access = AccessControl(Settings(admin_api_key="adm", monitor_api_key="mon"))
-        for path in ("/health", "/health/live", "/health/detailed", "/dashboard/session"):
-            assert access.check(scope(path), {}) is None
+        for guard in (Guard.OPEN, Guard.CLIENT):
+            assert access.check(guard, scope("/anything", client="203.0.113.9"), {}) is None
+
+    def test_the_page_guard_asks_for_the_monitor_key_too(self) -> None:
+        access = AccessControl(Settings(monitor_api_key="mon"))
+        assert isinstance(access.check(Guard.MONITOR_PAGE, scope("/dashboard"), {}), UnauthorizedError)
+        assert access.check(Guard.MONITOR_PAGE, scope("/dashboard"), {"x-api-key": "mon"}) is None

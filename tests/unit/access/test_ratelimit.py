@@ -1,14 +1,13 @@
-"""proxy.admin.ratelimit: the fixed one-minute window, its headers, and failing open."""
+"""proxy.access.ratelimit: the fixed one-minute window, its headers, and failing open."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-
-from proxy.access.ratelimit import MemoryCounter, RateLimiter
+from proxy.access.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 from proxy.contracts import NullObserver
 from proxy.platform.failopen import FailOpen
+from proxy.platform.redis import RedisHome
 
 
 class Clock:
@@ -42,19 +41,16 @@ async def test_memory_counter_forgets_old_windows() -> None:
     assert counter._counts == {"cg:ratelimit:a:2": 1}
 
 
-class BrokenCounter:
-    async def incr(self, key: str, ttl: int) -> int:
-        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
-
-    async def aclose(self) -> None:
-        pass
-
-
 async def test_a_failing_store_lets_requests_through_and_is_reported() -> None:
     failopen = FailOpen(NullObserver())
-    limiter = RateLimiter(1, BrokenCounter(), prefix="cg:", failopen=failopen)
-    assert all([(await limiter.hit("alice")).allowed for _ in range(3)])
+    home = RedisHome("redis://127.0.0.1:1", timeout=0.5)  # nothing listens there: connection refused
+    limiter = RateLimiter(1, RedisCounter(home), prefix="cg:", failopen=failopen)
+    try:
+        assert all([(await limiter.hit("alice")).allowed for _ in range(3)])
+    finally:
+        await home.aclose()
     assert failopen.components["redis"].failures == 3
+    assert "Connect" in (failopen.components["redis"].last_error or "")
 
 
 def test_identity_is_the_hashed_key_else_the_hashed_address() -> None:

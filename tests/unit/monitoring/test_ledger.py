@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from proxy.monitoring.ledger import GLOBAL, Ledger, RedisLedgerStore, SqliteLedgerStore
-from proxy.platform.sqlite import FILENAME, MIGRATIONS, Database
+from proxy.monitoring.schema import FILENAME, MIGRATIONS
+from proxy.platform.redis import RedisHome
+from proxy.platform.sqlite import Database
 from tests.unit.monitoring.support import MemoryStore
 
 
 async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: Path) -> None:
-    db = Database(tmp_path / FILENAME)
+    db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
     ledger = Ledger(SqliteLedgerStore(db))
     await ledger.start()
@@ -26,7 +27,7 @@ async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: P
     first = ledger.first_started_at
     await db.close()
 
-    db = Database(tmp_path / FILENAME)
+    db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
     again = Ledger(SqliteLedgerStore(db))
     await again.start()
@@ -52,7 +53,8 @@ async def test_a_failing_store_keeps_the_deltas_for_the_next_flush() -> None:
 
 
 async def test_redis_replicas_add_up(redis_url: str) -> None:
-    stores = [RedisLedgerStore(redis_url, prefix="t:") for _ in range(2)]
+    homes = [RedisHome(redis_url, timeout=5.0) for _ in range(3)]  # one per replica
+    stores = [RedisLedgerStore(home, prefix="t:") for home in homes[:2]]
     ledgers = [Ledger(store, refresh_every=0) for store in stores]
     try:
         for ledger in ledgers:
@@ -67,25 +69,12 @@ async def test_redis_replicas_add_up(redis_url: str) -> None:
         assert totals[GLOBAL, "requests"] == 5
         assert totals["model:gpt-4o|x", "cost_saved_usd"] == 0.75  # scopes may contain the separator
         assert ledgers[0].first_started_at == ledgers[1].first_started_at
-        fresh = Ledger(RedisLedgerStore(redis_url, prefix="t:"))
+        fresh = Ledger(RedisLedgerStore(homes[2], prefix="t:"))
         await fresh.start()
         assert fresh.totals() == totals
-        await fresh.store.aclose()
     finally:
-        for store in stores:
-            await store.aclose()
-
-
-def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
-    from proxy.platform.sqlite import migrate
-
-    conn = sqlite3.connect(tmp_path / "m.sqlite3")
-    assert migrate(conn) == [version for version, _, _ in MIGRATIONS]
-    assert migrate(conn) == []
-    versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2]
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
+        for home in homes:
+            await home.aclose()
 
 
 async def test_totals_count_deltas_while_they_are_being_written() -> None:

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from embedding_service.errors import EmbeddingError
 from proxy.cache.entry import CachedResponse
 from proxy.contracts import NullObserver, SemanticMatch
-from proxy.errors import BackendError, EmbeddingError, NotFoundError
+from proxy.errors import BackendError, NotFoundError
 from proxy.platform.failopen import FailOpen
-from proxy.platform.jobs import BackgroundTasks
+from proxy.platform.jobs import JobRunner
 from proxy.semantic.tier import SemanticCache, semantic_text
 
 from .conftest import make_store
@@ -33,12 +34,17 @@ def unit(*values: float) -> list[float]:
 class FakeEmbedder:
     name = "fake"
     dim = DIM
+    remote = False
+    location = "in-process fake"
 
     def __init__(self, vectors: dict[str, list[float]] | None = None) -> None:
         self.vectors = vectors or {}
         self.calls = 0
         self.error: Exception | None = None
         self.delay = 0.0
+
+    async def start(self) -> None:
+        return None
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         self.calls += 1
@@ -104,7 +110,7 @@ async def tier(store_kind: str, tmp_path: Path, embedder: FakeEmbedder, clock: C
 def make_tier(store_kind: str, tmp_path: Path, embedder: FakeEmbedder, clock: Clock, **options: Any) -> SemanticCache:
     options.setdefault("threshold", 0.9)
     return SemanticCache(backend=make_store(store_kind, tmp_path), embedder=embedder, observer=NullObserver(),
-                         failopen=FailOpen(NullObserver()), tasks=BackgroundTasks(), clock=clock, **options)
+                         failopen=FailOpen(NullObserver()), jobs=JobRunner(), clock=clock, **options)
 
 
 async def store(tier: SemanticCache, clock: Clock, text: str = STORED, *, scope: str = "s", ttl: int = 60,

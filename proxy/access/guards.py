@@ -1,0 +1,79 @@
+"""Applying each route's :class:`~proxy.component.Guard`, and what guards the proxied API as a whole.
+
+:meth:`Access.guard` wraps one route's ASGI app in the check its guard asks for: admin and monitor keys
+(:class:`~proxy.access.auth.AccessControl`), or for ``Guard.CLIENT`` routes (``/v1/*``) the rate limit. The
+check runs only once a route has matched, so an unknown path is a plain 404 and the hot path checks nothing
+it does not need. :class:`Access` is also the component that contributes CORS (``ALLOWED_ORIGINS``).
+"""
+
+from __future__ import annotations
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from proxy.access.auth import AccessControl
+from proxy.access.ratelimit import RateLimited, RateLimiter
+from proxy.component import Contribution, Guard
+from proxy.errors import UnauthorizedError
+from proxy.http.asgi import headers_of
+from proxy.http.responses import BytesResponse, error_response
+from proxy.settings import Settings
+
+#: response headers a browser client may read across origins
+EXPOSED_HEADERS = ["x-cache", "x-cache-tier", "x-cache-key", "x-cache-similarity", "age", "x-request-id",
+                   "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"]
+
+
+class Checked:
+    """Pure ASGI: runs ``app`` only when ``access`` lets this guard through; otherwise answers the error (for
+    ``Guard.MONITOR_PAGE`` a missing key is answered with ``locked``, the page that asks for it)."""
+
+    def __init__(self, app: ASGIApp, guard: Guard, access: AccessControl, locked: ASGIApp | None = None) -> None:
+        self.app = app
+        self.guard = guard
+        self.access = access
+        self.locked = locked
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = self.access.check(self.guard, scope, headers_of(scope))
+        if error is None:
+            await self.app(scope, receive, send)
+            return
+        if self.locked is not None and isinstance(error, UnauthorizedError):
+            await self.locked(scope, receive, send)
+            return
+        extra = [("www-authenticate", 'Bearer realm="cachegate"')] if error.status_code == 401 else []
+        response: BytesResponse = error_response(error, headers=[*extra, ("cache-control", "no-store")])
+        await response(scope, receive, send)
+
+
+class Access:
+    """The access component: key checks per guard, the rate limit of ``/v1/*``, CORS."""
+
+    def __init__(self, settings: Settings, *, limiter: RateLimiter | None) -> None:
+        self.settings = settings
+        self.control = AccessControl(settings)
+        self.limiter = limiter
+
+    def guard(self, app: ASGIApp, guard: Guard, *, locked: ASGIApp | None = None) -> ASGIApp:
+        if guard is Guard.OPEN:
+            return app
+        if guard is Guard.CLIENT:
+            return RateLimited(app, self.limiter) if self.limiter is not None else app
+        return Checked(app, guard, self.control, locked if guard is Guard.MONITOR_PAGE else None)
+
+    def contribution(self) -> Contribution:
+        middleware = []
+        if self.settings.allowed_origins:
+            middleware.append(Middleware(CORSMiddleware, allow_origins=list(self.settings.allowed_origins),
+                                         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=["*"],
+                                         expose_headers=EXPOSED_HEADERS, max_age=600))
+        return Contribution(middleware=middleware)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.aclose()

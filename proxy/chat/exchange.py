@@ -1,0 +1,154 @@
+"""One call to the upstream for one chat request: send, relay or read, and store what finished intact.
+
+:class:`Exchange` owns everything that must happen once per upstream call, whatever happens to it (an
+error, a cut-off stream, a client that leaves before the first byte): :meth:`Exchange.finish` is the one
+close path. It hands a finished answer to the single-flight followers, writes the request record's upstream
+figures, and stores the entry off the request path; without a finished answer it only releases the flight.
+A streamed answer is an :class:`EventRelay`, whose ``aclose`` runs that close path even if it was never
+iterated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import orjson
+
+from proxy.cache.entry import CachedResponse
+from proxy.cache.singleflight import Flight
+from proxy.contracts import ByteStream, RequestRecord, UpstreamResponse
+from proxy.core import policy, sse
+from proxy.core.request import ChatRequest, TtlRule
+from proxy.errors import UpstreamError
+
+#: Stores a finished answer (exact tier, then the semantic tier); called in the background.
+Store = Callable[[CachedResponse], Coroutine[Any, Any, None]]
+Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+class Exchange:
+    def __init__(self, request: ChatRequest, record: RequestRecord, flight: Flight[CachedResponse] | None, *,
+                 ttl: TtlRule, store: Store, spawn: Spawn, started: float) -> None:
+        self.request = request
+        self.record = record
+        self.flight = flight
+        self.ttl = ttl
+        self.store = store
+        self.spawn = spawn
+        self.started = started
+        self.finished = False
+
+    def finish(self, completion: dict[str, Any] | None, *, raw: bytes | None = None,
+               usage: Any = None) -> CachedResponse | None:
+        """The one close path; only the first call counts. Returns the entry when the answer was storable."""
+        if self.finished:
+            return None
+        self.finished = True
+        record = self.record
+        record.upstream_seconds = time.perf_counter() - self.started
+        if usage is not None:
+            record.usage = usage
+        entry = None
+        if completion is not None:
+            entry = CachedResponse.from_completion(completion, model=self.request.model, stored_at=time.time(),
+                                                   ttl=self.request.ttl(self.ttl))
+            if raw is not None:
+                entry.body = raw  # plain answers are stored byte for byte
+        flight = self.flight
+        if entry is not None and flight is not None:
+            flight.resolve(entry)  # followers are answered now; the key stays theirs until the entry is written
+        if entry is not None and self.request.directives.write:
+            self.spawn(self._store(entry))
+        elif flight is not None:
+            flight.release()
+        return entry
+
+    def abandon(self) -> None:
+        """The upstream was never reached (or the call failed before an answer): release the flight."""
+        if not self.finished:
+            self.finished = True
+            if self.flight is not None:
+                self.flight.release()
+
+    async def _store(self, entry: CachedResponse) -> None:
+        try:
+            await self.store(entry)
+        finally:
+            if self.flight is not None:
+                self.flight.release()
+
+    async def read_plain(self, response: UpstreamResponse) -> tuple[bytes, dict[str, Any] | None]:
+        """Read a plain answer to the end; returns its bytes and the completion if it is one worth storing."""
+        raw = b""
+        completion = None
+        try:
+            raw = await response.read()
+            parsed = _json_or_none(raw) if response.status_code == 200 else None
+            completion = parsed if isinstance(parsed, dict) else None
+        finally:
+            self.finish(completion if policy.is_complete(completion) else None, raw=raw,
+                        usage=completion.get("usage") if completion is not None else None)
+        return raw, completion
+
+    def relay(self, body: ByteStream, *, hide_usage: bool) -> EventRelay:
+        return EventRelay(self, body, hide_usage=hide_usage)
+
+
+class EventRelay:
+    """The upstream's events, passed on as they arrive while they are assembled for the cache.
+
+    Bytes are relayed as they came, unless the usage event we asked for must be hidden: then events are
+    re-framed one by one (same data, without that one event). ``aclose`` always finishes the exchange.
+    """
+
+    def __init__(self, exchange: Exchange, body: ByteStream, *, hide_usage: bool) -> None:
+        self.exchange = exchange
+        self.body = body
+        self.hide_usage = hide_usage
+        self._events: AsyncGenerator[bytes, None] = self._relay()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._events
+
+    async def _relay(self) -> AsyncGenerator[bytes, None]:
+        exchange, record = self.exchange, self.exchange.record
+        parser, assembler = sse.SSEParser(), sse.StreamAssembler()
+        completion = None
+        try:
+            async for chunk in self.body:
+                if record.ttft is None:
+                    record.ttft = time.perf_counter() - exchange.started
+                if not self.hide_usage:
+                    for data in parser.feed(chunk):
+                        assembler.add(data)
+                    yield chunk
+                    continue
+                for data in parser.feed(chunk):
+                    if not sse.is_usage_only(assembler.add(data)):
+                        yield sse.encode_event(data)
+            completion = None if parser.pending else assembler.result()
+        except UpstreamError as exc:
+            yield sse.encode_event(exc.to_dict())
+        finally:
+            record.stream_failed = completion is None
+            exchange.finish(completion, usage=completion.get("usage") if completion is not None else None)
+
+    async def aclose(self) -> None:
+        try:
+            await self._events.aclose()
+        finally:
+            try:
+                await self.body.aclose()
+            finally:
+                if not self.exchange.finished:  # never iterated: the client left before the first byte
+                    self.exchange.record.stream_failed = True
+                    self.exchange.finish(None)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None

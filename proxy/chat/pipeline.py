@@ -1,0 +1,150 @@
+"""``ChatPipeline.answer(request) -> Answer``: the exact tier, the semantic tier, then the upstream.
+
+The order of decisions, on a :class:`~proxy.core.request.ChatRequest` that was checked when it was parsed:
+bypass goes straight upstream; otherwise, unless the client said not to read, the exact tier, then the
+semantic tier, then the single flight (a follower waits for the leader's answer); the leader (or a miss
+without a flight) asks the upstream through an :class:`~proxy.chat.exchange.Exchange`, which relays the
+answer as it arrives and stores it only if it finished intact.
+
+The pipeline knows no ASGI: the chat endpoint (:mod:`proxy.chat.endpoint`) turns an :class:`Answer` into a
+response, and other features (warm, the probe) call :meth:`ChatPipeline.answer` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass
+
+from proxy.cache.entry import CachedResponse
+from proxy.cache.exact import ExactCache
+from proxy.cache.singleflight import Flight, SingleFlight
+from proxy.chat.exchange import Exchange, Spawn
+from proxy.contracts import ByteStream, RequestRecord, SemanticProbe, SemanticTier, Upstream
+from proxy.core import canonical, policy, sse
+from proxy.core.request import ChatRequest, TtlRule
+from proxy.http import headers as hdr
+from proxy.http.responses import JSON, SSE
+
+PATH = "/chat/completions"
+
+
+@dataclass
+class Answer:
+    """What to send back: a plain ``body`` or a stream of ``events`` (closing it finishes the exchange)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    cache: str  # HIT, MISS or BYPASS
+    key: str | None  # the entry that answered a hit, or the key a miss is stored under
+    body: bytes | None = None
+    events: ByteStream | None = None
+    media_type: str | None = JSON
+
+
+class ChatPipeline:
+    def __init__(self, *, upstream: Upstream, exact: ExactCache, flights: SingleFlight[CachedResponse],
+                 spawn: Spawn, semantic: SemanticTier | None, ttl: TtlRule, prefix: str, ask_usage: bool,
+                 upstream_api_key: str | None) -> None:
+        self.upstream = upstream
+        self.exact = exact
+        self.flights = flights
+        self.spawn = spawn
+        self.semantic = semantic
+        self.ttl = ttl
+        self.prefix = prefix
+        self.ask_usage = ask_usage
+        self.upstream_api_key = upstream_api_key
+
+    async def answer(self, request: ChatRequest, record: RequestRecord) -> Answer:
+        record.model, record.stream, record.api_key_hash = request.model, request.stream, request.api_key_hash
+        directives = request.directives
+        if directives.bypass:
+            record.outcome = "bypass"
+            return await self._forward(request, record, None, None, cache="BYPASS")
+        flight: Flight[CachedResponse] | None = None
+        probe: SemanticProbe | None = None
+        if directives.read:
+            entry = await self.exact.lookup(request.key)
+            if entry is not None:
+                return self._hit(request, record, entry, tier="exact", key=request.key)
+            if self.semantic is not None:
+                probe = await self.semantic.lookup(request.body, scope=request.semantic_scope(),
+                                                   namespace=request.tenant.namespace, request_id=record.request_id)
+                if probe is not None:
+                    record.shadow_hit = probe.shadow_hit
+                    if probe.entry is not None:
+                        return self._hit(request, record, probe.entry, tier="semantic",
+                                         key=canonical.semantic_key(self.prefix, probe.point_id or ""),
+                                         similarity=probe.similarity)
+            flight = self.flights.join(request.key)
+            if not flight.leader:
+                shared = await flight.wait()
+                if shared is not None:
+                    return self._hit(request, record, shared, tier="exact", key=request.key)
+                flight = None  # the leader failed: ask the upstream ourselves
+        record.outcome = "miss"
+        return await self._forward(request, record, flight, probe, cache="MISS")
+
+    # -- answering from the cache -----------------------------------------------------------------
+
+    def _hit(self, request: ChatRequest, record: RequestRecord, entry: CachedResponse, *, tier: str, key: str,
+             similarity: float | None = None) -> Answer:
+        record.outcome, record.tier, record.similarity, record.usage = f"{tier}_hit", tier, similarity, entry.usage
+        headers = [(b"x-cache", b"HIT"), (b"x-cache-tier", tier.encode()),
+                   (b"age", str(entry.age(time.time())).encode()), (b"x-cache-key", key.encode())]
+        if similarity is not None:
+            headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))
+        if not request.stream:
+            return Answer(200, headers, "HIT", key, body=entry.body)
+        frames = sse.replay(entry.completion, include_usage=request.wants_usage)
+        return Answer(200, headers, "HIT", key, events=_iterate(frames), media_type=SSE)
+
+    # -- asking the upstream ----------------------------------------------------------------------
+
+    async def _forward(self, request: ChatRequest, record: RequestRecord, flight: Flight[CachedResponse] | None,
+                       probe: SemanticProbe | None, *, cache: str) -> Answer:
+        headers = hdr.to_upstream(_decoded(request.headers), self.upstream_api_key)
+        content, hide_usage = request.upstream_body(ask_usage=self.ask_usage)
+
+        async def store(entry: CachedResponse) -> None:
+            await self.exact.store(request.key, entry)
+            if self.semantic is not None and probe is not None:
+                self.semantic.remember(probe, entry, namespace=request.tenant.namespace)
+
+        exchange = Exchange(request, record, flight, ttl=self.ttl, store=store, spawn=self.spawn,
+                            started=time.perf_counter())
+        try:
+            response = await self.upstream.send("POST", PATH, headers=headers, content=content)
+        except BaseException:
+            exchange.abandon()
+            raise
+        out_headers = _encoded([*hdr.to_client(response.headers), ("x-cache", cache)])
+        if request.stream and response.status_code == 200 and _is_event_stream(response.headers):
+            return Answer(200, out_headers, cache, request.key, events=exchange.relay(response.body,
+                                                                                       hide_usage=hide_usage),
+                          media_type=SSE)
+        raw, completion = await exchange.read_plain(response)
+        if request.stream and policy.is_complete(completion):
+            # the upstream answered a stream request with a plain body: give the client the stream it asked for
+            frames = sse.replay(completion or {}, include_usage=request.wants_usage)
+            return Answer(200, out_headers, cache, request.key, events=_iterate(frames), media_type=SSE)
+        return Answer(response.status_code, out_headers, cache, request.key, body=raw, media_type=None)
+
+
+def _decoded(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+
+
+def _encoded(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def _is_event_stream(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "content-type" and value.startswith(SSE) for name, value in headers)
+
+
+async def _iterate(frames: Iterable[bytes]) -> AsyncGenerator[bytes, None]:
+    for frame in frames:
+        yield frame
+

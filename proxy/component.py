@@ -1,0 +1,106 @@
+"""What a part of the app contributes, declared as data, and the shape every part has.
+
+The composition root (:mod:`proxy.app`) builds each part with the pieces it uses, asks it for its
+:class:`Contribution` once, and wires every contribution the same way:
+
+- **routes**, each with the :class:`Guard` that protects it; the root applies the guard per route, so who
+  may call a route is written next to the route, not in a list of path prefixes elsewhere;
+- **middleware** (outermost first) around every route, the chat route's short cut included;
+- **health checks** for ``/health``: a ping for a dependency, or a description of an in-process part;
+- **jobs**: periodic work, run by the one :class:`~proxy.platform.jobs.JobRunner`;
+- **panels** the dashboard shows;
+- **listeners** told about every finished request (after the observer).
+
+A component is built without I/O; :meth:`Component.start` opens what it needs (in the order the root lists
+the components) and :meth:`Component.stop` closes it (in reverse). This module sits at the bottom: it imports
+nothing of cachegate's but the contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from starlette.middleware import Middleware
+
+from proxy.contracts import RequestRecord
+
+#: A Starlette endpoint: ``async def endpoint(request) -> Response``.
+Endpoint = Callable[..., Awaitable[Any]]
+
+
+class Guard(Enum):
+    """Who may call a route."""
+
+    OPEN = "open"  # anyone: /health*, and the dashboard's login, which checks the key it is given
+    CLIENT = "client"  # the proxied API (/v1/*): rate limits
+    MONITOR = "monitor"  # MONITOR_API_KEY (or the admin key, or the dashboard's session)
+    MONITOR_PAGE = "monitor_page"  # as MONITOR, but refused with the page itself, which asks for the key
+    ADMIN = "admin"  # ADMIN_API_KEY, same-origin only
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    path: str
+    endpoint: Endpoint  # a Starlette endpoint, or a pure ASGI app
+    methods: tuple[str, ...]
+    guard: Guard
+    locked: Any = None  # Guard.MONITOR_PAGE: the ASGI app that answers when the key is missing
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A dependency ``/health`` pings (``ping`` raises when it is down), or an in-process part it only names."""
+
+    name: str
+    ping: Callable[[], Awaitable[Any]] | None = None
+    embedded: str | None = None  # what runs in-process instead (``memory``, ``qdrant-edge at …``)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Work the job runner repeats every ``every`` seconds (and once at start when ``at_start``)."""
+
+    name: str
+    every: float
+    run: Callable[[], Awaitable[Any]]
+    at_start: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A section of the dashboard: the page draws panel ``kind`` from the JSON at ``source``."""
+
+    id: str
+    title: str
+    kind: str
+    source: str
+    order: int = 100
+
+
+Listener = Callable[[RequestRecord], None]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    routes: Sequence[RouteSpec] = ()
+    middleware: Sequence[Middleware] = ()
+    checks: Sequence[HealthCheck] = ()
+    jobs: Sequence[Job] = ()
+    panels: Sequence[Panel] = ()
+    listeners: Sequence[Listener] = ()
+
+
+class Component(Protocol):
+    def contribution(self) -> Contribution: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def route(path: str, endpoint: Endpoint, *methods: str, guard: Guard, locked: Any = None) -> RouteSpec:
+    """Shorthand for a :class:`RouteSpec` (``GET`` when no method is named)."""
+    return RouteSpec(path, endpoint, methods or ("GET",), guard, locked)

@@ -1,0 +1,128 @@
+"""The monitoring component: serves ``/metrics*`` and keeps what :class:`Telemetry` records flowing.
+
+It contributes the metrics routes (``Guard.MONITOR``) and its periodic work as jobs for the one job runner:
+folding waiting events into numbers every 0.1 s, writing the request log every 0.5 s, flushing the ledger
+and the usage rows every second, reading cache sizes every :data:`GAUGE_EVERY` seconds and deleting usage
+rows past retention hourly. :meth:`Monitoring.stop` flushes everything once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from proxy.component import Contribution, Job
+from proxy.monitoring.pricing import Pricing
+from proxy.monitoring.routes import MonitoringRoutes
+from proxy.monitoring.telemetry import Telemetry
+from proxy.platform.failopen import FailOpen
+
+logger = logging.getLogger("cachegate.monitoring")
+
+FOLD_EVERY = 0.1  # small batches: folding never holds the loop for more than a millisecond or so
+LOG_FLUSH_EVERY = 0.5
+FLUSH_EVERY = 1.0
+GAUGE_EVERY = 15.0
+PURGE_EVERY = 3600.0
+
+#: (entries, bytes) a cache tier holds
+SizeSource = Callable[[], Awaitable[tuple[int, int]]]
+
+
+class Monitoring:
+    def __init__(self, telemetry: Telemetry, *, sizes: Mapping[str, SizeSource], failopen: FailOpen) -> None:
+        self.telemetry = telemetry
+        self.settings = telemetry.settings
+        self.sizes = dict(sizes)
+        self.failopen = failopen
+
+    def contribution(self) -> Contribution:
+        t = self.telemetry
+        jobs = [Job("monitoring-fold", FOLD_EVERY, self._fold), Job("ledger-flush", FLUSH_EVERY, self._flush),
+                Job("cache-gauges", GAUGE_EVERY, self.update_gauges),
+                Job("usage-retention", PURGE_EVERY, t.usage.purge)]
+        if t.request_log is not None:
+            jobs.append(Job("request-log", LOG_FLUSH_EVERY, self._flush_log))
+        routes = MonitoringRoutes(t, refresh=self.refresh, current=self.current).routes()
+        return Contribution(routes=routes, jobs=jobs)
+
+    async def start(self) -> None:
+        t = self.telemetry
+        t.observer.pricing = Pricing.load(self.settings.pricing_file)  # a bad file stops start-up
+        try:
+            await t.database.open()
+            await t.usage.purge()
+        except Exception as exc:
+            logger.error("monitoring database %s unavailable (usage history%s will not be kept): %s", t.database.path,
+                         "" if t.ledger.store.shared else " and savings ledger", exc)
+        await t.ledger.start()
+        if t.request_log is not None:
+            try:
+                await t.request_log.open()
+            except OSError as exc:
+                logger.error("request log %s cannot be opened, it is off: %s", t.request_log.path, exc)
+                t.request_log = t.observer.request_log = None
+        await self.update_gauges()
+
+    async def stop(self) -> None:
+        t = self.telemetry
+        await self.flush()
+        if t.request_log is not None:
+            await t.request_log.close()
+        await t.database.close()
+
+    # -- background work --------------------------------------------------------------------------
+
+    async def _fold(self) -> None:
+        self.telemetry.observer.fold()
+
+    async def _flush(self) -> None:
+        await self.telemetry.ledger.flush()
+        await self.telemetry.usage.flush()
+
+    async def _flush_log(self) -> None:
+        if self.telemetry.request_log is not None:
+            await self.telemetry.request_log.flush()
+
+    async def flush(self) -> None:
+        """Write everything pending: ledger deltas, usage rows and request-log lines."""
+        self.telemetry.observer.fold()
+        await self._flush()
+        await self._flush_log()
+
+    async def update_gauges(self) -> None:
+        """Entries and bytes held by each cache tier."""
+        metrics = self.telemetry.metrics
+        for tier, usage in self.sizes.items():
+            try:
+                entries, size = await asyncio.wait_for(usage(), 2.0)
+            except Exception as exc:
+                logger.debug("cache size of the %s tier unavailable: %s", tier, exc)
+                continue
+            metrics.cache_entries[tier] = entries
+            metrics.cache_bytes[tier] = size
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Bring the shared totals (re-read at most once a second) and the cache sizes up to date."""
+        self.telemetry.observer.fold()
+        await self.telemetry.ledger.refresh()
+        await self.update_gauges()
+
+    def cache_usage(self) -> dict[str, dict[str, int]]:
+        metrics = self.telemetry.metrics
+        return {tier: {"entries": int(entries), "bytes": int(metrics.cache_bytes.get(tier, 0))}
+                for tier, entries in metrics.cache_entries.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        components = {name: state.snapshot() for name, state in self.failopen.components.items()}
+        return self.telemetry.report.json(cache_usage=self.cache_usage(), components=components,
+                                          ledger_backend=self.telemetry.ledger.store.name)
+
+    async def current(self) -> dict[str, Any]:
+        """What ``GET /metrics`` answers, brought up to date (``/admin/stats`` shows it too)."""
+        await self.refresh()
+        return self.snapshot()

@@ -1,0 +1,62 @@
+"""The composition root: every part built, every route declared with the guard its path needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from proxy.app import build, create_app
+from proxy.component import Guard
+from proxy.settings import Settings
+
+
+def expected_guard(path: str) -> Guard:
+    if path.startswith("/admin/"):
+        return Guard.ADMIN
+    if path == "/dashboard":
+        return Guard.MONITOR_PAGE
+    if path == "/dashboard/session":
+        return Guard.OPEN  # the login checks the key it is given
+    if path.startswith(("/metrics", "/dashboard/")):
+        return Guard.MONITOR
+    if path.startswith("/health"):
+        return Guard.OPEN
+    if path.startswith("/v1/"):
+        return Guard.CLIENT
+    raise AssertionError(f"a route nobody expects: {path}")
+
+
+@pytest.mark.parametrize("semantic_mode", ["off", "serve"])
+def test_every_route_declares_the_guard_its_path_needs(tmp_path: Path, semantic_mode: str) -> None:
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode=semantic_mode))
+    specs = [spec for part in parts.components for spec in part.contribution().routes]
+    assert {spec.path for spec in specs} >= {"/v1/chat/completions", "/v1/{path:path}", "/health", "/metrics",
+                                              "/admin/cache/clear", "/dashboard", "/dashboard/session"}
+    assert ("/admin/cache/feedback" in {spec.path for spec in specs}) == (semantic_mode == "serve")
+    for spec in specs:
+        assert spec.guard is expected_guard(spec.path), spec.path
+
+
+def test_the_chat_route_comes_before_passthrough(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=str(tmp_path), semantic_mode="off"))
+    paths = [getattr(route, "path", None) for route in app.routes]
+    assert paths.index("/v1/chat/completions") < paths.index("/v1/{path:path}")
+
+
+def test_redis_is_checked_once_for_all_its_users(tmp_path: Path) -> None:
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode="off", redis_url="redis://127.0.0.1:1",
+                           rate_limit_per_minute=5))
+    assert parts.redis is not None
+    names = [check.name for check in parts.health.checks]
+    assert names == ["redis"]  # the exact tier, the rate counter and the ledger share the one home
+    assert parts.exact.backend.home is parts.redis  # type: ignore[attr-defined]
+    assert parts.telemetry.ledger.store.home is parts.redis  # type: ignore[attr-defined]
+
+
+def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
+    parts = build(Settings(data_dir=str(tmp_path)))
+    assert parts.redis is None
+    assert {check.name: check.embedded for check in parts.health.checks} == {
+        "exact_cache": "memory", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
+        "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}"}
