@@ -106,6 +106,29 @@ def parse_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def some_of(*choices: str) -> Parser:
+    """A comma-separated list of ``choices`` (at least one)."""
+    def parse(raw: str) -> tuple[str, ...]:
+        items = parse_list(raw.lower())
+        unknown = [item for item in items if item not in choices]
+        if unknown or not items:
+            raise ValueError(f"expected a comma-separated list of {', '.join(choices)}")
+        return items
+    return parse
+
+
+def parse_range(raw: str) -> tuple[float, float]:
+    """``MIN:MAX`` seconds, ``0 < MIN <= MAX``."""
+    low, sep, high = raw.strip().partition(":")
+    try:
+        bounds = (float(low), float(high)) if sep else None
+    except ValueError:
+        bounds = None
+    if bounds is None or not (0 < bounds[0] <= bounds[1]) or not all(map(math.isfinite, bounds)):
+        raise ValueError("expected MIN:MAX seconds with 0 < MIN <= MAX, such as 5:3600")
+    return bounds
+
+
 def parse_log_level(raw: str) -> str:
     return one_of("debug", "info", "warning", "error", "critical")(raw).upper()
 
@@ -117,6 +140,7 @@ class Spec:
     default: Any
     help: str
     secret: bool = False
+    aliases: tuple[str, ...] = ()  # other names read when ``env`` is unset
 
     @property
     def attr(self) -> str:
@@ -124,6 +148,8 @@ class Spec:
 
 
 _http = parse_url("http", "https")
+#: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
+PROBE_TESTS = ("basic", "hints", "persistence", "sizes", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
 
 SPECS: tuple[Spec, ...] = (
@@ -178,6 +204,17 @@ SPECS: tuple[Spec, ...] = (
          secret=True),
     Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per API key or client IP; 0: off."),
     Spec("ALLOWED_ORIGINS", parse_list, (), "Comma-separated CORS origins."),
+    # -- prompt-cache probe (cachegate probe)
+    Spec("PROBE_UPSTREAM_URL", _http, None, "Upstream the probe measures; unset: UPSTREAM_BASE_URL."),
+    Spec("PROBE_API_KEY", parse_optional_str, None,
+         "Key the probe sends; unset: VENICE_API_KEY for Venice, else UPSTREAM_API_KEY.", secret=True),
+    Spec("VENICE_API_KEY", parse_optional_str, None, "Venice API key (also read as API_KEY_VENICE).",
+         secret=True, aliases=("API_KEY_VENICE",)),
+    Spec("PROBE_MODELS", parse_list, ("all",), "Models to probe: all (the text models of GET /models) or a list."),
+    Spec("PROBE_TESTS", some_of(*PROBE_TESTS), PROBE_TESTS, "Probe tests to run (comma-separated)."),
+    Spec("PROBE_QUICK", parse_bool, False, "Fewer repeats and sizes, no TTL search unless asked."),
+    Spec("PROBE_TTL_RANGE", parse_range, (5.0, 3600.0), "MIN:MAX seconds the TTL search brackets."),
+    Spec("PROBE_REQUEST_TIMEOUT", float_in(0, low_open=True), 30.0, "Seconds a probe request may take."),
 )
 
 _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
@@ -192,6 +229,8 @@ def read_env(specs: tuple[Spec, ...], environ: Mapping[str, str] | None = None, 
     values: dict[str, Any] = {}
     for spec in specs:
         raw = environ.get(spec.env)
+        for alias in spec.aliases:
+            raw = environ.get(alias) if raw is None or raw.strip() == "" else raw
         if raw is None or (raw.strip() == "" and spec.env not in keep_empty):
             continue
         try:
@@ -239,6 +278,14 @@ class Settings:
     monitor_api_key: str | None = None
     rate_limit_per_minute: int = 0
     allowed_origins: tuple[str, ...] = ()
+    probe_upstream_url: str | None = None
+    probe_api_key: str | None = None
+    venice_api_key: str | None = None
+    probe_models: tuple[str, ...] = ("all",)
+    probe_tests: tuple[str, ...] = PROBE_TESTS
+    probe_quick: bool = False
+    probe_ttl_range: tuple[float, float] = (5.0, 3600.0)
+    probe_request_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
