@@ -149,7 +149,7 @@ class Spec:
 
 _http = parse_url("http", "https")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
-PROBE_TESTS = ("basic", "hints", "persistence", "sizes", "partial", "stream", "latency", "ttl")
+PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
 
 SPECS: tuple[Spec, ...] = (

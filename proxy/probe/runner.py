@@ -1,9 +1,10 @@
 """``run_probe``: every requested test of one model, in the order their lessons are needed, then the verdict.
 
-``basic`` learns the settle time, ``hints`` the hint, ``persistence`` whether routing limits the hit
-ratio, ``sizes`` the size at which the model caches; ``partial``, ``stream``, ``latency`` and ``ttl`` use
-what was learnt. Tests that only make sense for a model that caches are skipped once it is clear that
-it does not (or does not say), so a model without caching costs a few requests, not a full run.
+``basic`` learns the settle time, ``hints`` the hint, ``sizes`` the smallest prompt that caches (which
+the later tests use, to spend less), ``persistence`` whether routing limits the hit ratio; ``partial``,
+``stream``, ``latency`` and ``ttl`` use what was learnt. Tests that only make sense for a model that
+caches are skipped once it is clear that it does not (or does not say), so such a model costs fewer
+requests than a full run.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from .sizes import sizes
 from .ttl import ttl
 from .verdict import decide
 
-TESTS = ("basic", "hints", "persistence", "sizes", "partial", "stream", "latency", "ttl")
+TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 QUICK_TESTS = ("basic", "hints", "sizes", "stream", "latency")
 _RUNNERS: dict[str, Callable[[ModelSession], Awaitable[TestResult]]] = {
     "basic": basic, "hints": hints, "persistence": persistence, "sizes": sizes, "partial": partial,
     "stream": stream_parity, "latency": latency, "ttl": ttl}
-_NEED_CACHING = ("persistence", "partial", "ttl")
+_NEED_CACHING = ("persistence", "partial", "ttl", "latency")  # latency also runs where no cache field says
 _NEED_FIELD = ("hints", "persistence", "sizes", "partial", "ttl")
 
 
@@ -46,7 +47,8 @@ def _skip_reason(name: str, session: ModelSession) -> str | None:
         return None
     if name in _NEED_FIELD and not any(ex.usage.cache_reported for ex in answered):
         return "the upstream reports no cache field"
-    if name in _NEED_CACHING and not any(ex.hit and ex.role != "prime" for ex in answered):
+    reported = any(ex.usage.cache_reported for ex in answered)
+    if name in _NEED_CACHING and reported and not any(ex.hit and ex.role != "prime" for ex in answered):
         return "no caching observed"
     return None
 
@@ -72,7 +74,7 @@ async def run_probe(model: str, tests: Sequence[str], upstream: Upstream, *, api
             results[name] = TestResult(name, {}, skipped=reason)
             continue
         before = len(session.exchanges)
-        results[name] = await _RUNNERS[name](session)
+        results[name] = session.results[name] = await _RUNNERS[name](session)
         failed = [ex for ex in session.exchanges[before:] if not ex.ok]
         if failed and len(failed) == len(session.exchanges[before:]):
             error = f"{name}: every request failed: {failed[0].error or failed[0].status}"

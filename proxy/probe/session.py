@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
-from .exchange import Exchange, ProbeClient
+from .exchange import Exchange, ProbeClient, TestResult
 from .prompts import USER_TURN, TokenGauge, messages, new_nonce
 from .request import ROUTING_HINTS
 
@@ -71,6 +71,12 @@ class ModelSession:
     recipe: Recipe = field(default_factory=Recipe)
     gauge: TokenGauge = field(default_factory=TokenGauge)
     exchanges: list[Exchange] = field(default_factory=list)
+    results: dict[str, TestResult] = field(default_factory=dict)  # the tests run so far
+
+    @property
+    def cheap_size(self) -> int:
+        """The smallest prompt known to cache safely (after ``sizes``), else the default size."""
+        return self.recipe.small_size or self.recipe.size
 
     def prompt(self, tokens: int, *, user: str = USER_TURN, hints: Collection[str] | None = None,
                nonce: str | None = None, words: int | None = None) -> Prompt:
@@ -93,8 +99,7 @@ class ModelSession:
         return ex
 
     async def trial(self, tokens: int, *, test: str, step: str, repeats: int,
-                    hints: Collection[str] | None = None, stop_at_hit: bool = False,
-                    settle: float | None = None) -> list[Exchange]:
+                    hints: Collection[str] | None = None, settle: float | None = None) -> list[Exchange]:
         """A fresh prompt, then ``repeats`` repeats of it, the first after the settle time and the others
         ``repeat_pause`` apart. Returns the prime followed by the repeats."""
         hints = self.recipe.hints if hints is None else tuple(hints)
@@ -104,8 +109,6 @@ class ModelSession:
             first_wait = self.recipe.settle if settle is None else settle
             await self.clock.sleep(first_wait if i == 0 else self.config.repeat_pause)
             out.append(await self.ask(prompt, test=test, step=step, role="repeat", hints=hints))
-            if stop_at_hit and out[-1].hit:
-                break
         return out
 
     @property
@@ -114,8 +117,9 @@ class ModelSession:
 
 
 def ratio(exchanges: list[Exchange]) -> float | None:
-    """Share of the answered repeats that hit; ``None`` when none was answered."""
-    answered = [ex for ex in exchanges if ex.ok]
+    """Share of the answered repeats that hit; ``None`` when none was answered with a cache field (unknown
+    is not 0)."""
+    answered = [ex for ex in exchanges if ex.ok and ex.usage.cache_reported]
     return sum(ex.hit for ex in answered) / len(answered) if answered else None
 
 

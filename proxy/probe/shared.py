@@ -17,7 +17,7 @@ TURNS = ("B: Name one colour of the sea in this story.", "C: Which bird waits by
 
 
 async def partial(session: ModelSession) -> TestResult:
-    base = session.prompt(session.recipe.size)
+    base = session.prompt(session.cheap_size)
     evidence = []
     for i, turn in enumerate(TURNS):
         if i:
@@ -41,7 +41,7 @@ async def partial(session: ModelSession) -> TestResult:
 
 
 async def stream_parity(session: ModelSession) -> TestResult:
-    prompt = session.prompt(session.recipe.size)
+    prompt = session.prompt(session.cheap_size)
     prime = await session.ask(prompt, test="stream", step="prime", role="prime")
     await session.clock.sleep(session.recipe.settle)
     plain = await session.ask(prompt, test="stream", step="plain", role="repeat")

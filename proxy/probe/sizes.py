@@ -92,8 +92,8 @@ async def sizes(session: ModelSession) -> TestResult:
     search = SizeSearch(cfg.size_ladder, refine=cfg.refine_sizes, max_probes=cfg.max_size_probes)
     evidence = []
     while (size := search.next_size()) is not None:
-        trial = await session.trial(size, test="sizes", step=str(size), repeats=max(1, cfg.repeats - 1),
-                                    stop_at_hit=True)
+        # one repeat after the settle time: basic and hints have made a repeat of a cacheable prompt hit
+        trial = await session.trial(size, test="sizes", step=str(size), repeats=1)
         evidence += trial
         answered = [ex for ex in trial[1:] if ex.ok and ex.usage.prompt_tokens is not None]
         if not answered:

@@ -88,7 +88,7 @@ class PendingGap:
 
 
 async def prime_step(session: ModelSession, gap: float, step: str) -> PendingGap:
-    prompt = session.prompt(session.recipe.small_size or session.recipe.size)
+    prompt = session.prompt(session.cheap_size)
     prime = await session.ask(prompt, test="ttl", step=step, role="prime")
     return PendingGap(prompt, gap, session.clock.now() + gap, prime)
 

@@ -66,7 +66,7 @@ DEFAULTS_REDACTED = {
     "PROBE_API_KEY": None,
     "VENICE_API_KEY": None,
     "PROBE_MODELS": ["all"],
-    "PROBE_TESTS": ["basic", "hints", "persistence", "sizes", "partial", "stream", "latency", "ttl"],
+    "PROBE_TESTS": ["basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl"],
     "PROBE_QUICK": False,
     "PROBE_TTL_RANGE": [5.0, 3600.0],
     "PROBE_REQUEST_TIMEOUT": 30.0,
