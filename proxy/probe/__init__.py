@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .catalog import Advertised, advertised, is_text_model, list_models
 from .clock import Clock, SystemClock
-from .exchange import Exchange, ProbeClient, TestResult
+from .exchange import CheckResult, Exchange, ProbeClient
 from .prompts import TokenGauge, new_nonce
 from .report import ProbeReport, render_table
 from .request import HINTS, ROUTING_HINTS, build_request
@@ -25,8 +25,33 @@ from .ttl import PendingGap, TtlSearch, finish_step, prime_step
 from .verdict import Verdict, decide
 
 __all__ = [
-    "HINTS", "QUICK_TESTS", "ROUTING_HINTS", "TESTS", "Advertised", "Clock", "Exchange", "ModelSession",
-    "PendingGap", "ProbeClient", "ProbeConfig", "ProbeReport", "Recipe", "SizeSearch", "SystemClock",
-    "TestResult", "TokenGauge", "TtlSearch", "Verdict", "advertised", "build_request", "decide", "finish_step",
-    "is_text_model", "list_models", "new_nonce", "prime_step", "render_table", "run_probe",
+    "HINTS",
+    "QUICK_TESTS",
+    "ROUTING_HINTS",
+    "TESTS",
+    "Advertised",
+    "CheckResult",
+    "Clock",
+    "Exchange",
+    "ModelSession",
+    "PendingGap",
+    "ProbeClient",
+    "ProbeConfig",
+    "ProbeReport",
+    "Recipe",
+    "SizeSearch",
+    "SystemClock",
+    "TokenGauge",
+    "TtlSearch",
+    "Verdict",
+    "advertised",
+    "build_request",
+    "decide",
+    "finish_step",
+    "is_text_model",
+    "list_models",
+    "new_nonce",
+    "prime_step",
+    "render_table",
+    "run_probe",
 ]

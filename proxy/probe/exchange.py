@@ -170,7 +170,7 @@ class ProbeClient:
 
 
 @dataclass
-class TestResult:
+class CheckResult:
     """One test type's figures for one model, with the exchanges they were read from."""
 
     name: str

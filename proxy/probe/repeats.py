@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-from .exchange import Exchange, TestResult
+from .exchange import CheckResult, Exchange
 from .request import HINTS, ROUTING_HINTS
 from .session import ModelSession, median, ratio
 
 FULL = 0.9  # a hit ratio at least this high counts as "hits reliably"
 
 
-async def basic(session: ModelSession) -> TestResult:
+async def basic(session: ModelSession) -> CheckResult:
     cfg = session.config
     trial = await session.trial(cfg.basic_tokens, test="basic", step="repeats", repeats=max(3, cfg.repeats),
                                 settle=cfg.repeat_pause, hints=())
@@ -38,16 +38,16 @@ async def basic(session: ModelSession) -> TestResult:
         "latency_repeats_median": median([ex.latency for ex in repeats if ex.latency is not None]),
         "latency_hits_median": median(hit_latencies),
     }
-    return TestResult("basic", figures, trial)
+    return CheckResult("basic", figures, trial)
 
 
 async def _hint_trial(session: ModelSession, hints: tuple[str, ...], step: str) -> tuple[float | None, list[Exchange]]:
     trial = await session.trial(session.recipe.size, test="hints", step=step,
-                                repeats=max(2, session.config.hint_repeats), hints=hints)
+                                repeats=max(1, session.config.hint_repeats), hints=hints)
     return ratio(trial[1:]), trial
 
 
-async def hints(session: ModelSession) -> TestResult:
+async def hints(session: ModelSession) -> CheckResult:
     """Try no hint, then each hint on its own until one makes every repeat hit."""
     evidence: list[Exchange] = []
     earlier = session.results.get("basic")
@@ -76,10 +76,10 @@ async def hints(session: ModelSession) -> TestResult:
     ignored = [h for h, r in tried.items() if h not in ("none", best) and r is not None and r <= (baseline or 0.0)]
     figures = {"needed": best, "hit_ratio_by_hint": tried, "rejected": rejected, "ignored": ignored,
                "hit_ratio": best_ratio if best is not None else baseline}
-    return TestResult("hints", figures, evidence)
+    return CheckResult("hints", figures, evidence)
 
 
-async def persistence(session: ModelSession) -> TestResult:
+async def persistence(session: ModelSession) -> CheckResult:
     cfg = session.config
     content_hints = tuple(h for h in session.recipe.hints if h not in ROUTING_HINTS)
     routing = session.recipe.routing_hint or "prompt_cache_key"
@@ -100,4 +100,4 @@ async def persistence(session: ModelSession) -> TestResult:
                "servers_estimate": 1 + misses if limited else None, "hosts_seen": len(hosts) or None}
     if r1 is not None and r0 is not None and r1 >= FULL > r0 and routing not in session.recipe.hints:
         session.recipe.hints = (*session.recipe.hints, routing)
-    return TestResult("persistence", figures, without + with_hint)
+    return CheckResult("persistence", figures, without + with_hint)

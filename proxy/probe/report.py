@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Advertised
-from .exchange import Exchange, TestResult
+from .exchange import CheckResult, Exchange
 from .verdict import Verdict
 
 
@@ -18,7 +18,7 @@ class ProbeReport:
     started_at: float
     finished_at: float
     verdict: Verdict
-    tests: dict[str, TestResult] = field(default_factory=dict)
+    tests: dict[str, CheckResult] = field(default_factory=dict)
     exchanges: list[Exchange] = field(default_factory=list)
     rejected_params: list[str] = field(default_factory=list)
     advertised: Advertised = field(default_factory=Advertised)

@@ -16,7 +16,7 @@ from typing import Any
 from ..contracts import Upstream
 from .catalog import Advertised
 from .clock import Clock, SystemClock
-from .exchange import ProbeClient, TestResult
+from .exchange import CheckResult, ProbeClient
 from .repeats import basic, hints, persistence
 from .report import ProbeReport
 from .session import ModelSession, ProbeConfig, Recipe
@@ -27,7 +27,7 @@ from .verdict import decide
 
 TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 QUICK_TESTS = ("basic", "hints", "sizes", "stream", "latency")
-_RUNNERS: dict[str, Callable[[ModelSession], Awaitable[TestResult]]] = {
+_RUNNERS: dict[str, Callable[[ModelSession], Awaitable[CheckResult]]] = {
     "basic": basic, "hints": hints, "persistence": persistence, "sizes": sizes, "partial": partial,
     "stream": stream_parity, "latency": latency, "ttl": ttl}
 _NEED_CACHING = ("persistence", "partial", "ttl", "latency")  # latency also runs where no cache field says
@@ -66,12 +66,12 @@ async def run_probe(model: str, tests: Sequence[str], upstream: Upstream, *, api
                          max_tokens=config.max_tokens)
     session = ModelSession(model, client, clock, config, Recipe(settle=config.repeat_pause, size=config.basic_tokens))
     started = clock.wall()
-    results: dict[str, TestResult] = {}
+    results: dict[str, CheckResult] = {}
     error = None
     for name in check_tests(tests):
         reason = _skip_reason(name, session)
         if reason is not None:
-            results[name] = TestResult(name, {}, skipped=reason)
+            results[name] = CheckResult(name, {}, skipped=reason)
             continue
         before = len(session.exchanges)
         results[name] = session.results[name] = await _RUNNERS[name](session)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
-from .exchange import Exchange, ProbeClient, TestResult
+from .exchange import CheckResult, Exchange, ProbeClient
 from .prompts import USER_TURN, TokenGauge, messages, new_nonce
 from .request import ROUTING_HINTS
 
@@ -39,7 +39,7 @@ class ProbeConfig:
 
     @classmethod
     def quick(cls, **changes: Any) -> ProbeConfig:
-        return cls(**{"repeats": 3, "hint_repeats": 2, "all_hints": False, "persistence_repeats": 4,
+        return cls(**{"repeats": 3, "hint_repeats": 1, "all_hints": False, "persistence_repeats": 4,
                       "size_ladder": (1024, 2048, 4096), "refine_sizes": False, "latency_samples": 2, **changes})
 
 
@@ -71,7 +71,7 @@ class ModelSession:
     recipe: Recipe = field(default_factory=Recipe)
     gauge: TokenGauge = field(default_factory=TokenGauge)
     exchanges: list[Exchange] = field(default_factory=list)
-    results: dict[str, TestResult] = field(default_factory=dict)  # the tests run so far
+    results: dict[str, CheckResult] = field(default_factory=dict)  # the tests run so far
 
     @property
     def cheap_size(self) -> int:

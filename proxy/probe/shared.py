@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from .exchange import TestResult
+from .exchange import CheckResult
 from .session import ModelSession, median
 
 TURNS = ("B: Name one colour of the sea in this story.", "C: Which bird waits by the breakwater?",
          "D: What does the keeper wipe every morning?")
 
 
-async def partial(session: ModelSession) -> TestResult:
+async def partial(session: ModelSession) -> CheckResult:
     base = session.prompt(session.cheap_size)
     evidence = []
     for i, turn in enumerate(TURNS):
@@ -37,10 +37,10 @@ async def partial(session: ModelSession) -> TestResult:
     answered = [ex.cached for ex in evidence[1:] if ex.cached is not None]
     figures = {"shared_tokens": max(answered) if answered else None, "second_hit": second.hit,
                "third_hit": third.hit, "unit_semantics": semantics, "cached_tokens": [ex.cached for ex in evidence]}
-    return TestResult("partial", figures, evidence)
+    return CheckResult("partial", figures, evidence)
 
 
-async def stream_parity(session: ModelSession) -> TestResult:
+async def stream_parity(session: ModelSession) -> CheckResult:
     prompt = session.prompt(session.cheap_size)
     prime = await session.ask(prompt, test="stream", step="prime", role="prime")
     await session.clock.sleep(session.recipe.settle)
@@ -53,10 +53,10 @@ async def stream_parity(session: ModelSession) -> TestResult:
     figures = {"parity": same if plain.ok and streamed.ok else None,
                "stream_usage_reported": streamed.usage.shape != "absent",
                "plain": plain.usage.as_dict(), "stream": streamed.usage.as_dict()}
-    return TestResult("stream", figures, [prime, plain, streamed])
+    return CheckResult("stream", figures, [prime, plain, streamed])
 
 
-async def latency(session: ModelSession) -> TestResult:
+async def latency(session: ModelSession) -> CheckResult:
     evidence, cold, warm = [], [], []
     for i in range(max(1, session.config.latency_samples)):
         prompt = session.prompt(session.recipe.size)
@@ -73,4 +73,4 @@ async def latency(session: ModelSession) -> TestResult:
     speedup = cold_median / warm_median if cold_median and warm_median else None
     figures = {"ttft_cold": cold, "ttft_cached": warm, "ttft_cold_median": cold_median,
                "ttft_cached_median": warm_median, "speedup": round(speedup, 3) if speedup else None}
-    return TestResult("latency", figures, evidence)
+    return CheckResult("latency", figures, evidence)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .exchange import TestResult
+from .exchange import CheckResult
 from .session import ModelSession
 
 
@@ -87,7 +87,7 @@ class SizeSearch:
                 "points": [list(p) for p in self.points]}
 
 
-async def sizes(session: ModelSession) -> TestResult:
+async def sizes(session: ModelSession) -> CheckResult:
     cfg = session.config
     search = SizeSearch(cfg.size_ladder, refine=cfg.refine_sizes, max_probes=cfg.max_size_probes)
     evidence = []
@@ -106,4 +106,4 @@ async def sizes(session: ModelSession) -> TestResult:
         # later tests need a prompt that caches; the TTL steps, many, take the cheapest safe one
         session.recipe.small_size = int(minimum * 1.25) + (search.step or 0)
         session.recipe.size = max(session.recipe.size, session.recipe.small_size)
-    return TestResult("sizes", figures, evidence)
+    return CheckResult("sizes", figures, evidence)

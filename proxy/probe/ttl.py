@@ -19,7 +19,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .exchange import Exchange, TestResult
+from .exchange import CheckResult, Exchange
 from .session import ModelSession, Prompt
 
 
@@ -101,7 +101,7 @@ async def _wait_until(session: ModelSession, due: float) -> None:
     await session.clock.sleep(max(0.0, due - session.clock.now()))
 
 
-async def ttl(session: ModelSession, search: TtlSearch | None = None) -> TestResult:
+async def ttl(session: ModelSession, search: TtlSearch | None = None) -> CheckResult:
     cfg = session.config
     low = max(cfg.ttl_range[0], session.recipe.settle)  # shorter gaps would measure the write delay
     search = search or TtlSearch(low, max(low, cfg.ttl_range[1]), cfg.ttl_resolution, cfg.ttl_max_steps)
@@ -127,4 +127,4 @@ async def ttl(session: ModelSession, search: TtlSearch | None = None) -> TestRes
             search.refresh_on_hit, search.refresh_gaps = last.hit, [a, b]
     figures = {"ttl_seconds": search.bracket, "refresh_on_hit": search.refresh_on_hit,
                "range": [search.low, search.high], "steps": search.steps, "search": search.as_dict()}
-    return TestResult("ttl", figures, evidence)
+    return CheckResult("ttl", figures, evidence)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import Advertised
-from .exchange import Exchange, TestResult
+from .exchange import CheckResult, Exchange
 from .request import ROUTING_HINTS
 
 CACHING = ("caches", "routing_limited", "needs_hint")
@@ -38,12 +38,12 @@ class Verdict:
                 "drift": self.drift, "notes": list(self.notes)}
 
 
-def _figures(results: dict[str, TestResult], name: str) -> dict[str, Any]:
+def _figures(results: dict[str, CheckResult], name: str) -> dict[str, Any]:
     result = results.get(name)
     return result.figures if result is not None and result.skipped is None else {}
 
 
-def decide(results: dict[str, TestResult], exchanges: list[Exchange], advertised: Advertised) -> Verdict:
+def decide(results: dict[str, CheckResult], exchanges: list[Exchange], advertised: Advertised) -> Verdict:
     answered = [ex for ex in exchanges if ex.ok]
     contaminated = any(ex.role == "prime" and ex.hit for ex in answered)
     notes: list[str] = []

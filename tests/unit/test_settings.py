@@ -419,7 +419,8 @@ def test_data_path() -> None:
 
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
-        "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY"}
+        "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
+        "VENICE_API_KEY"}
 
 
 # -- the probe's settings -------------------------------------------------------------------------------
