@@ -104,6 +104,29 @@ def parse_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def some_of(*choices: str) -> Parser:
+    """A comma-separated list of ``choices`` (at least one)."""
+    def parse(raw: str) -> tuple[str, ...]:
+        items = parse_list(raw.lower())
+        unknown = [item for item in items if item not in choices]
+        if unknown or not items:
+            raise ValueError(f"expected a comma-separated list of {', '.join(choices)}")
+        return items
+    return parse
+
+
+def parse_range(raw: str) -> tuple[float, float]:
+    """``MIN:MAX`` seconds, ``0 < MIN <= MAX``."""
+    low, sep, high = raw.strip().partition(":")
+    try:
+        bounds = (float(low), float(high)) if sep else None
+    except ValueError:
+        bounds = None
+    if bounds is None or not (0 < bounds[0] <= bounds[1]) or not all(map(math.isfinite, bounds)):
+        raise ValueError("expected MIN:MAX seconds with 0 < MIN <= MAX, such as 5:3600")
+    return bounds
+
+
 def parse_log_level(raw: str) -> str:
     return one_of("debug", "info", "warning", "error", "critical")(raw).upper()
 
@@ -115,6 +138,7 @@ class Spec:
     default: Any
     help: str
     secret: bool = False
+    aliases: tuple[str, ...] = ()  # other names read when ``env`` is unset
 
     @property
     def attr(self) -> str:
@@ -130,6 +154,8 @@ def read_env(specs: tuple[Spec, ...], environ: Mapping[str, str] | None = None, 
     values: dict[str, Any] = {}
     for spec in specs:
         raw = environ.get(spec.env)
+        for alias in spec.aliases:
+            raw = environ.get(alias) if raw is None or raw.strip() == "" else raw
         if raw is None or (raw.strip() == "" and spec.env not in keep_empty):
             continue
         try:

@@ -1,4 +1,5 @@
-"""``cachegate serve`` (the proxy) and ``cachegate embed`` (the embedding service).
+"""``cachegate serve`` (the proxy), ``cachegate embed`` (the embedding service), ``cachegate probe`` (the
+prompt-cache probe, :mod:`proxy.probe.cli`).
 
 Flags mirror the settings (``--cache-ttl 60`` is ``CACHE_TTL=60``); flags win over the environment.
 A bad value stops start-up with a message naming the setting.
@@ -53,7 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _serve_parser(commands.add_parser("serve", help="run the caching proxy"))
     commands.add_parser("embed", help="run the embedding service (flags: see 'cachegate embed --help')",
                         add_help=False)
+    commands.add_parser("probe", help="measure which upstream models cache prompts (flags: see "
+                                      "'cachegate probe --help')", add_help=False)
     args, rest = parser.parse_known_args(argv)
+    if args.command == "probe":
+        from proxy.probe.cli import main as probe_main
+
+        return probe_main(rest)
     if args.command == "embed":
         from embedding_service.cli import main as embed_main
 

@@ -25,10 +25,12 @@ from embedding_service.envspec import (
     parse_list,
     parse_log_level,
     parse_optional_str,
+    parse_range,
     parse_size,
     parse_str,
     parse_url,
     read_env,
+    some_of,
 )
 from proxy.errors import SettingsError
 
@@ -37,6 +39,8 @@ __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "
            "redact_url"]
 
 _http = parse_url("http", "https")
+#: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
+PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
 
 SPECS: tuple[Spec, ...] = (
@@ -91,6 +95,17 @@ SPECS: tuple[Spec, ...] = (
          secret=True),
     Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per API key or client IP; 0: off."),
     Spec("ALLOWED_ORIGINS", parse_list, (), "Comma-separated CORS origins."),
+    # -- prompt-cache probe (cachegate probe)
+    Spec("PROBE_UPSTREAM_URL", _http, None, "Upstream the probe measures; unset: UPSTREAM_BASE_URL."),
+    Spec("PROBE_API_KEY", parse_optional_str, None,
+         "Key the probe sends; unset: VENICE_API_KEY for Venice, else UPSTREAM_API_KEY.", secret=True),
+    Spec("VENICE_API_KEY", parse_optional_str, None, "Venice API key (also read as API_KEY_VENICE).",
+         secret=True, aliases=("API_KEY_VENICE",)),
+    Spec("PROBE_MODELS", parse_list, ("all",), "Models to probe: all (the text models of GET /models) or a list."),
+    Spec("PROBE_TESTS", some_of(*PROBE_TESTS), PROBE_TESTS, "Probe tests to run (comma-separated)."),
+    Spec("PROBE_QUICK", parse_bool, False, "Fewer repeats and sizes, no TTL search unless asked."),
+    Spec("PROBE_TTL_RANGE", parse_range, (5.0, 3600.0), "MIN:MAX seconds the TTL search brackets."),
+    Spec("PROBE_REQUEST_TIMEOUT", float_in(0, low_open=True), 30.0, "Seconds a probe request may take."),
 )
 
 _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
@@ -133,6 +148,14 @@ class Settings:
     monitor_api_key: str | None = None
     rate_limit_per_minute: int = 0
     allowed_origins: tuple[str, ...] = ()
+    probe_upstream_url: str | None = None
+    probe_api_key: str | None = None
+    venice_api_key: str | None = None
+    probe_models: tuple[str, ...] = ("all",)
+    probe_tests: tuple[str, ...] = PROBE_TESTS
+    probe_quick: bool = False
+    probe_ttl_range: tuple[float, float] = (5.0, 3600.0)
+    probe_request_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

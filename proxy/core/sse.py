@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from proxy.core.usage import usage_in
+
 DONE = "[DONE]"
 
 
@@ -83,8 +85,9 @@ class StreamAssembler:
         for name in ("id", "created", "model", "system_fingerprint", "service_tier"):
             if chunk.get(name) is not None:
                 self._head[name] = chunk[name]
-        if chunk.get("usage") is not None:
-            self._usage = chunk["usage"]
+        usage = usage_in(chunk)  # Moonshot streams carry it in choices[0].usage
+        if usage is not None:
+            self._usage = usage
         for raw in chunk.get("choices") or []:
             self._add_choice(raw)
         return chunk

@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from proxy.contracts import RequestRecord
+from proxy.core.usage import normalize_usage
 from proxy.monitoring.ledger import GLOBAL, Ledger
 from proxy.monitoring.pricing import Pricing
 from proxy.monitoring.registry import NS, CounterVec, Metrics
@@ -54,17 +55,10 @@ def normalize_route(path: str) -> str:
 
 
 def usage_numbers(usage: Any) -> tuple[int, int, int]:
-    """(prompt, completion, provider-cached) tokens of an OpenAI ``usage`` object; zeros when absent."""
-    if not isinstance(usage, dict):
-        return 0, 0, 0
-    try:
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
-        details = usage.get("prompt_tokens_details")
-        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
-    except (TypeError, ValueError):
-        return 0, 0, 0
-    return prompt, completion, cached
+    """(prompt, completion, provider-cached) tokens of an answer's ``usage``, in any provider's shape
+    (:func:`proxy.core.usage.normalize_usage`); zeros where absent: the ledger adds what is known."""
+    figures = normalize_usage(usage)
+    return figures.prompt_tokens or 0, figures.completion_tokens or 0, figures.cached_tokens or 0
 
 
 #: what the observer keeps of a finished request until the next fold; the first 9 fields are its signature:

@@ -101,8 +101,8 @@ class ServerThread(_Managed):
 class SimulatorServer(ServerThread):
     """The upstream simulator over real HTTP; ``state`` is the live SimState of that server."""
 
-    def __init__(self) -> None:
-        app, self.state = create_simulator()
+    def __init__(self, *, catalog: str = "default") -> None:
+        app, self.state = create_simulator(catalog=catalog)
         super().__init__(app)
 
     @property

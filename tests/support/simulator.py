@@ -5,6 +5,11 @@ upstream answer from a cached replay. Faults are injected per request with ``x-s
 proxy forwards untouched: ``status``, ``delay``, ``chunk-delay``, ``cut-after``, ``cut-abort``,
 ``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``. Run standalone with
 ``python -m tests.support.simulator --port N``.
+
+Models with a prompt-cache profile (:mod:`tests.support.cache_profiles`, e.g. ``sim-openai``) are answered
+by :mod:`tests.support.sim_profiled` instead: a provider-side cache on a fake clock (``GET``/``POST /_clock``
+with ``{"advance": s}`` or ``{"set": t}``), whose every decision ``GET /_truth`` lists. With
+``catalog="profiles"`` ``/v1/models`` lists those models, Venice-style, instead of the default three.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support.cache_profiles import catalog as profile_catalog
+from tests.support.cache_profiles import profile_for
+from tests.support.sim_cache import START, ProviderCache, SimClock
+from tests.support.sim_profiled import profiled_chat
 from tests.support.sim_wire import (
     FINGERPRINT,
     QuietAbort,
@@ -53,6 +62,11 @@ class SimState:
     last_body: Any = None
     seen_prompts: set[bytes] = field(default_factory=set)
     streams_abandoned: int = 0  # streams whose client went away before the end
+    clock: SimClock = field(default_factory=SimClock)
+    cache: ProviderCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = ProviderCache(self.clock)
 
     def stream_abandoned(self) -> None:
         self.streams_abandoned += 1
@@ -64,13 +78,15 @@ class SimState:
         self.last_headers = {}
         self.last_body = None
         self.seen_prompts.clear()
+        self.cache.reset()
+        self.clock.set(START)
 
     def stats(self) -> dict[str, Any]:
         return {"chat_calls": self.chat_calls, "calls": dict(self.calls),
                 "last_headers": dict(self.last_headers), "last_body": self.last_body}
 
 
-def create_simulator() -> tuple[Starlette, SimState]:
+def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
     state = SimState()
 
     def endpoint(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -104,6 +120,9 @@ def create_simulator() -> tuple[Starlette, SimState]:
         if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
             param = "model" if not isinstance(body, dict) or not body.get("model") else "messages"
             return error_response(400, f"Missing required parameter: '{param}'.", param)
+        profile = profile_for(body["model"])
+        if profile is not None:
+            return await profiled_chat(request, body, profile, state.cache)
         call_no, messages, n = state.chat_calls, body["messages"], int(body.get("n") or 1)
         user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         prompt_tokens = count_tokens(" ".join(text_of(m.get("content")) for m in messages))
@@ -176,6 +195,8 @@ def create_simulator() -> tuple[Starlette, SimState]:
                       "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def models(request: Request, body: Any) -> Response:
+        if catalog == "profiles":
+            return json_response({"object": "list", "data": profile_catalog()})
         ids = ["sim-model", "gpt-4o-mini", "text-embedding-3-small"]
         return json_response({"object": "list", "data": [
             {"id": i, "object": "model", "created": 1700000000, "owned_by": "cachegate-sim"} for i in ids]})
@@ -191,6 +212,22 @@ def create_simulator() -> tuple[Starlette, SimState]:
         state.reset()
         return json_response({"ok": True})
 
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                change = orjson.loads(await request.body() or b"{}")
+                if "set" in change:
+                    state.clock.set(float(change["set"]))
+                else:
+                    state.clock.advance(float(change.get("advance", 0)))
+            except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+                return error_response(400, 'expected {"advance": seconds} or {"set": seconds}')
+        return json_response({"now": state.clock.now()})
+
+    async def truth(request: Request) -> Response:
+        model = request.query_params.get("model")
+        return json_response([t for t in state.cache.truth if model is None or t["model"] == model])
+
     app = Starlette(routes=[
         Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
         Route("/v1/completions", endpoint(completions), methods=["POST"]),
@@ -199,6 +236,8 @@ def create_simulator() -> tuple[Starlette, SimState]:
         Route("/bare", bare, methods=["GET"]),
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_clock", clock, methods=["GET", "POST"]),
+        Route("/_truth", truth, methods=["GET"]),
     ], middleware=[Middleware(QuietAbort)])
     return app, state
 

@@ -18,10 +18,12 @@ from proxy.settings import (
     parse_list,
     parse_log_level,
     parse_optional_str,
+    parse_range,
     parse_size,
     parse_str,
     parse_url,
     redact_url,
+    some_of,
 )
 
 DEFAULTS_REDACTED = {
@@ -60,6 +62,14 @@ DEFAULTS_REDACTED = {
     "MONITOR_API_KEY": None,
     "RATE_LIMIT_PER_MINUTE": 0,
     "ALLOWED_ORIGINS": [],
+    "PROBE_UPSTREAM_URL": None,
+    "PROBE_API_KEY": None,
+    "VENICE_API_KEY": None,
+    "PROBE_MODELS": ["all"],
+    "PROBE_TESTS": ["basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl"],
+    "PROBE_QUICK": False,
+    "PROBE_TTL_RANGE": [5.0, 3600.0],
+    "PROBE_REQUEST_TIMEOUT": 30.0,
 }
 
 
@@ -409,4 +419,50 @@ def test_data_path() -> None:
 
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
-        "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY"}
+        "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
+        "VENICE_API_KEY"}
+
+
+# -- the probe's settings -------------------------------------------------------------------------------
+
+
+def test_probe_settings_from_env() -> None:
+    settings = Settings.from_env({"PROBE_UPSTREAM_URL": "https://api.venice.ai/api/v1/", "PROBE_MODELS": "a, b",
+                                  "PROBE_TESTS": "basic,TTL", "PROBE_QUICK": "yes", "PROBE_TTL_RANGE": "1:30",
+                                  "PROBE_REQUEST_TIMEOUT": "5"})
+    assert settings.probe_upstream_url == "https://api.venice.ai/api/v1"
+    assert settings.probe_models == ("a", "b")
+    assert settings.probe_tests == ("basic", "ttl")
+    assert settings.probe_quick is True
+    assert settings.probe_ttl_range == (1.0, 30.0)
+    assert settings.probe_request_timeout == 5.0
+
+
+def test_venice_key_and_its_alias() -> None:
+    assert Settings.from_env({"API_KEY_VENICE": "k1"}).venice_api_key == "k1"
+    assert Settings.from_env({"VENICE_API_KEY": "k2", "API_KEY_VENICE": "k1"}).venice_api_key == "k2"
+    assert Settings.from_env({"VENICE_API_KEY": "", "API_KEY_VENICE": "k1"}).venice_api_key == "k1"
+    assert Settings.from_env({}).venice_api_key is None
+    assert Settings.from_env({"VENICE_API_KEY": "k2"}).redacted()["VENICE_API_KEY"] == "<redacted>"
+
+
+@pytest.mark.parametrize("raw", ["5", "a:b", "0:10", "10:5", "-1:3", "1:inf", ""])
+def test_bad_ttl_range(raw: str) -> None:
+    with pytest.raises(ValueError, match="MIN:MAX"):
+        parse_range(raw)
+    if raw:
+        with pytest.raises(SettingsError, match="PROBE_TTL_RANGE"):
+            Settings.from_env({"PROBE_TTL_RANGE": raw})
+
+
+def test_probe_tests_must_be_known() -> None:
+    assert some_of("a", "b")("b, a") == ("b", "a")
+    with pytest.raises(SettingsError, match="PROBE_TESTS: expected a comma-separated list of basic"):
+        Settings.from_env({"PROBE_TESTS": "basic,everything"})
+
+
+def test_probe_test_names_are_the_probes() -> None:
+    from proxy.probe.runner import TESTS
+    from proxy.settings import PROBE_TESTS
+
+    assert PROBE_TESTS == TESTS

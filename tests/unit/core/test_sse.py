@@ -523,3 +523,17 @@ def test_round_trip_tool_calls_with_null_content_keeps_the_calls() -> None:
 def test_round_trip_without_usage_chunk_drops_usage() -> None:
     expected = {key: value for key, value in PLAIN.items() if key != "usage"}
     assert round_trip(PLAIN, include_usage=False) == expected
+
+
+def test_moonshot_streams_usage_inside_the_last_choice_is_kept() -> None:
+    assembler = StreamAssembler()
+    head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "kimi"}
+    assembler.add(orjson.dumps({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]})
+                  .decode())
+    usage = {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10, "cached_tokens": 8}
+    assembler.add(orjson.dumps({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+                                                     "usage": usage}]}).decode())
+    assembler.add("[DONE]")
+    result = assembler.result()
+    assert result is not None
+    assert result["usage"] == usage

@@ -11,6 +11,7 @@ import pytest
 from proxy.monitoring.ledger import GLOBAL
 from proxy.monitoring.observer import MonitoringObserver, normalize_route
 from proxy.monitoring.report import Report
+from tests.support.usage_shapes import SHAPES, render_usage
 from tests.unit.monitoring.support import make_observer, record, usage
 
 MINI_IN, MINI_OUT, MINI_CACHED = 0.15, 0.6, 0.075  # gpt-4o-mini, USD per 1M tokens
@@ -218,3 +219,22 @@ def test_active_streams_and_a_replayed_hits_first_byte() -> None:
     obs.request_done(miss)
     obs.request_done(record("miss", stream=True))  # never started (the client went away): no underflow
     assert obs.active_streams == 0
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s != "none"])
+def test_provider_cached_tokens_are_counted_in_every_usage_shape(shape: str) -> None:
+    obs = make_observer()
+    obs.request_done(record("miss", usage=render_usage(shape, prompt=2048, completion=10, cached=1024, written=512)))
+    totals = glob(obs)
+    assert totals["provider_cached_tokens"] == 1024
+    assert totals["prompt_tokens"] == 2048
+    assert totals["completion_tokens"] == 10
+    assert totals["cost_saved_provider_usd"] == pytest.approx(1024 * (MINI_IN - MINI_CACHED) / 1e6)
+
+
+def test_no_cache_field_adds_no_provider_cached_tokens() -> None:
+    obs = make_observer()
+    obs.request_done(record("miss", usage=render_usage("none", prompt=2048, completion=10, cached=1024)))
+    totals = glob(obs)
+    assert totals["prompt_tokens"] == 2048
+    assert totals.get("provider_cached_tokens", 0) == 0
