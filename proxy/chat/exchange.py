@@ -18,7 +18,7 @@ import orjson
 
 from proxy.cache.entry import CachedResponse
 from proxy.cache.singleflight import Flight
-from proxy.contracts import ByteStream, RequestRecord, UpstreamResponse
+from proxy.contracts import RequestRecord, UpstreamResponse
 from proxy.core import policy, sse
 from proxy.core.request import ChatRequest, TtlRule
 from proxy.errors import UpstreamError
@@ -92,8 +92,8 @@ class Exchange:
                         usage=completion.get("usage") if completion is not None else None)
         return raw, completion
 
-    def relay(self, body: ByteStream, *, hide_usage: bool) -> EventRelay:
-        return EventRelay(self, body, hide_usage=hide_usage)
+    def relay(self, response: UpstreamResponse, *, hide_usage: bool) -> EventRelay:
+        return EventRelay(self, response, hide_usage=hide_usage)
 
 
 class EventRelay:
@@ -103,9 +103,10 @@ class EventRelay:
     re-framed one by one (same data, without that one event). ``aclose`` always finishes the exchange.
     """
 
-    def __init__(self, exchange: Exchange, body: ByteStream, *, hide_usage: bool) -> None:
+    def __init__(self, exchange: Exchange, response: UpstreamResponse, *, hide_usage: bool) -> None:
         self.exchange = exchange
-        self.body = body
+        self.response = response
+        self.body = response.body
         self.hide_usage = hide_usage
         self._events: AsyncGenerator[bytes, None] = self._relay()
 
@@ -141,6 +142,8 @@ class EventRelay:
         finally:
             try:
                 await self.body.aclose()
+                await self.response.aclose()  # released even if the body was never read (a generator
+                # that never started runs no finally of its own)
             finally:
                 if not self.exchange.finished:  # never iterated: the client left before the first byte
                     self.exchange.record.stream_failed = True

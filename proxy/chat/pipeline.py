@@ -121,8 +121,7 @@ class ChatPipeline:
             raise
         out_headers = _encoded([*hdr.to_client(response.headers), ("x-cache", cache)])
         if request.stream and response.status_code == 200 and _is_event_stream(response.headers):
-            return Answer(200, out_headers, cache, request.key, events=exchange.relay(response.body,
-                                                                                       hide_usage=hide_usage),
+            return Answer(200, out_headers, cache, request.key, events=exchange.relay(response, hide_usage=hide_usage),
                           media_type=SSE)
         raw, completion = await exchange.read_plain(response)
         if request.stream and policy.is_complete(completion):
