@@ -40,6 +40,19 @@ class _Choice:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _check_types(delta: Any, where: str) -> None:
+    if delta is None:
+        return
+    if not isinstance(delta, dict):
+        raise Unfoldable(f"{where} is not an object")
+    for name, value in delta.items():
+        expected = _MESSAGE_TYPES.get(name)
+        if expected is not None and value is not None and not isinstance(value, expected):
+            kinds = expected if isinstance(expected, tuple) else (expected,)
+            raise Unfoldable(f"{where}.{name} is {type(value).__name__}, not "
+                             + " or ".join(kind.__name__ for kind in kinds))
+
+
 class StreamAssembler:
     """Folds parsed ``chat.completion.chunk`` payloads into one ``chat.completion``."""
 
@@ -121,14 +134,7 @@ class StreamAssembler:
             if key == "index":
                 continue
             if key == "delta":
-                if value is not None and not isinstance(value, dict):
-                    raise Unfoldable(f"{where}.delta is not an object")
-                for name, expected in _MESSAGE_TYPES.items():
-                    field_value = (value or {}).get(name)
-                    if field_value is not None and not isinstance(field_value, expected):
-                        kinds = expected if isinstance(expected, tuple) else (expected,)
-                        raise Unfoldable(f"{where}.delta.{name} is {type(field_value).__name__}, not "
-                                         + " or ".join(kind.__name__ for kind in kinds))
+                _check_types(value, f"{where}.delta")
                 choice.message = fold_delta(choice.message, value, None, f"{where}.delta", 0)
             elif key == "logprobs":
                 choice.logprobs = self._fold_logprobs(choice.logprobs, value, f"{where}.logprobs")

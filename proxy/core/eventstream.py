@@ -27,6 +27,7 @@ DONE = "[DONE]"
 
 _BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(rb"\r\n?|\n")
+_LINE_END_BYTES = (0x0A, 0x0D)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,6 @@ class EventStreamParser:
 
     def feed(self, chunk: bytes) -> list[Piece]:
         pieces: list[Piece] = []
-        start = 0
         if self._after_cr and chunk:
             self._after_cr = False
             if chunk[:1] == b"\n":
@@ -74,20 +74,19 @@ class EventStreamParser:
                     self._held.append(b"\n")
                 else:
                     pieces.append(Piece(b"\n", follows=True))
-                start = 1
-        for match in _LINE_END.finditer(chunk, start):
-            end = match.end()
-            text = chunk[start:match.start()]
-            raw = chunk[start:end]
+                chunk = chunk[1:]
+        # bytes.splitlines ends lines at exactly CRLF, CR and LF, as the standard does
+        lines = chunk.splitlines(keepends=True)
+        tail = lines.pop() if lines and lines[-1][-1] not in _LINE_END_BYTES else None
+        if lines:
             if self._partial:
-                head = b"".join(self._partial)
+                lines[0] = b"".join(self._partial) + lines[0]
                 self._partial = []
-                text, raw = head + text, head + raw
-            self._after_cr = end == len(chunk) and chunk[end - 1] == 0x0D
-            self._line(text, raw, pieces)
-            start = end
-        if start < len(chunk):
-            self._partial.append(chunk[start:])
+            for raw in lines:
+                self._line(raw[:-2] if raw.endswith(b"\r\n") else raw[:-1], raw, pieces)
+            self._after_cr = tail is None and lines[-1][-1] == 0x0D  # a CR that ends the chunk
+        if tail is not None:
+            self._partial.append(tail)
         return pieces
 
     def close(self) -> Piece | None:

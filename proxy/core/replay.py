@@ -7,8 +7,9 @@ a string) and every message field that is ``null``; then one chunk per other fie
 message's order, ``tool_calls`` given their ``index``); then a chunk with the ``finish_reason`` and the
 choice's other keys. Unknown top-level keys ride on the first chunk; with ``include_usage`` every chunk
 says ``"usage": null`` and a last one, without choices, carries the usage. What cannot come back: the
-``index`` inside a stored ``tool_calls`` entry (a stream uses it to place the entry) and a ``usage``
-that is ``null``.
+``index`` inside a stored ``tool_calls`` entry (a stream uses it to place the entry), a ``usage`` that
+is ``null``, and a message without ``role`` or ``content`` (they come back as ``assistant`` and
+``null``, as a plain answer has them).
 
 A cached answer is given a fresh ``id`` and ``created`` (every response its own id; the caller keeps
 the stored one for ``x-cache-original-id``): :func:`replay` takes them, and :func:`refresh_identity`

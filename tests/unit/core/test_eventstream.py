@@ -360,3 +360,8 @@ def test_encode_event_round_trips_through_the_parser(data: str) -> None:
 
 def test_encode_event_multi_line_bytes() -> None:
     assert encode_event("one\ntwo") == b"data: one\ndata: two\n\n"
+
+
+def test_only_cr_and_lf_end_lines() -> None:
+    # vertical tab, form feed, the separators and NEL end lines for str.splitlines, not for the format
+    assert datas(b"data: a\x0bb\x0cc\x1cd\x1ee\x85f\xc2\x85g\n\n") == ["a\x0bb\x0cc\x1cd\x1ee\ufffdf\x85g"]
