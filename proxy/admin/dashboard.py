@@ -1,9 +1,9 @@
 """``GET /dashboard``: one self-contained HTML page (no CDN, charts drawn as inline SVG by its own script).
 
-Where the page comes from: the canonical file is ``dashboard.html`` at the top of the repository; an
-identical copy ships as package data (``proxy/static/dashboard.html``) so an installed proxy finds it too.
-A unit test fails when the two differ (``cp dashboard.html proxy/static/dashboard.html`` fixes it). The
-loader looks in the package data first, then in the checkout.
+Where the page comes from: one file, ``dashboard.html`` at the top of the repository. The package data
+``proxy/static/dashboard.html`` is a relative symlink to it, so a checkout (and an editable install) reads
+the file itself, and a wheel (``pip install .``, the Dockerfile) ships its content: the build follows the
+link. There is no second copy to keep in step.
 
 The page is sent with a Content-Security-Policy that allows only itself: its inline script and style by
 their SHA-256 hashes, requests to this origin only, nothing from anywhere else.
@@ -22,8 +22,7 @@ import re
 import time
 from collections.abc import Callable
 from importlib import resources
-from pathlib import Path
-from typing import Any
+from importlib.resources.abc import Traversable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,21 +36,20 @@ from proxy.http.responses import error_response
 from proxy.settings import Settings
 
 PAGE = "dashboard.html"
-CHECKOUT_PAGE = Path(__file__).resolve().parents[2] / PAGE
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
-def page_sources() -> list[Path | Any]:
-    """Where the page may be, in the order tried: package data, then the checkout."""
-    return [resources.files("proxy").joinpath("static", PAGE), CHECKOUT_PAGE]
+def page_file() -> Traversable:
+    """The page, as package data (in a checkout: the symlink to the top-level ``dashboard.html``)."""
+    return resources.files("proxy").joinpath("static", PAGE)
 
 
 def load_page() -> bytes:
-    for source in page_sources():
-        if source.is_file():
-            data: bytes = source.read_bytes()
-            return data
-    raise FileNotFoundError(f"{PAGE} is neither in the package data (proxy/static) nor at {CHECKOUT_PAGE}")
+    data = page_file().read_bytes()
+    if not data.startswith(b"<!DOCTYPE html>"):  # a checkout made without symlinks holds the link's target path
+        raise FileNotFoundError(f"proxy/static/{PAGE} is not the page but {data[:80]!r}: check the repository out "
+                                f"with symlinks (git config core.symlinks true)")
+    return data
 
 
 def content_security_policy(html: bytes) -> str:
