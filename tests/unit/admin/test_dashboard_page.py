@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from proxy.admin.dashboard import content_security_policy, load_page
+from proxy.component import PANEL_KINDS
 
 ROOT = Path(__file__).resolve().parents[3]
 TOP_LEVEL = ROOT / "dashboard.html"
@@ -101,3 +102,12 @@ def test_the_csp_allows_exactly_the_inline_script_and_style() -> None:
     assert directives["default-src"] == "'none'"
     assert directives["connect-src"] == "'self'"
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp and "*" not in csp
+
+
+def test_the_page_draws_exactly_the_panel_kinds_the_contract_names() -> None:
+    script = re.search(r"<script>(.*?)</script>", TOP_LEVEL.read_text(), re.DOTALL).group(1)  # type: ignore[union-attr]
+    registry = re.search(r"\n  var KINDS = \{\n(.*?)\n  \};", script, re.DOTALL)
+    assert registry is not None, "the page's KINDS registry is missing"
+    kinds = re.findall(r"^    ([a-z]+): \{", registry.group(1), re.MULTILINE)
+    assert len(kinds) == len(registry.group(1).splitlines())  # one kind a line, every line read
+    assert tuple(kinds) == PANEL_KINDS
