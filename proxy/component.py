@@ -8,7 +8,8 @@ The composition root (:mod:`proxy.app`) builds each part with the pieces it uses
 - **middleware** (outermost first) around every route, the chat route's short cut included;
 - **health checks** for ``/health``: a ping for a dependency, or a description of an in-process part;
 - **jobs**: periodic work, run by the one :class:`~proxy.platform.jobs.JobRunner`;
-- **panels** the dashboard shows;
+- **panels** the dashboard shows (:class:`Panel`: a kind of drawing from :data:`PANEL_KINDS` and the JSON
+  it is drawn from); the dashboard, built last, is given every component's;
 - **listeners** told about every finished request (after the observer).
 
 A component is built without I/O; :meth:`Component.start` opens what it needs (in the order the root lists

@@ -7,56 +7,21 @@ Screenshots are saved under ``test-artifacts/`` (laptop 1366x768 and phone 390x8
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.browser import ARTIFACTS, Chromium, Page
+from tests.support.dashboard import NO_VALUE, READY, open_dashboard, settled, traffic, wait_for_stores
 from tests.support.proxy import ProxyServer
 
-NO_VALUE = "\u2013"  # the en dash the page shows for a missing number
 VIEWPORTS = [("laptop", 1366, 768, False), ("phone", 390, 844, True)]
-READY = ("window.cachegateDashboard && window.cachegateDashboard.state.polls > {polls} && "
-         "window.cachegateDashboard.state.connected === true")
 KPI = "#panel-totals [data-kpi={}] .value"  # a number of the totals panel
 
 
-def traffic(proxy: ProxyServer) -> None:
-    """Misses, exact hits, a stream, a bypass and two models: something for every panel."""
-    client = proxy.client()
-    for round_ in range(3):
-        for i in range(3):
-            model = "gpt-4o" if i == 2 else "gpt-4o-mini"
-            client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"question {i}"}])
-        wait_for_stores(proxy)
-        if round_ == 0:
-            list(client.chat.completions.create(model="gpt-4o-mini", stream=True,
-                                                messages=[{"role": "user", "content": "stream please"}]))
-    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "question 0"}],
-                                   extra_headers={"x-bypass-cache": "true"})
-    wait_for_stores(proxy)
-
-
-def wait_for_stores(proxy: ProxyServer) -> None:
-    deadline = time.monotonic() + 5
-    while len(proxy.parts.jobs) and time.monotonic() < deadline:
-        time.sleep(0.01)
-
-
-def settled_metrics(proxy: ProxyServer, timeout: float = 5.0) -> dict[str, Any]:
-    """/metrics once two reads a moment apart agree on the totals the page shows."""
-    parts = ("cache_performance", "token_usage", "cost_analysis")
-    deadline = time.monotonic() + timeout
-    last = httpx.get(proxy.url + "/metrics").json()
-    while True:
-        time.sleep(0.2)
-        now = httpx.get(proxy.url + "/metrics").json()
-        if all(now[part] == last[part] for part in parts) or time.monotonic() > deadline:
-            result: dict[str, Any] = now
-            return result
-        last = now
+def settled_metrics(proxy: ProxyServer) -> dict[str, Any]:
+    return settled(proxy, "/metrics", ("cache_performance", "token_usage", "cost_analysis"))
 
 
 def shown(page: Page) -> dict[str, Any]:
@@ -66,12 +31,6 @@ def shown(page: Page) -> dict[str, Any]:
           out[name] = {text: n.textContent, value: n.getAttribute("data-value")}; return out; }, {}))""")
     result: dict[str, Any] = json.loads(value)
     return result
-
-
-def open_dashboard(chromium: Chromium, url: str, width: int, height: int, mobile: bool) -> Page:
-    page = chromium.new_page(width, height, mobile=mobile)
-    page.goto(url + "/dashboard")
-    return page
 
 
 @pytest.mark.parametrize(("name", "width", "height", "mobile"), VIEWPORTS, ids=[v[0] for v in VIEWPORTS])
@@ -219,103 +178,3 @@ def test_clear_a_model_from_the_page(start_proxy: Any, chromium: Chromium) -> No
     finally:
         page.close()
 
-
-def drawn(page: Page) -> list[list[str]]:
-    """[id, kind, title] of every panel on the page, top to bottom."""
-    value: list[list[str]] = page.evaluate(
-        "Array.from(document.querySelectorAll('#panels > [data-panel]')).map(function (n) { return "
-        "[n.getAttribute('data-panel'), n.getAttribute('data-kind'), n.getAttribute('aria-label')]; })")
-    return value
-
-
-def listed(panels: list[dict[str, Any]]) -> list[list[str]]:
-    return [[panel["id"], panel["kind"], panel["title"]] for panel in panels]
-
-
-SEMANTIC_STATS = ("entries", "lookups", "hits", "shadow_hits", "misses", "refusals", "stored", "errors")
-
-
-def settled_semantic(proxy: ProxyServer, timeout: float = 5.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    last = httpx.get(proxy.url + "/metrics/semantic").json()
-    while True:
-        time.sleep(0.2)
-        now = httpx.get(proxy.url + "/metrics/semantic").json()
-        if all(now[name] == last[name] for name in SEMANTIC_STATS) or time.monotonic() > deadline:
-            result: dict[str, Any] = now
-            return result
-        last = now
-
-
-@pytest.mark.parametrize("semantic_mode", ["off", "serve"])
-def test_the_page_draws_exactly_the_panels_the_proxy_lists(request: pytest.FixtureRequest, start_proxy: Any,
-                                                           chromium: Chromium, semantic_mode: str) -> None:
-    if semantic_mode == "serve":
-        request.getfixturevalue("loaded_encoder")  # the real model, loaded once per session
-    proxy = start_proxy(semantic_mode=semantic_mode)
-    traffic(proxy)
-    panels = httpx.get(proxy.url + "/dashboard/panels").json()["panels"]
-    ids = [panel["id"] for panel in panels]
-    assert ("semantic" in ids) == (semantic_mode == "serve")  # the tier's panel only when the tier is on
-    page = open_dashboard(chromium, proxy.url, 1366, 768, False)
-    try:
-        page.wait_for(READY.format(polls=0))
-        assert drawn(page) == listed(panels)  # the same panels, in the same order, with the same titles
-        shown_titles = page.evaluate(
-            "Array.from(document.querySelectorAll('#panels > [data-panel]')).map(function (n) {"
-            " return n.querySelector('h2, summary').firstChild.textContent; })")
-        assert shown_titles == [panel["title"] for panel in panels]
-        footer = page.text("#sources") or ""
-        assert all(panel["source"] in footer for panel in panels if panel["kind"] != "link")
-        if semantic_mode == "serve":
-            stats = settled_semantic(proxy)
-            page.evaluate("window.cachegateDashboard.refresh()")
-            values = page.evaluate("JSON.stringify(Array.from(document.querySelectorAll("
-                                   "'#panel-semantic [data-stat] .value')).reduce(function (out, n) {"
-                                   " out[n.parentNode.getAttribute('data-stat')] = n.getAttribute('data-value');"
-                                   " return out; }, {}))")
-            assert {name: float(value) for name, value in json.loads(values).items()} == {
-                name: stats[name] for name in SEMANTIC_STATS}
-            assert stats["lookups"] > 0 and stats["entries"] > 0  # numbers, not a page of zeros
-            assert page.text("#panel-semantic [data-part=hint]") == "serve · threshold 0.9"
-            page.screenshot(ARTIFACTS / "dashboard-semantic.png")
-        else:
-            assert page.evaluate("document.getElementById('panel-semantic')") is None
-        page.pump(0.3)
-        assert page.errors == [], page.errors
-    finally:
-        page.close()
-
-
-def test_a_link_panel_and_a_kind_the_page_does_not_draw(start_proxy: Any, chromium: Chromium) -> None:
-    proxy = start_proxy()
-    panels = httpx.get(proxy.url + "/dashboard/panels").json()["panels"]
-    extra = [
-        {"id": "probe", "title": "Prompt-cache probe", "kind": "link", "source": "/probe", "order": 95,
-         "note": "Which providers cache your prompts, and for how long."},
-        {"id": "elsewhere", "title": "Elsewhere", "kind": "link", "source": "https://example.com/", "order": 96,
-         "note": ""},
-        {"id": "future", "title": "A later kind", "kind": "sparkline", "source": "/metrics", "order": 97, "note": ""},
-    ]
-    page = open_dashboard(chromium, proxy.url, 1366, 768, False)
-    try:
-        page.wait_for(READY.format(polls=0))
-        page.evaluate("document.getElementById('pause').click()")  # no poll draws the proxy's list meanwhile
-        page.evaluate("window.cachegateDashboard.state.inflight")  # the poll in flight, if one is, has ended
-        page.evaluate(f"window.cachegateDashboard.layout({json.dumps(panels + extra)})")
-        assert drawn(page) == listed(panels + extra)
-        assert page.evaluate("document.querySelector('#panel-probe a').getAttribute('href')") == "/probe"
-        assert page.text("#panel-probe a") == "Open /probe"
-        assert page.text("#panel-probe h2") == "Prompt-cache probe"
-        assert page.text("#panel-probe p") == "Which providers cache your prompts, and for how long."
-        assert page.evaluate("document.querySelector('#panel-elsewhere a')") is None  # never a link off this origin
-        assert "does not draw panels of kind \u201csparkline\u201d" in (page.text("#panel-future") or "")
-        assert "/probe" not in (page.text("#sources") or "")  # a link's page is not fetched as JSON
-        page.screenshot(ARTIFACTS / "dashboard-link.png")
-        # the proxy's list is drawn again with the next poll
-        page.evaluate("document.getElementById('pause').click()")
-        page.evaluate("window.cachegateDashboard.refresh()")
-        assert drawn(page) == listed(panels)
-        assert page.errors == [], page.errors
-    finally:
-        page.close()
