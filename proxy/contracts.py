@@ -189,6 +189,7 @@ class RequestRecord:
     ttft: float | None = None
     upstream_seconds: float | None = None
     usage: Mapping[str, Any] | None = None  # the answer's usage: what it cost (miss) or saved (hit)
+    tokens: tuple[int, int, int] | None = None  # (prompt, completion, cached) of usage, when already known
     similarity: float | None = None
     api_key_hash: str | None = None
     stream_failed: bool = False

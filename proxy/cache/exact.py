@@ -19,6 +19,12 @@ from proxy.platform.failopen import FailOpen
 
 logger = logging.getLogger("cachegate.exact")
 
+#: Decoded entries kept for an in-process backend, which hands back the very bytes object it stored: a
+#: repeated hit reuses the decoded entry (and what it worked out: usage, id spans) instead of decoding the
+#: envelope again. Bounded in count and in body size, so it holds at most a few MB.
+DECODED = 512
+DECODED_MAX_BODY = 8192
+
 
 class ExactCache:
     def __init__(self, backend: ExactBackend, *, prefix: str, observer: Observer, failopen: FailOpen,
@@ -28,6 +34,7 @@ class ExactCache:
         self._observer = observer
         self._failopen = failopen
         self._clock = clock
+        self._decoded: dict[str, tuple[bytes, CachedResponse]] | None = None if backend.remote else {}
 
     @property
     def component(self) -> str:
@@ -43,15 +50,29 @@ class ExactCache:
             return None
         entry = None
         if raw is not None:
-            try:
-                entry = CachedResponse.decode(raw)
-            except EntryFormatError as exc:
-                logger.warning("dropping unreadable entry %s: %s", key, exc)
-                await self.delete([key])
+            entry = await self._decode(key, raw)
             if entry is not None and entry.expired(self._clock()):
                 entry = None
         self._failopen.succeeded(self.component)
         self._observer.cache_lookup("exact", "miss" if entry is None else "hit", time.perf_counter() - started)
+        return entry
+
+    async def _decode(self, key: str, raw: bytes) -> CachedResponse | None:
+        decoded = self._decoded
+        if decoded is not None:
+            known = decoded.get(key)
+            if known is not None and known[0] is raw:
+                return known[1]
+        try:
+            entry = CachedResponse.decode(raw)
+        except EntryFormatError as exc:
+            logger.warning("dropping unreadable entry %s: %s", key, exc)
+            await self.delete([key])
+            return None
+        if decoded is not None and len(entry.body) <= DECODED_MAX_BODY:
+            if len(decoded) >= DECODED:
+                del decoded[next(iter(decoded))]  # the oldest first
+            decoded[key] = (raw, entry)
         return entry
 
     async def store(self, key: str, entry: CachedResponse) -> bool:

@@ -20,7 +20,7 @@ import orjson
 from proxy.cache.entry import CachedResponse
 from proxy.cache.singleflight import Flight
 from proxy.contracts import RequestRecord, UpstreamResponse
-from proxy.core import policy, sse
+from proxy.core import policy, replay, sse
 from proxy.core.request import ChatRequest, TtlRule
 from proxy.errors import UpstreamError
 
@@ -55,12 +55,18 @@ class Exchange:
             record.usage = usage
         entry = None
         if completion is not None:
+            # Kept beside the body, so that a hit needs to parse nothing: the upstream's id, the usage, and
+            # where the id and created are in the body (each hit gets an id of its own).
+            meta: dict[str, Any] = {"usage": completion.get("usage")}
             stored_id = completion.get("id")
-            meta = {"id": stored_id} if isinstance(stored_id, str) and len(stored_id) <= 256 else {}
+            if isinstance(stored_id, str) and len(stored_id) <= 256:
+                meta["id"] = stored_id
             entry = CachedResponse.from_completion(completion, model=self.request.model, stored_at=time.time(),
                                                    ttl=self.request.ttl(self.ttl), **meta)
             if raw is not None:
                 entry.body = raw  # plain answers are stored byte for byte
+            spans = replay.identity_spans(entry.body)
+            entry.meta["spans"] = list(spans) if spans is not None else []
         flight = self.flight
         if entry is not None and flight is not None:
             flight.resolve(entry)  # followers are answered now; the key stays theirs until the entry is written

@@ -110,13 +110,14 @@ class ChatPipeline:
              similarity: float | None = None) -> Answer:
         """A stored answer, under a completion id of its own (the stored one goes in x-cache-original-id)."""
         record.outcome, record.tier, record.similarity, record.usage = f"{tier}_hit", tier, similarity, entry.usage
+        record.tokens = entry.tokens
         now = time.time()
         headers = [(b"x-cache", b"HIT"), (b"x-cache-tier", tier.encode()),
                    (b"age", str(entry.age(now)).encode()), (b"x-cache-key", key.encode())]
         if similarity is not None:
             headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))
         if not request.stream:
-            body, original = replay.refresh_identity(entry.body, completion_id=self._fresh_id(entry), created=int(now))
+            body, original = entry.with_fresh_identity(self._fresh_id(entry), int(now))
             _original_id(headers, original)
             return Answer(200, headers, "HIT", key, body=body)
         completion = entry.completion

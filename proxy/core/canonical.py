@@ -122,8 +122,13 @@ def named_headers(headers: Mapping[str, str], names: Iterable[str]) -> tuple[tup
     """``(name, value)`` of each of ``names`` that ``headers`` holds, names lower-cased and sorted, so the
     result is the same however the client spelt or ordered them (``headers`` is looked up lower-case,
     as ASGI and Starlette give them)."""
-    wanted = sorted({name.strip().lower() for name in names if name.strip()})
+    wanted = _wanted(names if isinstance(names, tuple) else tuple(names))
     return tuple((name, value) for name in wanted if (value := headers.get(name)) is not None)
+
+
+@functools.lru_cache(maxsize=64)  # the configured names, normalised once rather than on every request
+def _wanted(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({name.strip().lower() for name in names if name.strip()}))
 
 
 def credential_of(headers: Mapping[str, str],

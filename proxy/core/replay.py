@@ -162,28 +162,49 @@ def _member_spans(body: bytes, names: tuple[bytes, ...]) -> dict[bytes, tuple[in
     return spans
 
 
-def refresh_identity(body: bytes, *, completion_id: str, created: int | None = None) -> tuple[bytes, str | None]:
-    """``body`` with its top-level ``id`` (a string) replaced by ``completion_id`` and its ``created``
-    (a number) by ``created``, every other byte as stored; and the stored id. A body that is not a JSON
-    object with a string ``id`` comes back unchanged, with ``None``."""
+def identity_spans(body: bytes) -> tuple[int, int, int, int] | None:
+    """Where the top-level ``id`` (a string) and ``created`` (a number; ``-1, -1`` when absent) of a stored
+    plain body are, found once so that every hit can rewrite them with two slices (:func:`with_identity`);
+    ``None`` when the body is not a JSON object with a string ``id``."""
     spans = _member_spans(body, (b'"id"', b'"created"'))
     if spans is None or b'"id"' not in spans:
-        return body, None
+        return None
     start, end = spans[b'"id"']
-    try:
-        original = orjson.loads(body[start:end])
-    except orjson.JSONDecodeError:
-        return body, None
-    if not isinstance(original, str):
-        return body, None
+    if body[start:start + 1] != b'"':
+        return None
+    created = spans.get(b'"created"', (-1, -1))
+    if created[0] >= 0 and body[created[0]] not in _NUMBER_START:
+        created = (-1, -1)
+    return start, end, created[0], created[1]
+
+
+def with_identity(body: bytes, spans: tuple[int, int, int, int], *, completion_id: str,
+                  created: int | None = None) -> bytes:
+    """``body`` with the id at ``spans`` (from :func:`identity_spans`) replaced, and ``created`` too when
+    given and present; every other byte as stored."""
+    start, end, c_start, c_end = spans
     edits = [(start, end, orjson.dumps(completion_id))]
-    if created is not None and b'"created"' in spans:
-        c_start, c_end = spans[b'"created"']
-        if c_start < len(body) and body[c_start] in _NUMBER_START:
-            edits.append((c_start, c_end, str(int(created)).encode()))
+    if created is not None and c_start >= 0:
+        edits.append((c_start, c_end, str(int(created)).encode()))
     out, last = [], 0
     for edit_start, edit_end, value in sorted(edits):
         out += [body[last:edit_start], value]
         last = edit_end
     out.append(body[last:])
-    return b"".join(out), original
+    return b"".join(out)
+
+
+def refresh_identity(body: bytes, *, completion_id: str, created: int | None = None) -> tuple[bytes, str | None]:
+    """``body`` with its top-level ``id`` (a string) replaced by ``completion_id`` and its ``created``
+    (a number) by ``created``, every other byte as stored; and the stored id. A body that is not a JSON
+    object with a string ``id`` comes back unchanged, with ``None``."""
+    spans = identity_spans(body)
+    if spans is None:
+        return body, None
+    try:
+        original = orjson.loads(body[spans[0]:spans[1]])
+    except orjson.JSONDecodeError:
+        return body, None
+    if not isinstance(original, str):
+        return body, None
+    return with_identity(body, spans, completion_id=completion_id, created=created), original

@@ -112,6 +112,13 @@ def normalize_usage(usage: Any) -> CacheUsage:
     return CacheUsage(prompt, completion, None, None, "none")
 
 
+def usage_numbers(usage: Any) -> tuple[int, int, int]:
+    """(prompt, completion, provider-cached) tokens of an answer's ``usage``, in any provider's shape
+    (:func:`normalize_usage`); zeros where absent: the ledger adds what is known."""
+    figures = normalize_usage(usage)
+    return figures.prompt_tokens or 0, figures.completion_tokens or 0, figures.cached_tokens or 0
+
+
 def usage_in(payload: Any) -> Any:
     """The ``usage`` object of a completion or stream chunk: top level, else ``choices[0].usage`` (Moonshot)."""
     if not isinstance(payload, Mapping):

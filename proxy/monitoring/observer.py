@@ -26,7 +26,7 @@ import time
 from typing import Any, NamedTuple
 
 from proxy.contracts import RequestRecord
-from proxy.core.usage import normalize_usage
+from proxy.core.usage import usage_numbers
 from proxy.monitoring.ledger import GLOBAL, Ledger
 from proxy.monitoring.pricing import Pricing
 from proxy.monitoring.registry import NS, CounterVec, Metrics
@@ -52,13 +52,6 @@ def normalize_route(path: str) -> str:
         return "/"
     out = [part if part == "v1" or not (_ID_LIKE.search(part) or len(part) > 40) else "{id}" for part in parts[:4]]
     return "/" + "/".join(out) + ("/…" if len(parts) > 4 else "")
-
-
-def usage_numbers(usage: Any) -> tuple[int, int, int]:
-    """(prompt, completion, provider-cached) tokens of an answer's ``usage``, in any provider's shape
-    (:func:`proxy.core.usage.normalize_usage`); zeros where absent: the ledger adds what is known."""
-    figures = normalize_usage(usage)
-    return figures.prompt_tokens or 0, figures.completion_tokens or 0, figures.cached_tokens or 0
 
 
 class RequestEvent(NamedTuple):
@@ -174,7 +167,8 @@ class MonitoringObserver:
                 self._streaming.discard(id(record))
             self._records.append(RequestEvent(
                 record.route, record.method, record.status, record.outcome, record.model, stream, record.stream_failed,
-                record.shadow_hit, usage_numbers(record.usage), record.duration, record.started_at,
+                record.shadow_hit, record.tokens if record.tokens is not None else usage_numbers(record.usage),
+                record.duration, record.started_at,
                 record.upstream_seconds, record.ttft, record.request_id, record.tier, record.api_key_hash))
         except Exception:
             self._swallow()
