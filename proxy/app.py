@@ -53,6 +53,8 @@ from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.platform.redis import RedisHome
 from proxy.platform.sqlite import Database
+from proxy.probe.clock import Clock
+from proxy.probe.component import ProbeMonitor, build_monitor
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
@@ -76,12 +78,14 @@ class Parts:
     monitoring: Monitoring
     operator: OperatorSurface
     api: ProxiedApi
+    probe: ProbeMonitor | None
     components: tuple[Component, ...]
 
 
 def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend: ExactBackend | None = None,
           observer: Observer | None = None, semantic_backend: SemanticBackend | None = None,
-          embedder: Embedder | None = None) -> Parts:
+          embedder: Embedder | None = None, probe_clock: Clock | None = None,
+          probe_upstream: Upstream | None = None) -> Parts:
     """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
     kind = registry.store_kind(settings)
     jobs = JobRunner()
@@ -114,7 +118,12 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                               prefix=settings.cache_key_prefix, failopen=failopen)
     access = Access(settings, limiter=limiter)
 
-    checked: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    probe = None
+    if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
+        probe = build_monitor(settings, jobs=jobs, redis=redis, metrics=telemetry.metrics, clock=probe_clock,
+                              upstream=probe_upstream)
+    backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    checked = [*backends, *([probe] if probe is not None else [])]
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
                     traffic=telemetry.traffic)
     sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
@@ -126,10 +135,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
                                metrics=monitoring.current)
-    components = (*checked, api, access, health, monitoring, operator)
+    components = (*backends, api, access, health, monitoring, *([probe] if probe is not None else []), operator)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, components=components)
+                 monitoring=monitoring, operator=operator, api=api, probe=probe, components=components)
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,

@@ -50,8 +50,8 @@ def _cycle(row: Sequence[Any]) -> CycleRow:
 
 def _where(where: ResultFilter) -> tuple[str, list[Any]]:
     clauses, params = ["1 = 1"], []
-    for clause, value in (("model = ?", where.model), ("test = ?", where.test), ("ts >= ?", where.since),
-                          ("ts < ?", where.until)):
+    for clause, value in (("model = ?", where.model), ("test = ?", where.test), ("source = ?", where.source),
+                          ("ts >= ?", where.since), ("ts < ?", where.until)):
         if value is not None:
             clauses.append(clause)
             params.append(value)

@@ -36,6 +36,7 @@ class Balance:
 class ResultFilter:
     model: str | None = None
     test: str | None = None
+    source: str | None = None
     since: float | None = None
     until: float | None = None
 
