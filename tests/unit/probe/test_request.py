@@ -98,3 +98,6 @@ def test_target_and_the_venice_key() -> None:
                                                                                   (1.0, 30.0))
     assert resolve(Settings(probe_upstream_url="http://127.0.0.1:1/v1")).api_key is None  # another upstream
     assert "ttl" not in resolve(Settings(probe_quick=True)).tests
+    # with a Venice key and no PROBE_UPSTREAM_URL the probe measures Venice: that key opens nothing else
+    assert resolve(Settings(venice_api_key="vk")).upstream_url == "https://api.venice.ai/api/v1"
+    assert resolve(Settings()).upstream_url == Settings().upstream_base_url
