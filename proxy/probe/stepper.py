@@ -66,7 +66,9 @@ def ttl_figures(state: dict[str, Any]) -> dict[str, Any]:
     if bracket is None and search.get("steps"):
         bracket = [search.get("lower") if search.get("lower") is not None else 0.0, search.get("upper")]
     refresh = state.get("refresh_on_hit") if state.get("bracket") is not None else search.get("refresh_on_hit")
-    return {"ttl_seconds": bracket, "ttl_status": "measured" if done else "measuring", "refresh_on_hit": refresh}
+    pending = state.get("pending") or {}
+    return {"ttl_seconds": bracket, "ttl_status": "measured" if done else "measuring", "refresh_on_hit": refresh,
+            "ttl_due": pending.get("due")}
 
 
 ClientFactory = Callable[[str], ProbeClient]  # correlation id -> a client of the probe's upstream

@@ -27,9 +27,11 @@ def test_state_round_trips_through_json() -> None:
 
 def test_figures_while_measuring_and_once_measured() -> None:
     measuring = state()
-    assert measuring.figures() == {"ttl_seconds": [20.0, 80.0], "ttl_status": "measuring", "refresh_on_hit": None}
+    assert measuring.figures() == {"ttl_seconds": [20.0, 80.0], "ttl_status": "measuring", "refresh_on_hit": None,
+                                   "ttl_due": 240.0}
     measuring.completed_at, measuring.bracket, measuring.refresh_on_hit = 300.0, [40.0, 50.0], True
+    measuring.pending = None
     assert ttl_figures(measuring.as_dict()) == {"ttl_seconds": [40.0, 50.0], "ttl_status": "measured",
-                                                "refresh_on_hit": True}
+                                                "refresh_on_hit": True, "ttl_due": None}
     fresh = TtlState("s2", 0.0, TtlSearch(5.0, 60.0), {}, {})
     assert fresh.figures()["ttl_seconds"] is None
