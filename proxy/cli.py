@@ -71,18 +71,17 @@ def db_status(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
         return 2
-    report = []
-    for name, path, migrations in databases(settings):
-        rows = status(path, migrations)
-        report.append({"database": name, "path": str(path), "exists": path.exists(), "migrations": rows})
+    report = [(name, path, status(path, migrations)) for name, path, migrations in databases(settings)]
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps([{"database": name, "path": str(path), "exists": path.exists(), "migrations": rows}
+                          for name, path, rows in report], indent=2))
         return 0
-    for db in report:
-        print(f"{db['database']}: {db['path']}" + ("" if db["exists"] else " (not created yet)"))
-        for row in db["migrations"]:
+    for name, path, rows in report:
+        print(f"{name}: {path}" + ("" if path.exists() else " (not created yet)"))
+        for row in rows:
             applied = row["applied_at"]
-            when = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(applied)) + " UTC") if applied else "pending"
+            when = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(applied))) + " UTC"  # type: ignore[arg-type]
+                    if applied is not None else "pending")
             print(f"  {row['version']:>3}  {when:<23}  {row['description']}")
     return 0
 

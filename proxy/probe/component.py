@@ -70,7 +70,7 @@ class ProbeMonitor:
         return Contribution(
             routes=[*self.routes.routes(), *self.page_routes],
             checks=[HealthCheck("probe", ping=self.store.ping)],
-            jobs=[Job("probe-scheduler", self.tick, self.scheduler.tick),
+            jobs=[Job("probe-scheduler", self.tick, self.scheduler.tick, at_start=True),
                   Job("probe-retention", DAY, self.purge)],
             panels=[Panel("probe", "Prompt-cache probe", "link", "/probe", order=60)],
         )

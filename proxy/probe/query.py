@@ -58,12 +58,12 @@ class Query:
             return default
         return value
 
-    def window(self, now: float, default_seconds: float) -> tuple[float, float]:
-        """``from`` and ``to`` (default: the last ``default_seconds`` up to now)."""
+    def window(self, now: float, default_seconds: float) -> tuple[float, float | None]:
+        """``from`` and ``to``: by default from ``default_seconds`` before ``to`` (or now), and without an end
+        (``None``: up to now, this very moment included)."""
         start, end = self.time("from"), self.time("to")
-        end = now if end is None else end
-        start = end - default_seconds if start is None else start
-        if "from" not in self.problems and "to" not in self.problems and start > end:
+        start = (now if end is None else end) - default_seconds if start is None else start
+        if end is not None and "from" not in self.problems and start > end:
             self.problems["from"] = "'from' must not be later than 'to'"
         return start, end
 

@@ -121,14 +121,16 @@ class ProbeRoutes:
         since, until = query.window(self.clock.wall(), 7 * DAY)
         bucket = query.choice("bucket", tuple(BUCKETS), "hour") or "hour"
         query.check()
+        end = self.clock.wall() if until is None else until
         rows = await self.store.verdict_series(since=since, until=until, width=BUCKETS[bucket], model=model)
-        return json(views.history(rows, bucket=bucket, since=since, until=until))
+        return json(views.history(rows, bucket=bucket, since=since, until=end))
 
     async def usage(self, request: Request) -> Response:
         query = Query(request.query_params, ("from", "to"))
         since, until = query.window(self.clock.wall(), self.retention)
         query.check()
-        return json(views.usage(await self.store.usage_by_day(since=since, until=until), since=since, until=until))
+        days = await self.store.usage_by_day(since=since, until=until)
+        return json(views.usage(days, since=since, until=self.clock.wall() if until is None else until))
 
     async def scheduler_state(self, request: Request) -> Response:
         Query(request.query_params, ()).check()
@@ -191,7 +193,8 @@ class ProbeRoutes:
         rows = await self.store.verdicts(model=model, since=since, until=until, limit=limit)
         if not rows and model not in await self.known():
             raise NotFoundError(f"The probe has no history of model {model!r}.", code="model_not_found")
-        return json({"model": model, "from": since, "to": until, "count": len(rows),
+        return json({"model": model, "from": since, "to": self.clock.wall() if until is None else until,
+                     "count": len(rows),
                      "verdicts": [row.as_dict() for row in rows]})
 
 

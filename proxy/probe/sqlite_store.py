@@ -171,7 +171,7 @@ class SqliteProbeStore:
         rows = await self._read("SELECT model, MAX(ts) FROM verdicts WHERE error IS NULL GROUP BY model")
         return {model: ts for model, ts in rows}
 
-    async def verdict_series(self, *, since: float, until: float, width: int,
+    async def verdict_series(self, *, since: float, until: float | None, width: int,
                              model: str | None = None) -> list[dict[str, Any]]:
         clause, params = _where(ResultFilter(model=model, since=since, until=until))
         rows = await self._read(
@@ -208,12 +208,12 @@ class SqliteProbeStore:
             f"COALESCE(SUM(cost_usd), 0) FROM results WHERE {clause}", params)
         return Spend(int(requests), int(tokens), round(float(cost), 8))
 
-    async def usage_by_day(self, *, since: float, until: float) -> list[dict[str, Any]]:
+    async def usage_by_day(self, *, since: float, until: float | None) -> list[dict[str, Any]]:
+        clause, params = _where(ResultFilter(since=since, until=until))
         rows = await self._read(
             "SELECT CAST(ts / 86400 AS INTEGER) * 86400, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
             "COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_usd), 0), "
-            "COALESCE(SUM(saved_usd), 0) FROM results WHERE ts >= ? AND ts < ? GROUP BY 1 ORDER BY 1",
-            (since, until))
+            f"COALESCE(SUM(saved_usd), 0) FROM results WHERE {clause} GROUP BY 1 ORDER BY 1", params)
         return [{"day": day, "requests": n, "prompt_tokens": p, "cached_tokens": c, "completion_tokens": o,
                  "cost_usd": round(cost, 8), "saved_usd": round(saved, 8)} for day, n, p, c, o, cost, saved in rows]
 

@@ -96,7 +96,7 @@ class ProbeStore(Protocol):
         """Per model, when its last run without an error ended."""
         ...
 
-    async def verdict_series(self, *, since: float, until: float, width: int,
+    async def verdict_series(self, *, since: float, until: float | None, width: int,
                              model: str | None = None) -> list[dict[str, Any]]:
         """Verdicts per ``width``-second bucket and model: ``bucket`` (start), ``model``, ``runs``, ``caching``,
         ``cache_rate`` and ``hit_ratio`` (means over the runs that have one), oldest first."""
@@ -112,7 +112,7 @@ class ProbeStore(Protocol):
 
     async def spend(self, since: float, until: float | None = None) -> Spend: ...
 
-    async def usage_by_day(self, *, since: float, until: float) -> list[dict[str, Any]]:
+    async def usage_by_day(self, *, since: float, until: float | None) -> list[dict[str, Any]]:
         """Per UTC day (``day`` as Unix seconds of its midnight): ``requests``, ``prompt_tokens``,
         ``cached_tokens``, ``completion_tokens``, ``cost_usd``, ``saved_usd``."""
         ...

@@ -20,4 +20,4 @@ def test_curl_command_sends_the_same_request() -> None:
     assert words[:5] == ["curl", "-sS", "-X", "POST", "https://api.venice.ai/api/v1/chat/completions"]
     assert words[words.index("--data-raw") + 1] == (
         '{"model":"m","messages":[{"role":"user","content":"it\'s \\"quoted\\" $HOME"}]}')
-    assert ["-H", "x-grok-conv-id: probe-1"] == words[words.index("x-grok-conv-id: probe-1") - 1:][:2]
+    assert words[words.index("x-grok-conv-id: probe-1") - 1:][:2] == ["-H", "x-grok-conv-id: probe-1"]

@@ -9,8 +9,9 @@ from proxy.probe.provider import provider_of
 
 @pytest.mark.parametrize(("model", "maker"), [
     ("zai-org-glm-4.6", "Zhipu"), ("zai-org/GLM-4.6", "Zhipu"), ("glm-4.5-air", "Zhipu"),
-    ("deepseek-v3.2", "DeepSeek"), ("deepseek/deepseek-chat", "DeepSeek"), ("deepseek-r1-distill-llama-70b", "DeepSeek"),
-    ("grok-41-fast", "xAI"), ("x-ai/grok-4", "xAI"), ("kimi-k2-thinking", "Moonshot"), ("moonshotai/kimi-k2", "Moonshot"),
+    ("deepseek-v3.2", "DeepSeek"), ("deepseek/deepseek-chat", "DeepSeek"),
+    ("deepseek-r1-distill-llama-70b", "DeepSeek"), ("grok-41-fast", "xAI"), ("x-ai/grok-4", "xAI"),
+    ("kimi-k2-thinking", "Moonshot"), ("moonshotai/kimi-k2", "Moonshot"),
     ("qwen3-235b", "Qwen"), ("llama-3.3-70b", "Meta"), ("meta-llama/llama-3.1-8b", "Meta"),
     ("hermes-3-llama-3.1-405b", "Nous Research"), ("mistral-31-24b", "Mistral"), ("mixtral-8x7b", "Mistral"),
     ("google-gemma-3-27b-it", "Google"), ("gemini-3-pro-preview", "Google"), ("gemma2-9b-it", "Google"),

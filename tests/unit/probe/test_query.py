@@ -19,7 +19,7 @@ def test_good_values() -> None:
 
 def test_defaults() -> None:
     query = Query({}, ("from", "to", "limit"))
-    assert query.window(now=1000.0, default_seconds=100) == (900.0, 1000.0)
+    assert query.window(now=1000.0, default_seconds=100) == (900.0, None)  # no end: up to now, now included
     assert query.integer("limit", 1, 10, 3) == 3
     query.check()
 
