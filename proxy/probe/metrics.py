@@ -57,6 +57,12 @@ class ProbeMetrics(Collector):
             if error is not None:
                 self.errors.inc((row.model, error))
 
+    def note(self, verdict: VerdictRow) -> None:
+        """A verdict just written (the next refresh from the store says the same)."""
+        self.latest[verdict.model] = verdict
+        if verdict.error is None:
+            self.last_success[verdict.model] = verdict.ts
+
     def show(self, latest: Iterable[VerdictRow], *, ttl: dict[str, Any], last_success: dict[str, float]) -> None:
         """Replace the per-model figures with these (the latest verdicts, TTL brackets, last successes)."""
         self.latest = {row.model: row for row in latest}

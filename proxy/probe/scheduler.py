@@ -205,6 +205,7 @@ class ProbeScheduler:
             logger.exception("probe cycle %s: %s failed", cycle.id, model)
             return
         self._count(cycle, rows)
+        self.metrics.note(verdict)
         cycle.probed.append(model)
         if "ttl" in self.plan.tests and verdict.verdict in CACHING and self.stepper.wants(model):
             self.spawn(self._ttl(model, report))

@@ -25,14 +25,15 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         time.sleep(0.1)
 
 
-def api(proxy: ProxyServer, path: str, **params: Any) -> Any:
-    response = httpx.get(proxy.url + "/probe/api/" + path, params=params, timeout=60)
+def api(proxy: ProxyServer, path: str, *, key: str | None = None, **params: Any) -> Any:
+    headers = {"x-api-key": key} if key else {}
+    response = httpx.get(proxy.url + "/probe/api/" + path, params=params, headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def scheduler(proxy: ProxyServer) -> dict[str, Any]:
-    state: dict[str, Any] = api(proxy, "scheduler")
+def scheduler(proxy: ProxyServer, key: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = api(proxy, "scheduler", key=key)
     return state
 
 
@@ -40,10 +41,10 @@ def idle(state: dict[str, Any]) -> bool:
     return not state["running"] and not state["ttl"]["busy"]
 
 
-def cycle_done(proxy: ProxyServer, after: str | None = None) -> dict[str, Any]:
+def cycle_done(proxy: ProxyServer, after: str | None = None, key: str | None = None) -> dict[str, Any]:
     """Wait for a cycle other than ``after`` to have ended (and the TTL steps it started); the cycle."""
     def done() -> dict[str, Any] | None:
-        state = scheduler(proxy)
+        state = scheduler(proxy, key)
         last = state["last_cycle"]
         return last if last and last["id"] != after and last["status"] != "running" and idle(state) else None
 
