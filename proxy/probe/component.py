@@ -134,7 +134,7 @@ def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | Non
 
     stepper = TtlStepper(store=store, clock=clock, config=target.config, client=client)
     plan = Plan(settings.probe_interval, settings.probe_concurrency, settings.probe_jitter, target.tests,
-                target.models)
+                target.models, tick_seconds(settings.probe_lock_seconds))
     scheduler = ProbeScheduler(store=store, clock=clock, leadership=leadership, limits=limits, plan=plan,
                                probe=probe, catalog=catalog, stepper=stepper, metrics=probe_metrics, spawn=spawn,
                                replica=replica)
@@ -154,5 +154,5 @@ def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | Non
     routes = ProbeRoutes(store=store, scheduler=scheduler, leadership=leadership, clock=clock, microscope=microscope,
                          known=known, retention_days=settings.probe_retention_days)
     return ProbeMonitor(store=store, scheduler=scheduler, leadership=leadership, routes=routes, upstream=upstream,
-                        clock=clock, retention_days=settings.probe_retention_days,
-                        tick=tick_seconds(settings.probe_lock_seconds), page_routes=page_routes)
+                        clock=clock, retention_days=settings.probe_retention_days, tick=plan.tick,
+                        page_routes=page_routes)

@@ -82,8 +82,10 @@ class LockLeader:
         self.leader = False
         self.since: float | None = None
         self.error: str | None = None
+        self.checked_at: float | None = None  # when this replica last tried to hold the lock
 
     async def hold(self) -> bool:
+        self.checked_at = self.clock.wall()
         try:
             held = await self.lock.hold()
             self.error = None
@@ -124,4 +126,5 @@ class LockLeader:
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "redis lock", "replica": self.replica, "leader": self.leader, "leader_since": self.since,
-                "lock_key": self.lock.key, "lock_seconds": self.lock_seconds, "error": self.error}
+                "lock_key": self.lock.key, "lock_seconds": self.lock_seconds, "checked_at": self.checked_at,
+                "error": self.error}

@@ -53,6 +53,7 @@ class Plan:
     jitter: float
     tests: tuple[str, ...]
     models: tuple[str, ...]  # ("all",): the text models of GET /models
+    tick: float = 5.0  # seconds between ticks (the job runner's period of :meth:`ProbeScheduler.tick`)
 
 
 class ProbeScheduler:
@@ -244,7 +245,8 @@ class ProbeScheduler:
             "current_cycle": self.running.as_dict() if self.running else None,
             "next_run": self.next_run if self.leadership.leader else None,
             "last_cycle": last[0].as_dict() if last else None,
-            "interval_seconds": self.plan.interval, "concurrency": self.plan.concurrency,
+            "interval_seconds": self.plan.interval, "tick_seconds": self.plan.tick,
+            "concurrency": self.plan.concurrency,
             "jitter_seconds": self.plan.jitter, "tests": list(self.plan.tests), "models": list(self.plan.models),
             "budget": self.limits.left(spent),
             "balance": {"usd": balance.usd if balance else None, "diem": balance.diem if balance else None,

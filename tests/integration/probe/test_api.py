@@ -45,7 +45,7 @@ def cost(row: dict[str, Any]) -> float:
 
 
 def test_results_are_the_requests_made(ran: Any, psim: SimulatorServer) -> None:
-    proxy, cycle, rows = ran
+    proxy, _cycle, rows = ran
     done = {f"sim-{t['seq']}": t for t in truth(psim)}
     assert len(rows) == len(done) == 8
     for row in rows:
@@ -134,7 +134,7 @@ def test_history_usage_scheduler_and_health(ran: Any) -> None:
 
 
 def test_prometheus_exports_the_latest_verdicts(ran: Any) -> None:
-    proxy, cycle, rows = ran
+    proxy, _cycle, rows = ran
     models = {m["model"]: m for m in api(proxy, "models")["models"]}
     text = httpx.get(proxy.url + "/metrics/prometheus").text
     lines = set(text.splitlines())
