@@ -14,10 +14,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from proxy.component import Contribution, HealthCheck, Job, Panel, RouteSpec
+from proxy.component import Contribution, HealthCheck, Job, Panel
 from proxy.contracts import Upstream
 from proxy.monitoring.registry import Metrics
 from proxy.platform.jobs import JobRunner
@@ -31,6 +30,7 @@ from proxy.probe.exchange import ProbeClient
 from proxy.probe.leader import Leadership, LockLeader, SoloLeader
 from proxy.probe.metrics import ProbeMetrics
 from proxy.probe.microscope import Microscope
+from proxy.probe.page import ProbePage
 from proxy.probe.report import ProbeReport
 from proxy.probe.routes import ProbeRoutes
 from proxy.probe.runner import run_probe
@@ -54,13 +54,12 @@ def tick_seconds(lock_seconds: float) -> float:
 
 class ProbeMonitor:
     def __init__(self, *, store: ProbeStore, scheduler: ProbeScheduler, leadership: Leadership, routes: ProbeRoutes,
-                 upstream: Upstream, clock: Clock, retention_days: int, tick: float,
-                 page_routes: Sequence[RouteSpec] = ()) -> None:
+                 page: ProbePage, upstream: Upstream, clock: Clock, retention_days: int, tick: float) -> None:
         self.store = store
         self.scheduler = scheduler
         self.leadership = leadership
         self.routes = routes
-        self.page_routes = tuple(page_routes)
+        self.page = page
         self.upstream = upstream
         self.clock = clock
         self.retention_days = retention_days
@@ -68,7 +67,7 @@ class ProbeMonitor:
 
     def contribution(self) -> Contribution:
         return Contribution(
-            routes=[*self.routes.routes(), *self.page_routes],
+            routes=[*self.routes.routes(), *self.page.routes()],
             checks=[HealthCheck("probe", ping=self.store.ping)],
             jobs=[Job("probe-scheduler", self.tick, self.scheduler.tick, at_start=True),
                   Job("probe-retention", DAY, self.purge)],
@@ -102,8 +101,7 @@ def _replica() -> str:
 
 
 def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | None, metrics: Metrics,
-                  clock: Clock | None = None, upstream: Upstream | None = None,
-                  page_routes: Sequence[RouteSpec] = ()) -> ProbeMonitor:
+                  clock: Clock | None = None, upstream: Upstream | None = None) -> ProbeMonitor:
     """The monitor, made from the settings (no I/O); raises :class:`~proxy.errors.SettingsError` when the probe
     cannot run (Venice without a key)."""
     target: ProbeTarget = resolve(settings)
@@ -153,6 +151,5 @@ def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | Non
                             prices=lambda model: scheduler.entries.get(model), known=known)
     routes = ProbeRoutes(store=store, scheduler=scheduler, leadership=leadership, clock=clock, microscope=microscope,
                          known=known, retention_days=settings.probe_retention_days)
-    return ProbeMonitor(store=store, scheduler=scheduler, leadership=leadership, routes=routes, upstream=upstream,
-                        clock=clock, retention_days=settings.probe_retention_days, tick=plan.tick,
-                        page_routes=page_routes)
+    return ProbeMonitor(store=store, scheduler=scheduler, leadership=leadership, routes=routes, page=ProbePage(),
+                        upstream=upstream, clock=clock, retention_days=settings.probe_retention_days, tick=plan.tick)

@@ -9,6 +9,7 @@ body is the exact one sent, so the command reproduces the request, and, while th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import shlex
 from collections.abc import Awaitable, Callable
@@ -73,10 +74,11 @@ def reading(report: ProbeReport) -> dict[str, Any]:
 
 
 async def look(model: str, upstream: Upstream, *, api_key: str | None, venice: bool, clock: Clock,
-               config: ProbeConfig, advertised: Advertised) -> ProbeReport:
-    """Run the live ``basic`` test of ``model`` with every request and answer captured."""
-    return await run_probe(model, ["basic"], upstream, api_key=api_key, clock=clock, config=config,
-                           advertised=advertised, venice=venice, capture=True)
+               config: ProbeConfig, advertised: Advertised, hints: tuple[str, ...] = ()) -> ProbeReport:
+    """Run the live ``basic`` test of ``model`` (with ``hints``) with every request and answer captured."""
+    return await run_probe(model, ["basic"], upstream, api_key=api_key, clock=clock,
+                           config=dataclasses.replace(config, basic_hints=hints), advertised=advertised,
+                           venice=venice, capture=True)
 
 
 class ProbeRefusedError(ClientError):
@@ -121,19 +123,22 @@ class Microscope:
             reason = self.limits.stop(spent, await self.store.latest_balance())
             if reason is not None:
                 raise ProbeRefusedError(f"No live test now: {reason}.")
-            return list(await asyncio.gather(*(self._test(model) for model in models)))
+            hints = {row.model: (row.hint,) for row in await self.store.latest_verdicts()
+                     if row.hint and row.verdict in ("needs_hint", "routing_limited")}
+            return list(await asyncio.gather(*(self._test(model, hints.get(model, ())) for model in models)))
         finally:
             self.running -= len(models)
 
-    async def _test(self, model: str) -> dict[str, Any]:
+    async def _test(self, model: str, hints: tuple[str, ...]) -> dict[str, Any]:
         entry = self.prices(model)
         prices = advertised(entry)
         report = await look(model, self.upstream, api_key=self.api_key, venice=self.venice, clock=self.clock,
-                            config=self.config, advertised=prices)
+                            config=self.config, advertised=prices, hints=hints)
         rows = [result_row(ex, source="microscope", cycle_id=None, advertised=prices) for ex in report.exchanges]
         self.metrics.count(rows)
         try:
             await self.store.add_run(rows, None)
         except Exception as exc:  # the answer is still worth giving
             logger.warning("probe: the live test of %s was not stored: %s", model, exc)
-        return {**reading(report), "provider": provider_of(model, entry), "pricing": prices.as_dict()}
+        return {**reading(report), "hints": list(hints), "provider": provider_of(model, entry),
+                "pricing": prices.as_dict()}

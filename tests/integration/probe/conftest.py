@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import Chromium, require_chromium
 from tests.support.proxy import ProxyServer, proxy_settings
 from tests.support.servers import SimulatorServer
 from tests.support.sim_clock import SimHttpClock
@@ -46,3 +47,10 @@ def start_monitor(psim: SimulatorServer, tmp_path: Path) -> Iterator[StartMonito
     yield start
     for server in reversed(started):
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    binary = require_chromium()
+    with Chromium(binary) as browser:
+        yield browser
