@@ -52,6 +52,7 @@ from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.platform.redis import RedisHome
+from proxy.platform.secret import TenantSecret
 from proxy.platform.sqlite import Database
 from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
@@ -103,13 +104,16 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
                               embedder=embedder)
 
+    secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
+                          prefix=settings.cache_key_prefix)
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
-                               shared=settings.cache_shared)
+                               shared=settings.cache_shared, secret=lambda: secret.value,
+                               key_headers=settings.cache_key_headers)
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key)
+                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
     limiter = None
@@ -131,11 +135,12 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
-                                 upstream_api_key=pipeline.upstream_api_key)
+                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout)
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
                                metrics=monitoring.current)
-    components = (*backends, api, access, health, monitoring, *([probe] if probe is not None else []), operator)
+    components = (*backends, secret, api, access, health, monitoring, *([probe] if probe is not None else []),
+                  operator)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
                  monitoring=monitoring, operator=operator, api=api, probe=probe, components=components)

@@ -2,7 +2,26 @@
 
 Every error a client can see is a :class:`CachegateError` that knows its HTTP status and renders itself
 as an OpenAI-style ``{"error": {...}}`` body, so handlers raise and one place answers. Errors of the
-libraries we talk to (httpx, redis, qdrant) are mapped to these at the boundary with ``raise ... from exc``.
+libraries we talk to (aiohttp, redis, qdrant, the embedding service) are mapped to these at the boundary
+with ``raise ... from exc``::
+
+    CachegateError (500)
+    ├── SettingsError (also ValueError): a bad setting; stops start-up naming it
+    ├── ClientError (400): bad input, answered, nothing stored or sent upstream
+    │   ├── BadRequestError (400)
+    │   ├── PayloadTooLargeError (413)
+    │   ├── ClientClosedError (499): the client went away mid-request
+    │   ├── UnauthorizedError (401), ForbiddenError (403), NotFoundError (404)
+    │   └── RateLimitedError (429)
+    ├── UpstreamError (502)
+    │   ├── UpstreamUnreachableError (502)
+    │   └── UpstreamTimeoutError (504)
+    ├── UnavailableError (503): an operator route whose dependency is down (a clear, the usage history)
+    └── BackendError: a cache dependency failed (Redis, Qdrant, the embedding service); never reaches a
+        client: callers fail open
+
+Outside the tree, on purpose: ``EntryFormatError`` (a stored entry that cannot be read; the entry is
+dropped) and the embedding service's own tree (:mod:`embedding_service.errors`), which ships without this.
 """
 
 from __future__ import annotations
@@ -106,6 +125,14 @@ class UpstreamUnreachableError(UpstreamError):
 class UpstreamTimeoutError(UpstreamError):
     status_code = 504
     code = "upstream_timeout"
+
+
+class UnavailableError(CachegateError):
+    """An operator route cannot do its work because a dependency is down."""
+
+    status_code = 503
+    error_type = "server_error"
+    code = "unavailable"
 
 
 # -- cache backend errors: never reach a client, the cache fails open ---------------------------------

@@ -64,6 +64,7 @@ class SemanticCache:
         self._failopen = failopen
         self._jobs = jobs
         self._clock = clock
+        self._indexing = False
         #: Counters for tests, the evaluation and the operator: lookups, hits, shadow_hits, misses,
         #: skipped, errors, stored, store_errors, expired_removed and refused_<guard>.
         self.stats: Counter[str] = Counter()
@@ -179,6 +180,17 @@ class SemanticCache:
             return
         self._failopen.succeeded(STORE)
         self.stats["stored"] += 1
+        if self.backend.needs_upkeep and not self._indexing:
+            self._indexing = True
+            self._jobs.spawn(self._index_now(), group=GROUP)
+
+    async def _index_now(self) -> None:
+        try:
+            await self.backend.maintain()
+        except BackendError as exc:
+            logger.warning("indexing the semantic store failed: %s", exc)
+        finally:
+            self._indexing = False
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait for the background upserts started so far (tests, the evaluation and shutdown use it)."""

@@ -80,6 +80,9 @@ DEFAULTS_REDACTED = {
     "PROBE_BALANCE_FLOOR": None,
     "PROBE_LOCK_SECONDS": 30.0,
     "PROBE_RETENTION_DAYS": 30,
+    "CACHE_KEY_HEADERS": list(Settings().cache_key_headers),
+    "TENANT_SECRET": None,
+    "CACHE_LOCK_TIMEOUT": 60.0,
 }
 
 
@@ -430,7 +433,7 @@ def test_data_path() -> None:
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY"}
+        "VENICE_API_KEY", "TENANT_SECRET"}
 
 
 # -- the probe's settings -------------------------------------------------------------------------------
