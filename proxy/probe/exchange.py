@@ -143,8 +143,9 @@ class ProbeClient:
         try:
             response = await self.upstream.send("POST", "/chat/completions", headers=headers, content=content)
             names = {name.lower(): value for name, value in response.headers}
-            if self.capture:
-                ex.response = {"status": response.status_code, "headers": names, "body": None}
+            if self.capture:  # cookies an upstream sets are its session with us: not evidence, never shown
+                shown_headers = {n: v for n, v in names.items() if n not in ("set-cookie", "cookie")}
+                ex.response = {"status": response.status_code, "headers": shown_headers, "body": None}
             ex.status = response.status_code
             ex.upstream_request_id = next((names[h] for h in REQUEST_ID_HEADERS if h in names), None)
             ex.host = names.get("x-venice-host-name")

@@ -57,6 +57,15 @@ def test_one_scheduler_and_a_take_over_within_one_lock_period(
     assert state(b)["last_cycle"] == first  # b reads the shared history, written by a
     assert first["replica"] == state(a)["replica"]
 
+    # a run asked of the follower is left for the leader, which runs it
+    asked = httpx.post(b.url + "/probe/api/run", timeout=30)
+    assert asked.status_code == 202, asked.text
+    assert (asked.json()["requested"], asked.json()["leader"], asked.json()["started"]) == (True, False, False)
+    manual = wait_for(lambda: (c := state(a)["last_cycle"])["trigger"] == "manual" and c["status"] == "completed"
+                      and c, "the leader to run the cycle asked of the follower")
+    assert manual["replica"] == first["replica"]
+    assert len(truth(psim)) == 8
+
     lock_key = state(a)["leadership"]["lock_key"]
     assert a._proc is not None
     a._proc.send_signal(signal.SIGKILL)
@@ -67,11 +76,11 @@ def test_one_scheduler_and_a_take_over_within_one_lock_period(
     assert 0 < left <= LOCK_SECONDS * 1000
     taken = wait_for(lambda: (s := state(b))["leader"] and s, "the second replica to take over")
     assert taken["tick_seconds"] <= LOCK_SECONDS / 3  # it tries several times per lock period
-    assert taken["next_run"] == first["started_at"] + 3600  # it keeps the dead leader's schedule
+    assert taken["next_run"] == manual["started_at"] + 3600  # it keeps the dead leader's schedule
     # and it runs the scheduler now: a cycle asked for runs on b
     started = httpx.post(b.url + "/probe/api/run", timeout=30)
     assert started.status_code == 202, started.text
-    cycle = wait_for(lambda: (s := state(b))["last_cycle"]["status"] == "completed" and s["last_cycle"],
-                     "the new leader's cycle")
+    cycle = wait_for(lambda: (c := state(b)["last_cycle"])["replica"] == taken["replica"]
+                     and c["status"] == "completed" and c, "the new leader's cycle")
     assert (cycle["replica"], cycle["trigger"]) == (taken["replica"], "manual")
-    assert len(truth(psim)) == 8
+    assert len(truth(psim)) == 12
