@@ -71,7 +71,8 @@ class ProbeMonitor:
             checks=[HealthCheck("probe", ping=self.store.ping)],
             jobs=[Job("probe-scheduler", self.tick, self.scheduler.tick, at_start=True),
                   Job("probe-retention", DAY, self.purge)],
-            panels=[Panel("probe", "Prompt-cache probe", "link", "/probe", order=60)],
+            panels=[Panel("probe", "Prompt-cache probe", "link", "/probe", order=95,
+                          note="Which models cache your prompts, since when, and for how long.")],
         )
 
     async def start(self) -> None:

@@ -42,6 +42,11 @@ DEFAULTS_REDACTED = {
     "CACHE_CREATIVE_TEMPERATURE": 0.7,
     "CACHE_SHARED": False,
     "CACHE_KEY_PREFIX": "cachegate:",
+    "CACHE_KEY_HEADERS": ["x-api-key", "x-portkey-api-key", "cf-aig-authorization", "helicone-auth",
+                          "openai-organization", "openai-project", "x-portkey-provider", "x-portkey-config",
+                          "anthropic-version"],
+    "TENANT_SECRET": None,
+    "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
@@ -80,9 +85,6 @@ DEFAULTS_REDACTED = {
     "PROBE_BALANCE_FLOOR": None,
     "PROBE_LOCK_SECONDS": 30.0,
     "PROBE_RETENTION_DAYS": 30,
-    "CACHE_KEY_HEADERS": list(Settings().cache_key_headers),
-    "TENANT_SECRET": None,
-    "CACHE_LOCK_TIMEOUT": 60.0,
 }
 
 

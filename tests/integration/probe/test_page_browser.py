@@ -197,3 +197,25 @@ def test_the_page_asks_for_the_monitor_key(start_monitor: StartMonitor, chromium
         assert [e for e in page.errors if "401" not in e] == [], page.errors
     finally:
         page.close()
+
+
+def test_the_dashboard_links_to_the_page(start_monitor: StartMonitor, chromium: Chromium) -> None:
+    from tests.support.dashboard import READY as DASHBOARD_READY
+
+    proxy = start_monitor()
+    panels = httpx.get(proxy.url + "/dashboard/panels").json()["panels"]
+    assert [p for p in panels if p["id"] == "probe"] == [
+        {"id": "probe", "title": "Prompt-cache probe", "kind": "link", "source": "/probe", "order": 95,
+         "note": "Which models cache your prompts, since when, and for how long."}]
+    page = chromium.new_page(1366, 768)
+    try:
+        page.goto(proxy.url + "/dashboard")
+        page.wait_for(DASHBOARD_READY.format(polls=0))
+        page.wait_for("!!document.querySelector('#panel-probe a')")
+        assert page.evaluate("document.querySelector('#panel-probe a').getAttribute('href')") == "/probe"
+        page.evaluate("document.querySelector('#panel-probe a').click()")
+        page.wait_for("location.pathname === '/probe' && window.cachegateProbe && "
+                      "window.cachegateProbe.state.polls > 0")
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
