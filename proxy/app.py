@@ -57,6 +57,8 @@ from proxy.platform.jobs import JobRunner
 from proxy.platform.redis import RedisHome
 from proxy.platform.secret import TenantSecret
 from proxy.platform.sqlite import Database
+from proxy.probe.clock import Clock
+from proxy.probe.component import ProbeMonitor, build_monitor
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
@@ -80,13 +82,15 @@ class Parts:
     monitoring: Monitoring
     operator: OperatorSurface
     api: ProxiedApi
+    probe: ProbeMonitor | None
     dashboard: DashboardRoutes
     components: tuple[Component, ...]
 
 
 def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend: ExactBackend | None = None,
           observer: Observer | None = None, semantic_backend: SemanticBackend | None = None,
-          embedder: Embedder | None = None) -> Parts:
+          embedder: Embedder | None = None, probe_clock: Clock | None = None,
+          probe_upstream: Upstream | None = None) -> Parts:
     """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
     kind = registry.store_kind(settings)
     jobs = JobRunner()
@@ -122,7 +126,12 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                               prefix=settings.cache_key_prefix, failopen=failopen)
     access = Access(settings, limiter=limiter)
 
-    checked: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    probe = None
+    if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
+        probe = build_monitor(settings, jobs=jobs, redis=redis, metrics=telemetry.metrics, clock=probe_clock,
+                              upstream=probe_upstream)
+    backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    checked = [*backends, *([probe] if probe is not None else [])]
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
                     traffic=telemetry.traffic)
     sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
@@ -134,12 +143,13 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     operator = OperatorSurface(settings, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
                                metrics=monitoring.current)
-    drawn = (*checked, secret, api, access, health, monitoring, operator)
+    drawn = (*backends, secret, api, access, health, monitoring, *([probe] if probe is not None else []), operator)
     dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
     components = (*drawn, dashboard)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, dashboard=dashboard, components=components)
+                 monitoring=monitoring, operator=operator, api=api, probe=probe, dashboard=dashboard,
+                 components=components)
 
 
 def collect_panels(components: Sequence[Component]) -> list[Panel]:

@@ -1,5 +1,5 @@
 """``cachegate serve`` (the proxy), ``cachegate embed`` (the embedding service), ``cachegate probe`` (the
-prompt-cache probe, :mod:`proxy.probe.cli`).
+prompt-cache probe, :mod:`proxy.probe.cli`), ``cachegate db status`` (the migrations of every database).
 
 Flags mirror the settings (``--cache-ttl 60`` is ``CACHE_TTL=60``); flags win over the environment.
 A bad value stops start-up with a message naming the setting.
@@ -8,11 +8,15 @@ A bad value stops start-up with a message naming the setting.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from proxy.errors import SettingsError
+from proxy.platform.sqlite import Migration
 from proxy.settings import SPECS, Settings
 
 
@@ -48,6 +52,40 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def databases(settings: Settings) -> list[tuple[str, Path, Sequence[Migration]]]:
+    """Every SQLite database cachegate keeps under DATA_DIR: (name, file, its owner's migrations)."""
+    from proxy.monitoring import schema as monitoring
+    from proxy.probe import schema as probe
+
+    return [("monitoring", settings.data_path / monitoring.FILENAME, monitoring.MIGRATIONS),
+            ("probe", settings.data_path / probe.FILENAME, probe.MIGRATIONS)]
+
+
+def db_status(args: argparse.Namespace) -> int:
+    """Print each database's migrations, applied (when) or pending; reads only, creates nothing."""
+    from proxy.platform.sqlite import status
+
+    environ = {**os.environ, **({"DATA_DIR": args.data_dir} if args.data_dir else {})}
+    try:
+        settings = Settings.from_env(environ)
+    except SettingsError as exc:
+        print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
+        return 2
+    report = [(name, path, status(path, migrations)) for name, path, migrations in databases(settings)]
+    if args.json:
+        print(json.dumps([{"database": name, "path": str(path), "exists": path.exists(), "migrations": rows}
+                          for name, path, rows in report], indent=2))
+        return 0
+    for name, path, rows in report:
+        print(f"{name}: {path}" + ("" if path.exists() else " (not created yet)"))
+        for row in rows:
+            applied = row["applied_at"]
+            when = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(applied))) + " UTC"  # type: ignore[arg-type]
+                    if applied is not None else "pending")
+            print(f"  {row['version']:>3}  {when:<23}  {row['description']}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cachegate", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         add_help=False)
     commands.add_parser("probe", help="measure which upstream models cache prompts (flags: see "
                                       "'cachegate probe --help')", add_help=False)
+    db = commands.add_parser("db", help="the SQLite databases under DATA_DIR").add_subparsers(dest="db_command",
+                                                                                              required=True)
+    db_status_parser = db.add_parser("status", help="list every database's migrations: applied or pending")
+    db_status_parser.add_argument("--data-dir", help="the directory to look in [env DATA_DIR]")
+    db_status_parser.add_argument("--json", action="store_true", help="print JSON")
     args, rest = parser.parse_known_args(argv)
     if args.command == "probe":
         from proxy.probe.cli import main as probe_main
@@ -67,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return embed_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "db":
+        return db_status(args)
     return serve(args)
 
 

@@ -45,6 +45,19 @@ CACHE_KEY_HEADERS = ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
+BALANCE_UNITS = ("diem", "usd")
+
+
+def parse_balance_floor(raw: str) -> tuple[float, str | None]:
+    """``5`` (DIEM where the upstream reports it, else USD), ``5 diem`` or ``5usd`` → (amount, unit or None)."""
+    text = raw.strip().lower()
+    unit = next((u for u in BALANCE_UNITS if text.endswith(u)), None)
+    number = text.removesuffix(unit).strip() if unit else text
+    try:
+        amount = float_in(0)(number)
+    except ValueError:
+        raise ValueError("expected an amount such as 5, 5diem or 5usd") from None
+    return amount, unit
 
 SPECS: tuple[Spec, ...] = (
     # -- serving
@@ -117,6 +130,22 @@ SPECS: tuple[Spec, ...] = (
     Spec("PROBE_QUICK", parse_bool, False, "Fewer repeats and sizes, no TTL search unless asked."),
     Spec("PROBE_TTL_RANGE", parse_range, (5.0, 3600.0), "MIN:MAX seconds the TTL search brackets."),
     Spec("PROBE_REQUEST_TIMEOUT", float_in(0, low_open=True), 30.0, "Seconds a probe request may take."),
+    Spec("PROBE_JSON", parse_bool, False, "cachegate probe prints a JSON list instead of a table (--json)."),
+    # -- the probe monitor (scheduled probes, history, /probe)
+    Spec("PROBE_ENABLED", parse_bool, None,
+         "Run the probe monitor in the proxy; unset: on when PROBE_API_KEY or VENICE_API_KEY is set."),
+    Spec("PROBE_INTERVAL", float_in(1), 600.0, "Seconds from the start of one probe cycle to the next."),
+    Spec("PROBE_CONCURRENCY", int_in(1, 32), 2, "Models probed at once in a cycle."),
+    Spec("PROBE_JITTER", float_in(0), 30.0,
+         "A cycle starts up to this many seconds late, and each model up to a tenth of it, at random."),
+    Spec("PROBE_DAILY_TOKEN_BUDGET", int_in(1), None, "Tokens the probe may spend per UTC day; unset: no limit."),
+    Spec("PROBE_DAILY_USD_BUDGET", float_in(0, low_open=True), None,
+         "US dollars the probe may spend per UTC day (at the advertised prices); unset: no limit."),
+    Spec("PROBE_BALANCE_FLOOR", parse_balance_floor, None,
+         "No cycle runs while the upstream's balance header is below this (5, 5diem or 5usd); unset: no floor."),
+    Spec("PROBE_LOCK_SECONDS", float_in(1, 60), 30.0,
+         "Expiry of the scheduler's Redis lock: another replica takes over this long after the leader died."),
+    Spec("PROBE_RETENTION_DAYS", int_in(1, 3650), 30, "Days of probe history kept."),
 )
 
 _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
@@ -170,6 +199,16 @@ class Settings:
     probe_quick: bool = False
     probe_ttl_range: tuple[float, float] = (5.0, 3600.0)
     probe_request_timeout: float = 30.0
+    probe_json: bool = False
+    probe_enabled: bool | None = None
+    probe_interval: float = 600.0
+    probe_concurrency: int = 2
+    probe_jitter: float = 30.0
+    probe_daily_token_budget: int | None = None
+    probe_daily_usd_budget: float | None = None
+    probe_balance_floor: tuple[float, str | None] | None = None
+    probe_lock_seconds: float = 30.0
+    probe_retention_days: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -185,6 +224,13 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
+
+    @property
+    def probe_monitor_enabled(self) -> bool:
+        """PROBE_ENABLED, or when unset: a probe key is configured."""
+        if self.probe_enabled is not None:
+            return self.probe_enabled
+        return self.probe_api_key is not None or self.venice_api_key is not None
 
     @property
     def data_path(self) -> Path:

@@ -45,15 +45,15 @@ PAGE = "dashboard.html"
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
-def page_file() -> Traversable:
-    """The page, as package data (in a checkout: the symlink to the top-level ``dashboard.html``)."""
-    return resources.files("proxy").joinpath("static", PAGE)
+def page_file(name: str = PAGE) -> Traversable:
+    """A page, as package data (the dashboard in a checkout: the symlink to the top-level ``dashboard.html``)."""
+    return resources.files("proxy").joinpath("static", name)
 
 
-def load_page() -> bytes:
-    data = page_file().read_bytes()
+def load_page(name: str = PAGE) -> bytes:
+    data = page_file(name).read_bytes()
     if not data.startswith(b"<!DOCTYPE html>"):  # a checkout made without symlinks holds the link's target path
-        raise FileNotFoundError(f"proxy/static/{PAGE} is not the page but {data[:80]!r}: check the repository out "
+        raise FileNotFoundError(f"proxy/static/{name} is not the page but {data[:80]!r}: check the repository out "
                                 f"with symlinks (git config core.symlinks true)")
     return data
 
@@ -77,15 +77,17 @@ def content_security_policy(html: bytes) -> str:
 
 
 class DashboardPage:
-    """The page and its headers, read once."""
+    """The page and its headers, read once. ``name`` is another self-contained page of ``proxy/static`` served
+    the same way (the probe's ``probe.html``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = PAGE) -> None:
+        self.name = name
         self._body: bytes | None = None
         self._csp = ""
 
     def body(self) -> tuple[bytes, str]:
         if self._body is None:
-            self._body = load_page()
+            self._body = load_page(self.name)
             self._csp = content_security_policy(self._body)
         return self._body, self._csp
 
@@ -96,7 +98,7 @@ class DashboardPage:
         return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=headers)
 
     async def locked(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The 401 answer to ``/dashboard`` without the monitor key: the page, which asks for it."""
+        """The 401 answer to the page without the monitor key: the page, which asks for it."""
         await self.response(401)(scope, receive, send)
 
 

@@ -25,6 +25,7 @@ class Advertised:
     caching: bool | None = None  # a cached-input price is listed (True), prices without one (False), none (None)
     input_per_million: float | None = None
     cached_input_per_million: float | None = None
+    output_per_million: float | None = None
 
     @property
     def saving_per_million(self) -> float | None:
@@ -33,9 +34,22 @@ class Advertised:
             return None
         return round(max(0.0, self.input_per_million - self.cached_input_per_million), 6)
 
+    def cost(self, prompt: int, cached: int, completion: int) -> float | None:
+        """USD one answer cost at the advertised prices (cached input at its price, where one is listed);
+        ``None`` when the model lists no input price."""
+        if self.input_per_million is None:
+            return None
+        cached = min(cached, prompt)
+        cached_price = self.cached_input_per_million
+        if cached_price is None:
+            cached_price = self.input_per_million
+        return ((prompt - cached) * self.input_per_million + cached * cached_price
+                + completion * (self.output_per_million or 0.0)) / 1e6
+
     def as_dict(self) -> dict[str, Any]:
         return {"caching": self.caching, "input_per_1m": self.input_per_million,
-                "cached_input_per_1m": self.cached_input_per_million, "saving_per_1m_cached": self.saving_per_million}
+                "cached_input_per_1m": self.cached_input_per_million, "output_per_1m": self.output_per_million,
+                "saving_per_1m_cached": self.saving_per_million}
 
 
 def _usd(value: Any, per_token: bool = False) -> float | None:
@@ -61,7 +75,8 @@ def advertised(entry: dict[str, Any] | None) -> Advertised:
     keys = ("cache_input", "input_cache_read", "cached_input")
     cached = next((_usd(pricing[k], per_token) for k in keys if k in pricing), None)
     source = pricing.get("input", pricing.get("prompt"))
-    return Advertised(cached is not None, _usd(source, per_token), cached)
+    output = pricing.get("output", pricing.get("completion"))
+    return Advertised(cached is not None, _usd(source, per_token), cached, _usd(output, per_token))
 
 
 def is_text_model(entry: dict[str, Any]) -> bool:

@@ -34,11 +34,13 @@ def _parser() -> argparse.ArgumentParser:
                                         "[env PROBE_TESTS]")
     parser.add_argument("--quick", action="store_true", default=None, help="the cheap variant [env PROBE_QUICK]")
     parser.add_argument("--ttl-range", metavar="MIN:MAX", help="seconds the TTL search brackets [env PROBE_TTL_RANGE]")
-    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
+    parser.add_argument("--json", action="store_true", default=None,
+                        help="print a JSON list, one object per model [env PROBE_JSON]")
     return parser
 
 
-def _target(args: argparse.Namespace, environ: Mapping[str, str]) -> ProbeTarget:
+def _target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ProbeTarget, bool]:
+    """What to probe, and whether to print JSON (``--json``, else ``PROBE_JSON``)."""
     settings = Settings.from_env(environ)
     try:
         tests = check_tests(parse_list(args.tests)) if args.tests else None
@@ -46,7 +48,8 @@ def _target(args: argparse.Namespace, environ: Mapping[str, str]) -> ProbeTarget
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
     models = parse_list(args.models) if args.models else None
-    return resolve(settings, models=models, tests=tests, quick=args.quick, ttl_range=ttl_range)
+    target = resolve(settings, models=models, tests=tests, quick=args.quick, ttl_range=ttl_range)
+    return target, settings.probe_json if args.json is None else args.json
 
 
 async def probe_models(target: ProbeTarget, clock: Clock, progress: IO[str] | None = None) -> list[ProbeReport]:
@@ -79,7 +82,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     out, err = stdout or sys.stdout, stderr or sys.stderr
     args = _parser().parse_args(argv)
     try:
-        target = _target(args, os.environ if environ is None else environ)
+        target, as_json = _target(args, os.environ if environ is None else environ)
     except SettingsError as exc:
         print(f"cachegate probe: {exc.message}", file=err)
         return 2
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except CachegateError as exc:
         print(f"cachegate probe: {exc.message}", file=err)
         return 1
-    if args.json:
+    if as_json:
         data: list[Any] = [report.as_dict() for report in reports]
         out.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

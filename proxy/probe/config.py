@@ -5,6 +5,9 @@ The key is needed only when the probe is asked to run: the plain proxy never ask
 and a missing one stops the probe with the message operators know from the seed script; other upstreams
 take ``PROBE_API_KEY``, else ``UPSTREAM_API_KEY`` when the probe measures the proxy's own upstream, and
 may need none (a local vLLM, the simulator).
+
+Where: ``PROBE_UPSTREAM_URL``; unset, Venice when ``VENICE_API_KEY`` is set (that key opens nothing else),
+else the proxy's own ``UPSTREAM_BASE_URL``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class ProbeTarget:
 def resolve(settings: Settings, *, models: tuple[str, ...] | None = None, tests: tuple[str, ...] | None = None,
             quick: bool | None = None, ttl_range: tuple[float, float] | None = None) -> ProbeTarget:
     """The probe's target; flags (when given) win over the settings. Raises :class:`SettingsError`."""
-    url = settings.probe_upstream_url or settings.upstream_base_url
+    url = settings.probe_upstream_url or (VENICE_BASE_URL if settings.venice_api_key else settings.upstream_base_url)
     venice = is_venice(url)
     key = settings.probe_api_key
     if key is None and venice:

@@ -4,6 +4,9 @@ An :class:`Exchange` records what was sent (hash, hints, test and step, the run'
 came back: status, the normalised cache figures next to the raw ``usage``, latency and time to first
 token, the upstream's request id and host, and Venice's balance headers. Streams are read to their end
 through :mod:`proxy.core.sse`; the usage comes from the final chunk (or Moonshot's ``choices[0].usage``).
+
+With ``capture`` (the monitor's microscope) an exchange also keeps the request as sent (the key redacted)
+and the answer as received (a stream as its events), so a person can read and replay it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from proxy.probe.clock import Clock
 from proxy.probe.request import build_request, encode, rejected_param, request_hash
 
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+REDACTED = "<redacted>"
+CAPTURE_LIMIT = 64_000  # characters of an answer kept by capture
 
 
 @dataclass
@@ -46,6 +51,8 @@ class Exchange:
     balance_diem: float | None = None
     error: str | None = None
     retried_without: list[str] = field(default_factory=list)
+    request: dict[str, Any] | None = None  # with capture: method, url, headers (key redacted), body
+    response: dict[str, Any] | None = None  # with capture: status, headers, body (a stream: its events)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +77,16 @@ class Exchange:
                 **self.usage.as_dict(), "raw_usage": self.raw_usage, "request_hash": self.request_hash,
                 "upstream_request_id": self.upstream_request_id, "host": self.host,
                 "balance_usd": self.balance_usd, "balance_diem": self.balance_diem, "error": self.error,
-                "retried_without": self.retried_without}
+                "retried_without": self.retried_without,
+                **({"request": self.request, "response": self.response} if self.request is not None else {})}
+
+
+def _captured_body(raw: bytes) -> Any:
+    text = raw[:CAPTURE_LIMIT].decode("utf-8", errors="replace")
+    try:
+        return orjson.loads(raw) if len(raw) <= CAPTURE_LIMIT else text
+    except orjson.JSONDecodeError:
+        return text
 
 
 def _number(value: str | None) -> float | None:
@@ -84,8 +100,9 @@ class ProbeClient:
     """Sends probe requests to one upstream; remembers per model the parameters it rejected."""
 
     def __init__(self, upstream: Upstream, clock: Clock, *, api_key: str | None, venice: bool = False,
-                 correlation_id: str = "", max_tokens: int = 16) -> None:
+                 correlation_id: str = "", max_tokens: int = 16, capture: bool = False) -> None:
         self.upstream = upstream
+        self.capture = capture
         self.clock = clock
         self.api_key = api_key
         self.venice = venice
@@ -118,10 +135,17 @@ class ProbeClient:
     async def _send(self, ex: Exchange, content: bytes, extra: list[tuple[str, str]],
                     body: dict[str, Any]) -> str | None:
         started = self.clock.now()
+        headers = self._headers(extra)
+        if self.capture:
+            shown = [(n, f"Bearer {REDACTED}" if n == "authorization" else v) for n, v in headers]
+            ex.request = {"method": "POST", "url": self.upstream.base_url + "/chat/completions",
+                          "headers": [list(h) for h in shown], "body": body}
         try:
-            response = await self.upstream.send("POST", "/chat/completions", headers=self._headers(extra),
-                                                content=content)
+            response = await self.upstream.send("POST", "/chat/completions", headers=headers, content=content)
             names = {name.lower(): value for name, value in response.headers}
+            if self.capture:  # cookies an upstream sets are its session with us: not evidence, never shown
+                shown_headers = {n: v for n, v in names.items() if n not in ("set-cookie", "cookie")}
+                ex.response = {"status": response.status_code, "headers": shown_headers, "body": None}
             ex.status = response.status_code
             ex.upstream_request_id = next((names[h] for h in REQUEST_ID_HEADERS if h in names), None)
             ex.host = names.get("x-venice-host-name")
@@ -133,6 +157,8 @@ class ProbeClient:
             else:
                 raw = await response.read()
                 ex.latency = self.clock.now() - started
+                if ex.response is not None:
+                    ex.response["body"] = _captured_body(raw)
                 if ex.status != 200:
                     ex.error = raw[:500].decode("utf-8", errors="replace")
                     return rejected_param(ex.status, raw, body)
@@ -152,8 +178,11 @@ class ProbeClient:
 
     async def _read_stream(self, ex: Exchange, body: Any, started: float) -> None:
         parser = SSEParser()
+        events: list[Any] = []
         async for chunk in body:
             for data in parser.feed(chunk):
+                if ex.response is not None and len(events) < 200:
+                    events.append(data)
                 if data.strip() == "[DONE]":
                     continue
                 try:
@@ -167,6 +196,8 @@ class ProbeClient:
                     ex.raw_usage = found
         ex.latency = self.clock.now() - started
         ex.usage = normalize_usage(ex.raw_usage)
+        if ex.response is not None:
+            ex.response["body"] = {"events": events}
 
 
 @dataclass

@@ -20,7 +20,7 @@ FULL = 0.9  # a hit ratio at least this high counts as "hits reliably"
 async def basic(session: ModelSession) -> CheckResult:
     cfg = session.config
     trial = await session.trial(cfg.basic_tokens, test="basic", step="repeats", repeats=max(3, cfg.repeats),
-                                settle=cfg.repeat_pause, hints=())
+                                settle=cfg.repeat_pause, hints=cfg.basic_hints)
     first, repeats = trial[0], trial[1:]
     first_hit = next((i for i, ex in enumerate(repeats, 1) if ex.hit), None)
     if first_hit is not None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from proxy.probe.catalog import Advertised
 from proxy.probe.exchange import CheckResult, Exchange
+from proxy.probe.prompts import TokenGauge
+from proxy.probe.session import Recipe
 from proxy.probe.verdict import Verdict
 
 
@@ -23,6 +25,8 @@ class ProbeReport:
     rejected_params: list[str] = field(default_factory=list)
     advertised: Advertised = field(default_factory=Advertised)
     error: str | None = None
+    recipe: Recipe = field(default_factory=Recipe)  # what the tests learnt: later TTL steps reuse it
+    gauge: TokenGauge = field(default_factory=TokenGauge)
 
     def figure(self, test: str, name: str) -> Any:
         result = self.tests.get(test)

@@ -56,14 +56,15 @@ def _skip_reason(name: str, session: ModelSession) -> str | None:
 async def run_probe(model: str, tests: Sequence[str], upstream: Upstream, *, api_key: str | None = None,
                     clock: Clock | None = None, config: ProbeConfig | None = None,
                     advertised: Advertised | None = None, venice: bool = False,
-                    correlation_id: str | None = None) -> ProbeReport:
+                    correlation_id: str | None = None, capture: bool = False) -> ProbeReport:
     """Probe ``model`` on ``upstream`` with ``tests`` (names from :data:`TESTS`); never raises for upstream
-    failures: they are evidence (a report whose ``error`` says what went wrong)."""
+    failures: they are evidence (a report whose ``error`` says what went wrong). With ``capture`` every
+    exchange keeps its raw request and answer (the microscope)."""
     clock = clock or SystemClock()
     config = config or ProbeConfig()
     correlation_id = correlation_id or uuid.uuid4().hex
     client = ProbeClient(upstream, clock, api_key=api_key, venice=venice, correlation_id=correlation_id,
-                         max_tokens=config.max_tokens)
+                         max_tokens=config.max_tokens, capture=capture)
     session = ModelSession(model, client, clock, config, Recipe(settle=config.repeat_pause, size=config.basic_tokens))
     started = clock.wall()
     results: dict[str, CheckResult] = {}
@@ -81,7 +82,8 @@ async def run_probe(model: str, tests: Sequence[str], upstream: Upstream, *, api
             break
     verdict = decide(results, session.exchanges, advertised or Advertised())
     return ProbeReport(model, correlation_id, started, clock.wall(), verdict, results, session.exchanges,
-                       sorted(client.rejected.get(model, set())), advertised or Advertised(), error)
+                       sorted(client.rejected.get(model, set())), advertised or Advertised(), error,
+                       recipe=session.recipe, gauge=session.gauge)
 
 
 def summary(reports: Sequence[ProbeReport], *, evidence: bool = True) -> list[dict[str, Any]]:

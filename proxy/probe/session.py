@@ -36,6 +36,8 @@ class ProbeConfig:
     ttl_resolution: float = 1.25
     ttl_max_steps: int = 14
     max_tokens: int = 16
+    basic_hints: tuple[str, ...] = ()  # hints basic sends (none: it measures the model as it is; the microscope
+    # sends the one the model needs)
 
     @classmethod
     def quick(cls, **changes: Any) -> ProbeConfig:

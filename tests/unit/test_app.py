@@ -12,9 +12,13 @@ from proxy.component import Contribution, Guard, Panel
 from proxy.settings import Settings
 
 
-def expected_guard(path: str) -> Guard:
-    if path.startswith("/admin/"):
+def expected_guard(path: str, methods: tuple[str, ...] = ("GET",)) -> Guard:
+    if path.startswith("/admin/") or (path.startswith("/probe/api/") and "POST" in methods):
         return Guard.ADMIN
+    if path == "/probe":
+        return Guard.MONITOR_PAGE
+    if path.startswith("/probe/api/"):
+        return Guard.MONITOR
     if path == "/dashboard":
         return Guard.MONITOR_PAGE
     if path == "/dashboard/session":
@@ -36,7 +40,35 @@ def test_every_route_declares_the_guard_its_path_needs(tmp_path: Path, semantic_
                                               "/admin/cache/clear", "/dashboard", "/dashboard/session"}
     assert ("/admin/cache/feedback" in {spec.path for spec in specs}) == (semantic_mode == "serve")
     for spec in specs:
-        assert spec.guard is expected_guard(spec.path), spec.path
+        assert spec.guard is expected_guard(spec.path, spec.methods), spec.path
+
+
+def test_the_probe_monitor_is_built_only_when_enabled(tmp_path: Path) -> None:
+    off = build(Settings(data_dir=str(tmp_path), semantic_mode="off"))
+    assert off.probe is None
+    assert not any(spec.path.startswith("/probe") for part in off.components for spec in part.contribution().routes)
+    on = build(Settings(data_dir=str(tmp_path), semantic_mode="off", probe_enabled=True,
+                        probe_upstream_url="http://127.0.0.1:1/v1"))
+    assert on.probe is not None and on.probe in on.components
+    contribution = on.probe.contribution()
+    paths = {(spec.path, spec.methods) for spec in contribution.routes}
+    assert {("/probe/api/models", ("GET",)), ("/probe/api/run", ("POST",)), ("/probe/api/test/{model:path}", ("GET",)),
+            ("/probe/api/compare/{pair:path}", ("GET",)), ("/probe/api/model/{model:path}/history", ("GET",))} <= paths
+    for spec in contribution.routes:
+        assert spec.guard is expected_guard(spec.path, spec.methods), spec.path
+    assert [job.name for job in contribution.jobs] == ["probe-scheduler", "probe-retention"]
+    assert [(p.id, p.kind, p.source) for p in contribution.panels] == [("probe", "link", "/probe")]
+    assert "probe" in [check.name for check in on.health.checks]
+
+
+def test_a_venice_probe_without_its_key_stops_start_up(tmp_path: Path) -> None:
+    from proxy.errors import SettingsError
+    from proxy.probe.config import MISSING_VENICE_KEY
+
+    with pytest.raises(SettingsError) as caught:
+        build(Settings(data_dir=str(tmp_path), semantic_mode="off", probe_enabled=True,
+                       probe_upstream_url="https://api.venice.ai/api/v1"))
+    assert caught.value.message == MISSING_VENICE_KEY
 
 
 def test_the_chat_route_comes_before_passthrough(tmp_path: Path) -> None:

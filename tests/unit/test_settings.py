@@ -75,6 +75,16 @@ DEFAULTS_REDACTED = {
     "PROBE_QUICK": False,
     "PROBE_TTL_RANGE": [5.0, 3600.0],
     "PROBE_REQUEST_TIMEOUT": 30.0,
+    "PROBE_JSON": False,
+    "PROBE_ENABLED": None,
+    "PROBE_INTERVAL": 600.0,
+    "PROBE_CONCURRENCY": 2,
+    "PROBE_JITTER": 30.0,
+    "PROBE_DAILY_TOKEN_BUDGET": None,
+    "PROBE_DAILY_USD_BUDGET": None,
+    "PROBE_BALANCE_FLOOR": None,
+    "PROBE_LOCK_SECONDS": 30.0,
+    "PROBE_RETENTION_DAYS": 30,
 }
 
 
@@ -464,6 +474,38 @@ def test_probe_tests_must_be_known() -> None:
     assert some_of("a", "b")("b, a") == ("b", "a")
     with pytest.raises(SettingsError, match="PROBE_TESTS: expected a comma-separated list of basic"):
         Settings.from_env({"PROBE_TESTS": "basic,everything"})
+
+
+def test_the_probe_monitors_settings() -> None:
+    settings = Settings.from_env({"PROBE_INTERVAL": "60", "PROBE_CONCURRENCY": "3", "PROBE_JITTER": "0",
+                                  "PROBE_DAILY_TOKEN_BUDGET": "100000", "PROBE_DAILY_USD_BUDGET": "2.5",
+                                  "PROBE_BALANCE_FLOOR": "5diem", "PROBE_LOCK_SECONDS": "10",
+                                  "PROBE_RETENTION_DAYS": "7", "PROBE_JSON": "true"})
+    assert (settings.probe_interval, settings.probe_concurrency, settings.probe_jitter) == (60.0, 3, 0.0)
+    assert (settings.probe_daily_token_budget, settings.probe_daily_usd_budget) == (100_000, 2.5)
+    assert (settings.probe_balance_floor, settings.probe_lock_seconds, settings.probe_retention_days) == (
+        (5.0, "diem"), 10.0, 7)
+    assert settings.probe_json is True
+
+
+@pytest.mark.parametrize(("env", "named"), [({"PROBE_LOCK_SECONDS": "61"}, "PROBE_LOCK_SECONDS"),
+                                            ({"PROBE_LOCK_SECONDS": "0.5"}, "PROBE_LOCK_SECONDS"),
+                                            ({"PROBE_CONCURRENCY": "0"}, "PROBE_CONCURRENCY"),
+                                            ({"PROBE_INTERVAL": "0"}, "PROBE_INTERVAL"),
+                                            ({"PROBE_DAILY_TOKEN_BUDGET": "0"}, "PROBE_DAILY_TOKEN_BUDGET"),
+                                            ({"PROBE_ENABLED": "maybe"}, "PROBE_ENABLED")])
+def test_bad_monitor_settings_stop_start_up(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{named}: "):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("env", "enabled"), [
+    ({}, False), ({"PROBE_ENABLED": "true"}, True), ({"VENICE_API_KEY": "vk"}, True),
+    ({"PROBE_API_KEY": "pk"}, True), ({"VENICE_API_KEY": "vk", "PROBE_ENABLED": "false"}, False),
+    ({"UPSTREAM_API_KEY": "up"}, False),  # the proxy's own key is not a probe key
+])
+def test_the_monitor_is_on_when_enabled_or_a_probe_key_is_set(env: dict[str, str], enabled: bool) -> None:
+    assert Settings.from_env(env).probe_monitor_enabled is enabled
 
 
 def test_probe_test_names_are_the_probes() -> None:

@@ -121,3 +121,17 @@ def test_bad_flags_stop_naming_the_problem(args: list[str], named: str) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert named in result.stderr
+
+
+def test_probe_json_is_the_setting_of_json(profiled: SimulatorServer) -> None:
+    import io
+
+    from proxy.probe.cli import main as probe_main
+
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"PROBE_UPSTREAM_URL": profiled.base_url, "PROBE_JSON": "true", "PROBE_MODELS": "sim-llama",
+               "PROBE_TESTS": "basic"}
+    code = probe_main([], environ=environ, clock=SimHttpClock(profiled.url), stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    [report] = orjson.loads(out.getvalue())
+    assert (report["model"], report["verdict"]) == ("sim-llama", "no_caching")

@@ -68,9 +68,13 @@ def test_token_gauge_learns_the_upstreams_count() -> None:
 
 def test_catalog_prices_and_text_models() -> None:
     venice = {"id": "glm", "type": "text", "model_spec": {"pricing": {"input": {"usd": 0.85, "diem": 8.5},
-                                                                      "cache_input": {"usd": 0.11}}}}
+                                                                      "cache_input": {"usd": 0.11},
+                                                                      "output": {"usd": 2.75}}}}
     assert advertised(venice).as_dict() == {"caching": True, "input_per_1m": 0.85, "cached_input_per_1m": 0.11,
-                                            "saving_per_1m_cached": 0.74}
+                                            "output_per_1m": 2.75, "saving_per_1m_cached": 0.74}
+    # 1000 prompt tokens of which 600 cached, 10 completion tokens
+    assert advertised(venice).cost(1000, 600, 10) == pytest.approx((400 * 0.85 + 600 * 0.11 + 10 * 2.75) / 1e6)
+    assert advertised({"id": "gpt-4o"}).cost(1000, 0, 10) is None
     assert advertised({"id": "llama", "model_spec": {"pricing": {"input": {"usd": 0.7}}}}).caching is False
     openrouter = advertised({"id": "x", "pricing": {"prompt": "0.000001", "input_cache_read": "0.0000001"}})
     assert openrouter.saving_per_million == pytest.approx(0.9)
@@ -94,3 +98,6 @@ def test_target_and_the_venice_key() -> None:
                                                                                   (1.0, 30.0))
     assert resolve(Settings(probe_upstream_url="http://127.0.0.1:1/v1")).api_key is None  # another upstream
     assert "ttl" not in resolve(Settings(probe_quick=True)).tests
+    # with a Venice key and no PROBE_UPSTREAM_URL the probe measures Venice: that key opens nothing else
+    assert resolve(Settings(venice_api_key="vk")).upstream_url == "https://api.venice.ai/api/v1"
+    assert resolve(Settings()).upstream_url == Settings().upstream_base_url
