@@ -8,11 +8,12 @@ from it. A bad value raises :class:`SettingsError` naming the setting, which sto
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from embedding_service import errors as service_errors
 from embedding_service.envspec import (
@@ -36,7 +37,7 @@ from proxy.errors import SettingsError
 
 __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "int_in", "one_of", "parse_bool",
            "parse_list", "parse_log_level", "parse_optional_str", "parse_size", "parse_str", "parse_url", "read_env",
-           "redact_url"]
+           "redact_url", "scrub"]
 
 _http = parse_url("http", "https")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
@@ -194,3 +195,35 @@ def redact_url(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:<redacted>@{parts.netloc.rpartition('@')[2]}"
     return parts._replace(netloc=netloc).geturl()
+
+
+#: query parameters whose value is hidden by :func:`scrub` (``?key=``, ``?api_key=``, ``?token=``, ``?sig=`` …)
+_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature", "sig")
+#: a URL inside a text (an error message): a scheme, ``://`` and everything up to a space or a quote
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def _scrub_url(url: str) -> str:
+    try:
+        url = redact_url(url)
+        parts = urlsplit(url)
+    except ValueError:
+        return "<redacted>"
+    if parts.query:
+        query = [(k, "<redacted>" if any(w in k.lower() for w in _SECRET_WORDS) else v)
+                 for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        url = parts._replace(query=urlencode(query, safe="<>")).geturl()
+    return url
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with credentials hidden in every URL it holds (``user:pw@`` and secret-looking query
+    parameters), in dicts and lists too, and in URLs inside text: error messages name the URL they failed
+    on, and they reach ``/health``, error bodies and logs."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _URL_IN_TEXT.sub(lambda match: _scrub_url(match.group()), value)
+    return value

@@ -25,15 +25,20 @@ import certifi
 
 from proxy.contracts import UpstreamResponse
 from proxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.settings import scrub
 
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
 def _mapped(exc: BaseException, base_url: str) -> UpstreamError:
+    """The error a client sees (502/504 body, a stream's error event): it names the upstream, but without
+    the credentials ``UPSTREAM_BASE_URL`` may hold (``user:pw@``, ``?key=``), which aiohttp's own message
+    may repeat."""
     if isinstance(exc, asyncio.TimeoutError):  # aiohttp's timeouts all derive from it
-        return UpstreamTimeoutError(f"The upstream at {base_url} did not answer in time ({type(exc).__name__}).")
-    return UpstreamUnreachableError(f"The upstream at {base_url} could not be reached: {type(exc).__name__}"
-                                    + (f": {exc}" if str(exc) else ""))
+        return UpstreamTimeoutError(scrub(f"The upstream at {base_url} did not answer in time "
+                                          f"({type(exc).__name__})."))
+    return UpstreamUnreachableError(scrub(f"The upstream at {base_url} could not be reached: {type(exc).__name__}"
+                                          + (f": {exc}" if str(exc) else "")))
 
 
 def env_proxy(url: str) -> str | None:

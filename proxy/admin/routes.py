@@ -16,7 +16,6 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -29,35 +28,14 @@ from proxy.contracts import SemanticAdmin
 from proxy.errors import BackendError, BadRequestError, NotFoundError, UnavailableError
 from proxy.health import Health
 from proxy.http.asgi import read_body
-from proxy.settings import Settings, redact_url
+from proxy.settings import Settings, scrub
 
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")
-_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature", "sig")
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers={"cache-control": "no-store"})
-
-
-def scrub(value: Any) -> Any:
-    """Hide credentials in URLs (``user:pw@`` and secret-looking query parameters) anywhere in ``value``."""
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        try:
-            url = redact_url(value)
-            parts = urlsplit(url)
-        except ValueError:
-            return "<redacted>"
-        if parts.query:
-            query = [(k, "<redacted>" if any(w in k.lower() for w in _SECRET_WORDS) else v)
-                     for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-            url = parts._replace(query=urlencode(query, safe="<>")).geturl()
-        return url
-    return value
 
 
 async def _options(request: Request) -> dict[str, Any]:
