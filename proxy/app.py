@@ -188,7 +188,7 @@ def _asgi(spec: RouteSpec, access: Access) -> Any:
     endpoint = spec.endpoint
     plain = inspect.isfunction(endpoint) or inspect.ismethod(endpoint)
     app: ASGIApp = request_response(endpoint) if plain else endpoint
-    guarded = access.guard(app, spec.guard, locked=spec.locked)
+    guarded = access.guard(app, spec.guard, locked=spec.locked, params=spec.params)
     return endpoint if guarded is app else guarded
 
 

@@ -15,8 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from proxy.access.auth import AccessControl
 from proxy.access.ratelimit import RateLimited, RateLimiter
 from proxy.component import Contribution, Guard
-from proxy.errors import UnauthorizedError
+from proxy.errors import BadRequestError, CachegateError, UnauthorizedError
 from proxy.http.asgi import headers_of
+from proxy.http.params import check_query
 from proxy.http.responses import BytesResponse, error_response
 from proxy.settings import Settings
 
@@ -27,16 +28,24 @@ EXPOSED_HEADERS = ["x-cache", "x-cache-tier", "x-cache-key", "x-cache-similarity
 
 class Checked:
     """Pure ASGI: runs ``app`` only when ``access`` lets this guard through; otherwise answers the error (for
-    ``Guard.MONITOR_PAGE`` a missing key is answered with ``locked``, the page that asks for it)."""
+    ``Guard.MONITOR_PAGE`` a missing key is answered with ``locked``, the page that asks for it). With
+    ``params`` (admin routes) a query parameter outside them is a 400, checked once the caller is let in."""
 
-    def __init__(self, app: ASGIApp, guard: Guard, access: AccessControl, locked: ASGIApp | None = None) -> None:
+    def __init__(self, app: ASGIApp, guard: Guard, access: AccessControl, locked: ASGIApp | None = None,
+                 params: frozenset[str] | None = None) -> None:
         self.app = app
         self.guard = guard
         self.access = access
         self.locked = locked
+        self.params = params
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = self.access.check(self.guard, scope, headers_of(scope))
+        error: CachegateError | None = self.access.check(self.guard, scope, headers_of(scope))
+        if error is None and self.params is not None:
+            try:
+                check_query(scope.get("query_string", b""), self.params, f"{scope['method']} {scope['path']}")
+            except BadRequestError as refused:
+                error = refused
         if error is None:
             await self.app(scope, receive, send)
             return
@@ -56,11 +65,16 @@ class Access:
         self.control = AccessControl(settings)
         self.limiter = limiter
 
-    def guard(self, app: ASGIApp, guard: Guard, *, locked: ASGIApp | None = None) -> ASGIApp:
+    def guard(self, app: ASGIApp, guard: Guard, *, locked: ASGIApp | None = None,
+              params: frozenset[str] | None = None) -> ASGIApp:
+        """``app`` inside the check ``guard`` asks for; an admin route takes only the ``params`` it declares
+        (none when it declares none)."""
         if guard is Guard.OPEN:
             return app
         if guard is Guard.CLIENT:
             return RateLimited(app, self.limiter) if self.limiter is not None else app
+        if guard is Guard.ADMIN:
+            return Checked(app, guard, self.control, params=params or frozenset())
         return Checked(app, guard, self.control, locked if guard is Guard.MONITOR_PAGE else None)
 
     def contribution(self) -> Contribution:

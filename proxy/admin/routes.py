@@ -7,6 +7,11 @@
 * ``GET /admin/stats``: cache sizes, live status of each dependency, and ``/metrics`` in one answer.
 * ``GET /admin/config``: the effective settings, every secret (and credentials inside URLs) redacted.
 * ``POST /admin/cache/warm``: see :mod:`proxy.admin.warm`.
+
+Each route declares the parameters it reads (``CLEAR_PARAMS``, ``WARM_PARAMS``; the others read none): any
+other, a name given twice, or an empty ``tier`` or ``model`` is a 400 naming it, so a clear is never wider
+than asked (:mod:`proxy.http.params`). A new narrowing parameter is added to the declared set together with
+the code that applies it.
 """
 
 from __future__ import annotations
@@ -28,19 +33,26 @@ from proxy.contracts import SemanticAdmin
 from proxy.errors import BackendError, BadRequestError, NotFoundError, UnavailableError
 from proxy.health import Health
 from proxy.http.asgi import read_body
+from proxy.http.params import check_names, check_query, repeated
 from proxy.settings import Settings, scrub
 
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")
+#: what POST /admin/cache/clear reads, from the query string or a JSON body
+CLEAR_PARAMS = frozenset({"tier", "model", "namespace"})
+#: what POST /admin/cache/warm reads from the query string (its body is the batch: see warm.parse_batch)
+WARM_PARAMS = frozenset({"concurrency"})
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers={"cache-control": "no-store"})
 
 
-async def _options(request: Request) -> dict[str, Any]:
-    """Query parameters, overridden by a JSON object body if one was sent."""
-    options: dict[str, Any] = dict(request.query_params)
+async def _options(request: Request, declared: frozenset[str]) -> dict[str, Any]:
+    """The ``declared`` parameters, from the query string or a JSON object body (each name in one of them);
+    anything else is a :class:`BadRequestError` naming it."""
+    where = f"{request.method} {request.url.path}"
+    options: dict[str, Any] = check_query(request.scope.get("query_string", b""), declared, where)
     raw = await read_body(request, 64 * 1024)
     if raw.strip():
         try:
@@ -49,9 +61,13 @@ async def _options(request: Request) -> dict[str, Any]:
             raise BadRequestError("The body must be a JSON object.", code="invalid_json") from None
         if not isinstance(body, dict):
             raise BadRequestError("The body must be a JSON object.", code="invalid_body")
+        check_names(body, declared, where)
+        for name in body:
+            if name in options:
+                raise repeated(name, where)
         options.update(body)
-    for name in ("tier", "model", "namespace"):
-        if options.get(name) is not None and not isinstance(options[name], str):
+    for name, value in options.items():
+        if value is not None and not isinstance(value, str):
             raise BadRequestError(f"{name} must be a string.", param=name, code="invalid_type")
     return options
 
@@ -70,9 +86,9 @@ class AdminRoutes:
 
     def routes(self) -> list[RouteSpec]:
         return [
-            route("/admin/cache/clear", self.clear, "POST", guard=Guard.ADMIN),
+            route("/admin/cache/clear", self.clear, "POST", guard=Guard.ADMIN, params=CLEAR_PARAMS),
             route("/admin/cache/entries/{key:path}", self.delete_entry, "DELETE", guard=Guard.ADMIN),
-            route("/admin/cache/warm", self.warm, "POST", guard=Guard.ADMIN),
+            route("/admin/cache/warm", self.warm, "POST", guard=Guard.ADMIN, params=WARM_PARAMS),
             route("/admin/stats", self.stats, guard=Guard.ADMIN),
             route("/admin/config", self.config, guard=Guard.ADMIN),
         ]
@@ -80,12 +96,16 @@ class AdminRoutes:
     # -- clearing -------------------------------------------------------------------------------
 
     async def clear(self, request: Request) -> JSONResponse:
-        options = await _options(request)
+        options = await _options(request, CLEAR_PARAMS)
+        for name in ("tier", "model"):  # empty would read as "every": say so by leaving it out
+            if options.get(name) is not None and not options[name].strip():
+                raise BadRequestError(f"{name} must not be empty; leave it out to clear every {name}.", param=name,
+                                      code="invalid_value")
         tier = (options.get("tier") or "all").strip().lower()
         if tier not in (*TIERS, "all", "both"):
             raise BadRequestError("tier must be exact or semantic (or left out for both).", param="tier",
                                   code="invalid_value")
-        model = options.get("model") or None
+        model = options.get("model")
         namespace = options.get("namespace")  # "" is the default namespace, None is every namespace
         semantic = self.semantic
         if tier == "semantic" and semantic is None:

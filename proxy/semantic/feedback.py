@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 
 from proxy.contracts import SemanticBackend
 from proxy.errors import BackendError, BadRequestError, NotFoundError
+from proxy.http.params import check_names
 from proxy.platform.failopen import FailOpen
 from proxy.semantic.prompts import block_key
 
@@ -26,6 +27,8 @@ logger = logging.getLogger("cachegate.semantic")
 STORE = "qdrant"
 MEMORY = 10_000
 VERDICTS = ("wrong", "right")
+#: the keys of the feedback body (the route takes no query parameters)
+FEEDBACK_PARAMS = frozenset({"request_id", "verdict"})
 
 
 @dataclass
@@ -85,6 +88,8 @@ class FeedbackBook:
         except orjson.JSONDecodeError:
             raise BadRequestError("The body must be JSON: {\"request_id\": \"...\", \"verdict\": \"wrong\"}.",
                                   code="invalid_json") from None
+        if isinstance(body, dict):
+            check_names(body, FEEDBACK_PARAMS, "POST /admin/cache/feedback")
         if not isinstance(body, dict) or not isinstance(body.get("request_id"), str) or not body["request_id"]:
             raise BadRequestError("'request_id' (the x-request-id of the answer) is required.", param="request_id")
         verdict = body.get("verdict", "wrong")

@@ -135,6 +135,11 @@ def test_feedback_evicts_the_entry_and_the_pair_never_matches_again(start_semant
     store(proxy)
     hit = ask(proxy, PARAPHRASE)
     assert hit.headers["x-cache-tier"] == "semantic"
+    widened = httpx.post(proxy.url + "/admin/cache/feedback?all=1", json={"request_id": hit.headers["x-request-id"]})
+    assert widened.status_code == 400 and widened.json()["error"]["param"] == "all"
+    unknown_key = httpx.post(proxy.url + "/admin/cache/feedback",
+                             json={"request_id": hit.headers["x-request-id"], "verdict": "wrong", "scope": "all"})
+    assert unknown_key.status_code == 400 and unknown_key.json()["error"]["param"] == "scope"
     verdict = httpx.post(proxy.url + "/admin/cache/feedback",
                          json={"request_id": hit.headers["x-request-id"], "verdict": "wrong"})
     assert verdict.status_code == 200, verdict.text
