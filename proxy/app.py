@@ -53,6 +53,7 @@ from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.platform.redis import RedisHome
 from proxy.platform.sqlite import Database
+from proxy.semantic.feedback import TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
@@ -96,11 +97,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
         upstream = LoggingUpstream(upstream)
     exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
                        prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
-    semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
-                              embedder=embedder)
-
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
                                shared=settings.cache_shared)
+    semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
+                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner)
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
@@ -133,7 +133,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
-                   backend: SemanticBackend | None, embedder: Embedder | None) -> SemanticCache | None:
+                   backend: SemanticBackend | None, embedder: Embedder | None,
+                   tenant_of: TenantOf) -> SemanticCache | None:
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
@@ -143,7 +144,7 @@ def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen
         embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
         observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
         threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
-        max_tokens=ModelFiles.read().max_tokens)
+        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of)
 
 
 class CachegateApp(Starlette):
@@ -200,7 +201,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateA
     routes: list[BaseRoute] = [Route(spec.path, _asgi(spec, parts.access), methods=list(spec.methods))
                                for spec in specs]
     listeners = [listener for contribution in contributions for listener in contribution.listeners]
-    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners),
+    # a client may not choose a request id that feedback can already refer to (issue 10.15)
+    taken = parts.semantic.book.remembers if parts.semantic is not None else None
+    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners, taken=taken),
                   *[m for contribution in contributions for m in contribution.middleware]]
     jobs = [job for contribution in contributions for job in contribution.jobs]
     chat = next(spec for spec in specs if spec.path == CHAT_ROUTE)
