@@ -90,8 +90,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("LOG_FORMAT", one_of("text", "json"), "text", "Application log format."),
     Spec("DEBUG_UPSTREAM", parse_bool, False, "Log upstream requests and responses (keys redacted)."),
     # -- operator surface
-    Spec("ADMIN_API_KEY", parse_optional_str, None, "Key for /admin/*; unset: loopback clients only.",
-         secret=True),
+    Spec("ADMIN_API_KEY", parse_optional_str, None,
+         "Key for /admin/*; unset: a key generated into DATA_DIR/admin_api_key on first start.", secret=True),
     Spec("MONITOR_API_KEY", parse_optional_str, None, "Key for /metrics* and /dashboard; unset: open.",
          secret=True),
     Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per API key or client IP; 0: off."),

@@ -3,15 +3,20 @@
 :meth:`Access.guard` wraps one route's ASGI app in the check its guard asks for: admin and monitor keys
 (:class:`~proxy.access.auth.AccessControl`), or for ``Guard.CLIENT`` routes (``/v1/*``) the rate limit. The
 check runs only once a route has matched, so an unknown path is a plain 404 and the hot path checks nothing
-it does not need. :class:`Access` is also the component that contributes CORS (``ALLOWED_ORIGINS``).
+it does not need. :class:`Access` is also the component that contributes CORS (``ALLOWED_ORIGINS``), for
+every route but ``/admin*`` (:class:`CorsExceptAdmin`), and that resolves the admin key at start
+(:mod:`proxy.access.admin_key`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from proxy.access import admin_key
 from proxy.access.auth import AccessControl
 from proxy.access.ratelimit import RateLimited, RateLimiter
 from proxy.component import Contribution, Guard
@@ -57,6 +62,24 @@ class Checked:
         await response(scope, receive, send)
 
 
+class CorsExceptAdmin:
+    """Pure ASGI: CORS (``ALLOWED_ORIGINS``) for every path but ``/admin`` and below, which get no CORS
+    headers and no preflight answers, so no allowed origin can ever drive or read an admin route."""
+
+    def __init__(self, app: ASGIApp, *, allow_origins: Sequence[str], allow_methods: Sequence[str],
+                 allow_headers: Sequence[str], expose_headers: Sequence[str], max_age: int) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, allow_origins=allow_origins, allow_methods=allow_methods,
+                                   allow_headers=allow_headers, expose_headers=expose_headers, max_age=max_age)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == "/admin" or path.startswith("/admin/"):
+            await self.app(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
+
+
 class Access:
     """The access component: key checks per guard, the rate limit of ``/v1/*``, CORS."""
 
@@ -80,13 +103,15 @@ class Access:
     def contribution(self) -> Contribution:
         middleware = []
         if self.settings.allowed_origins:
-            middleware.append(Middleware(CORSMiddleware, allow_origins=list(self.settings.allowed_origins),
+            middleware.append(Middleware(CorsExceptAdmin, allow_origins=list(self.settings.allowed_origins),
                                          allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"], allow_headers=["*"],
                                          expose_headers=EXPOSED_HEADERS, max_age=600))
         return Contribution(middleware=middleware)
 
     async def start(self) -> None:
-        return None
+        if self.control.admin_key is None:
+            key = admin_key.resolve(self.settings)  # reads or writes DATA_DIR/admin_api_key: I/O, so here
+            self.control.admin_key, self.control.admin_key_source = key.value, key.source
 
     async def stop(self) -> None:
         if self.limiter is not None:

@@ -34,8 +34,8 @@ class OperatorSurface:
         self.started_at = time.time()
         self.page = DashboardPage()
         self.recent = RecentRequests()
-        self.admin = AdminRoutes(settings, exact=exact, semantic=semantic, warmer=warmer, health=health,
-                                 metrics=metrics, started_at=self._started_at)
+        self.admin = AdminRoutes(settings, access=access, exact=exact, semantic=semantic, warmer=warmer,
+                                 health=health, metrics=metrics, started_at=self._started_at)
         self.dashboard = DashboardRoutes(settings, page=self.page, access=access, recent=self.recent,
                                          exact_backend=exact.component, semantic_enabled=semantic is not None,
                                          started_at=self._started_at)
@@ -48,9 +48,6 @@ class OperatorSurface:
 
     async def start(self) -> None:
         self.started_at = time.time()
-        if self.settings.admin_api_key is None:
-            logger.warning("ADMIN_API_KEY is not set: /admin/* answer only clients on loopback (127.0.0.1, ::1) "
-                           "that connect directly; set ADMIN_API_KEY to use them from elsewhere")
         if self.settings.monitor_api_key is None and self.settings.host not in {"127.0.0.1", "::1", "localhost"}:
             logger.info("MONITOR_API_KEY is not set: /metrics* and /dashboard are open to every client")
 

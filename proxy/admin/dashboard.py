@@ -146,7 +146,7 @@ class DashboardRoutes:
             "exact_backend": self.exact_backend,
             "semantic_enabled": self.semantic_enabled,
             "semantic_mode": settings.semantic_mode,
-            "admin_key_required": settings.admin_api_key is not None,
+            "admin_key_required": True,  # ADMIN_API_KEY or the generated one: admin routes always need a key
             "monitor_key_required": settings.monitor_api_key is not None,
             "rate_limit_per_minute": settings.rate_limit_per_minute,
             "timestamp": time.time(),

@@ -26,6 +26,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from proxy.access.auth import AccessControl
 from proxy.admin.warm import Warmer, parse_batch
 from proxy.cache.exact import ExactCache
 from proxy.component import Guard, RouteSpec, route
@@ -73,10 +74,11 @@ async def _options(request: Request, declared: frozenset[str]) -> dict[str, Any]
 
 
 class AdminRoutes:
-    def __init__(self, settings: Settings, *, exact: ExactCache, semantic: SemanticAdmin | None, warmer: Warmer,
-                 health: Health, metrics: Callable[[], Awaitable[dict[str, Any]]],
+    def __init__(self, settings: Settings, *, access: AccessControl, exact: ExactCache, semantic: SemanticAdmin | None,
+                 warmer: Warmer, health: Health, metrics: Callable[[], Awaitable[dict[str, Any]]],
                  started_at: Callable[[], float]) -> None:
         self.settings = settings
+        self.access = access
         self.exact = exact
         self.semantic = semantic
         self.warmer = warmer
@@ -178,7 +180,7 @@ class AdminRoutes:
             "metrics": metrics,
             "rate_limit": {"per_minute": settings.rate_limit_per_minute,
                            "shared": bool(settings.rate_limit_per_minute and settings.redis_url)},
-            "access": {"admin_key": settings.admin_api_key is not None,
+            "access": {"admin_key": True, "admin_key_source": self.access.admin_key_source,
                        "monitor_key": settings.monitor_api_key is not None},
             "timestamp": time.time(),
         })

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.proxy import ProxyServer
+from tests.support.proxy import ProxyServer, admin_headers
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "limit me"}]}
 
@@ -32,7 +32,7 @@ def test_the_request_over_budget_gets_429_with_the_headers(start_proxy: Any) -> 
     assert chat(proxy, api_key="sk-test-bob").status_code == 200  # another caller, another budget
     assert httpx.get(proxy.base_url + "/models", headers={"authorization": "Bearer sk-test-alice"}).status_code == 429
     for path in ("/health", "/metrics", "/admin/stats", "/dashboard"):  # only the proxied API is limited
-        response = httpx.get(proxy.url + path)
+        response = httpx.get(proxy.url + path, headers=admin_headers(proxy))
         assert response.status_code == 200, path
         assert "x-ratelimit-limit" not in response.headers
 
