@@ -8,6 +8,7 @@ from it. A bad value raises :class:`SettingsError` naming the setting, which sto
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,37 @@ _http = parse_url("http", "https")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
+_SHA256_HEX = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
+
+
+def key_hash(entry: str) -> str | None:
+    """The SHA-256 hex digest an allow-list entry holds (``<64 hex>`` or ``sha256:<64 hex>``, any case),
+    lower-cased; ``None`` if it is not one."""
+    match = _SHA256_HEX.fullmatch(entry.strip())
+    return match.group(1).lower() if match else None
+
+
+def parse_key_hashes(raw: str) -> tuple[str, ...]:
+    """Comma-separated SHA-256 hashes of client keys. A value that is not a hash is refused without being
+    echoed: it is most likely a key pasted by mistake."""
+    hashes = []
+    for number, entry in enumerate((item for item in raw.split(",") if item.strip()), start=1):
+        digest = key_hash(entry)
+        if digest is None:
+            raise ValueError(f"entry {number} is not a SHA-256 hash (64 hex digits, optionally 'sha256:'); list "
+                             "hashes of the keys, never the keys: printf %s \"$KEY\" | sha256sum")
+        hashes.append(digest)
+    return tuple(hashes)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether HOST only listens on loopback (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 SPECS: tuple[Spec, ...] = (
     # -- serving
@@ -94,7 +126,13 @@ SPECS: tuple[Spec, ...] = (
          "Key for /admin/*; unset: a key generated into DATA_DIR/admin_api_key on first start.", secret=True),
     Spec("MONITOR_API_KEY", parse_optional_str, None, "Key for /metrics* and /dashboard; unset: open.",
          secret=True),
-    Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per API key or client IP; 0: off."),
+    Spec("CLIENT_API_KEYS", parse_key_hashes, (),
+         "Comma-separated SHA-256 hashes of the client keys /v1 accepts; unset (and no CLIENT_API_KEYS_FILE): any. "
+         "Required when UPSTREAM_API_KEY is set and HOST is not loopback.", secret=True),
+    Spec("CLIENT_API_KEYS_FILE", parse_optional_str, None,
+         "File of more client key hashes, one per line (# starts a comment); read at start."),
+    Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per verified client key, else per client IP; "
+         "0: off."),
     Spec("ALLOWED_ORIGINS", parse_list, (), "Comma-separated CORS origins."),
     # -- prompt-cache probe (cachegate probe)
     Spec("PROBE_UPSTREAM_URL", _http, None, "Upstream the probe measures; unset: UPSTREAM_BASE_URL."),
@@ -147,6 +185,8 @@ class Settings:
     debug_upstream: bool = False
     admin_api_key: str | None = None
     monitor_api_key: str | None = None
+    client_api_keys: tuple[str, ...] = ()
+    client_api_keys_file: str | None = None
     rate_limit_per_minute: int = 0
     allowed_origins: tuple[str, ...] = ()
     probe_upstream_url: str | None = None
@@ -157,6 +197,15 @@ class Settings:
     probe_quick: bool = False
     probe_ttl_range: tuple[float, float] = (5.0, 3600.0)
     probe_request_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.upstream_api_key and not (self.client_api_keys or self.client_api_keys_file) \
+                and not is_loopback_host(self.host):
+            raise SettingsError(
+                f"CLIENT_API_KEYS: required when UPSTREAM_API_KEY is set and HOST ({self.host}) is not loopback: "
+                "anyone who can reach the proxy would spend that key. Set CLIENT_API_KEYS (or "
+                "CLIENT_API_KEYS_FILE) to the SHA-256 hashes of the keys clients may send, or listen on 127.0.0.1.",
+                param="CLIENT_API_KEYS")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -182,7 +231,7 @@ class Settings:
         out: dict[str, Any] = {}
         for spec in SPECS:
             value = getattr(self, spec.attr)
-            if spec.secret and value is not None:
+            if spec.secret and value is not None and value != ():
                 value = redact_url(value) if "://" in str(value) else "<redacted>"
             out[spec.env] = list(value) if isinstance(value, tuple) else value
         return out

@@ -1,7 +1,8 @@
 """Applying each route's :class:`~proxy.component.Guard`, and what guards the proxied API as a whole.
 
 :meth:`Access.guard` wraps one route's ASGI app in the check its guard asks for: admin and monitor keys
-(:class:`~proxy.access.auth.AccessControl`), or for ``Guard.CLIENT`` routes (``/v1/*``) the rate limit. The
+(:class:`~proxy.access.auth.AccessControl`), or for ``Guard.CLIENT`` routes (``/v1/*``) the client's key
+(``CLIENT_API_KEYS``, :mod:`proxy.access.clients`) and the rate limit (:class:`ClientChecked`). The
 check runs only once a route has matched, so an unknown path is a plain 404 and the hot path checks nothing
 it does not need. :class:`Access` is also the component that contributes CORS (``ALLOWED_ORIGINS``), for
 every route but ``/admin*`` (:class:`CorsExceptAdmin`), and that resolves the admin key at start
@@ -14,13 +15,15 @@ from collections.abc import Sequence
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.access import admin_key
 from proxy.access.auth import AccessControl
-from proxy.access.ratelimit import RateLimited, RateLimiter
+from proxy.access.clients import ClientKeys
+from proxy.access.ratelimit import Decision, RateLimiter
 from proxy.component import Contribution, Guard
-from proxy.errors import BadRequestError, CachegateError, UnauthorizedError
+from proxy.core.canonical import api_key_of
+from proxy.errors import BadRequestError, CachegateError, RateLimitedError, UnauthorizedError
 from proxy.http.asgi import headers_of
 from proxy.http.params import check_query
 from proxy.http.responses import BytesResponse, error_response
@@ -62,6 +65,48 @@ class Checked:
         await response(scope, receive, send)
 
 
+class ClientChecked:
+    """Pure ASGI around a ``Guard.CLIENT`` route (``/v1/*``): the client's key must be on ``keys`` (when there
+    is a list), and the request within the rate limit (when there is one). The budget is the verified key's,
+    else the client address's, so guessing keys spends the address's budget; the limit is applied first, so
+    a refused key still counts. Every answer carries the rate-limit headers."""
+
+    def __init__(self, app: ASGIApp, keys: ClientKeys | None, limiter: RateLimiter | None) -> None:
+        self.app = app
+        self.keys = keys
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        verified = self.keys.verified(api_key_of(headers_of(scope))) if self.keys is not None else None
+        decision: Decision | None = None
+        if self.limiter is not None:
+            decision = await self.limiter.hit(self.limiter.identity(scope, verified))
+            if not decision.allowed:
+                error = RateLimitedError(f"Rate limit of {decision.limit} requests per minute reached; "
+                                         f"retry in {decision.reset} s.", retry_after=decision.reset)
+                await error_response(error, headers=[*decision.headers(), ("retry-after", str(decision.reset))])(
+                    scope, receive, send)
+                return
+        limits = decision.headers() if decision is not None else []
+        if self.keys is not None and verified is None:
+            refused = UnauthorizedError("This proxy needs one of its client keys (CLIENT_API_KEYS) as "
+                                        "'Authorization: Bearer <key>'.")
+            await error_response(refused, headers=[*limits, ("www-authenticate", 'Bearer realm="cachegate"')])(
+                scope, receive, send)
+            return
+        if not limits:
+            await self.app(scope, receive, send)
+            return
+        extra = [(name.encode(), value.encode()) for name, value in limits]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class CorsExceptAdmin:
     """Pure ASGI: CORS (``ALLOWED_ORIGINS``) for every path but ``/admin`` and below, which get no CORS
     headers and no preflight answers, so no allowed origin can ever drive or read an admin route."""
@@ -81,12 +126,14 @@ class CorsExceptAdmin:
 
 
 class Access:
-    """The access component: key checks per guard, the rate limit of ``/v1/*``, CORS."""
+    """The access component: key checks per guard, the client keys and rate limit of ``/v1/*``, CORS."""
 
     def __init__(self, settings: Settings, *, limiter: RateLimiter | None) -> None:
         self.settings = settings
         self.control = AccessControl(settings)
         self.limiter = limiter
+        keys = ClientKeys(settings.client_api_keys, settings.client_api_keys_file)
+        self.client_keys = keys if keys.enabled else None
 
     def guard(self, app: ASGIApp, guard: Guard, *, locked: ASGIApp | None = None,
               params: frozenset[str] | None = None) -> ASGIApp:
@@ -95,7 +142,9 @@ class Access:
         if guard is Guard.OPEN:
             return app
         if guard is Guard.CLIENT:
-            return RateLimited(app, self.limiter) if self.limiter is not None else app
+            if self.client_keys is None and self.limiter is None:
+                return app  # nothing to check: the hot path stays as it is
+            return ClientChecked(app, self.client_keys, self.limiter)
         if guard is Guard.ADMIN:
             return Checked(app, guard, self.control, params=params or frozenset())
         return Checked(app, guard, self.control, locked if guard is Guard.MONITOR_PAGE else None)
@@ -109,6 +158,8 @@ class Access:
         return Contribution(middleware=middleware)
 
     async def start(self) -> None:
+        if self.client_keys is not None:
+            self.client_keys.load()  # CLIENT_API_KEYS_FILE: I/O, so here
         if self.control.admin_key is None:
             key = admin_key.resolve(self.settings)  # reads or writes DATA_DIR/admin_api_key: I/O, so here
             self.control.admin_key, self.control.admin_key_source = key.value, key.source
