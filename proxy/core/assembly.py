@@ -59,6 +59,7 @@ class StreamAssembler:
     def __init__(self) -> None:
         self.done = False
         self.failed = False
+        self.errored = False  # the stream carried an error event: the client did not get an answer either
         self._reason: str | None = None
         self._head: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}
@@ -93,6 +94,7 @@ class StreamAssembler:
             self._fail("an event's data is not a JSON object")
             return chunk
         if chunk.get("error") is not None:
+            self.errored = True
             self._fail("the stream carried an error")
             return chunk
         if not self.failed:

@@ -145,22 +145,11 @@ def tenant_hash(secret: bytes, credential: str | None) -> str | None:
     Why: the unsalted SHA-256 of an API key is stored in usage rows and in every Redis key, and weak keys
     (``sk-1234``, ``ollama``) fall to a dictionary; with the secret they cannot be tried offline.
 
-    Design of the move from :func:`hash_api_key` (where the secret lives is decided elsewhere):
-
-    * the secret is 32 random bytes, ``TENANT_SECRET`` (hex) or a file in ``DATA_DIR`` created on first
-      start with mode 0600; replicas that share a cache must share it, and changing it is a cache flush;
-    * owners change, so keys change (the owner is in the digest and in the key); rather than bump
-      ``KEY_VERSION``, read-through for one TTL: on an exact miss under the new owner, look up the key
-      under :func:`hash_api_key`'s owner, serve a hit from it and write it back under the new owner;
-      writes only ever use the new owner; after ``CACHE_TTL`` the old entries have expired and the
-      fallback is removed (a setting ``TENANT_HASH_LEGACY_READS`` with a default of on for one release
-      would make that explicit). Only a request with no credential header, no routing header and no
-      query string may fall back: the old keys ignored those, which is the bug being fixed;
-    * semantic entries carry the owner in their scope, so they fall back the same way or are left to
-      expire;
-    * usage rows keep the hash they were written with; a report grouping by tenant shows the old and the
-      new hash of one client as two tenants across the switch. The old hash cannot be turned into the
-      new one without the API key, which is the point, so the switch date is recorded instead.
+    The move from :func:`hash_api_key` (unsalted SHA-256) changes every owner, so every key: entries
+    written before the upgrade are not found again and expire with their TTL (a cold start, misses and never
+    a wrong answer); usage rows keep the hash they were written with, so a report grouping by tenant shows
+    one client as two tenants across the upgrade. The old hash cannot be turned into the new one without
+    the API key, which is the point. Where the secret comes from: :mod:`proxy.platform.secret`.
     """
     if not secret:
         raise ValueError("the tenant secret is empty")

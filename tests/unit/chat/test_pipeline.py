@@ -30,7 +30,8 @@ class Harness:
         self.jobs = JobRunner()
         self.exact = ExactCache(MemoryBackend(10**6), prefix="cg:", observer=NullObserver(),
                                 failopen=FailOpen(NullObserver()))
-        self.parser = ChatRequestParser(prefix="cg:", upstream=self.upstream.base_url, shared=False)
+        self.parser = ChatRequestParser(prefix="cg:", upstream=self.upstream.base_url, shared=False,
+                                        secret=lambda: b"test-secret")
         self.pipeline = ChatPipeline(upstream=self.upstream, exact=self.exact, flights=SingleFlight(),
                                      spawn=self.jobs.spawn, semantic=None, ttl=TtlRule(60, 10, 0.7), prefix="cg:",
                                      ask_usage=True, upstream_api_key=None)
@@ -73,9 +74,27 @@ async def test_a_miss_is_stored_and_the_same_request_is_then_an_exact_hit() -> N
     hit, record, again = await h.ask()
     assert (hit.cache, header(hit, b"x-cache-tier"), record.outcome, record.tier) == ("HIT", b"exact", "exact_hit",
                                                                                         "exact")
-    assert again == body  # plain answers are stored byte for byte
+    served, stored = orjson.loads(again), orjson.loads(body)
+    assert {k: v for k, v in served.items() if k not in ("id", "created")} == \
+        {k: v for k, v in stored.items() if k not in ("id", "created")}  # stored byte for byte but its identity
+    assert served["id"] != stored["id"] and served["id"].startswith("chatcmpl-")
+    assert header(hit, b"x-cache-original-id") == stored["id"].encode()
     assert record.usage == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
     assert len(h.upstream.calls) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_every_hit_gets_a_completion_id_of_its_own(stream: bool) -> None:
+    h = Harness(lambda call: plain(completion("hello")))
+    await h.ask()
+    await h.stored()
+    ids = set()
+    for _ in range(3):
+        answer, _, body = await h.ask({**BODY, "stream": stream})
+        assert answer.cache == "HIT" and header(answer, b"x-cache-original-id") == b"chatcmpl-1"
+        first = body.split(b"\n\n")[0].removeprefix(b"data: ") if stream else body
+        ids.add(orjson.loads(first)["id"])
+    assert len(ids) == 3 and "chatcmpl-1" not in ids
 
 
 async def test_bypass_and_no_store_are_never_stored_no_cache_is_not_read() -> None:
