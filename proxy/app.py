@@ -59,6 +59,7 @@ from proxy.platform.secret import TenantSecret
 from proxy.platform.sqlite import Database
 from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
+from proxy.semantic.feedback import TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
@@ -105,14 +106,13 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
         upstream = LoggingUpstream(upstream)
     exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
                        prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
-    semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
-                              embedder=embedder)
-
     secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
                           prefix=settings.cache_key_prefix)
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
                                shared=settings.cache_shared, secret=lambda: secret.value,
                                key_headers=settings.cache_key_headers)
+    semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
+                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner)
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
@@ -140,7 +140,7 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
                                  upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout)
-    operator = OperatorSurface(settings, exact=exact, semantic=semantic,
+    operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
                                metrics=monitoring.current)
     drawn = (*backends, secret, api, access, health, monitoring, *([probe] if probe is not None else []), operator)
@@ -162,7 +162,8 @@ def collect_panels(components: Sequence[Component]) -> list[Panel]:
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
-                   backend: SemanticBackend | None, embedder: Embedder | None) -> SemanticCache | None:
+                   backend: SemanticBackend | None, embedder: Embedder | None,
+                   tenant_of: TenantOf) -> SemanticCache | None:
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
@@ -172,7 +173,7 @@ def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen
         embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
         observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
         threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
-        max_tokens=ModelFiles.read().max_tokens)
+        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of)
 
 
 class CachegateApp(Starlette):
@@ -217,7 +218,7 @@ def _asgi(spec: RouteSpec, access: Access) -> Any:
     endpoint = spec.endpoint
     plain = inspect.isfunction(endpoint) or inspect.ismethod(endpoint)
     app: ASGIApp = request_response(endpoint) if plain else endpoint
-    guarded = access.guard(app, spec.guard, locked=spec.locked)
+    guarded = access.guard(app, spec.guard, locked=spec.locked, params=spec.params)
     return endpoint if guarded is app else guarded
 
 
@@ -229,7 +230,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateA
     routes: list[BaseRoute] = [Route(spec.path, _asgi(spec, parts.access), methods=list(spec.methods))
                                for spec in specs]
     listeners = [listener for contribution in contributions for listener in contribution.listeners]
-    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners),
+    # a client may not choose a request id that feedback can already refer to (issue 10.15)
+    taken = parts.semantic.book.remembers if parts.semantic is not None else None
+    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners, taken=taken),
                   *[m for contribution in contributions for m in contribution.middleware]]
     jobs = [job for contribution in contributions for job in contribution.jobs]
     chat = next(spec for spec in specs if spec.path == CHAT_ROUTE)

@@ -20,7 +20,7 @@ nothing of cachegate's but the contracts.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -40,7 +40,7 @@ class Guard(Enum):
     CLIENT = "client"  # the proxied API (/v1/*): rate limits
     MONITOR = "monitor"  # MONITOR_API_KEY (or the admin key, or the dashboard's session)
     MONITOR_PAGE = "monitor_page"  # as MONITOR, but refused with the page itself, which asks for the key
-    ADMIN = "admin"  # ADMIN_API_KEY, same-origin only
+    ADMIN = "admin"  # ADMIN_API_KEY, same-origin only; only the parameters the route declares
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class RouteSpec:
     methods: tuple[str, ...]
     guard: Guard
     locked: Any = None  # Guard.MONITOR_PAGE: the ASGI app that answers when the key is missing
+    #: the query (and body) parameters the route reads; Guard.ADMIN routes refuse any other (none declared:
+    #: none taken), see proxy.http.params
+    params: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
-def route(path: str, endpoint: Endpoint, *methods: str, guard: Guard, locked: Any = None) -> RouteSpec:
+def route(path: str, endpoint: Endpoint, *methods: str, guard: Guard, locked: Any = None,
+          params: Iterable[str] | None = None) -> RouteSpec:
     """Shorthand for a :class:`RouteSpec` (``GET`` when no method is named)."""
-    return RouteSpec(path, endpoint, methods or ("GET",), guard, locked)
+    return RouteSpec(path, endpoint, methods or ("GET",), guard, locked,
+                     frozenset(params) if params is not None else None)

@@ -241,8 +241,11 @@ class SemanticProbe:
 class SemanticTier(Protocol):
     """The semantic tier as the chat handler sees it; failures are handled inside (fail open)."""
 
-    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str,
-                     request_id: str) -> SemanticProbe | None: ...
+    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str, request_id: str,
+                     tenant: str | None = None) -> SemanticProbe | None:
+        """``tenant``: the owner of the request's credentials (``ChatRequest.tenant.owner``), so that feedback
+        on ``request_id`` is scoped to it."""
+        ...
 
     def remember(self, probe: SemanticProbe, entry: Any, *, namespace: str) -> None:
         """Store ``entry`` for the probed prompt, in the background."""

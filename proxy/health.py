@@ -3,7 +3,8 @@
 - ``/health``: 200 ``healthy`` when every dependency (Redis, Qdrant, the embedding service) answers, 503
   ``unhealthy`` naming what is down; parts that run in-process report ``embedded``. Each check runs
   concurrently, bounded by :data:`CHECK_TIMEOUT`; what the fail-open book-keeping saw (failures, the last
-  error) is added.
+  error) is added. Error texts are scrubbed (:func:`~proxy.settings.scrub`): they often name the URL that
+  failed, with whatever credentials it holds, and these routes are open to everyone.
 - ``/health/live``: 200 while the process serves (liveness: it checks nothing else).
 - ``/health/detailed``: the above plus the traffic and error rates of the metrics window.
 """
@@ -20,6 +21,7 @@ from starlette.responses import JSONResponse
 
 from proxy.component import Contribution, Guard, HealthCheck, route
 from proxy.platform.failopen import FailOpen
+from proxy.settings import scrub
 
 CHECK_TIMEOUT = 3.0
 
@@ -32,7 +34,7 @@ async def _ping(check: HealthCheck, timeout: float) -> tuple[str, dict[str, Any]
     except TimeoutError:
         return check.name, {"status": "down", "error": f"no answer within {timeout:g}s"}
     except Exception as exc:
-        return check.name, {"status": "down", "error": str(exc) or type(exc).__name__}
+        return check.name, {"status": "down", "error": scrub(str(exc) or type(exc).__name__)}
     return check.name, {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -51,7 +53,7 @@ class Health:
         for name, state in self.failopen.components.items():
             checks.setdefault(name, {"status": "degraded" if state.degraded else "up"})["failures"] = state.failures
             if state.last_error:
-                checks[name]["last_error"] = state.last_error
+                checks[name]["last_error"] = scrub(state.last_error)
         healthy = all(check.get("status") != "down" for check in checks.values())
         return healthy, checks
 

@@ -8,11 +8,13 @@ from it. A bad value raises :class:`SettingsError` naming the setting, which sto
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from embedding_service import errors as service_errors
 from embedding_service.envspec import (
@@ -36,7 +38,7 @@ from proxy.errors import SettingsError
 
 __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "int_in", "one_of", "parse_bool",
            "parse_list", "parse_log_level", "parse_optional_str", "parse_size", "parse_str", "parse_url", "read_env",
-           "redact_url"]
+           "redact_url", "scrub"]
 
 _http = parse_url("http", "https")
 #: the default CACHE_KEY_HEADERS (proxy.core.canonical's credential and routing headers)
@@ -58,6 +60,39 @@ def parse_balance_floor(raw: str) -> tuple[float, str | None]:
     except ValueError:
         raise ValueError("expected an amount such as 5, 5diem or 5usd") from None
     return amount, unit
+
+
+_SHA256_HEX = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
+
+
+def key_hash(entry: str) -> str | None:
+    """The SHA-256 hex digest an allow-list entry holds (``<64 hex>`` or ``sha256:<64 hex>``, any case),
+    lower-cased; ``None`` if it is not one."""
+    match = _SHA256_HEX.fullmatch(entry.strip())
+    return match.group(1).lower() if match else None
+
+
+def parse_key_hashes(raw: str) -> tuple[str, ...]:
+    """Comma-separated SHA-256 hashes of client keys. A value that is not a hash is refused without being
+    echoed: it is most likely a key pasted by mistake."""
+    hashes = []
+    for number, entry in enumerate((item for item in raw.split(",") if item.strip()), start=1):
+        digest = key_hash(entry)
+        if digest is None:
+            raise ValueError(f"entry {number} is not a SHA-256 hash (64 hex digits, optionally 'sha256:'); list "
+                             "hashes of the keys, never the keys: printf %s \"$KEY\" | sha256sum")
+        hashes.append(digest)
+    return tuple(hashes)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether HOST only listens on loopback (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 SPECS: tuple[Spec, ...] = (
     # -- serving
@@ -113,11 +148,17 @@ SPECS: tuple[Spec, ...] = (
     Spec("LOG_FORMAT", one_of("text", "json"), "text", "Application log format."),
     Spec("DEBUG_UPSTREAM", parse_bool, False, "Log upstream requests and responses (keys redacted)."),
     # -- operator surface
-    Spec("ADMIN_API_KEY", parse_optional_str, None, "Key for /admin/*; unset: loopback clients only.",
-         secret=True),
+    Spec("ADMIN_API_KEY", parse_optional_str, None,
+         "Key for /admin/*; unset: a key generated into DATA_DIR/admin_api_key on first start.", secret=True),
     Spec("MONITOR_API_KEY", parse_optional_str, None, "Key for /metrics* and /dashboard; unset: open.",
          secret=True),
-    Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per API key or client IP; 0: off."),
+    Spec("CLIENT_API_KEYS", parse_key_hashes, (),
+         "Comma-separated SHA-256 hashes of the client keys /v1 accepts; unset (and no CLIENT_API_KEYS_FILE): any. "
+         "Required when UPSTREAM_API_KEY is set and HOST is not loopback.", secret=True),
+    Spec("CLIENT_API_KEYS_FILE", parse_optional_str, None,
+         "File of more client key hashes, one per line (# starts a comment); read at start."),
+    Spec("RATE_LIMIT_PER_MINUTE", int_in(0), 0, "Requests per minute per verified client key, else per client IP; "
+         "0: off."),
     Spec("ALLOWED_ORIGINS", parse_list, (), "Comma-separated CORS origins."),
     # -- prompt-cache probe (cachegate probe)
     Spec("PROBE_UPSTREAM_URL", _http, None, "Upstream the probe measures; unset: UPSTREAM_BASE_URL."),
@@ -189,6 +230,8 @@ class Settings:
     debug_upstream: bool = False
     admin_api_key: str | None = None
     monitor_api_key: str | None = None
+    client_api_keys: tuple[str, ...] = ()
+    client_api_keys_file: str | None = None
     rate_limit_per_minute: int = 0
     allowed_origins: tuple[str, ...] = ()
     probe_upstream_url: str | None = None
@@ -209,6 +252,15 @@ class Settings:
     probe_balance_floor: tuple[float, str | None] | None = None
     probe_lock_seconds: float = 30.0
     probe_retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.upstream_api_key and not (self.client_api_keys or self.client_api_keys_file) \
+                and not is_loopback_host(self.host):
+            raise SettingsError(
+                f"CLIENT_API_KEYS: required when UPSTREAM_API_KEY is set and HOST ({self.host}) is not loopback: "
+                "anyone who can reach the proxy would spend that key. Set CLIENT_API_KEYS (or "
+                "CLIENT_API_KEYS_FILE) to the SHA-256 hashes of the keys clients may send, or listen on 127.0.0.1.",
+                param="CLIENT_API_KEYS")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -241,7 +293,7 @@ class Settings:
         out: dict[str, Any] = {}
         for spec in SPECS:
             value = getattr(self, spec.attr)
-            if spec.secret and value is not None:
+            if spec.secret and value is not None and value != ():
                 value = redact_url(value) if "://" in str(value) else "<redacted>"
             out[spec.env] = list(value) if isinstance(value, tuple) else value
         return out
@@ -254,3 +306,35 @@ def redact_url(url: str) -> str:
         return url
     netloc = f"{parts.username or ''}:<redacted>@{parts.netloc.rpartition('@')[2]}"
     return parts._replace(netloc=netloc).geturl()
+
+
+#: query parameters whose value is hidden by :func:`scrub` (``?key=``, ``?api_key=``, ``?token=``, ``?sig=`` …)
+_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature", "sig")
+#: a URL inside a text (an error message): a scheme, ``://`` and everything up to a space or a quote
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def _scrub_url(url: str) -> str:
+    try:
+        url = redact_url(url)
+        parts = urlsplit(url)
+    except ValueError:
+        return "<redacted>"
+    if parts.query:
+        query = [(k, "<redacted>" if any(w in k.lower() for w in _SECRET_WORDS) else v)
+                 for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        url = parts._replace(query=urlencode(query, safe="<>")).geturl()
+    return url
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with credentials hidden in every URL it holds (``user:pw@`` and secret-looking query
+    parameters), in dicts and lists too, and in URLs inside text: error messages name the URL they failed
+    on, and they reach ``/health``, error bodies and logs."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        return _URL_IN_TEXT.sub(lambda match: _scrub_url(match.group()), value)
+    return value

@@ -2,10 +2,13 @@
 
 Each route declares its :class:`~proxy.component.Guard`; :mod:`proxy.access.guards` applies it.
 
-* ``/admin/*`` (``Guard.ADMIN``): ``ADMIN_API_KEY`` as ``Authorization: Bearer <key>`` or
-  ``X-API-Key: <key>``; without a configured key only loopback clients are answered (a request that came
-  through a forwarding proxy is not taken for a loopback one). A cross-site ``Origin`` is refused either
-  way, so a web page open in the operator's browser cannot drive admin routes on ``127.0.0.1``.
+* ``/admin/*`` (``Guard.ADMIN``): the admin key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``,
+  always. It is ``ADMIN_API_KEY``, or when that is unset a key generated on first start into
+  ``DATA_DIR/admin_api_key`` (mode 0600; :mod:`proxy.access.admin_key`). Being on loopback is no longer
+  enough: a reverse proxy on the same host that adds no ``X-Forwarded-For`` (nginx and HAProxy add none by
+  default) made every client a loopback one, and DNS rebinding let any web page pass an Origin-vs-Host
+  check. A cross-site ``Origin`` is refused too — only this server's own origin, whatever
+  ``ALLOWED_ORIGINS`` says (CORS is never applied to ``/admin``).
 * ``/metrics*`` and ``/dashboard*`` (``Guard.MONITOR``): ``MONITOR_API_KEY`` (the admin key works too) in
   the same headers, or the dashboard's session cookie, which holds an expiring HMAC made with the key, never
   the key itself. Without ``MONITOR_API_KEY`` they are open. ``/health*`` is always open.
@@ -31,7 +34,6 @@ from proxy.settings import Settings
 SESSION_COOKIE = "cachegate_monitor"
 SESSION_SECONDS = 12 * 3600
 _SESSION_CONTEXT = b"cachegate-dashboard-session-v1:"
-_FORWARDED = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -70,11 +72,6 @@ def client_host(scope: Scope) -> str | None:
     return str(client[0]) if client else None
 
 
-def is_direct_loopback(scope: Scope, headers: Mapping[str, str]) -> bool:
-    """A loopback peer that did not forward the request for somebody else."""
-    return is_loopback(client_host(scope)) and not any(name in headers for name in _FORWARDED)
-
-
 # -- the dashboard's session cookie --------------------------------------------------------------------
 
 
@@ -107,10 +104,8 @@ def cookie_value(headers: Mapping[str, str], name: str) -> str | None:
 # -- the guards ---------------------------------------------------------------------------------------
 
 
-def same_origin(origin: str, headers: Mapping[str, str], allowed: tuple[str, ...]) -> bool:
-    """``Origin`` is this server itself, or one of ALLOWED_ORIGINS."""
-    if origin in allowed or "*" in allowed:
-        return True
+def same_origin(origin: str, headers: Mapping[str, str]) -> bool:
+    """``Origin`` is this server itself (ALLOWED_ORIGINS are for the proxied API, never for admin routes)."""
     return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
 
@@ -119,9 +114,10 @@ class AccessControl:
     (``None``) or which error answers instead."""
 
     def __init__(self, settings: Settings) -> None:
+        #: ADMIN_API_KEY, or the generated key once the access component has started (None before: refused)
         self.admin_key = settings.admin_api_key
+        self.admin_key_source = "ADMIN_API_KEY" if settings.admin_api_key is not None else None
         self.monitor_key = settings.monitor_api_key
-        self.allowed_origins = settings.allowed_origins
 
     def monitor_allowed(self, headers: Mapping[str, str]) -> bool:
         if self.monitor_key is None:
@@ -133,17 +129,13 @@ class AccessControl:
 
     def check_admin(self, scope: Scope, headers: Mapping[str, str]) -> CachegateError | None:
         origin = headers.get("origin")
-        if origin and not same_origin(origin, headers, self.allowed_origins):
+        if origin and not same_origin(origin, headers):
             return ForbiddenError("Admin routes refuse cross-site requests.", code="cross_site_request")
-        if self.admin_key is not None:
-            if key_matches(presented_key(headers), self.admin_key):
-                return None
-            return UnauthorizedError("Admin routes need the admin key: 'Authorization: Bearer <ADMIN_API_KEY>' "
-                                     "or 'X-API-Key: <ADMIN_API_KEY>'.")
-        if is_direct_loopback(scope, headers):
+        if key_matches(presented_key(headers), self.admin_key):
             return None
-        return ForbiddenError("ADMIN_API_KEY is not set, so admin routes answer only clients on loopback.",
-                              code="loopback_only")
+        return UnauthorizedError("Admin routes need the admin key: 'Authorization: Bearer <key>' or "
+                                 "'X-API-Key: <key>' (ADMIN_API_KEY, or the key cachegate wrote to "
+                                 "DATA_DIR/admin_api_key).")
 
     def check(self, guard: Guard, scope: Scope, headers: Mapping[str, str]) -> CachegateError | None:
         if guard is Guard.ADMIN:

@@ -1,4 +1,11 @@
-"""Rate limiting of the proxied API (``/v1/*``): a fixed one-minute window per API key or client IP.
+"""Rate limiting of the proxied API (``/v1/*``): a fixed one-minute window per verified client key, else per
+client address.
+
+Whose budget a request spends: its key only once the key is verified (on ``CLIENT_API_KEYS``); otherwise the
+client's address (an IPv6 address by its /64, which one host is usually given whole). A key the client
+merely chose cannot be a budget: a fresh random token would get a fresh budget, and one counter entry.
+The in-process counters are bounded too (:data:`MAX_ENTRIES`): past the bound, new callers share one
+``overflow`` budget until the window ends.
 
 With ``REDIS_URL`` the counters live in Redis under the key prefix (one ``INCR`` + ``EXPIRE`` in a Lua
 script: atomic, one round trip), so every replica shares one budget; otherwise they live in the process.
@@ -10,23 +17,23 @@ dependency's. Callers are told where they stand with ``X-RateLimit-Limit``, ``X-
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from proxy.access.auth import client_host
-from proxy.core.canonical import api_key_of
-from proxy.errors import BackendError, RateLimitedError
-from proxy.http.asgi import headers_of
-from proxy.http.responses import error_response
+from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
 from proxy.platform.redis import RedisHome
 
 WINDOW = 60
+MAX_ENTRIES = 100_000  # in-process counters kept per window; about 10 MB at most
+OVERFLOW = "overflow"
 
 _INCR = """
 local count = redis.call('INCR', KEYS[1])
@@ -54,15 +61,18 @@ class Counter(Protocol):
 
 
 class MemoryCounter:
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._counts: dict[str, int] = {}
         self._window: int | None = None
+        self._max_entries = max_entries
 
     async def incr(self, key: str, ttl: int) -> int:
         window = int(key.rsplit(":", 1)[-1])
         if window != self._window:  # keys of earlier windows are never read again
             self._counts = {k: v for k, v in self._counts.items() if k.endswith(f":{window}")}
             self._window = window
+        if key not in self._counts and len(self._counts) >= self._max_entries:
+            key = f"{OVERFLOW}:{window}"  # full: every new caller of this window shares one budget
         self._counts[key] = self._counts.get(key, 0) + 1
         return self._counts[key]
 
@@ -95,10 +105,10 @@ class RateLimiter:
         self._clock = clock
 
     @staticmethod
-    def identity(scope: Scope) -> str:
-        """Whose budget a request spends: its API key (hashed), else its client address (hashed too)."""
-        key = api_key_of(headers_of(scope))
-        material = f"key:{key}" if key else f"ip:{client_host(scope) or 'unknown'}"
+    def identity(scope: Scope, verified: str | None = None) -> str:
+        """Whose budget a request spends: its verified key (``verified``: the key's hash), else its client
+        address (an IPv6 address by its /64), hashed."""
+        material = f"key:{verified}" if verified else f"ip:{address_bucket(client_host(scope))}"
         return hashlib.sha256(material.encode()).hexdigest()[:24]
 
     async def hit(self, identity: str) -> Decision:
@@ -119,27 +129,16 @@ class RateLimiter:
         await self.counter.aclose()
 
 
-class RateLimited:
-    """Pure ASGI around a ``Guard.CLIENT`` route: adds the headers to every answer and refuses the request
-    over budget."""
-
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
-        self.app = app
-        self.limiter = limiter
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        decision = await self.limiter.hit(self.limiter.identity(scope))
-        if not decision.allowed:
-            error = RateLimitedError(f"Rate limit of {decision.limit} requests per minute reached; "
-                                     f"retry in {decision.reset} s.", retry_after=decision.reset)
-            response = error_response(error, headers=[*decision.headers(), ("retry-after", str(error.retry_after))])
-            await response(scope, receive, send)
-            return
-        extra = [(name.encode(), value.encode()) for name, value in decision.headers()]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def address_bucket(host: str | None) -> str:
+    """The part of a client address that is one budget: IPv4 whole, IPv6 by its /64."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host  # a unix socket path or a name: as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

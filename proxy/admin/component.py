@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from proxy.access.auth import AccessControl
 from proxy.admin.recent import RecentRequests
 from proxy.admin.routes import AdminRoutes
 from proxy.admin.warm import Warmer
@@ -35,7 +36,7 @@ PANELS = (
 
 
 class OperatorSurface:
-    def __init__(self, settings: Settings, *, exact: ExactCache,
+    def __init__(self, settings: Settings, *, access: AccessControl, exact: ExactCache,
                  semantic: SemanticAdmin | None, warmer: Warmer, health: Health,
                  metrics: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         self.settings = settings
@@ -43,8 +44,8 @@ class OperatorSurface:
         self.recent = RecentRequests()
         self.exact_backend = exact.component
         self.semantic_enabled = semantic is not None
-        self.admin = AdminRoutes(settings, exact=exact, semantic=semantic, warmer=warmer, health=health,
-                                 metrics=metrics, started_at=self._started_at)
+        self.admin = AdminRoutes(settings, access=access, exact=exact, semantic=semantic, warmer=warmer,
+                                 health=health, metrics=metrics, started_at=self._started_at)
 
     def _started_at(self) -> float:
         return self.started_at
@@ -55,9 +56,6 @@ class OperatorSurface:
 
     async def start(self) -> None:
         self.started_at = time.time()
-        if self.settings.admin_api_key is None:
-            logger.warning("ADMIN_API_KEY is not set: /admin/* answer only clients on loopback (127.0.0.1, ::1) "
-                           "that connect directly; set ADMIN_API_KEY to use them from elsewhere")
         if self.settings.monitor_api_key is None and self.settings.host not in {"127.0.0.1", "::1", "localhost"}:
             logger.info("MONITOR_API_KEY is not set: /metrics* and /dashboard are open to every client")
 
@@ -74,7 +72,7 @@ class OperatorSurface:
             "exact_backend": self.exact_backend,
             "semantic_enabled": self.semantic_enabled,
             "semantic_mode": settings.semantic_mode,
-            "admin_key_required": settings.admin_api_key is not None,
+            "admin_key_required": True,  # ADMIN_API_KEY or the generated one: admin routes always need a key
             "monitor_key_required": settings.monitor_api_key is not None,
             "rate_limit_per_minute": settings.rate_limit_per_minute,
             "timestamp": time.time(),

@@ -7,6 +7,11 @@
 * ``GET /admin/stats``: cache sizes, live status of each dependency, and ``/metrics`` in one answer.
 * ``GET /admin/config``: the effective settings, every secret (and credentials inside URLs) redacted.
 * ``POST /admin/cache/warm``: see :mod:`proxy.admin.warm`.
+
+Each route declares the parameters it reads (``CLEAR_PARAMS``, ``WARM_PARAMS``; the others read none): any
+other, a name given twice, or an empty ``tier`` or ``model`` is a 400 naming it, so a clear is never wider
+than asked (:mod:`proxy.http.params`). A new narrowing parameter is added to the declared set together with
+the code that applies it.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import metadata
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from proxy.access.auth import AccessControl
 from proxy.admin.warm import Warmer, parse_batch
 from proxy.cache.exact import ExactCache
 from proxy.component import Guard, RouteSpec, route
@@ -29,40 +34,26 @@ from proxy.contracts import SemanticAdmin
 from proxy.errors import BackendError, BadRequestError, NotFoundError, UnavailableError
 from proxy.health import Health
 from proxy.http.asgi import read_body
-from proxy.settings import Settings, redact_url
+from proxy.http.params import check_names, check_query, repeated
+from proxy.settings import Settings, scrub
 
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")
-_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature", "sig")
+#: what POST /admin/cache/clear reads, from the query string or a JSON body
+CLEAR_PARAMS = frozenset({"tier", "model", "namespace"})
+#: what POST /admin/cache/warm reads from the query string (its body is the batch: see warm.parse_batch)
+WARM_PARAMS = frozenset({"concurrency"})
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers={"cache-control": "no-store"})
 
 
-def scrub(value: Any) -> Any:
-    """Hide credentials in URLs (``user:pw@`` and secret-looking query parameters) anywhere in ``value``."""
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        try:
-            url = redact_url(value)
-            parts = urlsplit(url)
-        except ValueError:
-            return "<redacted>"
-        if parts.query:
-            query = [(k, "<redacted>" if any(w in k.lower() for w in _SECRET_WORDS) else v)
-                     for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-            url = parts._replace(query=urlencode(query, safe="<>")).geturl()
-        return url
-    return value
-
-
-async def _options(request: Request) -> dict[str, Any]:
-    """Query parameters, overridden by a JSON object body if one was sent."""
-    options: dict[str, Any] = dict(request.query_params)
+async def _options(request: Request, declared: frozenset[str]) -> dict[str, Any]:
+    """The ``declared`` parameters, from the query string or a JSON object body (each name in one of them);
+    anything else is a :class:`BadRequestError` naming it."""
+    where = f"{request.method} {request.url.path}"
+    options: dict[str, Any] = check_query(request.scope.get("query_string", b""), declared, where)
     raw = await read_body(request, 64 * 1024)
     if raw.strip():
         try:
@@ -71,18 +62,23 @@ async def _options(request: Request) -> dict[str, Any]:
             raise BadRequestError("The body must be a JSON object.", code="invalid_json") from None
         if not isinstance(body, dict):
             raise BadRequestError("The body must be a JSON object.", code="invalid_body")
+        check_names(body, declared, where)
+        for name in body:
+            if name in options:
+                raise repeated(name, where)
         options.update(body)
-    for name in ("tier", "model", "namespace"):
-        if options.get(name) is not None and not isinstance(options[name], str):
+    for name, value in options.items():
+        if value is not None and not isinstance(value, str):
             raise BadRequestError(f"{name} must be a string.", param=name, code="invalid_type")
     return options
 
 
 class AdminRoutes:
-    def __init__(self, settings: Settings, *, exact: ExactCache, semantic: SemanticAdmin | None, warmer: Warmer,
-                 health: Health, metrics: Callable[[], Awaitable[dict[str, Any]]],
+    def __init__(self, settings: Settings, *, access: AccessControl, exact: ExactCache, semantic: SemanticAdmin | None,
+                 warmer: Warmer, health: Health, metrics: Callable[[], Awaitable[dict[str, Any]]],
                  started_at: Callable[[], float]) -> None:
         self.settings = settings
+        self.access = access
         self.exact = exact
         self.semantic = semantic
         self.warmer = warmer
@@ -92,9 +88,9 @@ class AdminRoutes:
 
     def routes(self) -> list[RouteSpec]:
         return [
-            route("/admin/cache/clear", self.clear, "POST", guard=Guard.ADMIN),
+            route("/admin/cache/clear", self.clear, "POST", guard=Guard.ADMIN, params=CLEAR_PARAMS),
             route("/admin/cache/entries/{key:path}", self.delete_entry, "DELETE", guard=Guard.ADMIN),
-            route("/admin/cache/warm", self.warm, "POST", guard=Guard.ADMIN),
+            route("/admin/cache/warm", self.warm, "POST", guard=Guard.ADMIN, params=WARM_PARAMS),
             route("/admin/stats", self.stats, guard=Guard.ADMIN),
             route("/admin/config", self.config, guard=Guard.ADMIN),
         ]
@@ -102,12 +98,16 @@ class AdminRoutes:
     # -- clearing -------------------------------------------------------------------------------
 
     async def clear(self, request: Request) -> JSONResponse:
-        options = await _options(request)
+        options = await _options(request, CLEAR_PARAMS)
+        for name in ("tier", "model"):  # empty would read as "every": say so by leaving it out
+            if options.get(name) is not None and not options[name].strip():
+                raise BadRequestError(f"{name} must not be empty; leave it out to clear every {name}.", param=name,
+                                      code="invalid_value")
         tier = (options.get("tier") or "all").strip().lower()
         if tier not in (*TIERS, "all", "both"):
             raise BadRequestError("tier must be exact or semantic (or left out for both).", param="tier",
                                   code="invalid_value")
-        model = options.get("model") or None
+        model = options.get("model")
         namespace = options.get("namespace")  # "" is the default namespace, None is every namespace
         semantic = self.semantic
         if tier == "semantic" and semantic is None:
@@ -180,7 +180,7 @@ class AdminRoutes:
             "metrics": metrics,
             "rate_limit": {"per_minute": settings.rate_limit_per_minute,
                            "shared": bool(settings.rate_limit_per_minute and settings.redis_url)},
-            "access": {"admin_key": settings.admin_api_key is not None,
+            "access": {"admin_key": True, "admin_key_source": self.access.admin_key_source,
                        "monitor_key": settings.monitor_api_key is not None},
             "timestamp": time.time(),
         })

@@ -26,6 +26,7 @@ from proxy.chat.pipeline import ChatPipeline
 from proxy.contracts import RequestRecord
 from proxy.core.request import ChatRequestParser
 from proxy.errors import BackendError, BadRequestError, CachegateError
+from proxy.http.params import check_names, repeated
 from proxy.platform.jobs import JobRunner
 
 MAX_REQUESTS = 1000
@@ -43,8 +44,13 @@ class WarmBatch:
     concurrency: int
 
 
+#: the keys of a ``{"requests": [...]}`` body
+BATCH_KEYS = frozenset({"requests", "concurrency"})
+
+
 def parse_batch(raw: bytes, content_type: str, query: Mapping[str, str]) -> WarmBatch:
-    """A JSON array of chat requests, ``{"requests": [...], "concurrency": n}``, or JSON lines."""
+    """A JSON array of chat requests, ``{"requests": [...], "concurrency": n}``, or JSON lines; a key of that
+    object other than :data:`BATCH_KEYS`, or ``concurrency`` in both the body and the query, is a 400."""
     text_type = content_type.split(";", 1)[0].strip().lower()
     concurrency: Any = query.get("concurrency")
     items: Any
@@ -56,6 +62,9 @@ def parse_batch(raw: bytes, content_type: str, query: Mapping[str, str]) -> Warm
         except orjson.JSONDecodeError:
             parsed = _json_lines(raw)  # JSON lines sent without saying so
         if isinstance(parsed, dict) and isinstance(parsed.get("requests"), list):
+            check_names(parsed, BATCH_KEYS, "POST /admin/cache/warm")
+            if "concurrency" in parsed and concurrency is not None:
+                raise repeated("concurrency", "POST /admin/cache/warm")
             items = parsed["requests"]
             concurrency = parsed.get("concurrency", concurrency)
         elif isinstance(parsed, dict) and "messages" in parsed:

@@ -80,7 +80,8 @@ class ChatPipeline:
                 return self._hit(request, record, entry, tier="exact", key=request.key)
             if self.semantic is not None:
                 probe = await self.semantic.lookup(request.body, scope=request.semantic_scope(),
-                                                   namespace=request.tenant.namespace, request_id=record.request_id)
+                                                   namespace=request.tenant.namespace, request_id=record.request_id,
+                                                   tenant=request.tenant.owner)
                 if probe is not None:
                     record.shadow_hit = probe.shadow_hit
                     if probe.entry is not None:

@@ -8,13 +8,20 @@ segment percent-decoded once, and refused (404) when a segment, decoded, is:
 
 * empty (``//``, a trailing ``/``) or a dot segment (``.``, ``..``; also ``..;x``, which servlet
   containers treat as ``..``);
-* holding a ``/`` or ``\\`` (``%2f``, ``%5c``: a separator to some upstream or gateway), a control
-  character, or a ``%`` (a second decoding — by a gateway on the way — would make ``%252e%252e`` a
-  ``..``);
+* holding a ``\\`` (``%5c``: a separator to some upstream or gateway), a control character, or a ``%``
+  (a second decoding — by a gateway on the way — would make ``%252e%252e`` a ``..``);
+* holding an encoded ``/`` (``%2F``) that makes one of the parts between the slashes empty or a dot
+  segment (``models%2F..%2Fkey``, ``%2F``);
 * a malformed escape (``%zz``) or not UTF-8.
 
-The path sent on is built from the decoded segments, each percent-encoded again (RFC 3986 ``pchar``),
-so what the upstream decodes is exactly what was checked.
+Why ``%2F`` is otherwise allowed: model ids hold slashes (OpenRouter's ``openai/gpt-4o``, Fireworks'
+``accounts/fireworks/models/…``) and the official SDK sends ``client.models.retrieve("openai/gpt-4o")``
+as ``/models/openai%2Fgpt-4o``. An upstream (or a gateway) that decodes ``%2F`` into a separator sees
+only parts that are checked the same way as real segments, so it cannot climb either; one that does not
+sees one segment, as the client meant.
+
+The path sent on is built from the decoded segments, each percent-encoded again (RFC 3986 ``pchar``;
+a ``/`` inside a segment goes on as ``%2F``), so what the upstream decodes is exactly what was checked.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from proxy.errors import NotFoundError
 PREFIX = ("v1",)
 _SAFE = "!$&'()*+,;=:@"  # RFC 3986 sub-delims, ":" and "@": what a segment may hold unencoded
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_FORBIDDEN = re.compile(r"[/\\%\x00-\x1f\x7f]")
+_FORBIDDEN = re.compile(r"[\\%\x00-\x1f\x7f]")
 
 
 def _refuse(raw_path: str, why: str) -> NotFoundError:
@@ -41,12 +48,13 @@ def _decode(segment: str, raw_path: str) -> str:
         text = unquote_to_bytes(segment).decode("utf-8")
     except UnicodeDecodeError:
         raise _refuse(raw_path, "a segment is not UTF-8") from None
-    if not text:
-        raise _refuse(raw_path, "empty segment")
-    if text.split(";", 1)[0] in (".", ".."):
-        raise _refuse(raw_path, "dot segment")
+    for part in text.split("/"):  # one part unless the segment held an encoded "/"
+        if not part:
+            raise _refuse(raw_path, "empty segment")
+        if part.split(";", 1)[0] in (".", ".."):
+            raise _refuse(raw_path, "dot segment")
     if _FORBIDDEN.search(text):
-        raise _refuse(raw_path, "a segment holds a separator, a control character or '%'")
+        raise _refuse(raw_path, "a segment holds a backslash, a control character or '%'")
     return text
 
 

@@ -29,6 +29,11 @@ logger = logging.getLogger("cachegate.ledger")
 Key = tuple[str, str]  # (scope, name): ("global", "requests"), ("model:gpt-4o", "tokens_saved"), ...
 GLOBAL = "global"
 LOG_EVERY = 30.0
+#: model scopes the ledger keeps, over its whole life (the store keeps every scope ever written, so a bound per
+#: process would grow with each restart); later models share ``model:other``
+MAX_LEDGER_MODELS = 1000
+MODEL_PREFIX = "model:"
+OTHER_MODEL = MODEL_PREFIX + "other"
 
 
 def is_integral(name: str) -> bool:
@@ -146,12 +151,22 @@ class Ledger:
         self._lock = asyncio.Lock()
         self._last_logged = 0.0
         self.stale = False
+        self._models: set[str] = set()  # model scopes in the store or written since
 
     # -- the hot path ---------------------------------------------------------------------------
 
     def add(self, scope: str, name: str, amount: float = 1) -> None:
         key = (scope, name)
         self._pending[key] = self._pending.get(key, 0) + amount
+        if scope.startswith(MODEL_PREFIX):
+            self._models.add(scope)
+
+    def model_scope(self, model: str) -> str:
+        """``model:<model>``, or ``model:other`` once :data:`MAX_LEDGER_MODELS` others are kept."""
+        scope = MODEL_PREFIX + model
+        if scope in self._models or len(self._models) < MAX_LEDGER_MODELS:
+            return scope
+        return OTHER_MODEL
 
     # -- background -----------------------------------------------------------------------------
 
@@ -205,6 +220,7 @@ class Ledger:
                 self._failed("read", exc)
                 return
             self._loaded, self.stale, self._read_at = True, False, time.monotonic()
+            self._models.update(scope for scope, _ in self._snapshot if scope.startswith(MODEL_PREFIX))
 
     def _failed(self, what: str, exc: BaseException) -> None:
         if self._on_error is not None:

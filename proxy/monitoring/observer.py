@@ -16,6 +16,12 @@ Conventions other parts rely on:
   ``RequestRecord.shadow_hit``); ``tier="embedding"`` reports an embedding's duration (outcome ``ok`` or
   ``error``) and feeds ``cachegate_embedding_duration_seconds``.
 - A hit's ``record.usage`` is the stored answer's usage: the tokens it saved, priced at its model's rate.
+
+Model names come from clients, so what grows with them is bounded: a model gets a Prometheus label of its
+own (at most :data:`MAX_MODELS`) and is priced (which lists and warns about unknown names) only once the
+upstream answered it with a 2xx; a name the upstream refused counts under ``other`` unless it already has a
+label. The ledger bounds its model scopes over its whole life (:meth:`Ledger.model_scope`), and the request
+log gets the name escaped (:func:`proxy.core.limits.escape_log_field`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import time
 from typing import Any, NamedTuple
 
 from proxy.contracts import RequestRecord
+from proxy.core.limits import escape_log_field
 from proxy.core.usage import usage_numbers
 from proxy.monitoring.ledger import GLOBAL, Ledger
 from proxy.monitoring.pricing import Pricing
@@ -272,7 +279,8 @@ class MonitoringObserver:
         path, method, status, outcome, raw_model, stream, stream_failed, shadow_hit, numbers = signature
         route = self.route_label(path)
         failed = status >= 500
-        model = self.model_label(raw_model) if raw_model else None
+        answered = 200 <= status < 300
+        model = self.model_label(raw_model, claim=answered) if raw_model else None
         kind = _Kind(route, outcome if outcome in CHAT_OUTCOMES else ("error" if failed else "none"), model)
         kind.window_code = self.requests.code((route, kind.cache, status, model))
         kind.stream_code = self.streams.code((kind.cache,))
@@ -292,15 +300,16 @@ class MonitoringObserver:
             ledger += [(GLOBAL, "errors_4xx", 1), (rscope, "errors_4xx", 1)]
 
         if model is not None and outcome in CHAT_OUTCOMES:
-            mscope = f"model:{model}"
+            mscope = self.ledger.model_scope(model)
             scopes = (GLOBAL, mscope, rscope)
             ledger += [(scope, CHAT_OUTCOMES[outcome], 1) for scope in scopes]
             ledger += [(GLOBAL, "requests", 1), (mscope, "requests", 1)]
-            price = self.pricing.price(raw_model)
+            # only an answered model is priced: pricing lists (and warns about) every name it cannot price
+            price = self.pricing.price(raw_model) if answered else None
             tier = HITS.get(outcome)
             if outcome == "bypass":
                 counters.append((m.cache_lookups, ("all", "bypass"), 1))
-            if tier is not None:
+            if price is not None and tier is not None:
                 kind.hit = True
                 tokens = prompt + completion
                 kind.saved = saved = price.full(prompt, completion)
@@ -309,7 +318,7 @@ class MonitoringObserver:
                     for scope in scopes:
                         ledger += [(scope, "tokens_saved", tokens), (scope, "cost_saved_usd", saved)]
                     ledger += [(GLOBAL, f"tokens_saved_{tier}", tokens), (GLOBAL, f"cost_saved_{tier}_usd", saved)]
-            elif prompt or completion:
+            elif price is not None and (prompt or completion):
                 kind.spent = spent = price.spent(prompt, completion, cached)
                 counters += [(m.tokens, (model, "prompt"), prompt), (m.tokens, (model, "completion"), completion),
                              (m.cost, (model, "spent"), spent)]
@@ -326,8 +335,9 @@ class MonitoringObserver:
             if shadow_hit:
                 counters.append((m.cache_lookups, ("semantic", "shadow_hit"), 1))
                 ledger += [(GLOBAL, "shadow_hits", 1), (mscope, "shadow_hits", 1)]
-            kind.log_tail = line_tail("ERROR" if failed or stream_failed else LOG_LABELS[outcome], model,
-                                      prompt + completion, kind.saved if kind.hit else kind.spent)
+            kind.log_tail = line_tail("ERROR" if failed or stream_failed else LOG_LABELS[outcome],
+                                      escape_log_field(model), prompt + completion,
+                                      kind.saved if kind.hit else kind.spent)
 
         if stream:
             if stream_failed:
@@ -359,10 +369,12 @@ class MonitoringObserver:
                 self._routes[path] = label
         return label
 
-    def model_label(self, model: str) -> str:
+    def model_label(self, model: str, *, claim: bool = True) -> str:
+        """``model``'s own label if it has one, or (``claim``: it was answered) while fewer than
+        :data:`MAX_MODELS` are given; else ``other``."""
         label = self._models.get(model)
         if label is None:
-            label = model if len(self._models) < MAX_MODELS else OTHER
+            label = model if claim and len(self._models) < MAX_MODELS else OTHER
             if label != OTHER:
                 self._models[model] = label
         return label

@@ -146,7 +146,7 @@ class Report:
                 window[sample[5]].append(sample[1])
         rows = []
         for name, values in sorted(by_scope(totals, "model:").items()):
-            price, fallback = self.observer.pricing.lookup(name)
+            price, fallback = self.observer.pricing.lookup(name, note=False)  # shown, not a model that was priced
             latency = summarize(window.get(name, ()), scale=1000)
             rows.append({**self._model_row(name, values), "pricing_fallback": fallback,
                          "price": price.as_dict(), "requests_per_second": round(latency["count"] / span, 3),

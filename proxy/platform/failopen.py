@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.contracts import Observer
+from proxy.settings import scrub
 
 LOG_EVERY = 5.0
 logger = logging.getLogger("cachegate.failopen")
@@ -58,7 +59,7 @@ class FailOpen:
         if now - state._last_logged >= LOG_EVERY:
             state._last_logged = now
             logger.warning("%s failed, serving without it (failures so far: %d): %s", component,
-                           state.failures, state.last_error)
+                           state.failures, scrub(state.last_error))
         self._observer.backend_error(component, error)
 
     def succeeded(self, component: str) -> None:

@@ -7,8 +7,8 @@ Where it comes from, first that applies:
 1. ``TENANT_SECRET`` (any string; replicas on separate machines without a shared Redis set the same one);
 2. with Redis, ``<prefix>tenant-secret``: the first replica to start writes 32 random bytes with ``SET NX``
    and every replica reads the same value, so replicas share tenants without configuring anything;
-3. ``DATA_DIR/tenant.secret``, created on first start (mode 0600, ``O_EXCL`` so that two processes
-   starting together agree on one).
+3. ``DATA_DIR/tenant.secret``, created on first start (mode 0600; two processes starting together agree on
+   one: :mod:`proxy.platform.secretfile`).
 
 If Redis is unreachable at start, the file is used and a warning says that this replica's tenants will
 not match the others' until it restarts with Redis up (answers are then misses, never wrong ones).
@@ -18,13 +18,13 @@ Changing the secret changes every tenant: the cache starts cold.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from pathlib import Path
 
 from proxy.component import Contribution
 from proxy.errors import BackendError
 from proxy.platform.redis import RedisHome
+from proxy.platform.secretfile import read_or_create
 
 logger = logging.getLogger("cachegate.secret")
 
@@ -75,22 +75,7 @@ class TenantSecret:
         return stored if isinstance(stored, bytes) else str(stored).encode()
 
     def _from_file(self) -> bytes:
-        if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Written whole under another name, then linked into place: a process starting at the same
-            # moment either wins the link or reads the winner's complete file, never a half-written one.
-            draft = self.path.with_name(f".{FILENAME}.{os.getpid()}.{secrets.token_hex(4)}")
-            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_hex(32))
-            try:
-                os.link(draft, self.path)
-                logger.info("made a tenant secret in %s (keep it: changing it starts the cache cold)", self.path)
-            except FileExistsError:
-                pass
-            finally:
-                draft.unlink()
-        value = self.path.read_bytes().strip()
-        if not value:
-            raise RuntimeError(f"{self.path} is empty: delete it to make a new tenant secret")
-        return value
+        secret, made = read_or_create(self.path, lambda: secrets.token_hex(32), setting="TENANT_SECRET")
+        if made:
+            logger.info("made a tenant secret in %s (keep it: changing it starts the cache cold)", self.path)
+        return secret.encode()

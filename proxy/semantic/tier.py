@@ -30,7 +30,7 @@ from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
-from proxy.semantic.feedback import FeedbackBook, Served
+from proxy.semantic.feedback import FeedbackBook, Served, TenantOf
 from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
 from proxy.semantic.selection import Selector, encode_entry
 from proxy.semantic.stats import PANEL as STATS_PANEL
@@ -54,7 +54,7 @@ class SemanticCache:
                  max_tokens: int = 256, candidates: int = 5, maintenance_interval: float = INTERVAL,
                  served_memory: int = 10_000, vector_cache: int = 4096,
                  substitution_similarity: float = guards.SUBSTITUTION_SIMILARITY,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, tenant_of: TenantOf | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.backend = backend
@@ -76,7 +76,8 @@ class SemanticCache:
                                stats=self.stats, cache_size=vector_cache)
         self.selector = Selector(threshold=threshold, substitution_similarity=substitution_similarity, blocks=blocks,
                                  stats=self.stats)
-        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, memory=served_memory)
+        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, memory=served_memory,
+                                 tenant_of=tenant_of)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
         self.report = SemanticStats(self.stats, count=self.count, mode=mode, threshold=threshold,
                                     ready=lambda: self.ready)
@@ -108,8 +109,10 @@ class SemanticCache:
 
     # -- lookup -------------------------------------------------------------------------------------
 
-    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str,
-                     request_id: str) -> SemanticProbe | None:
+    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str, request_id: str,
+                     tenant: str | None = None) -> SemanticProbe | None:
+        """A hit (or a probe to store the answer with). ``tenant``: the owner of the request's credentials,
+        kept with a hit so that feedback on ``request_id`` is taken only for that tenant."""
         if not self.ready:
             return None
         text = semantic_text(body)
@@ -148,7 +151,8 @@ class SemanticCache:
             return probe
         probe.entry = entry
         self.stats["hits"] += 1
-        self.book.served(request_id, Served(match.id, scope, text_hash(text), str(match.payload.get("text_hash", ""))))
+        self.book.served(request_id, Served(match.id, scope, text_hash(text), str(match.payload.get("text_hash", "")),
+                                            tenant))
         self._observer.cache_lookup("semantic", "hit", time.perf_counter() - started)
         return probe
 
@@ -205,8 +209,8 @@ class SemanticCache:
 
     # -- feedback and the operator's view ---------------------------------------------------------------
 
-    async def feedback(self, request_id: str, verdict: str) -> dict[str, Any]:
-        return await self.book.feedback(request_id, verdict)
+    async def feedback(self, request_id: str, verdict: str, *, tenant: str | None = None) -> dict[str, Any]:
+        return await self.book.feedback(request_id, verdict, tenant=tenant)
 
     async def clear(self, model: str | None = None, namespace: str | None = None) -> int:
         """Remove entries (all, or those of ``model`` and/or ``namespace``); returns how many."""

@@ -1,15 +1,18 @@
 """Embedding the prompts the tier looks up: bounded by EMBEDDING_TIMEOUT, remembered, failing open.
 
 A prompt asked again (a repeated question that missed the exact tier, or a lookup followed by the store of
-its answer) is embedded once: the last :data:`CACHE_SIZE` vectors are kept by text. Any failure of the
-embedder, or no answer in time, is reported to :class:`~proxy.platform.failopen.FailOpen` and answered
-with ``None``: the request goes on without the tier.
+its answer) is embedded once: the last :data:`CACHE_SIZE` vectors are kept by text, each as an
+``array('f')`` (4 bytes a dimension: 4096 x 384 take about 7 MB, where lists of Python floats took about
+64 MB, outside any budget; measured by ``bench/memory_bench.py``). The model computes in float32, so
+nothing is lost. Any failure of the embedder, or no answer in time, is reported to
+:class:`~proxy.platform.failopen.FailOpen` and answered with ``None``: the request goes on without the tier.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from collections import Counter, OrderedDict
 
 from embedding_service.errors import EmbeddingError
@@ -29,14 +32,14 @@ class Vectors:
         self._observer = observer
         self._failopen = failopen
         self._stats = stats
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache: OrderedDict[str, array[float]] = OrderedDict()
         self._cache_size = cache_size
 
     async def of(self, text: str) -> list[float] | None:
         cached = self._cache.get(text)
         if cached is not None:
             self._cache.move_to_end(text)
-            return cached
+            return cached.tolist()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):
@@ -55,7 +58,7 @@ class Vectors:
         self._failopen.succeeded(COMPONENT)
         self._observer.cache_lookup("embedding", "ok", time.perf_counter() - started)
         vector = vectors[0]
-        self._cache[text] = vector
+        self._cache[text] = array("f", vector)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return vector

@@ -19,6 +19,9 @@ from tests.support.servers import SimulatorServer, SubprocessServer, free_port
     ({"UPSTREAM_BASE_URL": "ftp://example"}, "UPSTREAM_BASE_URL"),
     ({"CACHE_MAX_BYTES": "lots"}, "CACHE_MAX_BYTES"),
     ({"SEMANTIC_MODE": "sometimes"}, "SEMANTIC_MODE"),
+    # issue 10.11: the operator's key on a reachable interface, and nothing that says who may spend it
+    ({"HOST": "0.0.0.0", "UPSTREAM_API_KEY": "sk-server"}, "CLIENT_API_KEYS"),
+    ({"CLIENT_API_KEYS": "sk-a-plain-key"}, "CLIENT_API_KEYS"),
 ])
 def test_bad_setting_stops_start_up_naming_it(env: dict[str, str], named: str) -> None:
     result = subprocess.run([sys.executable, "-m", "proxy"], env={**os.environ, **env}, capture_output=True,

@@ -37,6 +37,17 @@ class ProxyServer(ServerThread):
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, **kwargs)
 
 
+def admin_key(proxy: ProxyServer) -> str:
+    """The admin key of a started proxy: ADMIN_API_KEY, or the one it generated into DATA_DIR."""
+    key = proxy.parts.access.control.admin_key
+    assert key is not None, "the proxy has not started"
+    return key
+
+
+def admin_headers(proxy: ProxyServer) -> dict[str, str]:
+    return {"x-api-key": admin_key(proxy)}
+
+
 def proxy_settings(upstream_base_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     """Settings for a test proxy: everything on disk goes under ``tmp_path``; no semantic tier unless asked."""
     base = Settings(upstream_base_url=upstream_base_url, data_dir=str(tmp_path / "data"),

@@ -65,6 +65,8 @@ class SimState:
     last_body: Any = None
     seen_prompts: set[bytes] = field(default_factory=set)
     streams_abandoned: int = 0  # streams whose client went away before the end
+    #: every request target as it arrived (raw path, still percent-encoded, and query), in order
+    targets: list[str] = field(default_factory=list)
     clock: SimClock = field(default_factory=SimClock)
     cache: ProviderCache = field(init=False)
 
@@ -78,6 +80,7 @@ class SimState:
         self.chat_calls = 0
         self.streams_abandoned = 0
         self.calls.clear()
+        self.targets.clear()
         self.last_headers = {}
         self.last_body = None
         self.seen_prompts.clear()
@@ -223,6 +226,15 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
         return json_response({"object": "list", "data": [
             {"id": i, "object": "model", "created": 1700000000, "owned_by": "cachegate-sim"} for i in ids]})
 
+    async def model(request: Request, body: Any) -> Response:
+        # GET /v1/models/{id}: ids may hold a "/" (OpenRouter's "openai/gpt-4o"), which the SDK sends as %2F
+        return json_response({"id": request.path_params["model"], "object": "model", "created": 1700000000,
+                              "owned_by": "cachegate-sim"})
+
+    async def unknown(request: Request, body: Any) -> Response:
+        # anything else (an admin route outside /v1, a climb out of it): recorded, then 404
+        return error_response(404, f"no route {request.method} {request.url.path}")
+
     async def bare(request: Request) -> Response:
         # Deliberately touches no state: this is the throughput ceiling the benchmarks compare against.
         return Response(b'{"ok":true}', media_type="application/json")
@@ -260,8 +272,26 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
         Route("/_sim/reset", reset, methods=["POST"]),
         Route("/_clock", clock, methods=["GET", "POST"]),
         Route("/_truth", truth, methods=["GET"]),
-    ], middleware=[Middleware(QuietAbort)])
+        Route("/v1/models/{model:path}", endpoint(model), methods=["GET"]),
+        Route("/{rest:path}", endpoint(unknown), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ], middleware=[Middleware(QuietAbort), Middleware(RecordTargets, state=state)])
     return app, state
+
+
+class RecordTargets:
+    """Pure ASGI: notes each request's target exactly as it arrived (``raw_path``: nothing decoded or
+    normalised), so tests can tell what an upstream really received."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            target = scope.get("raw_path") or scope["path"].encode()
+            self.state.targets.append((target + (b"?" + query if query else b"")).decode("latin-1"))
+        await self.app(scope, receive, send)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from proxy.settings import (
     parse_str,
     parse_url,
     redact_url,
+    scrub,
     some_of,
 )
 
@@ -65,6 +66,8 @@ DEFAULTS_REDACTED = {
     "DEBUG_UPSTREAM": False,
     "ADMIN_API_KEY": None,
     "MONITOR_API_KEY": None,
+    "CLIENT_API_KEYS": [],
+    "CLIENT_API_KEYS_FILE": None,
     "RATE_LIMIT_PER_MINUTE": 0,
     "ALLOWED_ORIGINS": [],
     "PROBE_UPSTREAM_URL": None,
@@ -406,6 +409,30 @@ def test_redact_url_ipv6() -> None:
     assert redact_url("redis://:pw@[::1]:6379/0") == "redis://:<redacted>@[::1]:6379/0"
 
 
+def test_scrub_hides_passwords_and_secret_query_parameters() -> None:
+    out = scrub({"a": "redis://:hunter2@cache:6379/0", "b": ["https://u:pw@host/v1?api_key=abc&region=eu"],
+                 "c": "https://host/v1", "d": 3, "e": None, "f": "plain text"})
+    assert "hunter2" not in str(out) and "pw@" not in str(out) and "abc" not in str(out)
+    assert out["a"] == "redis://:<redacted>@cache:6379/0"
+    assert out["b"][0].startswith("https://u:<redacted>@host/v1?api_key=<redacted>")
+    assert "region=eu" in out["b"][0]
+    assert out["c"] == "https://host/v1" and out["d"] == 3 and out["e"] is None and out["f"] == "plain text"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The upstream at https://u:pw@host/v1?key=abc could not be reached: OSError",
+     "The upstream at https://u:<redacted>@host/v1?key=<redacted> could not be reached: OSError"),
+    ("embedding: http://a:b@127.0.0.1:9/embed unreachable: ConnectError('x')",
+     "embedding: http://a:<redacted>@127.0.0.1:9/embed unreachable: ConnectError('x')"),
+    ("two: redis://:p1@r:1/0 and 'https://h/x?token=t&a=1'", "two: redis://:<redacted>@r:1/0 and "
+     "'https://h/x?token=<redacted>&a=1'"),
+    ("no url here: host:443", "no url here: host:443"),
+    ("bad http://[::1/x", "bad <redacted>"),
+])
+def test_scrub_finds_urls_inside_text(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
 # -- immutability and helpers -------------------------------------------------------------------------
 
 
@@ -435,7 +462,44 @@ def test_data_path() -> None:
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY", "TENANT_SECRET"}
+        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS"}
+
+
+# -- client keys (issue 10.11) ---------------------------------------------------------------------------
+
+HASH = "ab" * 32
+
+
+def test_client_api_keys_are_hashes() -> None:
+    settings = Settings.from_env({"CLIENT_API_KEYS": f"{HASH}, sha256:{'CD' * 32} ,"})
+    assert settings.client_api_keys == (HASH, "cd" * 32)
+    assert settings.redacted()["CLIENT_API_KEYS"] == "<redacted>"
+
+
+@pytest.mark.parametrize("raw", ["sk-live-plain-key", f"{HASH},sk-live-plain-key", "ab" * 31, "md5:" + "ab" * 16])
+def test_a_client_key_that_is_not_a_hash_is_refused_without_echoing_it(raw: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CLIENT_API_KEYS": raw})
+    assert caught.value.param == "CLIENT_API_KEYS" and "SHA-256" in caught.value.message
+    assert "sk-live-plain-key" not in caught.value.message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "proxy.internal"])
+def test_the_upstream_key_on_a_reachable_host_needs_client_keys(host: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up"})
+    assert caught.value.param == "CLIENT_API_KEYS" and "UPSTREAM_API_KEY" in caught.value.message
+    assert "sk-up" not in caught.value.message
+    with pytest.raises(SettingsError):
+        Settings(host=host, upstream_api_key="sk-up")  # built in code, the same rule
+    assert Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up", "CLIENT_API_KEYS": HASH})
+    assert Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up", "CLIENT_API_KEYS_FILE": "/k"})
+    assert Settings.from_env({"HOST": host})  # no upstream key: the client's own key is spent
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "[::1]"])
+def test_the_upstream_key_on_loopback_needs_none(host: str) -> None:
+    assert Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up"}).client_api_keys == ()
 
 
 # -- the probe's settings -------------------------------------------------------------------------------

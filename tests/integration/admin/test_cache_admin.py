@@ -175,7 +175,7 @@ def test_warm_from_a_jsonl_upload_into_a_namespace(admin_proxy: ProxyServer, sim
 
 
 def test_warm_reports_failures_per_request(start_proxy: Any) -> None:
-    proxy = start_proxy(upstream_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    proxy = start_proxy(upstream_base_url=f"http://127.0.0.1:{free_port()}/v1", admin_api_key="adm")
     response = admin(proxy, "POST", "/admin/cache/warm", headers={"x-sim-status": "500"},
                      json=[{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}, "not an object"])
     assert response.status_code == 200

@@ -77,12 +77,11 @@ def test_cookie_value() -> None:
     assert cookie_value({}, SESSION_COOKIE) is None
 
 
-def test_same_origin() -> None:
+def test_same_origin_is_this_server_only() -> None:
     headers = {"host": "127.0.0.1:3000"}
-    assert same_origin("http://127.0.0.1:3000", headers, ())
-    assert not same_origin("http://evil.example", headers, ())
-    assert same_origin("https://ops.example", headers, ("https://ops.example",))
-    assert same_origin("https://any.example", headers, ("*",))
+    assert same_origin("http://127.0.0.1:3000", headers)
+    assert not same_origin("http://evil.example", headers)
+    assert not same_origin("http://127.0.0.1:3001", headers)
 
 
 class TestAdminGuard:
@@ -94,15 +93,21 @@ class TestAdminGuard:
         assert access.check(Guard.ADMIN, scope("/admin/stats", client="203.0.113.9"),
                             {"authorization": "Bearer adm"}) is None
 
-    def test_without_a_key_only_direct_loopback_clients(self) -> None:
+    def test_without_a_key_nothing_opens_not_even_loopback(self) -> None:
+        # before the access component has started (and resolved the generated key) every admin call is refused
         access = AccessControl(Settings())
-        assert access.check(Guard.ADMIN, scope("/admin/stats"), {}) is None
-        assert access.check(Guard.ADMIN, scope("/admin/stats", client="::1"), {}) is None
-        refused = access.check(Guard.ADMIN, scope("/admin/stats", client="203.0.113.9"), {})
-        assert isinstance(refused, ForbiddenError) and refused.code == "loopback_only"
-        forwarded = access.check(Guard.ADMIN, scope("/admin/stats"), {"x-forwarded-for": "203.0.113.9"})
-        assert isinstance(forwarded, ForbiddenError)
-        assert isinstance(access.check(Guard.ADMIN, scope("/admin", client="10.1.1.1"), {}), ForbiddenError)
+        assert access.admin_key is None and access.admin_key_source is None
+        for client in ("127.0.0.1", "::1", "203.0.113.9"):
+            refused = access.check(Guard.ADMIN, scope("/admin/stats", client=client), {})
+            assert isinstance(refused, UnauthorizedError)
+        assert isinstance(access.check(Guard.ADMIN, scope("/admin/stats"), {"x-api-key": ""}), UnauthorizedError)
+
+    def test_allowed_origins_do_not_pass_the_cross_site_check(self) -> None:
+        access = AccessControl(Settings(admin_api_key="adm", allowed_origins=("*", "https://app.example")))
+        for origin in ("https://app.example", "http://evil.example"):
+            refused = access.check(Guard.ADMIN, scope("/admin/cache/clear", method="POST"),
+                                   {"x-api-key": "adm", "host": "127.0.0.1:3000", "origin": origin})
+            assert isinstance(refused, ForbiddenError) and refused.code == "cross_site_request"
 
     def test_cross_site_origin_is_refused_even_with_the_key(self) -> None:
         access = AccessControl(Settings(admin_api_key="adm"))

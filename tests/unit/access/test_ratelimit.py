@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.access.ratelimit import MemoryCounter, RateLimiter, RedisCounter
+import pytest
+
+from proxy.access.ratelimit import MemoryCounter, RateLimiter, RedisCounter, address_bucket
 from proxy.contracts import NullObserver
 from proxy.platform.failopen import FailOpen
 from proxy.platform.redis import RedisHome
@@ -53,13 +55,31 @@ async def test_a_failing_store_lets_requests_through_and_is_reported() -> None:
     assert "Connect" in (failopen.components["redis"].last_error or "")
 
 
-def test_identity_is_the_hashed_key_else_the_hashed_address() -> None:
-    def scope(headers: list[tuple[bytes, bytes]], client: str = "10.0.0.1") -> dict[str, Any]:
-        return {"headers": headers, "client": (client, 1234)}
+def test_identity_is_the_verified_key_else_the_address() -> None:
+    def scope(client: str = "10.0.0.1") -> dict[str, Any]:
+        return {"headers": [(b"authorization", b"Bearer sk-alice")], "client": (client, 1234)}
 
-    with_key = RateLimiter.identity(scope([(b"authorization", b"Bearer sk-alice")]))
-    assert "sk-alice" not in with_key
-    assert with_key == RateLimiter.identity(scope([(b"authorization", b"Bearer sk-alice")], client="10.0.0.2"))
-    assert with_key != RateLimiter.identity(scope([(b"authorization", b"Bearer sk-bob")]))
-    assert RateLimiter.identity(scope([])) == RateLimiter.identity(scope([]))
-    assert RateLimiter.identity(scope([])) != RateLimiter.identity(scope([], client="10.0.0.2"))
+    verified = "a1" * 32  # the hash of a key on CLIENT_API_KEYS
+    with_key = RateLimiter.identity(scope(), verified)
+    assert verified not in with_key and len(with_key) == 24
+    assert with_key == RateLimiter.identity(scope("10.0.0.2"), verified)  # a verified key is one budget anywhere
+    assert with_key != RateLimiter.identity(scope(), "b2" * 32)
+    # a key that was not verified is the client's choice, so it is not a budget: the address is
+    assert RateLimiter.identity(scope()) == RateLimiter.identity({"headers": [], "client": ("10.0.0.1", 9)})
+    assert RateLimiter.identity(scope()) != RateLimiter.identity(scope("10.0.0.2"))
+
+
+@pytest.mark.parametrize(("host", "bucket"), [
+    ("10.0.0.1", "10.0.0.1"), ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2::ffff", "2001:db8:1:2::/64"),
+    ("::ffff:10.0.0.1", "10.0.0.1"), ("fe80::1%eth0", "fe80::/64"), (None, "unknown"), ("/tmp/socket", "/tmp/socket"),
+])
+def test_an_ipv6_host_is_one_budget_per_64(host: str | None, bucket: str) -> None:
+    assert address_bucket(host) == bucket
+
+
+async def test_memory_counters_are_bounded_new_callers_share_an_overflow_budget() -> None:
+    counter = MemoryCounter(max_entries=2)
+    assert [await counter.incr(f"cg:ratelimit:{who}:7", 61) for who in ("a", "b", "c", "d", "a")] == [1, 1, 1, 2, 2]
+    assert counter._counts == {"cg:ratelimit:a:7": 2, "cg:ratelimit:b:7": 1, "overflow:7": 2}
+    assert await counter.incr("cg:ratelimit:c:8", 61) == 1  # a new window starts empty

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from proxy.monitoring.ledger import GLOBAL, Ledger, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.ledger import GLOBAL, MAX_LEDGER_MODELS, Ledger, RedisLedgerStore, SqliteLedgerStore
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.platform.redis import RedisHome
 from proxy.platform.sqlite import Database
@@ -99,3 +99,18 @@ async def test_totals_count_deltas_while_they_are_being_written() -> None:
     store.release.set()
     assert await flushing
     assert ledger.totals()[GLOBAL, "requests"] == 4
+
+
+async def test_model_scopes_are_bounded_across_restarts() -> None:
+    # issue 10.17: the store keeps every model scope ever written; a restart must not allow MAX more
+    store = MemoryStore()
+    store.data = {(f"model:m{i}", "requests"): 1.0 for i in range(MAX_LEDGER_MODELS)}
+    ledger = Ledger(store)
+    await ledger.start()
+    assert ledger.model_scope("m3") == "model:m3"  # known
+    assert ledger.model_scope("new-one") == "model:other"
+    assert ledger.model_scope("other") == "model:other"
+    roomy = Ledger(MemoryStore())
+    assert roomy.model_scope("m1") == "model:m1"
+    roomy.add("model:m1", "requests")
+    assert roomy.model_scope("m1") == "model:m1"

@@ -6,11 +6,14 @@ lookups on tier ``semantic`` and ``embedding``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from proxy.monitoring.ledger import GLOBAL
 from proxy.monitoring.observer import MonitoringObserver, normalize_route
 from proxy.monitoring.report import Report
+from proxy.monitoring.request_log import RequestLog
 from tests.support.usage_shapes import SHAPES, render_usage
 from tests.unit.monitoring.support import make_observer, record, usage
 
@@ -200,6 +203,33 @@ def test_route_and_model_cardinality_is_capped() -> None:
     assert len(labels) == 201
     models = {obs.model_label(f"model-{i}") for i in range(600)}
     assert len(models) == 501
+
+
+def test_only_a_model_that_was_answered_claims_a_label_and_a_price() -> None:
+    # issue 10.17: 600 made-up names the upstream refused must not take the 500 labels from real models
+    obs = make_observer()
+    for i in range(600):
+        obs.request_done(record(model=f"made-up-{i}", status=404))
+    obs.request_done(record(model="gpt-4o-mini", usage=usage(10, 5)))
+    obs.request_done(record(model="made-up-7", status=404))
+    obs.fold()
+    assert prom(obs, "cachegate_tokens_total", model="gpt-4o-mini", kind="prompt") == 10
+    assert obs.model_label("gpt-4o-mini") == "gpt-4o-mini"
+    assert obs.model_label("made-up-7", claim=False) == "other"
+    assert obs.pricing.fallbacks == set()  # nothing was priced for the refused names
+    totals = obs.ledger.totals()
+    assert totals[("model:other", "requests")] == 601
+    assert not any(scope.startswith("model:made-up") for scope, _ in totals)
+
+
+def test_the_request_log_line_escapes_the_model(tmp_path: Path) -> None:
+    log = RequestLog(str(tmp_path / "requests.log"))
+    obs = make_observer(request_log=log)
+    obs.request_done(record(model="a\nb\u202ec", usage=usage(1, 1)))
+    obs.fold()
+    [tail] = log._buffer[1::2]
+    assert tail.count("\n") == 1 and tail.endswith("\n")  # one line, whatever the model holds
+    assert tail.split(" | ")[2].strip() == "a\\nb\\u202ec"
 
 
 def test_active_streams_and_a_replayed_hits_first_byte() -> None:

@@ -312,3 +312,31 @@ async def test_a_burst_of_stores_is_indexed_without_waiting_for_upkeep(tmp_path:
         assert tier.backend._writes_since_optimize == 0  # type: ignore[attr-defined]
     finally:
         await tier.stop()
+
+
+# -- issue 10.15: feedback is scoped to the tenant, and a remembered request id is never taken over ------------
+
+
+async def test_feedback_is_scoped_to_the_tenant_that_was_answered(tier: SemanticCache, clock: Clock) -> None:
+    await store(tier, clock)
+    probe = await tier.lookup(body(PARAPHRASE), scope="s", namespace="", request_id="r1", tenant="alice")
+    assert probe is not None and probe.entry is not None
+    for other in ("mallory", None):
+        with pytest.raises(NotFoundError) as caught:
+            await tier.feedback("r1", "wrong", tenant=other)
+        assert caught.value.code == "unknown_request_id"  # the same answer as an id never seen: no oracle
+    assert await tier.count() == 1
+    result = await tier.feedback("r1", "wrong", tenant="alice")
+    assert result["evicted"] is True and await tier.count() == 0
+
+
+async def test_a_remembered_request_id_is_never_taken_over(tier: SemanticCache, clock: Clock) -> None:
+    await store(tier, clock)
+    await store(tier, clock, "far", scope="s2")
+    first = await tier.lookup(body(PARAPHRASE), scope="s", namespace="", request_id="same", tenant="alice")
+    assert first is not None and first.entry is not None
+    assert tier.book.remembers("same") and not tier.book.remembers("other")
+    second = await tier.lookup(body("far"), scope="s2", namespace="", request_id="same", tenant="alice")
+    assert second is not None and second.entry is not None  # served, but not remembered under that id
+    result = await tier.feedback("same", "wrong", tenant="alice")
+    assert result["point_id"] == first.point_id != second.point_id
