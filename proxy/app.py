@@ -49,16 +49,17 @@ from proxy.health import Health
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
-from proxy.monitoring.schema import FILENAME, MIGRATIONS
+from proxy.monitoring import schema as monitoring_schema
 from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.platform.redis import RedisHome
 from proxy.platform.secret import TenantSecret
-from proxy.platform.sqlite import Database
+from proxy.probe import schema as probe_schema
 from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
+from proxy.probe.sql_store import SqlProbeStore
 from proxy.semantic.feedback import TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
@@ -96,9 +97,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     kind = registry.store_kind(settings)
     jobs = JobRunner()
     redis = RedisHome(settings.redis_url, timeout=settings.redis_timeout) if settings.redis_url else None
-    database = Database(settings.data_path / FILENAME, MIGRATIONS)
-    telemetry = Telemetry(settings, database=database,
-                          ledger_store=registry.LEDGER_STORES[kind](settings, redis, database))
+    history = registry.HISTORY_DATABASES[registry.history_kind(settings)]
+    database = history(settings, monitoring_schema.SCHEMA)
+    ledger_store = registry.LEDGER_STORES[registry.ledger_kind(settings)](settings, redis, database)
+    telemetry = Telemetry(settings, database=database, ledger_store=ledger_store)
     observer = observer or telemetry.observer
     failopen = FailOpen(observer)
     upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
@@ -129,11 +131,11 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     probe = None
     if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
         probe = build_monitor(settings, jobs=jobs, redis=redis, metrics=telemetry.metrics, clock=probe_clock,
-                              upstream=probe_upstream)
+                              upstream=probe_upstream, store=SqlProbeStore(history(settings, probe_schema.SCHEMA)))
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
-    health = Health([check for part in checked for check in part.contribution().checks], failopen,
-                    traffic=telemetry.traffic)
+    health = Health([*[check for part in checked for check in part.contribution().checks], telemetry.history_check()],
+                    failopen, traffic=telemetry.traffic)
     sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
     monitoring = Monitoring(telemetry, sizes=sizes, failopen=failopen)
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,

@@ -1,5 +1,6 @@
 """``cachegate serve`` (the proxy), ``cachegate embed`` (the embedding service), ``cachegate probe`` (the
-prompt-cache probe, :mod:`proxy.probe.cli`), ``cachegate db status`` (the migrations of every database).
+prompt-cache probe, :mod:`proxy.probe.cli`), ``cachegate db status`` (the migrations of every database: SQLite
+under DATA_DIR, or PostgreSQL at DATABASE_URL).
 
 Flags mirror the settings (``--cache-ttl 60`` is ``CACHE_TTL=60``); flags win over the environment.
 A bad value stops start-up with a message naming the setting.
@@ -8,16 +9,17 @@ A bad value stops start-up with a message naming the setting.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 from proxy.errors import SettingsError
-from proxy.platform.sqlite import Migration
-from proxy.settings import SPECS, Settings
+from proxy.platform.sql import Schema
+from proxy.settings import SPECS, Settings, redact_url, scrub
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -52,35 +54,58 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def databases(settings: Settings) -> list[tuple[str, Path, Sequence[Migration]]]:
-    """Every SQLite database cachegate keeps under DATA_DIR: (name, file, its owner's migrations)."""
+def databases(settings: Settings) -> list[Schema]:
+    """Every database cachegate keeps: its owner's name, SQLite file and migrations."""
     from proxy.monitoring import schema as monitoring
     from proxy.probe import schema as probe
 
-    return [("monitoring", settings.data_path / monitoring.FILENAME, monitoring.MIGRATIONS),
-            ("probe", settings.data_path / probe.FILENAME, probe.MIGRATIONS)]
+    return [monitoring.SCHEMA, probe.SCHEMA]
+
+
+def _report(settings: Settings) -> list[dict[str, Any]]:
+    """Each database's migrations, applied (when) or pending, on the engine DATABASE_URL chooses."""
+    from proxy.platform import postgres, sqlite
+
+    report: list[dict[str, Any]] = []
+    for schema in databases(settings):
+        if settings.database_url:
+            name = postgres.schema_of(schema.name)
+            exists, rows = asyncio.run(postgres.status(settings.database_url, name, schema.migrations,
+                                                       timeout=settings.database_timeout))
+            report.append({"database": schema.name, "engine": "postgres", "url": redact_url(settings.database_url),
+                           "schema": name, "exists": exists, "migrations": rows})
+        else:
+            path = settings.data_path / schema.filename
+            report.append({"database": schema.name, "engine": "sqlite", "path": str(path), "exists": path.exists(),
+                           "migrations": sqlite.status(path, schema.migrations)})
+    return report
 
 
 def db_status(args: argparse.Namespace) -> int:
     """Print each database's migrations, applied (when) or pending; reads only, creates nothing."""
-    from proxy.platform.sqlite import status
-
     environ = {**os.environ, **({"DATA_DIR": args.data_dir} if args.data_dir else {})}
     try:
         settings = Settings.from_env(environ)
     except SettingsError as exc:
         print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
         return 2
-    report = [(name, path, status(path, migrations)) for name, path, migrations in databases(settings)]
+    try:
+        report = _report(settings)
+    except (TimeoutError, OSError) as exc:
+        print(f"cachegate: DATABASE_URL does not answer: {scrub(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the driver's own errors (authentication, no such database)
+        print(f"cachegate: DATABASE_URL refused: {scrub(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return 1
     if args.json:
-        print(json.dumps([{"database": name, "path": str(path), "exists": path.exists(), "migrations": rows}
-                          for name, path, rows in report], indent=2))
+        print(json.dumps(report, indent=2))
         return 0
-    for name, path, rows in report:
-        print(f"{name}: {path}" + ("" if path.exists() else " (not created yet)"))
-        for row in rows:
+    for db in report:
+        where = db["path"] if db["engine"] == "sqlite" else f"{db['url']} (schema {db['schema']})"
+        print(f"{db['database']}: {where}" + ("" if db["exists"] else " (not created yet)"))
+        for row in db["migrations"]:
             applied = row["applied_at"]
-            when = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(applied))) + " UTC"  # type: ignore[arg-type]
+            when = (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(applied))) + " UTC"
                     if applied is not None else "pending")
             print(f"  {row['version']:>3}  {when:<23}  {row['description']}")
     return 0
@@ -94,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         add_help=False)
     commands.add_parser("probe", help="measure which upstream models cache prompts (flags: see "
                                       "'cachegate probe --help')", add_help=False)
-    db = commands.add_parser("db", help="the SQLite databases under DATA_DIR").add_subparsers(dest="db_command",
-                                                                                              required=True)
+    db_parser = commands.add_parser("db", help="the databases: SQLite under DATA_DIR, or PostgreSQL at DATABASE_URL")
+    db = db_parser.add_subparsers(dest="db_command", required=True)
     db_status_parser = db.add_parser("status", help="list every database's migrations: applied or pending")
     db_status_parser.add_argument("--data-dir", help="the directory to look in [env DATA_DIR]")
     db_status_parser.add_argument("--json", action="store_true", help="print JSON")

@@ -62,6 +62,7 @@ class HealthCheck:
     name: str
     ping: Callable[[], Awaitable[Any]] | None = None
     embedded: str | None = None  # what runs in-process instead (``memory``, ``qdrant-edge at …``)
+    details: Callable[[], dict[str, Any]] | None = None  # more to show beside the status (a writer's backlog)
 
 
 @dataclass(frozen=True)

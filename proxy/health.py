@@ -50,6 +50,9 @@ class Health:
         checks: dict[str, dict[str, Any]] = {c.name: {"status": "embedded", "backend": c.embedded}
                                              for c in self.checks if c.ping is None}
         checks.update(await asyncio.gather(*[_ping(c, timeout) for c in self.checks if c.ping is not None]))
+        for c in self.checks:
+            if c.details is not None:
+                checks[c.name].update(scrub(c.details()))
         for name, state in self.failopen.components.items():
             checks.setdefault(name, {"status": "degraded" if state.degraded else "up"})["failures"] = state.failures
             if state.last_error:

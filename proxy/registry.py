@@ -2,6 +2,7 @@
 knows which classes exist.
 
 The settings name a kind for each family (:func:`store_kind`: ``redis`` with REDIS_URL, else ``memory``;
+:func:`history_kind`: ``postgres`` with DATABASE_URL, else ``sqlite``; :func:`ledger_kind`;
 :func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps that name to a factory with
 one signature per contract. Adding a backend is adding a module and a line here. Heavy modules (qdrant-edge,
 qdrant-client, the model) are imported only by the factory that needs them.
@@ -15,8 +16,9 @@ from proxy.access.ratelimit import Counter, MemoryCounter, RedisCounter
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
 from proxy.contracts import Embedder, ExactBackend, SemanticBackend
-from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqlLedgerStore
 from proxy.platform.redis import RedisHome
+from proxy.platform.sql import Schema, SqlDatabase
 from proxy.platform.sqlite import Database
 from proxy.settings import Settings
 
@@ -24,6 +26,17 @@ from proxy.settings import Settings
 def store_kind(settings: Settings) -> str:
     """Where shared state lives: ``redis`` (REDIS_URL) or ``memory`` (this process, and SQLite under DATA_DIR)."""
     return "redis" if settings.redis_url else "memory"
+
+
+def history_kind(settings: Settings) -> str:
+    """Where the usage history and the probe's history live: ``postgres`` (DATABASE_URL, shared by replicas) or
+    ``sqlite`` (files under DATA_DIR)."""
+    return "postgres" if settings.database_url else "sqlite"
+
+
+def ledger_kind(settings: Settings) -> str:
+    """Where the savings ledger lives: Redis when there is one, else the monitoring database."""
+    return "redis" if settings.redis_url else history_kind(settings)
 
 
 def semantic_store_kind(settings: Settings) -> str:
@@ -52,9 +65,26 @@ RATE_COUNTERS: dict[str, Callable[[RedisHome | None], Counter]] = {
     "redis": lambda redis: RedisCounter(_home(redis)),
 }
 
-LEDGER_STORES: dict[str, Callable[[Settings, RedisHome | None, Database], LedgerStore]] = {
-    "memory": lambda _, __, database: SqliteLedgerStore(database),
+LEDGER_STORES: dict[str, Callable[[Settings, RedisHome | None, SqlDatabase], LedgerStore]] = {
+    "sqlite": lambda _, __, database: SqlLedgerStore(database),
+    "postgres": lambda _, __, database: SqlLedgerStore(database),
     "redis": lambda settings, redis, _: RedisLedgerStore(_home(redis), prefix=settings.cache_key_prefix),
+}
+
+
+# -- history databases (usage rows, the probe's history): (settings, the owner's schema) ---------------------
+
+
+def _postgres(settings: Settings, schema: Schema) -> SqlDatabase:
+    from proxy.platform.postgres import PostgresDatabase
+
+    return PostgresDatabase(settings.database_url or "", owner=schema.name, migrations=schema.migrations,
+                            timeout=settings.database_timeout)
+
+
+HISTORY_DATABASES: dict[str, Callable[[Settings, Schema], SqlDatabase]] = {
+    "sqlite": lambda settings, schema: Database(settings.data_path / schema.filename, schema.migrations),
+    "postgres": _postgres,
 }
 
 

@@ -47,6 +47,7 @@ CACHE_KEY_HEADERS = ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
+_postgres = parse_url("postgresql", "postgres")
 BALANCE_UNITS = ("diem", "usd")
 
 
@@ -128,6 +129,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("CACHE_LOCK_TIMEOUT", float_in(0, low_open=True), 60.0,
          "Seconds an identical request waits for the one already asking the upstream before asking itself."),
     Spec("DATA_DIR", parse_str, "./data", "Directory for the embedded semantic store and SQLite files."),
+    Spec("DATABASE_URL", _postgres, None,
+         "PostgreSQL (postgresql://) for the usage history, the probe's history and (without REDIS_URL) the savings "
+         "ledger, shared by replicas; unset: SQLite files under DATA_DIR.", secret=True),
+    Spec("DATABASE_TIMEOUT", float_in(0, low_open=True), 5.0,
+         "Seconds a PostgreSQL call may take; writes that fail wait in memory and are tried again."),
     # -- semantic tier
     Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
@@ -213,6 +219,8 @@ class Settings:
     tenant_secret: str | None = None
     cache_lock_timeout: float = 60.0
     data_dir: str = "./data"
+    database_url: str | None = None
+    database_timeout: float = 5.0
     semantic_mode: str = "serve"
     semantic_threshold: float = 0.9
     embedding_url: str | None = None

@@ -1,10 +1,13 @@
 """The one SQLite layer: a database file, one connection owned by one worker thread, versioned migrations.
 
 Every statement runs on that thread (``await db.run(fn)``), so the event loop never waits on disk and no
-two writers race. Each owner of a file (monitoring now, the probe next) registers its schema as a list of
+two writers race. Each owner of a file (monitoring, the probe) registers its schema as a list of
 :class:`Migration` s; they are applied in order, once each, forward only, each in its own transaction, and
 recorded in ``schema_migrations`` (version, description, applied_at). :func:`status` reads that table
-without applying anything (``cachegate db status``).
+without applying anything (``cachegate db status``). The same lists serve PostgreSQL
+(:mod:`proxy.platform.postgres`): a migration names the statements PostgreSQL runs instead only when they
+must differ. :class:`Database` also speaks the engine-neutral surface of :mod:`proxy.platform.sql`
+(``fetch``, ``write``, ``insert_rows``) that the stores written once over both engines use.
 """
 
 from __future__ import annotations
@@ -14,30 +17,25 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, check_versions
+
+__all__ = ["Database", "Migration", "check_versions", "migrate", "status"]
 
 T = TypeVar("T")
+#: rows per multi-row INSERT of :meth:`Database.insert_rows`: one SQLite step per this many rows (so the writer
+#: thread hands the GIL back and forth rarely), within SQLite's 32766 parameters for up to 65 columns
+ROWS_PER_INSERT = 500
 
 _LEDGER_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                  "description TEXT NOT NULL, applied_at REAL NOT NULL)")
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One step of a schema; append new versions, never edit applied ones."""
-
-    version: int
-    description: str
-    statements: Sequence[str]
-
-
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[int]:
     """Apply the migrations ``conn`` lacks, each in its own transaction; returns the versions applied."""
-    versions = [migration.version for migration in migrations]
-    if versions != sorted(set(versions)):
-        raise ValueError(f"migration versions must increase: {versions}")
+    check_versions(migrations)
     conn.execute(_LEDGER_TABLE)
     conn.commit()
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
@@ -49,7 +47,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[i
         # implicitly only before INSERT/UPDATE/DELETE, so a CREATE would otherwise commit on its own.)
         conn.execute("BEGIN")
         try:
-            for statement in migration.statements:
+            for statement in migration.for_engine("sqlite"):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
                          (migration.version, migration.description, time.time()))
@@ -76,7 +74,21 @@ def status(path: Path, migrations: Sequence[Migration]) -> list[dict[str, object
             for m in migrations]
 
 
+def _insert_sql(table: str, columns: Sequence[str], rows: int) -> str:
+    values = "(" + ", ".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([values] * rows)
+
+
+def _run(conn: sqlite3.Connection, statement: Statement) -> int:
+    if statement.many:
+        conn.executemany(statement.sql, statement.params)
+        return len(statement.params)
+    return conn.execute(statement.sql, tuple(statement.params)).rowcount
+
+
 class Database:
+    dialect: Dialect = SQLITE
+
     def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
         self.migrations = tuple(migrations)
@@ -108,6 +120,37 @@ class Database:
             return fn(self._conn)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    # -- the engine-neutral surface (proxy.platform.sql.SqlDatabase) --------------------------------
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self.run(lambda conn: conn.execute(sql, tuple(params)).fetchall())
+
+    async def write(self, statements: Sequence[Statement], *, exclusive: str | None = None) -> list[int] | None:
+        # One connection on one thread, and SQLite's own lock on the file between processes: every write is
+        # exclusive already.
+        def go(conn: sqlite3.Connection) -> list[int]:
+            with conn:
+                return [_run(conn, statement) for statement in statements]
+
+        return await self.run(go)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
+                          then: Sequence[Statement] = ()) -> None:
+        step = ROWS_PER_INSERT * len(columns)
+
+        def go(conn: sqlite3.Connection) -> None:
+            with conn:
+                for start in range(0, len(flat), step):
+                    chunk = flat[start:start + step]
+                    conn.execute(_insert_sql(table, columns, len(chunk) // len(columns)), chunk)
+                for statement in then:
+                    _run(conn, statement)
+
+        await self.run(go)
 
     async def close(self) -> None:
         if self._executor is None:

@@ -49,6 +49,8 @@ DEFAULTS_REDACTED = {
     "TENANT_SECRET": None,
     "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
+    "DATABASE_URL": None,
+    "DATABASE_TIMEOUT": 5.0,
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
     "EMBEDDING_URL": None,
@@ -342,6 +344,10 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of debug, info, warning, error, critical, got 'verbose'"),
     ("METRICS_WINDOW_SECONDS", "5", "METRICS_WINDOW_SECONDS: expected a whole number from 10 to 86400, got '5'"),
     ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE: expected a whole number of at least 0, got '-1'"),
+    # a secret's value is never echoed: it may hold a password
+    ("DATABASE_URL", "mysql://u:pw@db/x", "DATABASE_URL: expected a URL starting with postgresql:// or postgres://, "
+                                          "got <redacted>"),
+    ("DATABASE_TIMEOUT", "0", "DATABASE_TIMEOUT: expected a number above 0, got '0'"),
 ])
 def test_from_env_bad_value(env: str, raw: str, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -380,13 +386,15 @@ def test_from_env_error_has_no_chained_cause() -> None:
 def test_redacted_hides_secrets() -> None:
     settings = Settings(upstream_api_key="sk-live-123", admin_api_key="admin-456", monitor_api_key="mon-789",
                         qdrant_api_key="qd-000", redis_url="redis://:s3cret@localhost:6379/0",
+                        database_url="postgresql://cachegate:pg-pass@db.internal:5432/cachegate",
                         allowed_origins=("https://a.test",))
     out = settings.redacted()
     assert out == {**DEFAULTS_REDACTED, "UPSTREAM_API_KEY": "<redacted>", "ADMIN_API_KEY": "<redacted>",
                    "MONITOR_API_KEY": "<redacted>", "QDRANT_API_KEY": "<redacted>",
-                   "REDIS_URL": "redis://:<redacted>@localhost:6379/0", "ALLOWED_ORIGINS": ["https://a.test"]}
+                   "REDIS_URL": "redis://:<redacted>@localhost:6379/0", "ALLOWED_ORIGINS": ["https://a.test"],
+                   "DATABASE_URL": "postgresql://cachegate:<redacted>@db.internal:5432/cachegate"}
     text = repr(out)
-    for secret in ("sk-live-123", "admin-456", "mon-789", "qd-000", "s3cret"):
+    for secret in ("sk-live-123", "admin-456", "mon-789", "qd-000", "s3cret", "pg-pass"):
         assert secret not in text
 
 
@@ -462,7 +470,7 @@ def test_data_path() -> None:
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS"}
+        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS", "DATABASE_URL"}
 
 
 # -- client keys (issue 10.11) ---------------------------------------------------------------------------

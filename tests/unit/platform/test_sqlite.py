@@ -16,7 +16,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     assert migrate(conn, MIGRATIONS) == [migration.version for migration in MIGRATIONS]
     assert migrate(conn, MIGRATIONS) == []
     versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
 
@@ -45,11 +45,12 @@ def test_versions_must_increase(tmp_path: Path) -> None:
 
 async def test_status_shows_applied_and_pending_without_writing(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
-    assert [row["applied_at"] for row in status(path, MIGRATIONS)] == [None, None]
+    assert [row["applied_at"] for row in status(path, MIGRATIONS)] == [None, None, None]
     assert not path.exists()  # reading the status creates nothing
     db = Database(path, MIGRATIONS[:1])
     await db.open()
     await db.close()
     rows = status(path, MIGRATIONS)
-    assert [(row["version"], row["description"]) for row in rows] == [(1, "usage history"), (2, "savings ledger")]
+    assert [(row["version"], row["description"]) for row in rows] == [
+        (1, "usage history"), (2, "savings ledger"), (3, "hourly sums of the usage history")]
     assert rows[0]["applied_at"] is not None and rows[1]["applied_at"] is None
