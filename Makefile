@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test
 PYTEST_ARGS ?=
 
-.PHONY: install run embed test lint unit integration bench clean browser
+.PHONY: install run embed test lint unit integration bench clean browser postgres
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff check proxy embedding_service tests bench
 	$(BIN)/mypy
 
-test: install lint browser
+test: install lint browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Headless Chromium for the dashboard tests: installed from Debian when missing and we are root. Without it
@@ -39,10 +39,18 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; }; } \
 		|| echo "chromium is not installed and cannot be installed here: the dashboard browser tests will skip"
 
-unit: install
+# PostgreSQL for the tests of DATABASE_URL (each session starts a throw-away cluster with initdb/pg_ctl):
+# installed from Debian when missing and we are root. Without it those tests skip, and fail in CI.
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }; } \
+		|| echo "PostgreSQL is not installed and cannot be installed here: the DATABASE_URL tests will skip"
+
+unit: install postgres
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: install browser
+integration: install browser postgres
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 bench: install

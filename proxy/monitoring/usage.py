@@ -38,7 +38,7 @@ SUMS = ("requests", "exact_hits", "semantic_hits", "misses", "bypassed", "errors
         "completion_tokens", "cached_tokens", "tokens_saved", "tokens_used", "cost_usd", "saved_usd", "latency_ms")
 _OUTCOME_SLOT = {"exact_hit": 1, "semantic_hit": 2, "miss": 3, "bypass": 4}
 _HIT = "outcome IN ('exact_hit', 'semantic_hit')"
-_ROW_SUMS = f"""COUNT(*),
+ROW_SUMS = f"""COUNT(*),
     COUNT(*) FILTER (WHERE outcome = 'exact_hit'), COUNT(*) FILTER (WHERE outcome = 'semantic_hit'),
     COUNT(*) FILTER (WHERE outcome = 'miss'), COUNT(*) FILTER (WHERE outcome = 'bypass'),
     COUNT(*) FILTER (WHERE status >= 500),
@@ -200,7 +200,7 @@ class UsageStore:
     async def _rows(self, start: float, end: float, model: str | None, width: int) -> list[tuple[Any, ...]]:
         where = "ts >= ? AND ts < ?" + (" AND model = ?" if model is not None else "")
         params: tuple[Any, ...] = (start, end, model) if model is not None else (start, end)
-        return await self.db.fetch(f"SELECT {self.db.dialect.bucket('ts', width)}, model, {_ROW_SUMS} FROM usage "
+        return await self.db.fetch(f"SELECT {self.db.dialect.bucket('ts', width)}, model, {ROW_SUMS} FROM usage "
                                    f"WHERE {where} GROUP BY 1, 2", params)
 
     async def _hours(self, start: int, end: int, model: str | None, width: int) -> list[tuple[Any, ...]]:

@@ -187,3 +187,23 @@ async def test_the_hourly_sums_are_filled_in_from_rows_written_before_them(
     assert totals["cost_saved_usd"] == 0.5
     assert [(m["model"], m["requests"]) for m in result["by_model"]] == [("gpt-4o-mini", 2), (None, 1)]
     await db.close()
+
+
+async def test_retention_runs_on_one_replica_at_a_time(store: UsageStore, engine: str,
+                                                        request: pytest.FixtureRequest) -> None:
+    if engine != "postgres":
+        pytest.skip("one SQLite file has one writer at a time already")
+    import asyncpg
+
+    database_url = request.getfixturevalue("database_url")  # the store's own database
+    from proxy.platform.postgres import lock_key
+
+    now = T0 + 100 * DAY
+    store.append(row(now - 31 * DAY))
+    await store.flush()
+    other = await asyncpg.connect(database_url)
+    async with other.transaction():  # another replica is purging just now
+        await other.execute("SELECT pg_advisory_xact_lock($1)", lock_key("cachegate:cachegate_monitoring:usage-retention"))
+        assert await store.purge(now) == 0
+    await other.close()
+    assert await store.purge(now) == 1
