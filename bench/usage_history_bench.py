@@ -131,8 +131,9 @@ async def main(args: argparse.Namespace) -> None:
     for engine in engines:
         if engine == "postgres":
             if args.database_url:
-                await run(engine, PostgresDatabase(args.database_url, owner="monitoring", migrations=ROWS_ONLY.migrations,
-                                                   timeout=600), args.rows, args.days, args.repeat)
+                given = PostgresDatabase(args.database_url, owner="monitoring", migrations=ROWS_ONLY.migrations,
+                                         timeout=600)
+                await run(engine, given, args.rows, args.days, args.repeat)
                 continue
             with PostgresServer(require_postgres()) as pg:
                 db = PostgresDatabase(pg.create_database(), owner="monitoring", migrations=ROWS_ONLY.migrations,

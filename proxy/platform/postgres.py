@@ -51,6 +51,11 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def job_key(schema: str, job: str) -> int:
+    """The advisory-lock key an exclusive write of ``job`` (``usage-retention``) takes in ``schema``."""
+    return lock_key(f"cachegate:{schema}:{job}")
+
+
 @functools.lru_cache(maxsize=512)
 def numbered(sql: str) -> str:
     """``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (a ``?`` inside a quoted literal is left alone)."""
@@ -173,8 +178,7 @@ class PostgresDatabase:
         pool = await self._ready()
         async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
             if exclusive is not None:
-                key = lock_key(f"cachegate:{self.schema}:{exclusive}")
-                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", key):
+                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", job_key(self.schema, exclusive)):
                     return None  # another replica runs it now
             return [await self._run(conn, statement) for statement in statements]
 

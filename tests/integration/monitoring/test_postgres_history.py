@@ -2,7 +2,8 @@
 
 Two proxies started at the same moment migrate once and each shows the other's rows; a database stopped under
 load fails no request, keeps the rows in the bounded buffer (drops only beyond it, shown in ``/health`` and
-``/metrics``) and writes them once it is back; retention runs at start (on one replica at a time: tests/unit/monitoring/test_usage.py).
+``/metrics``) and writes them once it is back; retention runs at start (on one replica at a time:
+tests/unit/monitoring/test_usage.py).
 """
 
 from __future__ import annotations

@@ -196,14 +196,14 @@ async def test_retention_runs_on_one_replica_at_a_time(store: UsageStore, engine
     import asyncpg
 
     database_url = request.getfixturevalue("database_url")  # the store's own database
-    from proxy.platform.postgres import lock_key
+    from proxy.platform.postgres import job_key
 
     now = T0 + 100 * DAY
     store.append(row(now - 31 * DAY))
     await store.flush()
     other = await asyncpg.connect(database_url)
     async with other.transaction():  # another replica is purging just now
-        await other.execute("SELECT pg_advisory_xact_lock($1)", lock_key("cachegate:cachegate_monitoring:usage-retention"))
+        await other.execute("SELECT pg_advisory_xact_lock($1)", job_key("cachegate_monitoring", "usage-retention"))
         assert await store.purge(now) == 0
     await other.close()
     assert await store.purge(now) == 1

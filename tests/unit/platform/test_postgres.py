@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from proxy.monitoring.schema import SCHEMA as MONITORING
-from proxy.platform.postgres import PostgresDatabase, lock_key, numbered, schema_of, status
+from proxy.platform.postgres import PostgresDatabase, job_key, lock_key, numbered, schema_of, status
 from proxy.platform.sql import Migration, Statement
 from proxy.probe.schema import SCHEMA as PROBE
 from tests.support.servers import free_port
@@ -80,7 +80,7 @@ async def test_an_exclusive_write_is_skipped_while_another_replica_runs_it(datab
     assert await db.write(delete, exclusive="usage-retention") == [0]
     other = await asyncpg.connect(database_url)
     async with other.transaction():  # another replica, in the middle of the same job
-        await other.execute("SELECT pg_advisory_xact_lock($1)", lock_key("cachegate:cachegate_monitoring:usage-retention"))
+        await other.execute("SELECT pg_advisory_xact_lock($1)", job_key("cachegate_monitoring", "usage-retention"))
         assert await db.write(delete, exclusive="usage-retention") is None
         assert await db.write(delete) == [0]  # writes that are not exclusive go on
     await other.close()
