@@ -177,9 +177,9 @@ class PostgresDatabase:
     async def write(self, statements: Sequence[Statement], *, exclusive: str | None = None) -> list[int] | None:
         pool = await self._ready()
         async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
-            if exclusive is not None:
-                if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", job_key(self.schema, exclusive)):
-                    return None  # another replica runs it now
+            lock = job_key(self.schema, exclusive) if exclusive is not None else None
+            if lock is not None and not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock):
+                return None  # another replica runs it now
             return [await self._run(conn, statement) for statement in statements]
 
     @staticmethod
