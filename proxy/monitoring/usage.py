@@ -3,7 +3,8 @@
 The observer's fold adds each row's values to one flat in-memory list (bounded: beyond :data:`MAX_BUFFER`
 rows are dropped and counted), so buffered rows are no work for the garbage collector. A background task
 writes the buffer every second, in one transaction: the rows by the engine's bulk path (multi-row
-``INSERT`` on SQLite, ``COPY`` on PostgreSQL) and their sums added to ``usage_hourly`` per hour and model.
+``INSERT`` on SQLite, ``COPY`` on PostgreSQL) and their sums added to ``usage_hourly`` per hour and model,
+summed by the database itself (PostgreSQL's server, SQLite's C code on its thread), not by the event loop.
 A write that fails (the database is down or slow) keeps the rows for the next attempt; the request path
 never waits for it.
 
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.platform.sql import SqlDatabase, Statement
+from proxy.platform.sql import SqlDatabase, Statement, batch_table
 
 logger = logging.getLogger("cachegate.usage")
 
@@ -32,11 +33,9 @@ COLUMNS = ("ts", "request_id", "route", "model", "prompt_tokens", "completion_to
            "tier", "status", "latency_ms", "stream", "api_key_hash", "cost_usd", "saved_usd")
 BUCKETS = {"hour": 3600, "day": 86400}
 HOUR = 3600
-HITS = ("exact_hit", "semantic_hit")
 #: the sums kept per hour and model, in ``usage_hourly`` and in every partial answer
 SUMS = ("requests", "exact_hits", "semantic_hits", "misses", "bypassed", "errors", "prompt_tokens",
         "completion_tokens", "cached_tokens", "tokens_saved", "tokens_used", "cost_usd", "saved_usd", "latency_ms")
-_OUTCOME_SLOT = {"exact_hit": 1, "semantic_hit": 2, "miss": 3, "bypass": 4}
 _HIT = "outcome IN ('exact_hit', 'semantic_hit')"
 ROW_SUMS = f"""COUNT(*),
     COUNT(*) FILTER (WHERE outcome = 'exact_hit'), COUNT(*) FILTER (WHERE outcome = 'semantic_hit'),
@@ -48,43 +47,16 @@ ROW_SUMS = f"""COUNT(*),
     COALESCE(SUM(CASE WHEN {_HIT} THEN prompt_tokens + completion_tokens ELSE 0 END), 0),
     COALESCE(SUM(CASE WHEN {_HIT} THEN 0 ELSE prompt_tokens + completion_tokens END), 0),
     COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), COALESCE(SUM(latency_ms), 0)"""
-_ADD_HOURLY = (f"INSERT INTO usage_hourly (hour, model, {', '.join(SUMS)}) VALUES ({', '.join('?' * (len(SUMS) + 2))}) "
-               "ON CONFLICT (hour, model) DO UPDATE SET "
+#: the batch's sums added to each (hour, model), in key order: replicas adding to the same sums lock them in the
+#: same order, so their transactions never deadlock (``WHERE true``: SQLite's parser needs a WHERE before an
+#: upsert's ON CONFLICT)
+_ADD_HOURLY = (f"INSERT INTO usage_hourly (hour, model, {', '.join(SUMS)}) "
+               f"SELECT {{hour}}, COALESCE(model, ''), {ROW_SUMS} FROM {batch_table('usage')} WHERE true "
+               "GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (hour, model) DO UPDATE SET "
                + ", ".join(f"{name} = usage_hourly.{name} + excluded.{name}" for name in SUMS))
 
 Row = tuple[Any, ...]  # in COLUMNS order
 Sums = list[float]  # in SUMS order
-
-
-def hourly_sums(flat: list[Any]) -> list[tuple[Any, ...]]:
-    """What rows given as one flat list (COLUMNS order) add to each (hour, model), sorted by it (replicas add
-    to the same sums in the same order, so their transactions never deadlock)."""
-    out: dict[tuple[int, str], Sums] = {}
-    width = len(COLUMNS)
-    for i in range(0, len(flat), width):
-        ts, _, _, model, prompt, completion, cached, outcome, _, status, latency, _, _, cost, saved = \
-            flat[i:i + width]
-        key = (int(ts // HOUR) * HOUR, model or "")
-        sums = out.get(key)
-        if sums is None:
-            sums = out[key] = [0] * len(SUMS)
-        sums[0] += 1
-        slot = _OUTCOME_SLOT.get(outcome)
-        if slot is not None:
-            sums[slot] += 1
-        if status >= 500:
-            sums[5] += 1
-        if outcome in HITS:
-            sums[9] += prompt + completion
-        else:
-            sums[6] += prompt
-            sums[7] += completion
-            sums[10] += prompt + completion
-        sums[8] += cached
-        sums[11] += cost
-        sums[12] += saved
-        sums[13] += latency
-    return [(hour, model, *sums) for (hour, model), sums in sorted(out.items())]
 
 
 def iso(ts: float) -> str:
@@ -124,6 +96,7 @@ class UsageStore:
         self.written = 0
         self.failures = 0
         self.last_error: str | None = None
+        self._add_hourly = Statement(_ADD_HOURLY.format(hour=db.dialect.bucket("ts", HOUR)))
 
     def append(self, row: Row) -> None:
         """Queue one row (values in COLUMNS order)."""
@@ -162,8 +135,7 @@ class UsageStore:
         flat, self._flat = self._flat, []
         rows = len(flat) // len(COLUMNS)
         try:
-            await self.db.insert_rows("usage", COLUMNS, flat, then=[Statement(_ADD_HOURLY, hourly_sums(flat),
-                                                                              many=True)])
+            await self.db.insert_rows("usage", COLUMNS, flat, then=[self._add_hourly])
         except Exception as exc:
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"

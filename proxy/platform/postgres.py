@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from proxy.platform.sql import POSTGRES, Dialect, Migration, Statement, check_versions
+from proxy.platform.sql import POSTGRES, Dialect, Migration, Statement, batch_table, check_versions
 from proxy.settings import redact_url
 
 logger = logging.getLogger("cachegate.postgres")
@@ -193,8 +193,18 @@ class PostgresDatabase:
                           then: Sequence[Statement] = ()) -> None:
         width = len(columns)
         records = [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]
+        names = ", ".join(columns)
+        batch = batch_table(table)
         pool = await self._ready()
         async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
-            await conn.copy_records_to_table(table, records=records, columns=list(columns), schema_name=self.schema)
+            if not then:
+                await conn.copy_records_to_table(table, records=records, columns=list(columns),
+                                                 schema_name=self.schema)
+                return
+            # the batch table lives as long as the connection, and empties at each commit
+            await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {batch} ON COMMIT DELETE ROWS AS "
+                               f"SELECT {names} FROM {self.schema}.{table} WITH NO DATA")
+            await conn.copy_records_to_table(batch, records=records, columns=list(columns))
+            await conn.execute(f"INSERT INTO {self.schema}.{table} ({names}) SELECT {names} FROM {batch}")
             for statement in then:
                 await self._run(conn, statement)

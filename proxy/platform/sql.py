@@ -109,5 +109,11 @@ class SqlDatabase(Protocol):
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
                           then: Sequence[Statement] = ()) -> None:
         """Insert rows given as one flat list of values (``columns`` order), and run ``then``, in one
-        transaction: the engine's fastest bulk path."""
+        transaction, by the engine's fastest bulk path. ``then`` can read just these rows, as the temporary
+        table :func:`batch_table` (``batch_<table>``): work on a batch is done by the database, not here."""
         ...
+
+
+def batch_table(table: str) -> str:
+    """The temporary table that holds the rows :meth:`SqlDatabase.insert_rows` is inserting into ``table``."""
+    return f"batch_{table}"

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, check_versions
+from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, batch_table, check_versions
 
 __all__ = ["Database", "Migration", "check_versions", "migrate", "status"]
 
@@ -101,6 +101,7 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA temp_store=MEMORY")  # insert_rows' batch tables
         migrate(conn, self.migrations)
         self._conn = conn
 
@@ -141,14 +142,23 @@ class Database:
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
                           then: Sequence[Statement] = ()) -> None:
         step = ROWS_PER_INSERT * len(columns)
+        names = ", ".join(columns)
+        batch = batch_table(table)
+        into = batch if then else table  # with work to do on the batch, the rows go through its table first
 
         def go(conn: sqlite3.Connection) -> None:
             with conn:
+                if then:
+                    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {batch} AS SELECT {names} FROM main.{table} "
+                                 "WHERE 0")
                 for start in range(0, len(flat), step):
                     chunk = flat[start:start + step]
-                    conn.execute(_insert_sql(table, columns, len(chunk) // len(columns)), chunk)
-                for statement in then:
-                    _run(conn, statement)
+                    conn.execute(_insert_sql(into, columns, len(chunk) // len(columns)), chunk)
+                if then:
+                    conn.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM {batch}")
+                    for statement in then:
+                        _run(conn, statement)
+                    conn.execute(f"DELETE FROM {batch}")
 
         await self.run(go)
 

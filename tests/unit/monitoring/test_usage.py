@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from proxy.monitoring.schema import SCHEMA
-from proxy.monitoring.usage import COLUMNS, UsageStore, hourly_sums
+from proxy.monitoring.usage import COLUMNS, UsageStore
 from proxy.platform.sql import Schema, SqlDatabase
 
 DAY = 86400
@@ -131,12 +131,17 @@ async def test_rows_without_a_model_have_their_own_line(store: UsageStore) -> No
     assert [(m["model"], m["requests"]) for m in result["by_model"]] == [(None, 2), ("gpt-4o-mini", 1)]
 
 
-async def test_the_hourly_sums_of_a_batch() -> None:
-    flat = [*row(T0 + 5), *row(T0 + 6, outcome="exact_hit", cost=0.0, saved=0.002, status=503),
-            *row(T0 + 3601, model=None)]
-    assert hourly_sums(flat) == [
-        (int(T0), "gpt-4o-mini", 2, 1, 0, 1, 0, 1, 10, 5, 0, 15, 15, 0.001, 0.002, 25.0),
+async def test_each_batch_adds_its_hourly_sums(store: UsageStore) -> None:
+    store.append(row(T0 + 5))
+    store.append(row(T0 + 6, outcome="exact_hit", cost=0.0, saved=0.002, status=503))
+    store.append(row(T0 + 3601, model=None))
+    await store.flush()
+    store.append(row(T0 + 7, cached=3))  # a later batch adds to the same hour
+    await store.flush()
+    assert await store.db.fetch("SELECT * FROM usage_hourly ORDER BY hour, model") == [
+        (int(T0), "gpt-4o-mini", 3, 1, 0, 2, 0, 1, 20, 10, 3, 15, 30, 0.002, 0.002, 37.5),
         (int(T0) + 3600, "", 1, 0, 0, 1, 0, 0, 10, 5, 0, 0, 15, 0.001, 0.0, 12.5)]
+    assert await store.db.fetch("SELECT COUNT(*) FROM usage") == [(4,)]
 
 
 async def test_a_failed_write_keeps_its_rows_and_counts_only_what_overflows(
