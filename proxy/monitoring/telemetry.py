@@ -39,12 +39,13 @@ class Telemetry:
         self.metrics.registry.register(LedgerCollector(self.global_totals))
 
     def history_check(self) -> HealthCheck:
-        """``/health``'s entry for the usage history's database: does it answer, and the writer's backlog (rows
-        pending, written, dropped because the bounded buffer was full)."""
+        """``/health``'s entry for the usage history's database: does it answer (``degraded`` when not: no
+        request needs it), and the writer's backlog (rows pending, written, dropped because the bounded buffer
+        was full)."""
         async def ping() -> None:
             await self.database.fetch("SELECT 1")
 
-        return HealthCheck("history", ping=ping, details=self.history_state)
+        return HealthCheck("history", ping=ping, details=self.history_state, critical=False)
 
     def history_state(self) -> dict[str, Any]:
         return {"backend": self.database.dialect.name, "where": self.database.describe(), **self.usage.state()}
