@@ -6,6 +6,7 @@ matters is rows per second for batches of that size, and the CPU the driver spen
 rows of the real ``usage`` shape in batches of ``--batch`` (each batch one transaction) into a throw-away
 cluster, and prints rows/s (wall) and client CPU microseconds per row.
 
+    pip install "psycopg[binary]"   # only this comparison needs it; cachegate uses asyncpg
     python -m bench.postgres_driver_bench [--rows 200000] [--batch 2000] [--repeat 3]
 """
 
