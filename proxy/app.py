@@ -51,8 +51,10 @@ from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
+from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
 from proxy.platform.sqlite import Database
+from proxy.semantic.feedback import FeedbackStore
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
@@ -68,6 +70,7 @@ class Parts:
     observer: Observer
     failopen: FailOpen
     redis: RedisHome | None
+    locks: Locks
     exact: ExactCache
     semantic: SemanticCache | None
     pipeline: ChatPipeline
@@ -85,7 +88,7 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
     kind = registry.store_kind(settings)
     jobs = JobRunner()
-    redis = RedisHome(settings.redis_url, timeout=settings.redis_timeout) if settings.redis_url else None
+    redis = registry.redis_home(settings)
     database = Database(settings.data_path / FILENAME, MIGRATIONS)
     telemetry = Telemetry(settings, database=database,
                           ledger_store=registry.LEDGER_STORES[kind](settings, redis, database))
@@ -97,7 +100,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
                        prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
-                              embedder=embedder)
+                              embedder=embedder, feedback=registry.FEEDBACK_STORES[kind](settings, redis))
+    locks = registry.LOCKS[kind](redis)
 
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
                                shared=settings.cache_shared)
@@ -128,12 +132,13 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                metrics=monitoring.current)
     components = (*checked, api, access, health, monitoring, operator)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
-                 exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
+                 locks=locks, exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
                  monitoring=monitoring, operator=operator, api=api, components=components)
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
-                   backend: SemanticBackend | None, embedder: Embedder | None) -> SemanticCache | None:
+                   backend: SemanticBackend | None, embedder: Embedder | None,
+                   feedback: FeedbackStore) -> SemanticCache | None:
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
@@ -143,7 +148,7 @@ def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen
         embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
         observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
         threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
-        max_tokens=ModelFiles.read().max_tokens)
+        max_tokens=ModelFiles.read().max_tokens, feedback=feedback, feedback_ttl=settings.semantic_feedback_ttl)
 
 
 class CachegateApp(Starlette):

@@ -33,6 +33,7 @@ from embedding_service.envspec import (
     some_of,
 )
 from proxy.errors import SettingsError
+from proxy.platform.redis_url import parse_redis_url
 
 __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "int_in", "one_of", "parse_bool",
            "parse_list", "parse_log_level", "parse_optional_str", "parse_size", "parse_str", "parse_url", "read_env",
@@ -41,7 +42,13 @@ __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "
 _http = parse_url("http", "https")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
-_redis = parse_url("redis", "rediss", "unix")
+
+
+def _redis(raw: str) -> str:
+    """A URL :func:`~proxy.platform.redis_url.parse_redis_url` understands (checked again with REDIS_CLUSTER)."""
+    parse_redis_url(raw)
+    return raw.strip()
+
 
 SPECS: tuple[Spec, ...] = (
     # -- serving
@@ -56,11 +63,18 @@ SPECS: tuple[Spec, ...] = (
          "Ask the upstream for usage on streams (stream_options.include_usage) so streamed answers are counted and "
          "cached with their usage; the extra event is hidden from clients that did not ask for it."),
     Spec("MAX_BODY_BYTES", parse_size, 10 * 10**6, "Largest request body accepted (413 above it)."),
+    Spec("DRAIN_TIMEOUT", float_in(0), None,
+         "Seconds a stopping replica (SIGTERM) lets requests in flight finish; unset: UPSTREAM_TIMEOUT + 5."),
     # -- exact tier
-    Spec("REDIS_URL", _redis, None, "Redis for the exact tier and shared counters; unset: in-process store.",
+    Spec("REDIS_URL", _redis, None,
+         "Redis for the exact tier and everything replicas share: redis://, rediss://, unix://, "
+         "redis+cluster://host:port[,host:port...], redis+sentinel://host:port[,...]/master; unset: in-process.",
          secret=True),
+    Spec("REDIS_CLUSTER", parse_bool, False, "Treat a redis:// REDIS_URL as a node of a Redis Cluster."),
     Spec("REDIS_TIMEOUT", float_in(0, low_open=True), 0.25,
-         "Seconds a Redis call may take before the cache fails open."),
+         "Seconds a Redis call may take, from when it was asked, before the cache fails open."),
+    Spec("REDIS_COOLDOWN", float_in(0), 1.0,
+         "Seconds a Redis node is skipped (its keys are misses) after it failed to answer; then one call tries it."),
     Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store."),
     Spec("CACHE_TTL", int_in(1, 31_536_000), 86_400, "Seconds an answer is kept."),
     Spec("CACHE_TTL_CREATIVE", int_in(1, 31_536_000), 3_600,
@@ -74,6 +88,8 @@ SPECS: tuple[Spec, ...] = (
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
     Spec("SEMANTIC_THRESHOLD", float_in(0, 1), 0.9,
          "Cosine similarity a semantic match needs (0.9: measured by bench/semantic_eval.py; guards apply too)."),
+    Spec("SEMANTIC_FEEDBACK_TTL", int_in(1, 31_536_000), 86_400,
+         "Seconds a semantic hit can be given feedback (remembered in Redis with REDIS_URL, so on any replica)."),
     Spec("EMBEDDING_URL", _http, None, "Embedding service; unset: embed in-process."),
     Spec("EMBEDDING_TIMEOUT", float_in(0, low_open=True), 0.5, "Seconds an embedding may take."),
     Spec("QDRANT_URL", _http, None, "Qdrant server; unset: embedded store under DATA_DIR."),
@@ -120,8 +136,11 @@ class Settings:
     upstream_timeout: float = 60.0
     upstream_stream_usage: bool = True
     max_body_bytes: int = 10 * 10**6
+    drain_timeout: float | None = None
     redis_url: str | None = None
+    redis_cluster: bool = False
     redis_timeout: float = 0.25
+    redis_cooldown: float = 1.0
     cache_max_bytes: int = 256 * 10**6
     cache_ttl: int = 86_400
     cache_ttl_creative: int = 3_600
@@ -131,6 +150,7 @@ class Settings:
     data_dir: str = "./data"
     semantic_mode: str = "serve"
     semantic_threshold: float = 0.9
+    semantic_feedback_ttl: int = 86_400
     embedding_url: str | None = None
     embedding_timeout: float = 0.5
     qdrant_url: str | None = None
@@ -175,6 +195,12 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a drain waits for requests in flight: DRAIN_TIMEOUT, else the longest an upstream call
+        may take plus a little for the answer to be written."""
+        return self.drain_timeout if self.drain_timeout is not None else self.upstream_timeout + 5.0
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings with every secret (and credentials inside URLs) hidden."""

@@ -1,16 +1,22 @@
 """Feedback on semantic hits: ``POST /admin/cache/feedback`` with the ``x-request-id`` of an answer.
 
-The book remembers which entry answered each of the last :data:`MEMORY` semantic hits. ``wrong`` evicts
-that entry and blocks the pair of prompts for good (blocks are kept by the store, so they survive restarts
-and are shared by replicas on one Qdrant); ``right`` is counted.
+The book remembers which entry answered each semantic hit, for :data:`REMEMBER` seconds, in a
+:class:`FeedbackStore`: in the process (:class:`MemoryFeedbackStore`, the last :data:`MEMORY` hits) or, with
+Redis, in Redis (:class:`RedisFeedbackStore`), so feedback may reach any replica, whichever served the hit.
+``wrong`` evicts that entry and blocks the pair of prompts for good (blocks are kept by the vector store, so
+they survive restarts and are shared by replicas on one Qdrant); ``right`` is counted. Remembering a hit is
+written in the background: a failing Redis costs the hit nothing (fail open), only its feedback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.requests import Request
@@ -19,13 +25,16 @@ from starlette.responses import JSONResponse
 from proxy.contracts import SemanticBackend
 from proxy.errors import BackendError, BadRequestError, NotFoundError
 from proxy.platform.failopen import FailOpen
+from proxy.platform.redis import RedisHome
 from proxy.semantic.prompts import block_key
 
 logger = logging.getLogger("cachegate.semantic")
 
 STORE = "qdrant"
 MEMORY = 10_000
+REMEMBER = 86_400.0  # seconds a hit can be given feedback
 VERDICTS = ("wrong", "right")
+Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
 @dataclass
@@ -38,33 +47,127 @@ class Served:
     stored_hash: str
 
 
-class FeedbackBook:
-    def __init__(self, backend: SemanticBackend, *, blocks: set[str], failopen: FailOpen, stats: Counter[str],
-                 memory: int = MEMORY) -> None:
-        self.backend = backend
-        self.blocks = blocks  # shared with the selector: a block added here refuses the pair at once
-        self._failopen = failopen
-        self._stats = stats
-        self._memory = memory
-        self._served: OrderedDict[str, Served] = OrderedDict()
+class FeedbackStore(Protocol):
+    """request id → :class:`Served`, each for ``ttl`` seconds. Raises BackendError when it fails."""
 
-    def served(self, request_id: str, served: Served) -> None:
-        self._served[request_id] = served
+    name: str
+    remote: bool  # a server: written off the request path
+
+    async def put(self, request_id: str, served: Served, ttl: float) -> None: ...
+
+    async def get(self, request_id: str) -> Served | None: ...
+
+    async def delete(self, request_id: str) -> None: ...
+
+    async def clear(self) -> None: ...
+
+
+class MemoryFeedbackStore:
+    name = "memory"
+    remote = False
+
+    def __init__(self, *, memory: int = MEMORY, clock: Callable[[], float] = time.monotonic) -> None:
+        self.memory = memory
+        self._clock = clock
+        self._served: OrderedDict[str, tuple[Served, float]] = OrderedDict()
+
+    async def put(self, request_id: str, served: Served, ttl: float) -> None:
+        self._served[request_id] = (served, self._clock() + ttl)
         self._served.move_to_end(request_id)
-        while len(self._served) > self._memory:
+        while len(self._served) > self.memory:
             self._served.popitem(last=False)
 
-    def forget(self) -> None:
-        """Entries were cleared: nothing remembered can be evicted any more."""
+    async def get(self, request_id: str) -> Served | None:
+        found = self._served.get(request_id)
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]
+
+    async def delete(self, request_id: str) -> None:
+        self._served.pop(request_id, None)
+
+    async def clear(self) -> None:
         self._served.clear()
+
+
+class RedisFeedbackStore:
+    """``<prefix>feedback:<request id>`` → the JSON of :class:`Served`, expiring by itself (one key per call)."""
+
+    name = "redis"
+    remote = True
+
+    def __init__(self, home: RedisHome, *, prefix: str) -> None:
+        self.home = home
+        self.prefix = f"{prefix}feedback:"
+
+    async def put(self, request_id: str, served: Served, ttl: float) -> None:
+        key, value = self.prefix + request_id, orjson.dumps(dataclasses.asdict(served))
+        await self.home.call(lambda client: client.set(key, value, px=max(1, int(ttl * 1000))), key=key)
+
+    async def get(self, request_id: str) -> Served | None:
+        key = self.prefix + request_id
+        raw = await self.home.call(lambda client: client.get(key), key=key)
+        if raw is None:
+            return None
+        try:
+            return Served(**orjson.loads(raw))
+        except (orjson.JSONDecodeError, TypeError):  # not ours, or from another version: nothing to act on
+            return None
+
+    async def delete(self, request_id: str) -> None:
+        await self.home.delete([self.prefix + request_id])
+
+    async def clear(self) -> None:
+        batch: list[str] = []
+        async for key in self.home.scan(self.prefix.replace("[", "\\[") + "*"):
+            batch.append(key)
+            if len(batch) >= 500:
+                await self.home.delete(batch)
+                batch = []
+        await self.home.delete(batch)
+
+
+class FeedbackBook:
+    def __init__(self, backend: SemanticBackend, *, blocks: set[str], failopen: FailOpen, stats: Counter[str],
+                 spawn: Spawn, store: FeedbackStore | None = None, remember: float = REMEMBER) -> None:
+        self.backend = backend
+        self.blocks = blocks  # shared with the selector: a block added here refuses the pair at once
+        self.store: FeedbackStore = store or MemoryFeedbackStore()
+        self.remember = remember
+        self._failopen = failopen
+        self._stats = stats
+        self._spawn = spawn
+
+    async def served(self, request_id: str, served: Served) -> None:
+        """Remember what answered ``request_id``; off the request path when the store is a server."""
+        if self.store.remote:
+            self._spawn(self._put(request_id, served))
+        else:
+            await self._put(request_id, served)
+
+    async def _put(self, request_id: str, served: Served) -> None:
+        try:
+            await self.store.put(request_id, served, self.remember)
+        except BackendError as exc:
+            self._failopen.failed(self.store.name, exc)
+
+    async def forget(self) -> None:
+        """Entries were cleared: nothing remembered can be evicted any more."""
+        try:
+            await self.store.clear()
+        except BackendError as exc:
+            self._failopen.failed(self.store.name, exc)
 
     async def feedback(self, request_id: str, verdict: str) -> dict[str, Any]:
         """``wrong``: evict the entry that answered ``request_id`` and never match that pair again."""
-        served = self._served.get(request_id)
+        try:
+            served = await self.store.get(request_id)
+        except BackendError as exc:
+            self._failopen.failed(self.store.name, exc)
+            raise
         if served is None:
-            raise NotFoundError(f"No semantic hit with request id {request_id!r} is remembered (the last "
-                                f"{self._memory} semantic hits are, in this process).",
-                                param="request_id", code="unknown_request_id")
+            raise NotFoundError(f"No semantic hit with request id {request_id!r} is remembered (semantic hits "
+                                f"are, for {self.remember:g} s).", param="request_id", code="unknown_request_id")
         if verdict == "right":
             self._stats["feedback_right"] += 1
             return {"request_id": request_id, "verdict": verdict, "evicted": False}
@@ -72,7 +175,7 @@ class FeedbackBook:
         self.blocks.add(key)
         await self.backend.add_block(key)
         evicted = await self.backend.delete([served.point_id])
-        self._served.pop(request_id, None)
+        await self.store.delete(request_id)
         self._stats["feedback_wrong"] += 1
         logger.info("feedback: request %s was answered wrongly; evicted %s and blocked the pair", request_id,
                     served.point_id)

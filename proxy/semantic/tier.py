@@ -29,7 +29,7 @@ from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
-from proxy.semantic.feedback import FeedbackBook, Served
+from proxy.semantic.feedback import REMEMBER, FeedbackBook, FeedbackStore, Served
 from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
 from proxy.semantic.selection import Selector, encode_entry
 from proxy.semantic.upkeep import EMBEDDING, INTERVAL, STORE, Upkeep
@@ -49,7 +49,7 @@ class SemanticCache:
     def __init__(self, *, backend: SemanticBackend, embedder: Embedder, observer: Observer, failopen: FailOpen,
                  jobs: JobRunner, mode: str = "serve", threshold: float = 0.9, embedding_timeout: float = 0.5,
                  max_tokens: int = 256, candidates: int = 5, maintenance_interval: float = INTERVAL,
-                 served_memory: int = 10_000, vector_cache: int = 4096,
+                 feedback: FeedbackStore | None = None, feedback_ttl: float = REMEMBER, vector_cache: int = 4096,
                  substitution_similarity: float = guards.SUBSTITUTION_SIMILARITY,
                  clock: Callable[[], float] = time.time) -> None:
         if mode not in MODES:
@@ -72,7 +72,8 @@ class SemanticCache:
                                stats=self.stats, cache_size=vector_cache)
         self.selector = Selector(threshold=threshold, substitution_similarity=substitution_similarity, blocks=blocks,
                                  stats=self.stats)
-        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, memory=served_memory)
+        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, store=feedback,
+                                 spawn=jobs.spawn, remember=feedback_ttl)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
 
     @property
@@ -140,7 +141,8 @@ class SemanticCache:
             return probe
         probe.entry = entry
         self.stats["hits"] += 1
-        self.book.served(request_id, Served(match.id, scope, text_hash(text), str(match.payload.get("text_hash", ""))))
+        await self.book.served(request_id, Served(match.id, scope, text_hash(text),
+                                                  str(match.payload.get("text_hash", ""))))
         self._observer.cache_lookup("semantic", "hit", time.perf_counter() - started)
         return probe
 
@@ -193,7 +195,7 @@ class SemanticCache:
         """Remove entries (all, or those of ``model`` and/or ``namespace``); returns how many."""
         removed = await self.backend.delete_where(model=model, namespace=namespace_id(namespace)
                                                   if namespace is not None else None)
-        self.book.forget()
+        await self.book.forget()
         return removed
 
     async def delete(self, point_id: str) -> int:
