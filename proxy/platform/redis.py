@@ -125,10 +125,14 @@ class RedisHome:
                                        f"after {self.breaker.reason(node) or 'a failure'}")
 
     async def guarded(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
-        """``await command()`` on ``node``: skipped while its circuit is open, bounded, failures mapped.
+        """``await command()`` on ``node``: skipped while its circuit is open, else :meth:`attempt`.
         ``node=None``: a call no one node answers for (bounded and mapped, no circuit)."""
         if node is not None and not self.breaker.allow(node):
             raise self.skipped(node)
+        return await self.attempt(node, command)
+
+    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
+        """``await command()`` bounded by the timeout, failures mapped and told to ``node``'s circuit."""
         try:
             async with asyncio.timeout(self.timeout):
                 result = await command()
@@ -234,3 +238,8 @@ class SentinelHome(RedisHome):
         sentinel = Sentinel(list(target.nodes), min_other_sentinels=0,
                             sentinel_kwargs={k: v for k, v in options.items() if k != "db"}, **options, **credentials)
         return sentinel.master_for(target.service or "", max_connections=self.max_connections)
+
+    async def _fetch(self, keys: Sequence[str]) -> list[bytes | BaseException | None]:
+        # Through the pool: its connections ask the sentinels where the master is (a bare connection
+        # made by the pool would not, in redis-py 8).
+        return list(await self.client.mget(list(keys)))

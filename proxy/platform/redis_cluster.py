@@ -5,8 +5,8 @@ The same calls as :class:`~proxy.platform.redis.RedisHome`, on ``redis.asyncio.c
 - a call names the key it touches; the key's node has its own circuit (:mod:`proxy.platform.breaker`), so
   a dead or hung master costs a timeout (and the client's topology reload that follows a failure) once per
   cool-down, and its keys are misses meanwhile, while the other masters serve theirs;
-- batched reads are split by node, one ``mget_nonatomic`` (a pipeline of per-slot ``MGET``) per node,
-  concurrently; a node that fails or is skipped fails its own keys only;
+- batched reads are batched per node, one ``mget_nonatomic`` (a pipeline of per-slot ``MGET``) at a time
+  for each node, so a node that hangs, fails or is skipped holds up and fails its own keys only;
 - deletes, scans, key counts and ``/health`` go to every primary.
 
 Every key cachegate uses alone or with keys of its own hash tag (``…:{digest}``), so no command spans
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -28,6 +30,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from proxy.errors import BackendError
+from proxy.platform.batch import BatchedReads
 from proxy.platform.redis import COMPONENT, RedisHome
 
 T = TypeVar("T")
@@ -35,6 +38,14 @@ T = TypeVar("T")
 
 class ClusterHome(RedisHome):
     kind = "redis-cluster"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._node_reads: dict[str, BatchedReads] = {}
+        self._stale = False  # a node failed to answer: the slots may have moved (a failover)
+        self._reload: asyncio.Task[None] | None = None
+        self._reloaded_at = -math.inf
+        self.reloads = 0
 
     def make_client(self) -> Any:
         target = self.target
@@ -44,11 +55,37 @@ class ClusterHome(RedisHome):
             ssl=target.tls, **{**self.connection_options(), "retry": Retry(NoBackoff(), 0)})
 
     async def _ready(self) -> Any:
-        """The client with its topology loaded: a no-op once loaded, a reload after a failure made the
-        client drop it (the breaker makes that once per cool-down, not once per request); bounded."""
+        """The client with its topology loaded (bounded). After a node failed to answer, the topology is
+        asked for again in the background, at most once per cool-down, the failed nodes asked last
+        (redis-py's pipelines, which the reads use, never reload it without retries): after a failover the
+        slots go to the new primary, and no request waits for the reload."""
         client = self.client
-        await self.guarded(None, client.initialize)
+        await self.attempt(None, client.initialize)
+        now = time.monotonic()
+        if self._stale and self._reload is None and now - self._reloaded_at >= self.breaker.cooldown:
+            self._reloaded_at = now
+            self._reload = asyncio.get_running_loop().create_task(self._reload_topology(client))
         return client
+
+    async def _reload_topology(self, client: Any) -> None:
+        try:
+            for node in self.breaker.open_nodes():
+                client.nodes_manager.move_node_to_end_of_cached_nodes(node)
+            await self.attempt(None, client.nodes_manager.initialize)
+            self._stale = False
+            self.reloads += 1
+        except BackendError:
+            pass  # asked again after the next failure, a cool-down later
+        finally:
+            self._reload = None
+
+    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await super().attempt(node, command)
+        except BackendError:
+            if node is not None and self.breaker.is_open(node):
+                self._stale = True
+            raise
 
     def node_of(self, client: Any, key: str) -> str:
         return str(client.get_node_from_key(key).name)
@@ -58,27 +95,23 @@ class ClusterHome(RedisHome):
         return await self.guarded(self.node_of(client, key) if key is not None else None, lambda: command(client))
 
     async def get(self, key: str) -> bytes | None:
-        # The deadline only: each node's circuit is kept by the fetch, which fails a node's keys alone.
-        return await self.guarded(None, lambda: self._reads.get(key))
+        """One key, batched with the other reads of this moment for the same node: each node has its own
+        batcher, so a hung node holds up its own keys only. One deadline from when it was asked."""
+        async def read() -> bytes | None:
+            client = await self._ready()
+            node = self.node_of(client, key)
+            if not self.breaker.allow(node):
+                raise self.skipped(node)
+            reads = self._node_reads.get(node)
+            if reads is None:
+                reads = self._node_reads[node] = BatchedReads(functools.partial(self._fetch_node, client, node))
+            return await reads.get(key)
 
-    async def _fetch(self, keys: Sequence[str]) -> list[bytes | BaseException | None]:
-        """Each node's keys in one ``mget_nonatomic``, the nodes concurrently; a failed node's keys get its
-        error (the batcher hands it to their callers only)."""
-        client = await self._ready()
-        by_node: dict[str, list[str]] = {}
-        for key in keys:
-            by_node.setdefault(self.node_of(client, key), []).append(key)
+        return await self.attempt(None, read)
 
-        async def read(node: str, node_keys: list[str]) -> list[bytes | BaseException | None]:
-            try:
-                return list(await self.guarded(node, lambda: client.mget_nonatomic(node_keys)))
-            except BackendError as exc:
-                return [exc] * len(node_keys)
-
-        answers = await asyncio.gather(*(read(node, node_keys) for node, node_keys in by_node.items()))
-        values = {key: value for node_keys, node_values in zip(by_node.values(), answers, strict=True)
-                  for key, value in zip(node_keys, node_values, strict=True)}
-        return [values[key] for key in keys]
+    async def _fetch_node(self, client: Any, node: str, keys: Sequence[str]) -> list[bytes | None]:
+        """One node's keys in one ``mget_nonatomic`` (a pipeline of per-slot ``MGET``s); its circuit is told."""
+        return list(await self.attempt(node, lambda: client.mget_nonatomic(list(keys))))
 
     async def delete(self, keys: Sequence[str]) -> int:
         if not keys:
@@ -136,3 +169,12 @@ class ClusterHome(RedisHome):
         if down:
             raise BackendError(COMPONENT, f"{len(down)} of {len(client.get_primaries())} primaries down: "
                                           + "; ".join(down))
+
+    async def aclose(self) -> None:
+        if self._reload is not None:
+            self._reload.cancel()
+            await asyncio.gather(self._reload, return_exceptions=True)
+        for reads in self._node_reads.values():
+            await reads.drain()
+        self._node_reads = {}
+        await super().aclose()

@@ -149,9 +149,9 @@ class LocalCluster(_Managed):
 
     def node_of_slot(self, slot: int) -> RedisServer:
         with self.node_client(self.primaries()[0]) as client:
-            for (low, high), served in client.execute_command("CLUSTER SLOTS").items():
+            for low, high, primary, *_ in client.execute_command("CLUSTER SLOTS"):
                 if int(low) <= slot <= int(high):
-                    port = int(served["primary"][1])
+                    port = int(primary[1])
                     return next(node for node in self.nodes if node.port == port)
         raise LookupError(slot)
 
