@@ -63,8 +63,11 @@ SPECS: tuple[Spec, ...] = (
          "Ask the upstream for usage on streams (stream_options.include_usage) so streamed answers are counted and "
          "cached with their usage; the extra event is hidden from clients that did not ask for it."),
     Spec("MAX_BODY_BYTES", parse_size, 10 * 10**6, "Largest request body accepted (413 above it)."),
+    Spec("DRAIN_DELAY", float_in(0), 3.0,
+         "Seconds a replica told to stop (SIGTERM) keeps accepting with /health/ready at 503, for the load "
+         "balancer to take it out, before it stops accepting."),
     Spec("DRAIN_TIMEOUT", float_in(0), None,
-         "Seconds a stopping replica (SIGTERM) lets requests in flight finish; unset: UPSTREAM_TIMEOUT + 5."),
+         "Seconds a stopping replica then lets requests in flight finish; unset: UPSTREAM_TIMEOUT + 5."),
     # -- exact tier
     Spec("REDIS_URL", _redis, None,
          "Redis for the exact tier and everything replicas share: redis://, rediss://, unix://, "
@@ -136,6 +139,7 @@ class Settings:
     upstream_timeout: float = 60.0
     upstream_stream_usage: bool = True
     max_body_bytes: int = 10 * 10**6
+    drain_delay: float = 3.0
     drain_timeout: float | None = None
     redis_url: str | None = None
     redis_cluster: bool = False

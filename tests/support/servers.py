@@ -245,6 +245,21 @@ class SubprocessServer(_Managed):
                 raise RuntimeError(f"{self.cmd[0]} did not become healthy on {where}:\n{tail}")
             time.sleep(0.1)
 
+    def signal(self, signum: int) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code once the process ended by itself (a negative number: killed by that signal)."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
+
+    def output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return str(self._log.read().decode(errors="replace"))
+
     def stop(self) -> None:
         if self._proc is not None:
             _terminate(self._proc)
