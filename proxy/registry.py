@@ -110,7 +110,7 @@ def _qdrant(settings: Settings) -> SemanticBackend:
     from proxy.semantic.qdrant import QdrantBackend
 
     return QdrantBackend(settings.qdrant_url, api_key=settings.qdrant_api_key, collection=settings.qdrant_collection,
-                         timeout=settings.qdrant_timeout)
+                         timeout=settings.qdrant_timeout, replication_factor=settings.qdrant_replication_factor)
 
 
 def _edge(settings: Settings) -> SemanticBackend:

@@ -99,6 +99,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("QDRANT_API_KEY", parse_optional_str, None, "API key of the Qdrant server.", secret=True),
     Spec("QDRANT_COLLECTION", parse_str, "cachegate", "Qdrant collection name."),
     Spec("QDRANT_TIMEOUT", float_in(0, low_open=True), 1.0, "Seconds a Qdrant call may take."),
+    Spec("QDRANT_REPLICATION_FACTOR", int_in(1, 16), 1,
+         "Copies of each shard when cachegate creates its collections on a Qdrant cluster (2: survives a node)."),
     # -- monitoring
     Spec("METRICS_WINDOW_SECONDS", int_in(10, 86_400), 300, "Window of the latency percentiles."),
     Spec("PRICING_FILE", parse_optional_str, None, "JSON file that overrides or adds model prices."),
@@ -161,6 +163,7 @@ class Settings:
     qdrant_api_key: str | None = None
     qdrant_collection: str = "cachegate"
     qdrant_timeout: float = 1.0
+    qdrant_replication_factor: int = 1
     metrics_window_seconds: int = 300
     pricing_file: str | None = None
     usage_retention_days: int = 30
