@@ -5,7 +5,8 @@ Nothing is global: every part is made here, once per app, without I/O; the lifes
 the order of :attr:`Parts.components` (and the job runner with every contributed job), and stops them in
 reverse after the jobs. To add a component: write a class with ``contribution()``, ``start()`` and
 ``stop()`` (:class:`~proxy.health.Health` is the smallest example), build it in :func:`build` with what it
-needs, and list it in ``components``.
+needs, and list it in ``components``. Its dashboard panels are collected from its contribution like its
+routes: the dashboard, built last, is given every component's (:func:`collect_panels`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import functools
 import gc
 import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ from proxy import registry
 from proxy.access.guards import Access
 from proxy.access.ratelimit import RateLimiter
 from proxy.admin import OperatorSurface
+from proxy.admin.dashboard import DashboardPage, DashboardRoutes
 from proxy.admin.warm import GROUP as WARM_GROUP
 from proxy.admin.warm import Warmer
 from proxy.api import CHAT_ROUTE, ProxiedApi
@@ -38,7 +41,7 @@ from proxy.cache.exact import ExactCache
 from proxy.cache.singleflight import SingleFlight
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
-from proxy.component import Component, Contribution, RouteSpec
+from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
 from proxy.errors import CachegateError, ClientError, NotFoundError
@@ -53,6 +56,7 @@ from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
+from proxy.platform.secret import TenantSecret
 from proxy.platform.sqlite import Database
 from proxy.semantic.feedback import FeedbackStore
 from proxy.semantic.tier import SemanticCache
@@ -79,6 +83,7 @@ class Parts:
     monitoring: Monitoring
     operator: OperatorSurface
     api: ProxiedApi
+    dashboard: DashboardRoutes
     components: tuple[Component, ...]
 
 
@@ -103,13 +108,16 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                               embedder=embedder, feedback=registry.FEEDBACK_STORES[kind](settings, redis))
     locks = registry.LOCKS[kind](redis)
 
+    secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
+                          prefix=settings.cache_key_prefix)
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
-                               shared=settings.cache_shared)
+                               shared=settings.cache_shared, secret=lambda: secret.value,
+                               key_headers=settings.cache_key_headers)
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key)
+                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
     limiter = None
@@ -126,14 +134,25 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
-                                 upstream_api_key=pipeline.upstream_api_key)
-    operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
+                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout)
+    operator = OperatorSurface(settings, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
                                metrics=monitoring.current)
-    components = (*checked, api, access, health, monitoring, operator)
+    drawn = (*checked, secret, api, access, health, monitoring, operator)
+    dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
+    components = (*drawn, dashboard)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  locks=locks, exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, components=components)
+                 monitoring=monitoring, operator=operator, api=api, dashboard=dashboard, components=components)
+
+
+def collect_panels(components: Sequence[Component]) -> list[Panel]:
+    """Every component's dashboard panels, by ``order`` (ties: in the order of ``components``)."""
+    panels = [panel for part in components for panel in part.contribution().panels]
+    shared = sorted(name for name, count in Counter(panel.id for panel in panels).items() if count > 1)
+    if shared:
+        raise ValueError(f"dashboard panel ids must be unique; used more than once: {', '.join(shared)}")
+    return sorted(panels, key=lambda panel: panel.order)
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,

@@ -40,6 +40,9 @@ __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "
            "redact_url"]
 
 _http = parse_url("http", "https")
+#: the default CACHE_KEY_HEADERS (proxy.core.canonical's credential and routing headers)
+CACHE_KEY_HEADERS = ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "helicone-auth", "openai-organization",
+                     "openai-project", "x-portkey-provider", "x-portkey-config", "anthropic-version")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 
@@ -85,6 +88,14 @@ SPECS: tuple[Spec, ...] = (
     Spec("CACHE_CREATIVE_TEMPERATURE", float_in(0, 2), 0.7, "Temperature above which CACHE_TTL_CREATIVE applies."),
     Spec("CACHE_SHARED", parse_bool, False, "Share one cache namespace between all API keys."),
     Spec("CACHE_KEY_PREFIX", parse_str, "cachegate:", "Prefix of every key cachegate writes to Redis."),
+    Spec("CACHE_KEY_HEADERS", parse_list, CACHE_KEY_HEADERS,
+         "Request headers that change who asks or what the answer is: credential headers (x-api-key, "
+         "x-portkey-api-key, cf-aig-authorization, helicone-auth) are part of the tenant, the others of the key."),
+    Spec("TENANT_SECRET", parse_optional_str, None,
+         "Secret the tenant hash (HMAC-SHA256 of the API key) is keyed with; unset: one is made on first start "
+         "and kept in Redis (shared by replicas) or DATA_DIR/tenant.secret.", secret=True),
+    Spec("CACHE_LOCK_TIMEOUT", float_in(0, low_open=True), 60.0,
+         "Seconds an identical request waits for the one already asking the upstream before asking itself."),
     Spec("DATA_DIR", parse_str, "./data", "Directory for the embedded semantic store and SQLite files."),
     # -- semantic tier
     Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
@@ -153,6 +164,9 @@ class Settings:
     cache_creative_temperature: float = 0.7
     cache_shared: bool = False
     cache_key_prefix: str = "cachegate:"
+    cache_key_headers: tuple[str, ...] = CACHE_KEY_HEADERS
+    tenant_secret: str | None = None
+    cache_lock_timeout: float = 60.0
     data_dir: str = "./data"
     semantic_mode: str = "serve"
     semantic_threshold: float = 0.9

@@ -26,7 +26,7 @@ from proxy.admin.warm import Warmer, parse_batch
 from proxy.cache.exact import ExactCache
 from proxy.component import Guard, RouteSpec, route
 from proxy.contracts import SemanticAdmin
-from proxy.errors import BackendError, BadRequestError, CachegateError, NotFoundError
+from proxy.errors import BackendError, BadRequestError, NotFoundError, UnavailableError
 from proxy.health import Health
 from proxy.http.asgi import read_body
 from proxy.settings import Settings, redact_url
@@ -34,12 +34,6 @@ from proxy.settings import Settings, redact_url
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")
 _SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "auth", "signature", "sig")
-
-
-class DependencyUnavailableError(CachegateError):
-    status_code = 503
-    error_type = "server_error"
-    code = "dependency_unavailable"
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
@@ -130,8 +124,7 @@ class AdminRoutes:
                 else:
                     removed["semantic"] = await semantic.clear(model=model, namespace=namespace)
         except BackendError as exc:
-            raise DependencyUnavailableError(f"Could not clear the cache: {exc.message}",
-                                             code="dependency_unavailable") from exc
+            raise UnavailableError(f"Could not clear the cache: {exc.message}", code="dependency_unavailable") from exc
         return _json({"removed": removed, "total": sum(removed.values()), "skipped": skipped,
                       "scope": {"tier": "all" if tier == "both" else tier, "model": model, "namespace": namespace}})
 
@@ -147,7 +140,7 @@ class AdminRoutes:
         try:
             deleted = await self.exact.delete([key])
         except BackendError as exc:
-            raise DependencyUnavailableError(f"Could not delete the entry: {exc.message}") from exc
+            raise UnavailableError(f"Could not delete the entry: {exc.message}", code="dependency_unavailable") from exc
         if not deleted:
             raise NotFoundError("No cache entry has this key (it may have expired).", param="key",
                                 code="entry_not_found")
@@ -157,7 +150,7 @@ class AdminRoutes:
         try:
             deleted = await semantic.delete(point_id)
         except Exception as exc:  # the store's own errors: report, never a 500
-            raise DependencyUnavailableError(f"Could not delete the entry: {exc}") from exc
+            raise UnavailableError(f"Could not delete the entry: {exc}", code="dependency_unavailable") from exc
         if not deleted:
             raise NotFoundError("No cache entry has this key (it may have expired).", param="key",
                                 code="entry_not_found")

@@ -47,6 +47,15 @@ class CachedResponse:
         return self._completion
 
     @property
+    def stored_id(self) -> str | None:
+        """The completion id the upstream gave this answer (kept in the metadata, so a hit need not parse
+        the body for it; entries written before that fall back to the parsed body)."""
+        value = self.meta.get("id")
+        if value is None and self._completion is not None:
+            value = self._completion.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
     def usage(self) -> dict[str, Any]:
         usage = self.completion.get("usage")
         return usage if isinstance(usage, dict) else {}

@@ -27,7 +27,7 @@ class ChatEndpoint:
             headers = scope["headers"]
             declared = next((value.decode("latin-1") for name, value in headers if name == b"content-length"), None)
             raw = await receive_body(receive, declared, self.max_body_bytes)
-            request = self.parser.parse(raw, headers)
+            request = self.parser.parse(raw, headers, scope["query_string"].decode("latin-1"))
             response = as_response(await self.pipeline.answer(request, scope["state"]["record"]))
         except Exception as exc:
             response = error_answer(exc, scope)

@@ -10,6 +10,7 @@ iterated.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 
 from proxy.cache.entry import CachedResponse
 from proxy.cache.singleflight import Flight
-from proxy.contracts import ByteStream, RequestRecord, UpstreamResponse
+from proxy.contracts import RequestRecord, UpstreamResponse
 from proxy.core import policy, sse
 from proxy.core.request import ChatRequest, TtlRule
 from proxy.errors import UpstreamError
@@ -26,6 +27,8 @@ from proxy.errors import UpstreamError
 #: Stores a finished answer (exact tier, then the semantic tier); called in the background.
 Store = Callable[[CachedResponse], Coroutine[Any, Any, None]]
 Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
+
+logger = logging.getLogger("cachegate.chat")
 
 
 class Exchange:
@@ -52,8 +55,10 @@ class Exchange:
             record.usage = usage
         entry = None
         if completion is not None:
+            stored_id = completion.get("id")
+            meta = {"id": stored_id} if isinstance(stored_id, str) and len(stored_id) <= 256 else {}
             entry = CachedResponse.from_completion(completion, model=self.request.model, stored_at=time.time(),
-                                                   ttl=self.request.ttl(self.ttl))
+                                                   ttl=self.request.ttl(self.ttl), **meta)
             if raw is not None:
                 entry.body = raw  # plain answers are stored byte for byte
         flight = self.flight
@@ -92,20 +97,24 @@ class Exchange:
                         usage=completion.get("usage") if completion is not None else None)
         return raw, completion
 
-    def relay(self, body: ByteStream, *, hide_usage: bool) -> EventRelay:
-        return EventRelay(self, body, hide_usage=hide_usage)
+    def relay(self, response: UpstreamResponse, *, hide_usage: bool) -> EventRelay:
+        return EventRelay(self, response, hide_usage=hide_usage)
 
 
 class EventRelay:
-    """The upstream's events, passed on as they arrive while they are assembled for the cache.
+    """The upstream's events, passed on first and observed after: the cache side folds a copy into the
+    completion it may store, and whatever it meets (a field it cannot fold, a chunk that is not JSON) only
+    costs the cache entry, never the client's stream.
 
-    Bytes are relayed as they came, unless the usage event we asked for must be hidden: then events are
-    re-framed one by one (same data, without that one event). ``aclose`` always finishes the exchange.
+    The bytes go on as they came (comments, ``event:``/``id:``/``retry:`` fields, any line ending), except
+    the usage event cachegate asked for on the client's behalf (``hide_usage``), which is left out whole.
+    ``aclose`` always finishes the exchange, even when the relay was never iterated.
     """
 
-    def __init__(self, exchange: Exchange, body: ByteStream, *, hide_usage: bool) -> None:
+    def __init__(self, exchange: Exchange, response: UpstreamResponse, *, hide_usage: bool) -> None:
         self.exchange = exchange
-        self.body = body
+        self.response = response
+        self.body = response.body
         self.hide_usage = hide_usage
         self._events: AsyncGenerator[bytes, None] = self._relay()
 
@@ -114,25 +123,30 @@ class EventRelay:
 
     async def _relay(self) -> AsyncGenerator[bytes, None]:
         exchange, record = self.exchange, self.exchange.record
-        parser, assembler = sse.SSEParser(), sse.StreamAssembler()
+        relay = sse.EventRelay(drop=sse.is_usage_only_event if self.hide_usage else None)
+        assembler = sse.StreamAssembler()
         completion = None
+        delivered = False  # the client got the whole stream (whether or not it may be stored)
         try:
             async for chunk in self.body:
                 if record.ttft is None:
                     record.ttft = time.perf_counter() - exchange.started
-                if not self.hide_usage:
-                    for data in parser.feed(chunk):
-                        assembler.add(data)
-                    yield chunk
-                    continue
-                for data in parser.feed(chunk):
-                    if not sse.is_usage_only(assembler.add(data)):
-                        yield sse.encode_event(data)
-            completion = None if parser.pending else assembler.result()
+                out, events = relay.feed(chunk)
+                if out:
+                    yield out
+                for event in events:
+                    assembler.add_event(event)
+            rest = relay.close()
+            if rest:
+                yield rest
+            delivered = not relay.pending and assembler.done and not assembler.errored
+            completion, reason = assembler.outcome() if delivered else (None, "the stream was cut off or failed")
+            if completion is None:
+                logger.info("streamed answer not stored: %s", reason)
         except UpstreamError as exc:
             yield sse.encode_event(exc.to_dict())
         finally:
-            record.stream_failed = completion is None
+            record.stream_failed = not delivered
             exchange.finish(completion, usage=completion.get("usage") if completion is not None else None)
 
     async def aclose(self) -> None:
@@ -141,6 +155,8 @@ class EventRelay:
         finally:
             try:
                 await self.body.aclose()
+                await self.response.aclose()  # released even if the body was never read (a generator
+                # that never started runs no finally of its own)
             finally:
                 if not self.exchange.finished:  # never iterated: the client left before the first byte
                     self.exchange.record.stream_failed = True

@@ -12,6 +12,7 @@ response, and other features (warm, the probe) call :meth:`ChatPipeline.answer` 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
 from proxy.cache.singleflight import Flight, SingleFlight
 from proxy.chat.exchange import Exchange, Spawn
-from proxy.contracts import ByteStream, RequestRecord, SemanticProbe, SemanticTier, Upstream
-from proxy.core import canonical, policy, sse
+from proxy.contracts import ByteStream, RequestRecord, SemanticProbe, SemanticTier, Upstream, UpstreamResponse
+from proxy.core import canonical, identifiers, policy, replay
 from proxy.core.request import ChatRequest, TtlRule
 from proxy.http import headers as hdr
+from proxy.http.asgi import RequestIds
 from proxy.http.responses import JSON, SSE
 
 PATH = "/chat/completions"
@@ -42,10 +44,14 @@ class Answer:
     media_type: str | None = JSON
 
 
+#: Models whose upstream refused ``stream_options`` remembered at most (then the oldest is forgotten).
+REFUSERS = 1024
+
+
 class ChatPipeline:
     def __init__(self, *, upstream: Upstream, exact: ExactCache, flights: SingleFlight[CachedResponse],
                  spawn: Spawn, semantic: SemanticTier | None, ttl: TtlRule, prefix: str, ask_usage: bool,
-                 upstream_api_key: str | None) -> None:
+                 upstream_api_key: str | None, lock_timeout: float = 60.0) -> None:
         self.upstream = upstream
         self.exact = exact
         self.flights = flights
@@ -55,6 +61,10 @@ class ChatPipeline:
         self.prefix = prefix
         self.ask_usage = ask_usage
         self.upstream_api_key = upstream_api_key
+        self.lock_timeout = lock_timeout
+        self.ids = RequestIds()  # the random part of each cached answer's own completion id
+        #: models whose upstream answered 400 to the stream_options we add: they are not asked again
+        self.refuse_stream_options: dict[str, None] = {}
 
     async def answer(self, request: ChatRequest, record: RequestRecord) -> Answer:
         record.model, record.stream, record.api_key_hash = request.model, request.stream, request.api_key_hash
@@ -79,33 +89,52 @@ class ChatPipeline:
                                          similarity=probe.similarity)
             flight = self.flights.join(request.key)
             if not flight.leader:
-                shared = await flight.wait()
+                # A stream does not wait for a whole answer (its first byte would wait with it); a plain
+                # request waits for the leader, but never longer than CACHE_LOCK_TIMEOUT.
+                shared = None if request.stream else await self._wait(flight)
                 if shared is not None:
                     return self._hit(request, record, shared, tier="exact", key=request.key)
-                flight = None  # the leader failed: ask the upstream ourselves
+                flight = None  # the leader failed, is slow, or this is a stream: ask the upstream ourselves
         record.outcome = "miss"
         return await self._forward(request, record, flight, probe, cache="MISS")
+
+    async def _wait(self, flight: Flight[CachedResponse]) -> CachedResponse | None:
+        try:
+            return await asyncio.wait_for(flight.wait(), self.lock_timeout)  # wait() is shielded: the leader goes on
+        except TimeoutError:
+            return None
 
     # -- answering from the cache -----------------------------------------------------------------
 
     def _hit(self, request: ChatRequest, record: RequestRecord, entry: CachedResponse, *, tier: str, key: str,
              similarity: float | None = None) -> Answer:
+        """A stored answer, under a completion id of its own (the stored one goes in x-cache-original-id)."""
         record.outcome, record.tier, record.similarity, record.usage = f"{tier}_hit", tier, similarity, entry.usage
+        now = time.time()
         headers = [(b"x-cache", b"HIT"), (b"x-cache-tier", tier.encode()),
-                   (b"age", str(entry.age(time.time())).encode()), (b"x-cache-key", key.encode())]
+                   (b"age", str(entry.age(now)).encode()), (b"x-cache-key", key.encode())]
         if similarity is not None:
             headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))
         if not request.stream:
-            return Answer(200, headers, "HIT", key, body=entry.body)
-        frames = sse.replay(entry.completion, include_usage=request.wants_usage)
+            body, original = replay.refresh_identity(entry.body, completion_id=self._fresh_id(entry), created=int(now))
+            _original_id(headers, original)
+            return Answer(200, headers, "HIT", key, body=body)
+        completion = entry.completion
+        frames = replay.replay(completion, include_usage=request.wants_usage, completion_id=self._fresh_id(entry),
+                               created=int(now))
+        _original_id(headers, completion.get("id"))
         return Answer(200, headers, "HIT", key, events=_iterate(frames), media_type=SSE)
+
+    def _fresh_id(self, entry: CachedResponse) -> str:
+        return identifiers.fresh_completion_id(entry.stored_id, self.ids()[:24])
 
     # -- asking the upstream ----------------------------------------------------------------------
 
     async def _forward(self, request: ChatRequest, record: RequestRecord, flight: Flight[CachedResponse] | None,
                        probe: SemanticProbe | None, *, cache: str) -> Answer:
         headers = hdr.to_upstream(_decoded(request.headers), self.upstream_api_key)
-        content, hide_usage = request.upstream_body(ask_usage=self.ask_usage)
+        content, hide_usage = request.upstream_body(
+            ask_usage=self.ask_usage and request.model not in self.refuse_stream_options)
 
         async def store(entry: CachedResponse) -> None:
             await self.exact.store(request.key, entry)
@@ -115,21 +144,48 @@ class ChatPipeline:
         exchange = Exchange(request, record, flight, ttl=self.ttl, store=store, spawn=self.spawn,
                             started=time.perf_counter())
         try:
-            response = await self.upstream.send("POST", PATH, headers=headers, content=content)
+            response = await self.upstream.send("POST", PATH, headers=headers, content=content, params=request.query)
+            if hide_usage and response.status_code == 400:
+                response, hide_usage = await self._without_stream_options(request, response, headers)
         except BaseException:
             exchange.abandon()
             raise
-        out_headers = _encoded([*hdr.to_client(response.headers), ("x-cache", cache)])
+        out_headers = _encoded([*hdr.to_client(response.headers, cacheable=True), ("x-cache", cache)])
         if request.stream and response.status_code == 200 and _is_event_stream(response.headers):
-            return Answer(200, out_headers, cache, request.key, events=exchange.relay(response.body,
-                                                                                       hide_usage=hide_usage),
+            return Answer(200, out_headers, cache, request.key, events=exchange.relay(response, hide_usage=hide_usage),
                           media_type=SSE)
         raw, completion = await exchange.read_plain(response)
         if request.stream and policy.is_complete(completion):
             # the upstream answered a stream request with a plain body: give the client the stream it asked for
-            frames = sse.replay(completion or {}, include_usage=request.wants_usage)
+            frames = replay.replay(completion or {}, include_usage=request.wants_usage)
             return Answer(200, out_headers, cache, request.key, events=_iterate(frames), media_type=SSE)
         return Answer(response.status_code, out_headers, cache, request.key, body=raw, media_type=None)
+
+
+    async def _without_stream_options(self, request: ChatRequest, refused: UpstreamResponse,
+                                      headers: list[tuple[str, str]]) -> tuple[UpstreamResponse, bool]:
+        """A strict upstream answered 400 to the ``stream_options`` cachegate added: ask once more with the
+        client's own body, and do not add it for this model again (its streams are then stored without
+        usage). A 400 about anything else is the client's answer, passed on as it is."""
+        raw = await refused.read()
+        if b"stream_options" not in raw and b"include_usage" not in raw:
+            return _replayed(refused, raw), True
+        self.refuse_stream_options[request.model] = None
+        if len(self.refuse_stream_options) > REFUSERS:
+            del self.refuse_stream_options[next(iter(self.refuse_stream_options))]
+        return await self.upstream.send("POST", PATH, headers=headers, content=request.raw,
+                                        params=request.query), False
+
+
+def _replayed(response: UpstreamResponse, raw: bytes) -> UpstreamResponse:
+    """``response`` again, its body (read already) sent from memory."""
+    return UpstreamResponse(response.status_code, response.headers, _iterate([raw]))
+
+
+def _original_id(headers: list[tuple[bytes, bytes]], original: object) -> None:
+    value = identifiers.header_value(original)
+    if value is not None:
+        headers.append((b"x-cache-original-id", value.encode()))
 
 
 def _decoded(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from proxy.core import limits
 from proxy.errors import BadRequestError
 
 MAX_TTL = 31_536_000
@@ -64,17 +65,22 @@ def choose_ttl(directives: Directives, body: Mapping[str, Any], *, default: int,
 
 
 def parse_chat_request(raw: bytes) -> dict[str, Any]:
-    """Parse and check a chat-completions body: a JSON object with ``model`` and ``messages``."""
+    """Parse and check a chat-completions body: a JSON object with ``model`` and ``messages``, nested
+    at most :data:`~proxy.core.limits.MAX_JSON_DEPTH` levels, with a short printable ``model``."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson's own limit (1024 levels), far beyond ours
+            raise limits.depth_error() from None
         raise BadRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise BadRequestError("The request body must be a JSON object.", code="invalid_body")
+    limits.check_depth(body, raw)
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise BadRequestError("'model' is required and must be a non-empty string.", param="model",
                               code="missing_required_parameter" if model is None else "invalid_type")
+    limits.check_model(model)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequestError("'messages' is required and must be a non-empty array.", param="messages",

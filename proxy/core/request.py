@@ -9,7 +9,7 @@ no part of the pipeline reads the body again. A bad body or header raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,12 @@ import orjson
 from proxy.core import canonical, policy
 from proxy.core.keying import RequestKeys
 
-#: The headers the parser reads; every other header is only forwarded. ASGI servers give header names in
-#: lower case, and so do the callers that build requests themselves (warm).
+#: The headers the parser reads besides the configured key headers; every other header is only forwarded.
+#: ASGI servers give header names in lower case, and so do the callers that build requests themselves (warm).
 _READ = frozenset({b"authorization", b"api-key", b"x-cache-namespace", b"x-bypass-cache", b"x-cache-ttl",
                    b"cache-control"})
+#: Owners remembered per credential: the HMAC is computed once per API key, not once per request.
+OWNERS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class ChatRequest:
     key: str  # the exact-tier key
     headers: Sequence[tuple[bytes, bytes]]  # the client's headers as sent (forwarded upstream, filtered)
     upstream: str  # the upstream base URL the key was derived for
+    query: str = ""  # the query string, as sent: forwarded upstream and part of the key
+    routing: tuple[tuple[str, str], ...] = ()  # the routing headers that are part of the key
 
     def ttl(self, rule: TtlRule) -> int:
         return policy.choose_ttl(self.directives, self.body, default=rule.default, creative=rule.creative,
@@ -66,34 +70,59 @@ class ChatRequest:
 
     def semantic_scope(self) -> str:
         """Everything but the wording of the last user turn (see :func:`canonical.semantic_scope`)."""
-        return canonical.semantic_scope(self.body, upstream=self.upstream, tenant=self.tenant)
+        return canonical.semantic_scope(self.body, upstream=self.upstream, tenant=self.tenant, query=self.query,
+                                        routing=self.routing)
 
 
 class ChatRequestParser:
-    """Parses chat requests for one upstream and tenancy rule; repeated small bodies are keyed once."""
+    """Parses chat requests for one upstream and tenancy rule; repeated small bodies are keyed once.
 
-    def __init__(self, *, prefix: str, upstream: str, shared: bool) -> None:
+    Who asks (the tenant) is the HMAC, under the install's secret, of the API key and of the credential
+    headers among ``key_headers``; the other ``key_headers`` (routing: organisation, project, gateway
+    config) and the query string are part of the key.
+    """
+
+    def __init__(self, *, prefix: str, upstream: str, shared: bool, secret: Callable[[], bytes],
+                 key_headers: Sequence[str] = ()) -> None:
         self.upstream = upstream
         self.shared = shared
+        self.secret = secret  # read per request: the secret is known once the app has started
+        names = {name.strip().lower() for name in key_headers if name.strip()}
+        self.credentials = tuple(sorted(names & set(canonical.DEFAULT_CREDENTIAL_HEADERS)))
+        self.routing = tuple(sorted(names - set(self.credentials)))
+        self._read = _READ | {name.encode("latin-1") for name in names}
+        self._owners: dict[tuple[bytes, str], str] = {}
         self.keys = RequestKeys(prefix=prefix, upstream=upstream)
 
     def tenant(self, headers: Mapping[str, str]) -> tuple[str | None, canonical.Tenant]:
-        """The hash of the request's API key, and the tenant its headers name."""
-        api_key_hash = canonical.hash_api_key(canonical.api_key_of(headers))
-        return api_key_hash, canonical.tenant_for(api_key_hash, headers.get("x-cache-namespace"), shared=self.shared)
+        """The tenant hash of the request's credentials, and the tenant its headers name."""
+        credential = canonical.credential_of(headers, self.credentials)
+        owner = None
+        if credential is not None:
+            secret = self.secret()
+            owner = self._owners.get((secret, credential))
+            if owner is None:
+                owner = canonical.tenant_hash(secret, credential)
+                if owner is not None:
+                    if len(self._owners) >= OWNERS:
+                        del self._owners[next(iter(self._owners))]
+                    self._owners[secret, credential] = owner
+        return owner, canonical.tenant_for(owner, headers.get("x-cache-namespace"), shared=self.shared)
 
-    def parse(self, raw: bytes, headers: Sequence[tuple[bytes, bytes]]) -> ChatRequest:
-        read = read_headers(headers)
+    def parse(self, raw: bytes, headers: Sequence[tuple[bytes, bytes]], query: str = "") -> ChatRequest:
+        read = read_headers(headers, self._read)
         api_key_hash, tenant = self.tenant(read)
-        keyed = self.keys(raw, tenant)
+        routing = canonical.named_headers(read, self.routing) if self.routing else ()
+        keyed = self.keys(raw, tenant, query=query, routing=routing)
         directives = policy.parse_directives(read)
         body = keyed.body
         return ChatRequest(raw=raw, body=body, model=body["model"], stream=keyed.stream,
                            wants_usage=policy.wants_usage_chunk(body), directives=directives, tenant=tenant,
-                           api_key_hash=api_key_hash, key=keyed.key, headers=headers, upstream=self.upstream)
+                           api_key_hash=api_key_hash, key=keyed.key, headers=headers, upstream=self.upstream,
+                           query=query, routing=routing)
 
 
-def read_headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The headers the parser needs, by lower-case name (of a repeated header the last value wins)."""
-    return {name.decode("latin-1"): value.decode("latin-1")
-            for name, value in headers if name in _READ}
+def read_headers(headers: Sequence[tuple[bytes, bytes]],
+                 names: frozenset[bytes] | set[bytes] = _READ) -> dict[str, str]:
+    """The headers ``names`` of a request, by lower-case name (of a repeated header the last value wins)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in headers if name in names}

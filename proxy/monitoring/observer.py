@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from proxy.contracts import RequestRecord
 from proxy.core.usage import normalize_usage
@@ -61,10 +61,30 @@ def usage_numbers(usage: Any) -> tuple[int, int, int]:
     return figures.prompt_tokens or 0, figures.completion_tokens or 0, figures.cached_tokens or 0
 
 
-#: what the observer keeps of a finished request until the next fold; the first 9 fields are its signature:
-#: (path, method, status, outcome, model, stream, stream_failed, shadow_hit, (prompt, completion, cached),
-#:  duration, started_at, upstream_seconds, ttft, request_id, tier, api_key_hash)
-Event = tuple[Any, ...]
+class RequestEvent(NamedTuple):
+    """What the observer keeps of a finished request until the next fold: plain values only, nothing the
+    collector must trace. The first :data:`SIGNATURE` fields say what kind of request it was; requests of one
+    kind add the same to counters and the ledger, which is derived once per batch."""
+
+    path: str
+    method: str
+    status: int
+    outcome: str
+    model: str | None
+    stream: bool
+    stream_failed: bool
+    shadow_hit: bool
+    tokens: tuple[int, int, int]  # prompt, completion, provider-cached
+    duration: float
+    started_at: float
+    upstream_seconds: float | None
+    ttft: float | None
+    request_id: str
+    tier: str | None
+    api_key_hash: str | None
+
+
+SIGNATURE = 9
 
 
 class _Kind:
@@ -109,7 +129,7 @@ class MonitoringObserver:
         metrics.gauges[f"{NS}_active_streams"] = ("Streamed responses being sent right now.",
                                                   lambda: self.active_streams)
         metrics.before_collect = self.fold
-        self._records: list[Event] = []
+        self._records: list[RequestEvent] = []
         self._lookups: list[tuple[str, str, float]] = []
         self._routes: dict[str, str] = {}
         self._route_labels: set[str] = set()
@@ -152,10 +172,10 @@ class MonitoringObserver:
             stream = record.stream
             if stream:
                 self._streaming.discard(id(record))
-            self._records.append((record.route, record.method, record.status, record.outcome, record.model, stream,
-                                  record.stream_failed, record.shadow_hit, usage_numbers(record.usage),
-                                  record.duration, record.started_at, record.upstream_seconds, record.ttft,
-                                  record.request_id, record.tier, record.api_key_hash))
+            self._records.append(RequestEvent(
+                record.route, record.method, record.status, record.outcome, record.model, stream, record.stream_failed,
+                record.shadow_hit, usage_numbers(record.usage), record.duration, record.started_at,
+                record.upstream_seconds, record.ttft, record.request_id, record.tier, record.api_key_hash))
         except Exception:
             self._swallow()
         if len(self._records) >= self.FOLD_AT:
@@ -194,7 +214,7 @@ class MonitoringObserver:
         for key, count in counts.items():
             m.cache_lookups.inc(key, count)
 
-    def _fold_records(self, records: list[Event]) -> None:
+    def _fold_records(self, records: list[RequestEvent]) -> None:
         m = self.metrics
         kinds: dict[tuple[Any, ...], _Kind] = {}
         upstream, ttfts, tps = m.upstream_duration, m.stream_ttft, m.stream_tps
@@ -209,7 +229,7 @@ class MonitoringObserver:
                                                               rows.extend, lines.extend)
         for event in records:
             try:
-                signature = event[:9]
+                signature = event[:SIGNATURE]
                 kind = kinds.get(signature)
                 if kind is None:
                     kind = kinds[signature] = self._derive(signature)

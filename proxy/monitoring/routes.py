@@ -18,17 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from proxy.component import Guard, RouteSpec, route
-from proxy.errors import BadRequestError, CachegateError
+from proxy.errors import BadRequestError, UnavailableError
 from proxy.monitoring.telemetry import Telemetry
 from proxy.monitoring.usage import BUCKETS
 
 FORMATS = ("json", "prometheus", "csv")
-
-
-class UnavailableError(CachegateError):
-    status_code = 503
-    error_type = "server_error"
-    code = "unavailable"
 
 
 def wants_prometheus(request: Request) -> bool:

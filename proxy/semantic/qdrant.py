@@ -128,6 +128,8 @@ class QdrantBackend:
             if offset is None:
                 return keys
 
+    needs_upkeep = False  # the server indexes by itself
+
     async def maintain(self) -> None:
         return None  # the server indexes and vacuums by itself
 

@@ -3,7 +3,9 @@
 Answers are deterministic but reveal the call number (``[3] You said: hi``) so a test can tell a fresh
 upstream answer from a cached replay. Faults are injected per request with ``x-sim-*`` headers, which the
 proxy forwards untouched: ``status``, ``delay``, ``chunk-delay``, ``cut-after``, ``cut-abort``,
-``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``. Run standalone with
+``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``, ``reject-stream-options`` (a strict upstream),
+``raw-sse``/``raw-json`` (base64 of the exact bytes to answer with; ``chunk-size`` cuts an event stream),
+``response-headers`` (a JSON object of headers to add to the answer). Run standalone with
 ``python -m tests.support.simulator --port N``.
 
 Models with a prompt-cache profile (:mod:`tests.support.cache_profiles`, e.g. ``sim-openai``) are answered
@@ -20,7 +22,7 @@ import base64
 import importlib.util
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +30,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.cache_profiles import catalog as profile_catalog
@@ -59,6 +61,7 @@ class SimState:
     chat_calls: int = 0
     calls: dict[str, int] = field(default_factory=dict)
     last_headers: dict[str, str] = field(default_factory=dict)
+    last_query: str = ""
     last_body: Any = None
     seen_prompts: set[bytes] = field(default_factory=set)
     streams_abandoned: int = 0  # streams whose client went away before the end
@@ -86,6 +89,12 @@ class SimState:
                 "last_headers": dict(self.last_headers), "last_body": self.last_body}
 
 
+async def _raw(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)
+
+
 def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
     state = SimState()
 
@@ -101,6 +110,7 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
             path = request.url.path
             state.calls[path] = state.calls.get(path, 0) + 1
             state.last_headers = {k.lower(): v for k, v in request.headers.items()}
+            state.last_query = request.url.query
             state.last_body = body
             if path == "/v1/chat/completions":
                 state.chat_calls += 1
@@ -112,7 +122,10 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
                 return error_response(400, "We could not parse the JSON body of your request.")
             if flag(request, "x-sim-bad-json") and not (isinstance(body, dict) and body.get("stream")):
                 return Response(b"<html>not json{", media_type="application/json")
-            return await handler(request, body)
+            response = await handler(request, body)
+            for name, value in orjson.loads(request.headers.get("x-sim-response-headers", "{}")).items():
+                response.headers.append(name, value)  # e.g. the upstream's own x-request-id, a CDN's x-cache
+            return response
 
         return run
 
@@ -120,6 +133,15 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
         if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
             param = "model" if not isinstance(body, dict) or not body.get("model") else "messages"
             return error_response(400, f"Missing required parameter: '{param}'.", param)
+        if flag(request, "x-sim-reject-stream-options") and "stream_options" in body:
+            return error_response(400, "Unrecognized request argument supplied: stream_options", "stream_options")
+        if raw := request.headers.get("x-sim-raw-sse"):  # these bytes, exactly, as the event stream
+            size = int(request.headers.get("x-sim-chunk-size", "0") or 0) or len(raw)
+            data = base64.b64decode(raw)
+            chunks = [data[i:i + size] for i in range(0, len(data), size)]
+            return StreamingResponse(_raw(chunks), media_type="text/event-stream")
+        if raw := request.headers.get("x-sim-raw-json"):  # this plain answer, exactly
+            return Response(base64.b64decode(raw), media_type="application/json")
         profile = profile_for(body["model"])
         if profile is not None:
             return await profiled_chat(request, body, profile, state.cache)

@@ -295,3 +295,20 @@ async def test_a_model_that_fails_to_load_leaves_the_proxy_serving(store_kind: s
         assert tier.ready and len(attempts) == 2
     finally:
         await tier.stop()
+
+
+async def test_a_burst_of_stores_is_indexed_without_waiting_for_upkeep(tmp_path: Path, embedder: FakeEmbedder,
+                                                                      clock: Clock,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from proxy.semantic import edge
+
+    monkeypatch.setattr(edge, "INDEX_AFTER_WRITES", 3)
+    tier = make_tier("edge", tmp_path, embedder, clock, maintenance_interval=3600)
+    await tier.start()
+    try:
+        for text in ("one question", "another question", "a third question"):
+            await store(tier, clock, text)
+        await tier.flush()
+        assert tier.backend._writes_since_optimize == 0  # type: ignore[attr-defined]
+    finally:
+        await tier.stop()
