@@ -54,12 +54,13 @@ from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
+from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
 from proxy.platform.secret import TenantSecret
 from proxy.platform.sqlite import Database
 from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
-from proxy.semantic.feedback import TenantOf
+from proxy.semantic.feedback import FeedbackStore, TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
@@ -75,6 +76,7 @@ class Parts:
     observer: Observer
     failopen: FailOpen
     redis: RedisHome | None
+    locks: Locks
     exact: ExactCache
     semantic: SemanticCache | None
     pipeline: ChatPipeline
@@ -95,7 +97,7 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
     kind = registry.store_kind(settings)
     jobs = JobRunner()
-    redis = RedisHome(settings.redis_url, timeout=settings.redis_timeout) if settings.redis_url else None
+    redis = registry.redis_home(settings)
     database = Database(settings.data_path / FILENAME, MIGRATIONS)
     telemetry = Telemetry(settings, database=database,
                           ledger_store=registry.LEDGER_STORES[kind](settings, redis, database))
@@ -106,13 +108,16 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
         upstream = LoggingUpstream(upstream)
     exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
                        prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
+    locks = registry.LOCKS[kind](redis)
+
     secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
                           prefix=settings.cache_key_prefix)
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
                                shared=settings.cache_shared, secret=lambda: secret.value,
                                key_headers=settings.cache_key_headers)
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
-                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner)
+                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner,
+                              feedback=registry.FEEDBACK_STORES[kind](settings, redis))
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
@@ -128,7 +133,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
 
     probe = None
     if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
-        probe = build_monitor(settings, jobs=jobs, redis=redis, metrics=telemetry.metrics, clock=probe_clock,
+        probe = build_monitor(settings, jobs=jobs, redis=redis, locks=locks, metrics=telemetry.metrics,
+                              clock=probe_clock,
                               upstream=probe_upstream)
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
@@ -147,7 +153,7 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
     components = (*drawn, dashboard)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
-                 exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
+                 locks=locks, exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
                  monitoring=monitoring, operator=operator, api=api, probe=probe, dashboard=dashboard,
                  components=components)
 
@@ -163,7 +169,7 @@ def collect_panels(components: Sequence[Component]) -> list[Panel]:
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
                    backend: SemanticBackend | None, embedder: Embedder | None,
-                   tenant_of: TenantOf) -> SemanticCache | None:
+                   tenant_of: TenantOf, feedback: FeedbackStore) -> SemanticCache | None:
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
@@ -173,7 +179,8 @@ def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen
         embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
         observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
         threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
-        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of)
+        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of, feedback=feedback,
+        feedback_ttl=settings.semantic_feedback_ttl)
 
 
 class CachegateApp(Starlette):

@@ -37,7 +37,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import create_app
-    from proxy.http.server import uvicorn_options
+    from proxy.http.server import DrainingServer, uvicorn_options
 
     overrides = {spec.env: value for spec in SPECS if (value := getattr(args, spec.env)) is not None}
     try:
@@ -47,8 +47,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=10, **uvicorn_options())
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            log_level=settings.log_level.lower(), timeout_graceful_shutdown=int(settings.drain_seconds),
+                            **uvicorn_options())
+    DrainingServer(config, on_drain=app.state.parts.health.drain, delay=settings.drain_delay).run()
     return 0
 
 

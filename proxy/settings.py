@@ -35,6 +35,7 @@ from embedding_service.envspec import (
     some_of,
 )
 from proxy.errors import SettingsError
+from proxy.platform.redis_url import parse_redis_url
 
 __all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "int_in", "one_of", "parse_bool",
            "parse_list", "parse_log_level", "parse_optional_str", "parse_size", "parse_str", "parse_url", "read_env",
@@ -46,7 +47,6 @@ CACHE_KEY_HEADERS = ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "
                      "openai-project", "x-portkey-provider", "x-portkey-config", "anthropic-version")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
-_redis = parse_url("redis", "rediss", "unix")
 BALANCE_UNITS = ("diem", "usd")
 
 
@@ -94,6 +94,14 @@ def is_loopback_host(host: str) -> bool:
     except ValueError:
         return False
 
+
+
+def _redis(raw: str) -> str:
+    """A URL :func:`~proxy.platform.redis_url.parse_redis_url` understands (checked again with REDIS_CLUSTER)."""
+    parse_redis_url(raw)
+    return raw.strip()
+
+
 SPECS: tuple[Spec, ...] = (
     # -- serving
     Spec("HOST", parse_str, "127.0.0.1", "Interface to listen on."),
@@ -107,11 +115,21 @@ SPECS: tuple[Spec, ...] = (
          "Ask the upstream for usage on streams (stream_options.include_usage) so streamed answers are counted and "
          "cached with their usage; the extra event is hidden from clients that did not ask for it."),
     Spec("MAX_BODY_BYTES", parse_size, 10 * 10**6, "Largest request body accepted (413 above it)."),
+    Spec("DRAIN_DELAY", float_in(0), 3.0,
+         "Seconds a replica told to stop (SIGTERM) keeps accepting with /health/ready at 503, for the load "
+         "balancer to take it out, before it stops accepting."),
+    Spec("DRAIN_TIMEOUT", float_in(0), None,
+         "Seconds a stopping replica then lets requests in flight finish; unset: UPSTREAM_TIMEOUT + 5."),
     # -- exact tier
-    Spec("REDIS_URL", _redis, None, "Redis for the exact tier and shared counters; unset: in-process store.",
+    Spec("REDIS_URL", _redis, None,
+         "Redis for the exact tier and everything replicas share: redis://, rediss://, unix://, "
+         "redis+cluster://host:port[,host:port...], redis+sentinel://host:port[,...]/master; unset: in-process.",
          secret=True),
+    Spec("REDIS_CLUSTER", parse_bool, False, "Treat a redis:// REDIS_URL as a node of a Redis Cluster."),
     Spec("REDIS_TIMEOUT", float_in(0, low_open=True), 0.25,
-         "Seconds a Redis call may take before the cache fails open."),
+         "Seconds a Redis call may take, from when it was asked, before the cache fails open."),
+    Spec("REDIS_COOLDOWN", float_in(0), 1.0,
+         "Seconds a Redis node is skipped (its keys are misses) after it failed to answer; then one call tries it."),
     Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store."),
     Spec("CACHE_TTL", int_in(1, 31_536_000), 86_400, "Seconds an answer is kept."),
     Spec("CACHE_TTL_CREATIVE", int_in(1, 31_536_000), 3_600,
@@ -133,12 +151,16 @@ SPECS: tuple[Spec, ...] = (
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
     Spec("SEMANTIC_THRESHOLD", float_in(0, 1), 0.9,
          "Cosine similarity a semantic match needs (0.9: measured by bench/semantic_eval.py; guards apply too)."),
+    Spec("SEMANTIC_FEEDBACK_TTL", int_in(1, 31_536_000), 86_400,
+         "Seconds a semantic hit can be given feedback (remembered in Redis with REDIS_URL, so on any replica)."),
     Spec("EMBEDDING_URL", _http, None, "Embedding service; unset: embed in-process."),
     Spec("EMBEDDING_TIMEOUT", float_in(0, low_open=True), 0.5, "Seconds an embedding may take."),
     Spec("QDRANT_URL", _http, None, "Qdrant server; unset: embedded store under DATA_DIR."),
     Spec("QDRANT_API_KEY", parse_optional_str, None, "API key of the Qdrant server.", secret=True),
     Spec("QDRANT_COLLECTION", parse_str, "cachegate", "Qdrant collection name."),
     Spec("QDRANT_TIMEOUT", float_in(0, low_open=True), 1.0, "Seconds a Qdrant call may take."),
+    Spec("QDRANT_REPLICATION_FACTOR", int_in(1, 16), 1,
+         "Copies of each shard when cachegate creates its collections on a Qdrant cluster (2: survives a node)."),
     # -- monitoring
     Spec("METRICS_WINDOW_SECONDS", int_in(10, 86_400), 300, "Window of the latency percentiles."),
     Spec("PRICING_FILE", parse_optional_str, None, "JSON file that overrides or adds model prices."),
@@ -201,8 +223,12 @@ class Settings:
     upstream_timeout: float = 60.0
     upstream_stream_usage: bool = True
     max_body_bytes: int = 10 * 10**6
+    drain_delay: float = 3.0
+    drain_timeout: float | None = None
     redis_url: str | None = None
+    redis_cluster: bool = False
     redis_timeout: float = 0.25
+    redis_cooldown: float = 1.0
     cache_max_bytes: int = 256 * 10**6
     cache_ttl: int = 86_400
     cache_ttl_creative: int = 3_600
@@ -215,12 +241,14 @@ class Settings:
     data_dir: str = "./data"
     semantic_mode: str = "serve"
     semantic_threshold: float = 0.9
+    semantic_feedback_ttl: int = 86_400
     embedding_url: str | None = None
     embedding_timeout: float = 0.5
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     qdrant_collection: str = "cachegate"
     qdrant_timeout: float = 1.0
+    qdrant_replication_factor: int = 1
     metrics_window_seconds: int = 300
     pricing_file: str | None = None
     usage_retention_days: int = 30
@@ -287,6 +315,12 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def drain_seconds(self) -> float:
+        """How long a drain waits for requests in flight: DRAIN_TIMEOUT, else the longest an upstream call
+        may take plus a little for the answer to be written."""
+        return self.drain_timeout if self.drain_timeout is not None else self.upstream_timeout + 5.0
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings with every secret (and credentials inside URLs) hidden."""

@@ -30,7 +30,7 @@ from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
-from proxy.semantic.feedback import FeedbackBook, Served, TenantOf
+from proxy.semantic.feedback import REMEMBER, FeedbackBook, FeedbackStore, Served, TenantOf
 from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
 from proxy.semantic.selection import Selector, encode_entry
 from proxy.semantic.stats import PANEL as STATS_PANEL
@@ -52,7 +52,7 @@ class SemanticCache:
     def __init__(self, *, backend: SemanticBackend, embedder: Embedder, observer: Observer, failopen: FailOpen,
                  jobs: JobRunner, mode: str = "serve", threshold: float = 0.9, embedding_timeout: float = 0.5,
                  max_tokens: int = 256, candidates: int = 5, maintenance_interval: float = INTERVAL,
-                 served_memory: int = 10_000, vector_cache: int = 4096,
+                 feedback: FeedbackStore | None = None, feedback_ttl: float = REMEMBER, vector_cache: int = 4096,
                  substitution_similarity: float = guards.SUBSTITUTION_SIMILARITY,
                  clock: Callable[[], float] = time.time, tenant_of: TenantOf | None = None) -> None:
         if mode not in MODES:
@@ -76,8 +76,8 @@ class SemanticCache:
                                stats=self.stats, cache_size=vector_cache)
         self.selector = Selector(threshold=threshold, substitution_similarity=substitution_similarity, blocks=blocks,
                                  stats=self.stats)
-        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, memory=served_memory,
-                                 tenant_of=tenant_of)
+        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, store=feedback,
+                                 spawn=jobs.spawn, remember=feedback_ttl, tenant_of=tenant_of)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
         self.report = SemanticStats(self.stats, count=self.count, mode=mode, threshold=threshold,
                                     ready=lambda: self.ready)
@@ -151,8 +151,8 @@ class SemanticCache:
             return probe
         probe.entry = entry
         self.stats["hits"] += 1
-        self.book.served(request_id, Served(match.id, scope, text_hash(text), str(match.payload.get("text_hash", "")),
-                                            tenant))
+        await self.book.served(request_id, Served(match.id, scope, text_hash(text),
+                                                  str(match.payload.get("text_hash", "")), tenant))
         self._observer.cache_lookup("semantic", "hit", time.perf_counter() - started)
         return probe
 
@@ -216,7 +216,7 @@ class SemanticCache:
         """Remove entries (all, or those of ``model`` and/or ``namespace``); returns how many."""
         removed = await self.backend.delete_where(model=model, namespace=namespace_id(namespace)
                                                   if namespace is not None else None)
-        self.book.forget()
+        await self.book.forget()
         return removed
 
     async def delete(self, point_id: str) -> int:

@@ -35,8 +35,12 @@ DEFAULTS_REDACTED = {
     "UPSTREAM_TIMEOUT": 60.0,
     "UPSTREAM_STREAM_USAGE": True,
     "MAX_BODY_BYTES": 10_000_000,
+    "DRAIN_DELAY": 3.0,
+    "DRAIN_TIMEOUT": None,
     "REDIS_URL": None,
+    "REDIS_CLUSTER": False,
     "REDIS_TIMEOUT": 0.25,
+    "REDIS_COOLDOWN": 1.0,
     "CACHE_MAX_BYTES": 256_000_000,
     "CACHE_TTL": 86_400,
     "CACHE_TTL_CREATIVE": 3_600,
@@ -51,12 +55,14 @@ DEFAULTS_REDACTED = {
     "DATA_DIR": "./data",
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
+    "SEMANTIC_FEEDBACK_TTL": 86_400,
     "EMBEDDING_URL": None,
     "EMBEDDING_TIMEOUT": 0.5,
     "QDRANT_URL": None,
     "QDRANT_API_KEY": None,
     "QDRANT_COLLECTION": "cachegate",
     "QDRANT_TIMEOUT": 1.0,
+    "QDRANT_REPLICATION_FACTOR": 1,
     "METRICS_WINDOW_SECONDS": 300,
     "PRICING_FILE": None,
     "USAGE_RETENTION_DAYS": 30,
@@ -342,6 +348,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of debug, info, warning, error, critical, got 'verbose'"),
     ("METRICS_WINDOW_SECONDS", "5", "METRICS_WINDOW_SECONDS: expected a whole number from 10 to 86400, got '5'"),
     ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE: expected a whole number of at least 0, got '-1'"),
+    ("REDIS_COOLDOWN", "-1", "REDIS_COOLDOWN: expected a number at least 0, got '-1'"),
+    ("DRAIN_TIMEOUT", "soon", "DRAIN_TIMEOUT: expected a number, got 'soon'"),
 ])
 def test_from_env_bad_value(env: str, raw: str, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -363,7 +371,8 @@ def test_from_env_hides_secret_in_error() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"REDIS_URL": "http://admin:hunter2@cache.internal:6379"})
     assert caught.value.message == \
-        "REDIS_URL: expected a URL starting with redis:// or rediss:// or unix://, got <redacted>"
+        "REDIS_URL: expected a URL starting with redis:// or rediss:// or unix:// or redis+cluster:// or " \
+        "rediss+cluster:// or redis+sentinel:// or rediss+sentinel://, got <redacted>"
     assert "hunter2" not in str(caught.value)
 
 

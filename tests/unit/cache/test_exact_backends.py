@@ -1,4 +1,5 @@
-"""One behaviour suite for every exact-tier backend (the in-process store and Redis, a real server)."""
+"""One behaviour suite for every exact-tier backend: the in-process store, and Redis (a real server, a real
+cluster)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,18 @@ from proxy.cache.redis_backend import RedisBackend
 from proxy.contracts import ExactBackend
 from proxy.errors import BackendError
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_url import parse_redis_url
+from tests.support.redis_homes import KINDS, home_for
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *KINDS])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[ExactBackend]:
     if request.param == "memory":
         backend: ExactBackend = MemoryBackend(10**6)
         yield backend
         await backend.aclose()
         return
-    home = RedisHome(request.getfixturevalue("redis_url"), timeout=5.0)
+    home = home_for(request.param, request)
     yield RedisBackend(home)
     await home.aclose()
 
@@ -82,7 +85,7 @@ async def test_ping_and_usage(store: ExactBackend) -> None:
 
 
 async def test_a_redis_that_is_not_there_is_a_backend_error() -> None:
-    home = RedisHome("redis://127.0.0.1:1", timeout=0.5)
+    home = RedisHome(parse_redis_url("redis://127.0.0.1:1"), timeout=0.5)
     store = RedisBackend(home)
     try:
         for call in (store.get("k"), store.set("k", b"v", 1), store.delete(["k"]), store.ping(), store.usage()):
