@@ -95,8 +95,9 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
     if settings.debug_upstream:
         upstream = LoggingUpstream(upstream)
-    exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
-                       prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
+    levels = [exact_backend] if exact_backend is not None else [
+        registry.EXACT_BACKENDS[level](settings, redis) for level in registry.exact_levels(settings)]
+    exact = ExactCache(levels, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
                               embedder=embedder)
 

@@ -2,6 +2,7 @@
 knows which classes exist.
 
 The settings name a kind for each family (:func:`store_kind`: ``redis`` with REDIS_URL, else ``memory``;
+:func:`exact_levels`: the exact tier's levels, ``memory`` then ``disk`` without Redis;
 :func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps that name to a factory with
 one signature per contract. Adding a backend is adding a module and a line here. Heavy modules (qdrant-edge,
 qdrant-client, the model) are imported only by the factory that needs them.
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from proxy.access.ratelimit import Counter, MemoryCounter, RedisCounter
+from proxy.cache.disk import FILENAME as DISK_FILENAME
+from proxy.cache.disk import DiskBackend
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
 from proxy.contracts import Embedder, ExactBackend, SemanticBackend
@@ -24,6 +27,14 @@ from proxy.settings import Settings
 def store_kind(settings: Settings) -> str:
     """Where shared state lives: ``redis`` (REDIS_URL) or ``memory`` (this process, and SQLite under DATA_DIR)."""
     return "redis" if settings.redis_url else "memory"
+
+
+def exact_levels(settings: Settings) -> tuple[str, ...]:
+    """The exact tier's levels, first first: Redis alone, or the in-process LRU in front of the disk (unless
+    CACHE_DISK_MAX_BYTES=0)."""
+    if settings.redis_url:
+        return ("redis",)
+    return ("memory", "disk") if settings.cache_disk_max_bytes > 0 else ("memory",)
 
 
 def semantic_store_kind(settings: Settings) -> str:
@@ -44,6 +55,8 @@ def _home(redis: RedisHome | None) -> RedisHome:
 
 EXACT_BACKENDS: dict[str, Callable[[Settings, RedisHome | None], ExactBackend]] = {
     "memory": lambda settings, _: MemoryBackend(settings.cache_max_bytes),
+    "disk": lambda settings, _: DiskBackend(settings.data_path / DISK_FILENAME, settings.cache_disk_max_bytes,
+                                            policy=settings.cache_disk_eviction),
     "redis": lambda _, redis: RedisBackend(_home(redis)),
 }
 

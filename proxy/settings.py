@@ -64,7 +64,12 @@ SPECS: tuple[Spec, ...] = (
          secret=True),
     Spec("REDIS_TIMEOUT", float_in(0, low_open=True), 0.25,
          "Seconds a Redis call may take before the cache fails open."),
-    Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store."),
+    Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store (the memory level)."),
+    Spec("CACHE_DISK_MAX_BYTES", parse_size, 2 * 10**9,
+         "Bound of the exact tier's disk level under DATA_DIR (without REDIS_URL: answers survive a restart); "
+         "0 turns the level off."),
+    Spec("CACHE_DISK_EVICTION", one_of("lru", "lfu"), "lru",
+         "What the disk level drops first when full: least recently used (lru) or least often used (lfu)."),
     Spec("CACHE_TTL", int_in(1, 31_536_000), 86_400, "Seconds an answer is kept."),
     Spec("CACHE_TTL_CREATIVE", int_in(1, 31_536_000), 3_600,
          "Seconds an answer is kept when temperature is above CACHE_CREATIVE_TEMPERATURE."),
@@ -134,6 +139,8 @@ class Settings:
     redis_url: str | None = None
     redis_timeout: float = 0.25
     cache_max_bytes: int = 256 * 10**6
+    cache_disk_max_bytes: int = 2 * 10**9
+    cache_disk_eviction: str = "lru"
     cache_ttl: int = 86_400
     cache_ttl_creative: int = 3_600
     cache_creative_temperature: float = 0.7

@@ -6,9 +6,14 @@ cache fails open; reads that arrive together share one ``MGET``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
+from proxy.cache.stats import LevelReport, LevelStats
 from proxy.platform.redis import FAILURES, RedisHome
+
+NOTE = ("bytes, bound and evictions are the Redis server's (used_memory, maxmemory, evicted_keys, expired_keys: "
+        "what its own eviction acts on); entries counts cachegate's exact-tier keys only")
 
 
 class RedisBackend:
@@ -17,6 +22,7 @@ class RedisBackend:
 
     def __init__(self, home: RedisHome) -> None:
         self.home = home
+        self.stats = LevelStats()
 
     async def get(self, key: str) -> bytes | None:
         return await self.home.get(key)
@@ -45,6 +51,25 @@ class RedisBackend:
         memory = await self.home.call(lambda client: client.info("memory"))
         return entries, int(memory.get("used_memory", 0))
 
+    async def report(self) -> LevelReport:
+        """The server's memory and bound, and its eviction counters (Redis evicts, not cachegate: they are
+        copied into :attr:`stats`). Entries are left to the exact tier, which counts its own keys (SCAN)."""
+        memory, counts = await self.home.call(lambda client: _info(client))
+        self.stats.evictions["size"] = int(counts.get("evicted_keys", 0))
+        self.stats.evictions["expiry"] = int(counts.get("expired_keys", 0))
+        return LevelReport(entries=None, bytes=int(memory.get("used_memory", 0)),
+                           bound=int(memory.get("maxmemory", 0)) or None, note=NOTE)
+
+    async def touch(self, hits: Mapping[str, int]) -> None:
+        return None  # Redis keeps its own LRU/LFU clock on every read
+
+    async def maintain(self) -> None:
+        return None  # Redis expires and evicts by itself
+
     async def aclose(self) -> None:
         return None  # the home is closed by the composition root, after every user of it
 
+
+
+async def _info(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return await client.info("memory"), await client.info("stats")

@@ -58,5 +58,5 @@ def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
     parts = build(Settings(data_dir=str(tmp_path)))
     assert parts.redis is None
     assert {check.name: check.embedded for check in parts.health.checks} == {
-        "exact_cache": "memory", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
+        "exact_cache": "memory+disk", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
         "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}"}
