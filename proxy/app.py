@@ -122,8 +122,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     checked: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
                     traffic=telemetry.traffic)
-    sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
-    monitoring = Monitoring(telemetry, sizes=sizes, failopen=failopen)
+    monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
+                            failopen=failopen)
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,

@@ -197,13 +197,13 @@ class AdminRoutes:
     async def cache_status(self) -> dict[str, Any]:
         exact = self.exact
         out: dict[str, Any] = {"exact": {"backend": exact.component, "prefix": exact.prefix}}
-        try:
-            entries, size = await exact.usage()
-            out["exact"].update(entries=entries, bytes=size)
-            if exact.component == "redis":
-                out["exact"]["note"] = "entries and bytes are of the whole Redis database (DBSIZE, used_memory)"
-        except BackendError as exc:
-            out["exact"].update(entries=None, bytes=None, error=scrub(exc.message))
+        levels = await exact.level_reports()
+        known = [level.report for level in levels if level.report.entries is not None]
+        if known:
+            out["exact"].update(entries=max(r.entries or 0 for r in known), bytes=max(r.bytes or 0 for r in known))
+        else:
+            out["exact"].update(entries=None, bytes=None, error=scrub(levels[0].report.note or "unavailable"))
+        out["exact"]["levels"] = {level.name: scrub(level.snapshot()) for level in levels}
         semantic = self.semantic
         out["semantic"] = {"enabled": semantic is not None, "mode": self.settings.semantic_mode}
         if semantic is not None:

@@ -192,8 +192,13 @@ def test_stats_has_cache_services_and_metrics(admin_proxy: ProxyServer, backend:
     stats = admin(admin_proxy, "GET", "/admin/stats")
     assert stats.status_code == 200
     body = stats.json()
-    assert body["cache"]["exact"]["backend"] == backend
+    assert body["cache"]["exact"]["backend"] == ("memory+disk" if backend == "memory" else backend)
     assert body["cache"]["exact"]["entries"] >= 5
+    levels = body["cache"]["exact"]["levels"]
+    assert set(levels) == ({"memory", "disk"} if backend == "memory" else {"redis"})
+    for level in levels.values():
+        assert level["entries"] >= 5 and level["sets"] >= 5
+        assert set(level["evictions"]) == {"size", "expiry"}
     assert body["cache"]["semantic"]["enabled"] is False
     if backend == "redis":
         assert body["services"]["redis"]["status"] == "up"
