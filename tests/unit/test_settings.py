@@ -42,6 +42,11 @@ DEFAULTS_REDACTED = {
     "CACHE_CREATIVE_TEMPERATURE": 0.7,
     "CACHE_SHARED": False,
     "CACHE_KEY_PREFIX": "cachegate:",
+    "CACHE_KEY_HEADERS": ["x-api-key", "x-portkey-api-key", "cf-aig-authorization", "helicone-auth",
+                          "openai-organization", "openai-project", "x-portkey-provider", "x-portkey-config",
+                          "anthropic-version"],
+    "TENANT_SECRET": None,
+    "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
@@ -420,7 +425,7 @@ def test_data_path() -> None:
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY"}
+        "VENICE_API_KEY", "TENANT_SECRET"}
 
 
 # -- the probe's settings -------------------------------------------------------------------------------
