@@ -46,6 +46,12 @@ CACHE_KEY_HEADERS = ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
 _redis = parse_url("redis", "rediss", "unix")
 
+
+def _size_or_off(raw: str) -> int:
+    """A size (``2GB``), or ``0`` for a level that is turned off."""
+    return 0 if raw.strip() == "0" else parse_size(raw)
+
+
 SPECS: tuple[Spec, ...] = (
     # -- serving
     Spec("HOST", parse_str, "127.0.0.1", "Interface to listen on."),
@@ -65,7 +71,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("REDIS_TIMEOUT", float_in(0, low_open=True), 0.25,
          "Seconds a Redis call may take before the cache fails open."),
     Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store (the memory level)."),
-    Spec("CACHE_DISK_MAX_BYTES", parse_size, 2 * 10**9,
+    Spec("CACHE_DISK_MAX_BYTES", _size_or_off, 2 * 10**9,
          "Bound of the exact tier's disk level under DATA_DIR (without REDIS_URL: answers survive a restart); "
          "0 turns the level off."),
     Spec("CACHE_DISK_EVICTION", one_of("lru", "lfu"), "lru",

@@ -41,7 +41,9 @@ TOUCH_EVERY = 5.0
 MAX_TOUCHES = 100_000
 #: How often each level's upkeep runs.
 MAINTAIN_EVERY = 30.0
-#: How often a server level's entries are counted (a SCAN over cachegate's own keys).
+#: A server level's entries are counted by a SCAN over cachegate's own keys; a count is reused for this many
+#: times as long as it took (a 10 ms SCAN is redone after a second at the earliest), and at most CENSUS_EVERY.
+CENSUS_SPACING = 100.0
 CENSUS_EVERY = 60.0
 
 
@@ -58,7 +60,7 @@ class ExactCache:
         self._failopen = failopen
         self._clock = clock
         self._touched: dict[str, int] = {}
-        self._census: dict[str, tuple[float, int]] = {}  # level → (when, entries) for server levels
+        self._census: dict[str, tuple[float, int]] = {}  # level → (reuse until, entries) for server levels
 
     @property
     def component(self) -> str:
@@ -245,15 +247,16 @@ class ExactCache:
         return out
 
     async def _count(self, level: ExactBackend) -> int:
-        """Entries of ours on a server level (a SCAN of our prefix: run at most every CENSUS_EVERY seconds)."""
-        now = time.monotonic()
+        """Entries of ours on a server level: a SCAN of our prefix, repeated no sooner than it is worth."""
+        started = time.monotonic()
         known = self._census.get(level.name)
-        if known is not None and now - known[0] < CENSUS_EVERY:
+        if known is not None and started < known[0]:
             return known[1]
         count = 0
         async for _ in level.scan(exact_pattern(self.prefix)):
             count += 1
-        self._census[level.name] = (now, count)
+        took = time.monotonic() - started
+        self._census[level.name] = (started + min(CENSUS_EVERY, took * CENSUS_SPACING), count)
         return count
 
     def snapshot_levels(self, levels: list[Level]) -> dict[str, Any]:

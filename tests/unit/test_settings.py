@@ -37,6 +37,8 @@ DEFAULTS_REDACTED = {
     "REDIS_URL": None,
     "REDIS_TIMEOUT": 0.25,
     "CACHE_MAX_BYTES": 256_000_000,
+    "CACHE_DISK_MAX_BYTES": 2_000_000_000,
+    "CACHE_DISK_EVICTION": "lru",
     "CACHE_TTL": 86_400,
     "CACHE_TTL_CREATIVE": 3_600,
     "CACHE_CREATIVE_TEMPERATURE": 0.7,
@@ -322,6 +324,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("SEMANTIC_MODE", "maybe", "SEMANTIC_MODE: expected one of serve, shadow, off, got 'maybe'"),
     ("SEMANTIC_THRESHOLD", "1.5", "SEMANTIC_THRESHOLD: expected a number at least 0 and at most 1, got '1.5'"),
     ("CACHE_MAX_BYTES", "1k", "CACHE_MAX_BYTES: expected a size of at least 1KiB, got '1k'"),
+    ("CACHE_DISK_MAX_BYTES", "10", "CACHE_DISK_MAX_BYTES: expected a size of at least 1KiB, got '10'"),
+    ("CACHE_DISK_EVICTION", "fifo", "CACHE_DISK_EVICTION: expected one of lru, lfu, got 'fifo'"),
     ("UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT: expected a number above 0, got '0'"),
     ("UPSTREAM_BASE_URL", "ftp://x", "UPSTREAM_BASE_URL: expected a URL starting with http:// or https://, "
                                      "got 'ftp://x'"),
@@ -420,6 +424,11 @@ def test_replace_unknown_setting() -> None:
 
 def test_data_path() -> None:
     assert Settings(data_dir="/var/lib/cachegate").data_path == Path("/var/lib/cachegate")
+
+
+def test_the_disk_level_is_turned_off_by_zero() -> None:
+    assert Settings.from_env({"CACHE_DISK_MAX_BYTES": "0"}).cache_disk_max_bytes == 0
+    assert Settings.from_env({"CACHE_DISK_MAX_BYTES": "1GiB"}).cache_disk_max_bytes == 2**30
 
 
 def test_secret_specs() -> None:
