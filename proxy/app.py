@@ -46,8 +46,12 @@ from proxy.health import Health
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
+from proxy.monitoring.alerts import Alerts, Sampler
+from proxy.monitoring.registry import LabelledCollector
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.monitoring.upstream_debug import LoggingUpstream
+from proxy.monitoring.warnings import Thresholds
+from proxy.monitoring.webhook import Webhook
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
@@ -77,6 +81,7 @@ class Parts:
     monitoring: Monitoring
     operator: OperatorSurface
     api: ProxiedApi
+    alerts: Alerts
     components: tuple[Component, ...]
 
 
@@ -120,8 +125,14 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     access = Access(settings, limiter=limiter)
 
     checked: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
+    alerts = Alerts(_thresholds(settings), webhook=webhook, instance=f"{settings.host}:{settings.port}",
+                    every=settings.alert_check_seconds,
+                    sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
+                                   false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
+    _export_states(telemetry, failopen, semantic)
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
-                    traffic=telemetry.traffic)
+                    traffic=telemetry.traffic, warnings=alerts.active)
     monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
                             failopen=failopen)
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
@@ -131,10 +142,36 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
                                metrics=monitoring.current)
-    components = (*checked, secret, api, access, health, monitoring, operator)
+    components = (*checked, secret, api, access, health, monitoring, operator, alerts,
+                  *([webhook] if webhook is not None else []))
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, components=components)
+                 monitoring=monitoring, operator=operator, api=api, alerts=alerts, components=components)
+
+
+def _thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(hit_rate_below=settings.alert_hit_rate_below, min_requests=settings.alert_min_requests,
+                      evictions_per_minute=settings.alert_evictions_per_minute, store_fill=settings.alert_store_fill,
+                      upstream_error_rate=settings.alert_upstream_error_rate,
+                      failopen_per_minute=settings.alert_failopen_per_minute,
+                      false_hits_per_hour=settings.alert_false_hits_per_hour,
+                      window_seconds=settings.alert_window_seconds)
+
+
+def _export_states(telemetry: Telemetry, failopen: FailOpen, semantic: SemanticCache | None) -> None:
+    """Fail-open states and semantic feedback as Prometheus families (what alerts.yml watches)."""
+    registry = telemetry.metrics.registry
+    registry.register(LabelledCollector(
+        "dependency_up", "1 while a dependency answers, 0 once it failed and until it answers again.", "component",
+        lambda: {name: 0.0 if state.degraded else 1.0 for name, state in failopen.components.items()}))
+    registry.register(LabelledCollector(
+        "failopen_events", "Calls to a dependency that failed and were served without it.", "component",
+        lambda: {name: state.failures for name, state in failopen.components.items()}, counter=True))
+    if semantic is not None:
+        registry.register(LabelledCollector(
+            "semantic_feedback", "Semantic hits clients judged (POST /admin/cache/feedback), by verdict.", "verdict",
+            lambda: {"right": semantic.stats["feedback_right"], "wrong": semantic.stats["feedback_wrong"]},
+            counter=True))
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,

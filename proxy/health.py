@@ -5,7 +5,8 @@
   concurrently, bounded by :data:`CHECK_TIMEOUT`; what the fail-open book-keeping saw (failures, the last
   error) is added.
 - ``/health/live``: 200 while the process serves (liveness: it checks nothing else).
-- ``/health/detailed``: the above plus the traffic and error rates of the metrics window.
+- ``/health/detailed``: the above plus the traffic and error rates of the metrics window, and the warnings
+  that hold now (``warnings``: :mod:`proxy.monitoring.alerts`; they never change the status code).
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ async def _ping(check: HealthCheck, timeout: float) -> tuple[str, dict[str, Any]
 
 class Health:
     def __init__(self, checks: Sequence[HealthCheck], failopen: FailOpen, *,
-                 traffic: Callable[[], dict[str, Any]]) -> None:
+                 traffic: Callable[[], dict[str, Any]],
+                 warnings: Callable[[], list[dict[str, Any]]] = list) -> None:
         self.checks = tuple(checks)
         self.failopen = failopen
         self.traffic = traffic  # the window's rates, for /health/detailed
+        self.warnings = warnings  # the warnings that hold now
 
     async def check(self, timeout: float = CHECK_TIMEOUT) -> tuple[bool, dict[str, dict[str, Any]]]:
         """(all up?, name → {status, latency_ms | error, failures, last_error}) for every dependency."""
@@ -86,6 +89,7 @@ class Health:
             body["status"] = "unhealthy"
             body["down"] = _down(checks)
         body["services"] = checks
+        body["warnings"] = self.warnings()
         body["timestamp"] = time.time()
         return JSONResponse(body, status_code=503 if body["status"] == "unhealthy" else 200)
 

@@ -110,6 +110,23 @@ SPECS: tuple[Spec, ...] = (
     Spec("LOG_LEVEL", parse_log_level, "INFO", "debug, info, warning, error or critical."),
     Spec("LOG_FORMAT", one_of("text", "json"), "text", "Application log format."),
     Spec("DEBUG_UPSTREAM", parse_bool, False, "Log upstream requests and responses (keys redacted)."),
+    # -- warnings (GET /health/detailed, ALERT_WEBHOOK_URL; the same thresholds as deploy/prometheus/alerts.yml)
+    Spec("ALERT_HIT_RATE_BELOW", float_in(0, 1), 0.2,
+         "Warn when the hit rate over ALERT_WINDOW_SECONDS is below this share; 0: off."),
+    Spec("ALERT_MIN_REQUESTS", int_in(1), 20, "Fewest chat requests in the window for a hit-rate warning."),
+    Spec("ALERT_WINDOW_SECONDS", int_in(60, 86_400), 600, "Window of the hit-rate warning."),
+    Spec("ALERT_EVICTIONS_PER_MINUTE", float_in(0), 100.0,
+         "Warn when a cache level evicts more entries a minute than this for room (over 5 minutes); 0: off."),
+    Spec("ALERT_STORE_FILL", float_in(0, 1), 0.9, "Warn when a cache level holds more than this share of its bound."),
+    Spec("ALERT_UPSTREAM_ERROR_RATE", float_in(0, 1), 0.05,
+         "Warn when more than this share of proxied answers are 5xx (over 5 minutes); 0: off."),
+    Spec("ALERT_FAILOPEN_PER_MINUTE", float_in(0), 10.0,
+         "Warn when a dependency fails (served without it) more often a minute than this (over 5 minutes); 0: off."),
+    Spec("ALERT_FALSE_HITS_PER_HOUR", float_in(0), 5.0,
+         "Warn when more semantic hits than this were reported wrong in the last hour; 0: off."),
+    Spec("ALERT_CHECK_SECONDS", float_in(0.1, 3600), 15.0, "How often the warnings are evaluated."),
+    Spec("ALERT_WEBHOOK_URL", _http, None, "Receives a JSON POST when a warning starts and when it ends.",
+         secret=True),
     # -- operator surface
     Spec("ADMIN_API_KEY", parse_optional_str, None, "Key for /admin/*; unset: loopback clients only.",
          secret=True),
@@ -171,6 +188,16 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     debug_upstream: bool = False
+    alert_hit_rate_below: float = 0.2
+    alert_min_requests: int = 20
+    alert_window_seconds: int = 600
+    alert_evictions_per_minute: float = 100.0
+    alert_store_fill: float = 0.9
+    alert_upstream_error_rate: float = 0.05
+    alert_failopen_per_minute: float = 10.0
+    alert_false_hits_per_hour: float = 5.0
+    alert_check_seconds: float = 15.0
+    alert_webhook_url: str | None = None
     admin_api_key: str | None = None
     monitor_api_key: str | None = None
     rate_limit_per_minute: int = 0

@@ -224,3 +224,19 @@ class LedgerCollector(Collector):
         totals = self._totals()
         for key, doc in LEDGER_GAUGES.items():
             yield GaugeMetricFamily(f"{NS}_ledger_{key}", doc, value=float(totals.get(key, 0)))
+
+
+class LabelledCollector(Collector):
+    """One gauge or counter family with one label, read at scrape time: ``read()`` maps label value → value
+    (fail-open states as ``cachegate_dependency_up{component}``, the semantic feedback verdicts...)."""
+
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, float]], *,
+                 counter: bool = False) -> None:
+        self.name, self.doc, self.label, self.read, self.counter = name, doc, label, read, counter
+
+    def collect(self) -> Iterator[Metric]:
+        kind = CounterMetricFamily if self.counter else GaugeMetricFamily
+        family = kind(f"{NS}_{self.name}", self.doc, labels=[self.label])
+        for value, number in sorted(self.read().items()):
+            family.add_metric([value], float(number))
+        yield family

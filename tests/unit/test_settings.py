@@ -65,6 +65,16 @@ DEFAULTS_REDACTED = {
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
     "DEBUG_UPSTREAM": False,
+    "ALERT_HIT_RATE_BELOW": 0.2,
+    "ALERT_MIN_REQUESTS": 20,
+    "ALERT_WINDOW_SECONDS": 600,
+    "ALERT_EVICTIONS_PER_MINUTE": 100.0,
+    "ALERT_STORE_FILL": 0.9,
+    "ALERT_UPSTREAM_ERROR_RATE": 0.05,
+    "ALERT_FAILOPEN_PER_MINUTE": 10.0,
+    "ALERT_FALSE_HITS_PER_HOUR": 5.0,
+    "ALERT_CHECK_SECONDS": 15.0,
+    "ALERT_WEBHOOK_URL": None,
     "ADMIN_API_KEY": None,
     "MONITOR_API_KEY": None,
     "RATE_LIMIT_PER_MINUTE": 0,
@@ -434,7 +444,7 @@ def test_the_disk_level_is_turned_off_by_zero() -> None:
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY", "TENANT_SECRET"}
+        "VENICE_API_KEY", "ALERT_WEBHOOK_URL", "TENANT_SECRET"}
 
 
 # -- the probe's settings -------------------------------------------------------------------------------
