@@ -8,12 +8,14 @@ A bad value stops start-up with a message naming the setting.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from proxy.errors import SettingsError
-from proxy.settings import SPECS, Settings
+from proxy.settings import SPECS, Settings, split_bind_address
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +43,40 @@ def serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
         return 2
+    if settings.metrics_bind_address and split_bind_address(settings.metrics_bind_address) == \
+            (settings.host, settings.port):
+        print("cachegate: bad setting: METRICS_BIND_ADDRESS: must differ from HOST:PORT", file=sys.stderr)
+        return 2
     configure_logging(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=10, **uvicorn_options())
+    options = {"log_config": None, "log_level": settings.log_level.lower(), "timeout_graceful_shutdown": 10,
+               **uvicorn_options()}
+    if not settings.metrics_bind_address:
+        uvicorn.run(app, host=settings.host, port=settings.port, **options)
+        return 0
+    from proxy.http.listeners import Listener
+
+    host, port = split_bind_address(settings.metrics_bind_address)
+    public = uvicorn.Server(uvicorn.Config(Listener(app, monitoring=False), host=settings.host, port=settings.port,
+                                           lifespan="on", **options))
+    private = uvicorn.Server(uvicorn.Config(Listener(app, monitoring=True), host=host, port=port, lifespan="off",
+                                            **options))
+    asyncio.run(_serve_both(public, private))
     return 0
+
+
+async def _serve_both(public: Any, private: Any) -> None:
+    """The public server (which runs the app's lifespan) first; the metrics listener once it has started;
+    when either stops (a signal, a port already taken), both stop."""
+    first = asyncio.create_task(public.serve())
+    while not public.started and not first.done():
+        await asyncio.sleep(0.05)
+    tasks = [first]
+    if not first.done():
+        tasks.append(asyncio.create_task(private.serve()))
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    public.should_exit = private.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

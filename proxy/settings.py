@@ -8,6 +8,7 @@ from it. A bad value raises :class:`SettingsError` naming the setting, which sto
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,29 @@ PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "l
 _redis = parse_url("redis", "rediss", "unix")
 
 
+def parse_bind_address(raw: str) -> str:
+    """``host:port`` (``[v6]:port`` for IPv6), port 1 to 65535; answered as given, stripped."""
+    value = raw.strip()
+    host, colon, port = value.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:9090 or [::1]:9090")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError("expected [address]:port for IPv6")
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"{host[1:-1]!r} is not an IPv6 address") from None
+    elif ":" in host or any(c.isspace() for c in host):
+        raise ValueError("expected host:port (an IPv6 address goes in brackets: [::1]:9090)")
+    return value
+
+
+def split_bind_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def _size_or_off(raw: str) -> int:
     """A size (``2GB``), or ``0`` for a level that is turned off."""
     return 0 if raw.strip() == "0" else parse_size(raw)
@@ -64,6 +88,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("UPSTREAM_STREAM_USAGE", parse_bool, True,
          "Ask the upstream for usage on streams (stream_options.include_usage) so streamed answers are counted and "
          "cached with their usage; the extra event is hidden from clients that did not ask for it."),
+    Spec("METRICS_BIND_ADDRESS", parse_bind_address, None,
+         "host:port of a second listener for /metrics*, /kv-cache-metrics, /health* and /dashboard, which the "
+         "public HOST:PORT then no longer serves; unset: everything on HOST:PORT."),
     Spec("MAX_BODY_BYTES", parse_size, 10 * 10**6, "Largest request body accepted (413 above it)."),
     # -- exact tier
     Spec("REDIS_URL", _redis, None, "Redis for the exact tier and shared counters; unset: in-process store.",
@@ -158,6 +185,7 @@ class Settings:
     upstream_api_key: str | None = None
     upstream_timeout: float = 60.0
     upstream_stream_usage: bool = True
+    metrics_bind_address: str | None = None
     max_body_bytes: int = 10 * 10**6
     redis_url: str | None = None
     redis_timeout: float = 0.25

@@ -33,6 +33,7 @@ DEFAULTS_REDACTED = {
     "UPSTREAM_API_KEY": None,
     "UPSTREAM_TIMEOUT": 60.0,
     "UPSTREAM_STREAM_USAGE": True,
+    "METRICS_BIND_ADDRESS": None,
     "MAX_BODY_BYTES": 10_000_000,
     "REDIS_URL": None,
     "REDIS_TIMEOUT": 0.25,
@@ -434,6 +435,19 @@ def test_replace_unknown_setting() -> None:
 
 def test_data_path() -> None:
     assert Settings(data_dir="/var/lib/cachegate").data_path == Path("/var/lib/cachegate")
+
+
+@pytest.mark.parametrize(("raw", "ok"), [("127.0.0.1:9090", True), ("metrics.internal:9090", True),
+                                         ("[::1]:9090", True), ("0.0.0.0:1", True), ("9090", False),
+                                         (":9090", False), ("host:0", False), ("host:70000", False),
+                                         ("::1:9090", False), ("[nope]:9090", False), ("a b:9090", False)])
+def test_metrics_bind_address(raw: str, ok: bool) -> None:
+    if ok:
+        assert Settings.from_env({"METRICS_BIND_ADDRESS": raw}).metrics_bind_address == raw
+    else:
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({"METRICS_BIND_ADDRESS": raw})
+        assert caught.value.param == "METRICS_BIND_ADDRESS"
 
 
 def test_the_disk_level_is_turned_off_by_zero() -> None:
