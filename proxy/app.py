@@ -35,6 +35,8 @@ from proxy.admin.warm import Warmer
 from proxy.api import CHAT_ROUTE, ProxiedApi
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
+from proxy.cache.history import FILENAME as HISTORY_FILE
+from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
@@ -111,11 +113,13 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
                                shared=settings.cache_shared, secret=lambda: secret.value,
                                key_headers=settings.cache_key_headers)
+    history = RequestHistory(settings.data_path / HISTORY_FILE) if settings.cache_keep_requests else None
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout)
+                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout,
+                            history=history)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
     limiter = None
@@ -138,11 +142,14 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
-                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout)
+                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout,
+                                 history=history)
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
-                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
+                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact, history=history,
+                                             upstream_api_key=settings.upstream_api_key), health=health,
                                metrics=monitoring.current)
-    components = (*checked, secret, api, access, health, monitoring, operator, alerts,
+    components = (*checked, *([history] if history is not None else []), secret, api, access, health, monitoring,
+                  operator, alerts,
                   *([webhook] if webhook is not None else []))
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,

@@ -115,6 +115,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("TENANT_SECRET", parse_optional_str, None,
          "Secret the tenant hash (HMAC-SHA256 of the API key) is keyed with; unset: one is made on first start "
          "and kept in Redis (shared by replicas) or DATA_DIR/tenant.secret.", secret=True),
+    Spec("CACHE_KEEP_REQUESTS", parse_bool, False,
+         "Keep each stored answer's request (body, namespace and routing headers; never keys) and its hit count in "
+         "DATA_DIR/cache-history.sqlite3 until a day after it expires, for POST /admin/cache/warm "
+         "{\"from\": \"popular\"}. Privacy cost: prompts are kept on disk in plain text."),
     Spec("CACHE_LOCK_TIMEOUT", float_in(0, low_open=True), 60.0,
          "Seconds an identical request waits for the one already asking the upstream before asking itself."),
     Spec("DATA_DIR", parse_str, "./data", "Directory for the embedded semantic store and SQLite files."),
@@ -199,6 +203,7 @@ class Settings:
     cache_key_prefix: str = "cachegate:"
     cache_key_headers: tuple[str, ...] = CACHE_KEY_HEADERS
     tenant_secret: str | None = None
+    cache_keep_requests: bool = False
     cache_lock_timeout: float = 60.0
     data_dir: str = "./data"
     semantic_mode: str = "serve"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
+from proxy.cache.history import RequestHistory, asked_of
 from proxy.cache.singleflight import Flight, SingleFlight
 from proxy.chat.exchange import Exchange, Spawn
 from proxy.contracts import ByteStream, RequestRecord, SemanticProbe, SemanticTier, Upstream, UpstreamResponse
@@ -51,7 +52,8 @@ REFUSERS = 1024
 class ChatPipeline:
     def __init__(self, *, upstream: Upstream, exact: ExactCache, flights: SingleFlight[CachedResponse],
                  spawn: Spawn, semantic: SemanticTier | None, ttl: TtlRule, prefix: str, ask_usage: bool,
-                 upstream_api_key: str | None, lock_timeout: float = 60.0) -> None:
+                 upstream_api_key: str | None, lock_timeout: float = 60.0,
+                 history: RequestHistory | None = None) -> None:
         self.upstream = upstream
         self.exact = exact
         self.flights = flights
@@ -62,6 +64,7 @@ class ChatPipeline:
         self.ask_usage = ask_usage
         self.upstream_api_key = upstream_api_key
         self.lock_timeout = lock_timeout
+        self.history = history  # CACHE_KEEP_REQUESTS: requests and hits kept for warming
         self.ids = RequestIds()  # the random part of each cached answer's own completion id
         #: models whose upstream answered 400 to the stream_options we add: they are not asked again
         self.refuse_stream_options: dict[str, None] = {}
@@ -110,6 +113,8 @@ class ChatPipeline:
              similarity: float | None = None) -> Answer:
         """A stored answer, under a completion id of its own (the stored one goes in x-cache-original-id)."""
         record.outcome, record.tier, record.similarity, record.usage = f"{tier}_hit", tier, similarity, entry.usage
+        if self.history is not None and tier == "exact":
+            self.history.hit(key)
         now = time.time()
         headers = [(b"x-cache", b"HIT"), (b"x-cache-tier", tier.encode()),
                    (b"age", str(entry.age(now)).encode()), (b"x-cache-key", key.encode())]
@@ -138,6 +143,8 @@ class ChatPipeline:
 
         async def store(entry: CachedResponse) -> None:
             await self.exact.store(request.key, entry)
+            if self.history is not None:
+                self.history.stored(asked_of(request, entry.stored_at + entry.ttl))
             if self.semantic is not None and probe is not None:
                 self.semantic.remember(probe, entry, namespace=request.tenant.namespace)
 

@@ -49,6 +49,7 @@ DEFAULTS_REDACTED = {
                           "openai-organization", "openai-project", "x-portkey-provider", "x-portkey-config",
                           "anthropic-version"],
     "TENANT_SECRET": None,
+    "CACHE_KEEP_REQUESTS": False,
     "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
     "SEMANTIC_MODE": "serve",
