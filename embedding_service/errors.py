@@ -5,10 +5,14 @@
 - :class:`EmbeddingError` is what an embedder (in-process or over HTTP) raises to its caller when it cannot
   embed; the proxy maps it to its own ``BackendError`` at that boundary and fails open.
 
+Both services answer errors in one shape, OpenAI's: :class:`OpenAIStyleError` renders it, and the proxy's
+own tree (``proxy.errors.CachegateError``) is built on it too.
+
 ::
 
     Exception
-    ├── ServiceError (500)
+    ├── OpenAIStyleError: knows its HTTP status, renders ``{"error": {...}}``
+    │   └── ServiceError (500): what this service answers
     │   ├── BadRequestError (400)
     │   ├── PayloadTooLargeError (413)
     │   ├── ModelNotReadyError (503)
@@ -23,7 +27,9 @@ from typing import Any
 import orjson
 
 
-class ServiceError(Exception):
+class OpenAIStyleError(Exception):
+    """An error a client sees: an HTTP status and an OpenAI-style ``{"error": {...}}`` body."""
+
     status_code: int = 500
     error_type: str = "server_error"
     code: str | None = None
@@ -41,6 +47,10 @@ class ServiceError(Exception):
 
     def to_body(self) -> bytes:
         return orjson.dumps(self.to_dict())
+
+
+class ServiceError(OpenAIStyleError):
+    """Base of every error the embedding service answers."""
 
 
 class BadRequestError(ServiceError):

@@ -5,7 +5,8 @@ Nothing is global: every part is made here, once per app, without I/O; the lifes
 the order of :attr:`Parts.components` (and the job runner with every contributed job), and stops them in
 reverse after the jobs. To add a component: write a class with ``contribution()``, ``start()`` and
 ``stop()`` (:class:`~proxy.health.Health` is the smallest example), build it in :func:`build` with what it
-needs, and list it in ``components``.
+needs, and list it in ``components``. Its dashboard panels are collected from its contribution like its
+routes: the dashboard, built last, is given every component's (:func:`collect_panels`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import functools
 import gc
 import inspect
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,7 @@ from proxy import registry
 from proxy.access.guards import Access
 from proxy.access.ratelimit import RateLimiter
 from proxy.admin import OperatorSurface
+from proxy.admin.dashboard import DashboardPage, DashboardRoutes
 from proxy.admin.warm import GROUP as WARM_GROUP
 from proxy.admin.warm import Warmer
 from proxy.api import CHAT_ROUTE, ProxiedApi
@@ -40,7 +43,7 @@ from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
-from proxy.component import Component, Contribution, RouteSpec
+from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
 from proxy.errors import CachegateError, ClientError, NotFoundError
@@ -84,6 +87,7 @@ class Parts:
     operator: OperatorSurface
     api: ProxiedApi
     alerts: Alerts
+    dashboard: DashboardRoutes
     components: tuple[Component, ...]
 
 
@@ -144,16 +148,18 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
                                  upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout,
                                  history=history)
-    operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
+    operator = OperatorSurface(settings, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact, history=history,
                                              upstream_api_key=settings.upstream_api_key), health=health,
                                metrics=monitoring.current)
-    components = (*checked, *([history] if history is not None else []), secret, api, access, health, monitoring,
-                  operator, alerts,
-                  *([webhook] if webhook is not None else []))
+    drawn = (*checked, *([history] if history is not None else []), secret, api, access, health, monitoring,
+             operator, alerts, *([webhook] if webhook is not None else []))
+    dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
+    components = (*drawn, dashboard)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, alerts=alerts, components=components)
+                 monitoring=monitoring, operator=operator, api=api, alerts=alerts, dashboard=dashboard,
+                 components=components)
 
 
 def _thresholds(settings: Settings) -> Thresholds:
@@ -179,6 +185,15 @@ def _export_states(telemetry: Telemetry, failopen: FailOpen, semantic: SemanticC
             "semantic_feedback", "Semantic hits clients judged (POST /admin/cache/feedback), by verdict.", "verdict",
             lambda: {"right": semantic.stats["feedback_right"], "wrong": semantic.stats["feedback_wrong"]},
             counter=True))
+
+
+def collect_panels(components: Sequence[Component]) -> list[Panel]:
+    """Every component's dashboard panels, by ``order`` (ties: in the order of ``components``)."""
+    panels = [panel for part in components for panel in part.contribution().panels]
+    shared = sorted(name for name, count in Counter(panel.id for panel in panels).items() if count > 1)
+    if shared:
+        raise ValueError(f"dashboard panel ids must be unique; used more than once: {', '.join(shared)}")
+    return sorted(panels, key=lambda panel: panel.order)
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,

@@ -8,7 +8,8 @@ The composition root (:mod:`proxy.app`) builds each part with the pieces it uses
 - **middleware** (outermost first) around every route, the chat route's short cut included;
 - **health checks** for ``/health``: a ping for a dependency, or a description of an in-process part;
 - **jobs**: periodic work, run by the one :class:`~proxy.platform.jobs.JobRunner`;
-- **panels** the dashboard shows;
+- **panels** the dashboard shows (:class:`Panel`: a kind of drawing from :data:`PANEL_KINDS` and the JSON
+  it is drawn from); the dashboard, built last, is given every component's;
 - **listeners** told about every finished request (after the observer).
 
 A component is built without I/O; :meth:`Component.start` opens what it needs (in the order the root lists
@@ -18,6 +19,7 @@ nothing of cachegate's but the contracts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -69,15 +71,39 @@ class Job:
     at_start: bool = False
 
 
+#: The kinds of panel ``dashboard.html`` draws (its ``KINDS``; a unit test keeps the two lists equal). All but
+#: ``link`` draw the JSON their ``source`` answers; a ``link`` panel links to its ``source`` (a page of its own).
+PANEL_KINDS = (
+    "totals", "outcomes", "timeline", "tokens", "latency", "streaming", "models", "pricing", "exports",  # /metrics*
+    "recent", "admin",  # the operator surface (/dashboard/data)
+    "semantic",  # the semantic tier (/metrics/semantic)
+    "link",  # any component with a page of its own
+)
+_PANEL_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+
+
 @dataclass(frozen=True)
 class Panel:
-    """A section of the dashboard: the page draws panel ``kind`` from the JSON at ``source``."""
+    """A section of the dashboard: the page draws panel ``kind`` from the JSON at ``source`` (a path on this
+    origin; a ``link`` panel links to it instead), titled ``title``, with ``note`` beside the title (a
+    ``link`` panel: under it). Panels are shown by ``order``, then in the order the components are listed."""
 
     id: str
     title: str
     kind: str
     source: str
     order: int = 100
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not _PANEL_ID.match(self.id):
+            raise ValueError(f"panel id {self.id!r}: lower-case letters, digits and '-', starting with a letter")
+        if self.kind not in PANEL_KINDS:
+            raise ValueError(f"panel {self.id!r}: kind {self.kind!r} is not one of {', '.join(PANEL_KINDS)}")
+        if not self.source.startswith("/") or self.source.startswith("//"):
+            raise ValueError(f"panel {self.id!r}: source {self.source!r} must be a path on this origin ('/...')")
+        if not self.title.strip():
+            raise ValueError(f"panel {self.id!r} needs a title")
 
 
 Listener = Callable[[RequestRecord], None]

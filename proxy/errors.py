@@ -5,7 +5,7 @@ as an OpenAI-style ``{"error": {...}}`` body, so handlers raise and one place an
 libraries we talk to (aiohttp, redis, qdrant, the embedding service) are mapped to these at the boundary
 with ``raise ... from exc``::
 
-    CachegateError (500)
+    CachegateError (500), an embedding_service.errors.OpenAIStyleError
     ├── SettingsError (also ValueError): a bad setting; stops start-up naming it
     ├── ClientError (400): bad input, answered, nothing stored or sent upstream
     │   ├── BadRequestError (400)
@@ -26,31 +26,16 @@ dropped) and the embedding service's own tree (:mod:`embedding_service.errors`),
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
+from embedding_service.errors import OpenAIStyleError
 
 
-class CachegateError(Exception):
-    """Base of every error cachegate raises on purpose."""
+class CachegateError(OpenAIStyleError):
+    """Base of every error cachegate raises on purpose (the rendering is shared with the embedding
+    service: :class:`embedding_service.errors.OpenAIStyleError`)."""
 
     status_code: int = 500
     error_type: str = "server_error"
     code: str | None = None
-
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        if code is not None:
-            self.code = code
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param,
-                          "code": self.code}}
-
-    def to_body(self) -> bytes:
-        return orjson.dumps(self.to_dict())
 
 
 class SettingsError(CachegateError, ValueError):

@@ -1,8 +1,9 @@
-"""The operator's surface: admin routes, the dashboard and its recent-requests list.
+"""The operator's surface: admin routes, warm, the recent-requests list and the dashboard's view of the set-up.
 
-Every admin route is ``Guard.ADMIN``; the dashboard's are ``Guard.MONITOR`` (the page itself
-``Guard.MONITOR_PAGE``: refused with the page, which asks for the key). The recent-requests list is a
-listener the request middleware tells about every finished request.
+Every admin route is ``Guard.ADMIN``; ``/dashboard/data`` (recent requests and the set-up, which the
+dashboard's *recent* and *admin* panels draw) is ``Guard.MONITOR``. The recent-requests list is a listener
+the request middleware tells about every finished request. The dashboard page itself is a component of its
+own (:class:`~proxy.admin.dashboard.DashboardRoutes`), built last with every component's panels.
 """
 
 from __future__ import annotations
@@ -12,39 +13,45 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from proxy.access.auth import AccessControl
-from proxy.admin.dashboard import DashboardPage, DashboardRoutes
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
 from proxy.admin.recent import RecentRequests
 from proxy.admin.routes import AdminRoutes
 from proxy.admin.warm import Warmer
 from proxy.cache.exact import ExactCache
-from proxy.component import Contribution
+from proxy.component import Contribution, Guard, Panel, route
 from proxy.contracts import SemanticAdmin
 from proxy.health import Health
 from proxy.settings import Settings
 
 logger = logging.getLogger("cachegate.admin")
 
+DATA = "/dashboard/data"
+PANELS = (
+    Panel("recent", "Recent requests", "recent", DATA, order=80),
+    Panel("admin", "Admin", "admin", DATA, order=90),
+)
+
 
 class OperatorSurface:
-    def __init__(self, settings: Settings, *, access: AccessControl, exact: ExactCache,
+    def __init__(self, settings: Settings, *, exact: ExactCache,
                  semantic: SemanticAdmin | None, warmer: Warmer, health: Health,
                  metrics: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         self.settings = settings
         self.started_at = time.time()
-        self.page = DashboardPage()
         self.recent = RecentRequests()
+        self.exact_backend = exact.component
+        self.semantic_enabled = semantic is not None
         self.admin = AdminRoutes(settings, exact=exact, semantic=semantic, warmer=warmer, health=health,
                                  metrics=metrics, started_at=self._started_at)
-        self.dashboard = DashboardRoutes(settings, page=self.page, access=access, recent=self.recent,
-                                         exact_backend=exact.component, semantic_enabled=semantic is not None,
-                                         started_at=self._started_at)
 
     def _started_at(self) -> float:
         return self.started_at
 
     def contribution(self) -> Contribution:
-        return Contribution(routes=[*self.admin.routes(), *self.dashboard.routes()], listeners=[self.recent.note])
+        return Contribution(routes=[*self.admin.routes(), route(DATA, self.data, guard=Guard.MONITOR)],
+                            panels=PANELS, listeners=[self.recent.note])
 
     async def start(self) -> None:
         self.started_at = time.time()
@@ -56,3 +63,19 @@ class OperatorSurface:
 
     async def stop(self) -> None:
         return None
+
+    async def data(self, request: Request) -> JSONResponse:
+        """What the dashboard's operator panels draw: uptime, recent requests, the set-up."""
+        settings = self.settings
+        return JSONResponse({
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+            "started_at": self.started_at,
+            "recent_requests": self.recent.snapshot(),
+            "exact_backend": self.exact_backend,
+            "semantic_enabled": self.semantic_enabled,
+            "semantic_mode": settings.semantic_mode,
+            "admin_key_required": settings.admin_api_key is not None,
+            "monitor_key_required": settings.monitor_api_key is not None,
+            "rate_limit_per_minute": settings.rate_limit_per_minute,
+            "timestamp": time.time(),
+        }, headers={"cache-control": "no-store"})

@@ -1,6 +1,7 @@
 """The monitoring component: serves ``/metrics*`` and keeps what :class:`Telemetry` records flowing.
 
-It contributes the metrics routes (``Guard.MONITOR``) and its periodic work as jobs for the one job runner:
+It contributes the metrics routes (``Guard.MONITOR``), the dashboard panels drawn from them (:data:`PANELS`)
+and its periodic work as jobs for the one job runner:
 folding waiting events into numbers every 0.1 s, writing the request log every 0.5 s, flushing the ledger
 and the usage rows every second, reading cache sizes every :data:`GAUGE_EVERY` seconds and deleting usage
 rows past retention hourly. :meth:`Monitoring.stop` flushes everything once more.
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from proxy.cache.stats import Level
-from proxy.component import Contribution, Job
+from proxy.component import Contribution, Job, Panel
 from proxy.monitoring.pricing import Pricing
 from proxy.monitoring.routes import MonitoringRoutes
 from proxy.monitoring.telemetry import Telemetry
@@ -27,6 +28,22 @@ LOG_FLUSH_EVERY = 0.5
 FLUSH_EVERY = 1.0
 GAUGE_EVERY = 15.0
 PURGE_EVERY = 3600.0
+
+METRICS = "/metrics"
+#: The dashboard's monitoring panels. The usage history's defaults are the last 24 hours, so the hourly
+#: chart's source needs no times of its own.
+PANELS = (
+    Panel("totals", "Totals", "totals", METRICS, order=10),
+    Panel("outcomes", "Cache outcomes", "outcomes", METRICS, order=20),
+    Panel("timeline", "Requests and hit rate over time", "timeline", "/metrics/usage?bucket=hour", order=30,
+          note="last 24 h"),
+    Panel("tokens", "Tokens saved vs used", "tokens", METRICS, order=40),
+    Panel("latency", "Latency", "latency", METRICS, order=50, note="hits vs misses"),
+    Panel("streaming", "Streaming", "streaming", METRICS, order=60),
+    Panel("models", "By model", "models", METRICS, order=70, note="click a column to sort"),
+    Panel("exports", "Export", "exports", METRICS, order=85),
+    Panel("pricing", "Pricing used for the cost figures (USD per 1M tokens)", "pricing", METRICS, order=100),
+)
 
 #: every cache level's gauges and counters (the exact tier's levels, then the semantic tier's)
 LevelSource = Callable[[], Awaitable[list[Level]]]
@@ -49,7 +66,7 @@ class Monitoring:
         if t.request_log is not None:
             jobs.append(Job("request-log", LOG_FLUSH_EVERY, self._flush_log))
         routes = MonitoringRoutes(t, refresh=self.refresh, current=self.current).routes()
-        return Contribution(routes=routes, jobs=jobs)
+        return Contribution(routes=routes, jobs=jobs, panels=PANELS)
 
     async def start(self) -> None:
         t = self.telemetry

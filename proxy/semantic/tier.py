@@ -6,8 +6,9 @@ store is searched within the request's scope (same model, parameters, system pro
 tenant — see :func:`proxy.core.canonical.semantic_scope`) for entries that have not expired, and the
 candidate the selector accepts (:mod:`proxy.semantic.selection`) is served. In shadow mode it is only
 counted and logged. After a miss the answer is stored by :meth:`remember` in the background: the client
-never waits for an upsert. Feedback (:mod:`proxy.semantic.feedback`) and upkeep
-(:mod:`proxy.semantic.upkeep`) are parts of their own.
+never waits for an upsert. Feedback (:mod:`proxy.semantic.feedback`), upkeep
+(:mod:`proxy.semantic.upkeep`) and the counters at ``/metrics/semantic`` (:mod:`proxy.semantic.stats`, the
+dashboard's *semantic* panel) are parts of their own.
 
 Every dependency failure (embedding slow or down, store down) is reported to :class:`FailOpen` and the
 request goes on to the upstream as if the tier were not there.
@@ -33,6 +34,8 @@ from proxy.semantic import guards
 from proxy.semantic.feedback import FeedbackBook, Served
 from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
 from proxy.semantic.selection import Selector, encode_entry
+from proxy.semantic.stats import PANEL as STATS_PANEL
+from proxy.semantic.stats import SemanticStats
 from proxy.semantic.upkeep import EMBEDDING, INTERVAL, STORE, Upkeep
 from proxy.semantic.vectors import Vectors
 
@@ -77,6 +80,8 @@ class SemanticCache:
                                  stats=self.stats)
         self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, memory=served_memory)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
+        self.report = SemanticStats(self.stats, count=self.count, mode=mode, threshold=threshold,
+                                    ready=lambda: self.ready)
 
     @property
     def ready(self) -> bool:
@@ -88,8 +93,10 @@ class SemanticCache:
         checks = [_check(EMBEDDING, self.embedder.remote, self.embedder.ping, self.embedder.location),
                   _check(STORE, self.backend.remote, self.backend.ping,
                          f"{self.backend.name} at {self.backend.location}")]
-        return Contribution(routes=[route("/admin/cache/feedback", self.book.endpoint, "POST", guard=Guard.ADMIN)],
-                            checks=checks, jobs=[Job("semantic-upkeep", self.maintenance_interval, self.maintain)])
+        return Contribution(routes=[route("/admin/cache/feedback", self.book.endpoint, "POST", guard=Guard.ADMIN),
+                                    self.report.route()],
+                            checks=checks, jobs=[Job("semantic-upkeep", self.maintenance_interval, self.maintain)],
+                            panels=[STATS_PANEL])
 
     async def start(self) -> None:
         await self.upkeep.open()

@@ -1,4 +1,5 @@
-"""The composition root: every part built, every route declared with the guard its path needs."""
+"""The composition root: every part built, every route declared with the guard its path needs, every
+component's dashboard panels collected for the dashboard."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from proxy.app import build, create_app
-from proxy.component import Guard
+from proxy.app import build, collect_panels, create_app
+from proxy.component import Contribution, Guard, Panel
 from proxy.settings import Settings
 
 
@@ -18,7 +19,7 @@ def expected_guard(path: str) -> Guard:
         return Guard.MONITOR_PAGE
     if path == "/dashboard/session":
         return Guard.OPEN  # the login checks the key it is given
-    if path.startswith(("/metrics", "/dashboard/")):
+    if path.startswith(("/metrics", "/dashboard/", "/kv-cache-metrics")):
         return Guard.MONITOR
     if path.startswith("/health"):
         return Guard.OPEN
@@ -60,3 +61,54 @@ def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
     assert {check.name: check.embedded for check in parts.health.checks} == {
         "exact_cache": "memory+disk", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
         "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}"}
+
+
+SHIPPED_PANELS = ["totals", "outcomes", "timeline", "tokens", "latency", "streaming", "models", "recent", "exports",
+                  "admin", "pricing"]
+
+
+@pytest.mark.parametrize("semantic_mode", ["off", "serve"])
+def test_the_dashboard_is_given_every_components_panels_in_order(tmp_path: Path, semantic_mode: str) -> None:
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode=semantic_mode))
+    expected = list(SHIPPED_PANELS)
+    if semantic_mode == "serve":  # the tier's panel only when the tier is there
+        expected.insert(expected.index("models"), "semantic")
+    assert [panel.id for panel in parts.dashboard.panels] == expected
+    contributed = [panel for part in parts.components for panel in part.contribution().panels]
+    assert set(parts.dashboard.panels) == set(contributed)  # the dashboard itself adds none
+    assert parts.components[-1] is parts.dashboard  # built last, from every other component
+    sources = {panel.id: panel.source for panel in parts.dashboard.panels}
+    assert sources["recent"] == sources["admin"] == "/dashboard/data"
+    assert sources["timeline"] == "/metrics/usage?bucket=hour"
+    assert sources.get("semantic", "/metrics/semantic") == "/metrics/semantic"
+    routes = {spec.path for part in parts.components for spec in part.contribution().routes}
+    assert {source.split("?")[0] for source in sources.values()} <= routes  # every source is served
+
+
+class Contributes:
+    """A component that contributes only panels."""
+
+    def __init__(self, *panels: Panel) -> None:
+        self.panels = panels
+
+    def contribution(self) -> Contribution:
+        return Contribution(panels=self.panels)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def test_panels_are_collected_by_order_then_in_the_order_of_the_components() -> None:
+    late, early = Panel("late", "Late", "link", "/late", order=200), Panel("early", "Early", "link", "/e", order=1)
+    first, second = Panel("first", "First", "link", "/a"), Panel("second", "Second", "link", "/b")
+    panels = collect_panels([Contributes(late, first), Contributes(second, early)])
+    assert [panel.id for panel in panels] == ["early", "first", "second", "late"]
+
+
+def test_two_panels_with_one_id_stop_start_up() -> None:
+    with pytest.raises(ValueError, match=r"used more than once: probe$"):
+        collect_panels([Contributes(Panel("probe", "Probe", "link", "/probe")),
+                        Contributes(Panel("probe", "Probe again", "link", "/probe2"))])
