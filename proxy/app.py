@@ -43,6 +43,7 @@ from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
+from proxy.chat.refresh import Refresher, RefreshPolicy
 from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
@@ -66,6 +67,8 @@ from proxy.platform.sqlite import Database
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
+
+REFRESH_GROUP = "refresh"  # the job runner's group of background refreshes
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
         upstream = LoggingUpstream(upstream)
     levels = [exact_backend] if exact_backend is not None else [
         registry.EXACT_BACKENDS[level](settings, redis) for level in registry.exact_levels(settings)]
-    exact = ExactCache(levels, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
+    exact = ExactCache(levels, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen,
+                       keep_expired=settings.cache_keep_expired)
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
                               embedder=embedder)
 
@@ -118,12 +122,17 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                shared=settings.cache_shared, secret=lambda: secret.value,
                                key_headers=settings.cache_key_headers)
     history = RequestHistory(settings.data_path / HISTORY_FILE) if settings.cache_keep_requests else None
+    refresher = Refresher(RefreshPolicy(ahead=settings.cache_refresh_ahead, min_hits=settings.cache_refresh_min_hits,
+                                        fraction=settings.cache_refresh_ahead_fraction,
+                                        max_per_minute=settings.cache_refresh_max_per_minute,
+                                        creative_temperature=settings.cache_creative_temperature),
+                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
                             upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout,
-                            history=history)
+                            history=history, refresher=refresher)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
     limiter = None
@@ -139,6 +148,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                     sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
                                    false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
     _export_states(telemetry, failopen, semantic)
+    telemetry.metrics.registry.register(LabelledCollector(
+        "cache_refreshes", "Background refreshes (refresh-ahead, stale-while-revalidate) by result: started, "
+        "refreshed, failed, capped (CACHE_REFRESH_MAX_PER_MINUTE), busy (one per key at a time).", "result",
+        lambda: refresher.counts, counter=True))
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
                     traffic=telemetry.traffic, warnings=alerts.active)
     monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],

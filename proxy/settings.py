@@ -115,6 +115,16 @@ SPECS: tuple[Spec, ...] = (
     Spec("TENANT_SECRET", parse_optional_str, None,
          "Secret the tenant hash (HMAC-SHA256 of the API key) is keyed with; unset: one is made on first start "
          "and kept in Redis (shared by replicas) or DATA_DIR/tenant.secret.", secret=True),
+    Spec("CACHE_KEEP_EXPIRED", int_in(0, 31_536_000), 600,
+         "Seconds an exact entry is kept past its TTL: the most a request's Cache-Control: "
+         "stale-while-revalidate=N can be served stale (while it is refreshed); 0: none."),
+    Spec("CACHE_REFRESH_AHEAD", parse_bool, False,
+         "Refresh popular entries in the background before they expire (the client is answered from the cache)."),
+    Spec("CACHE_REFRESH_MIN_HITS", int_in(1), 3, "Hits an entry needs since it was stored to be refreshed ahead."),
+    Spec("CACHE_REFRESH_AHEAD_FRACTION", float_in(0, 1, low_open=True), 0.1,
+         "Refresh ahead once less than this share of the entry's TTL is left."),
+    Spec("CACHE_REFRESH_MAX_PER_MINUTE", int_in(1), 60,
+         "Most background refreshes (refresh-ahead and stale-while-revalidate) started in any minute."),
     Spec("CACHE_KEEP_REQUESTS", parse_bool, False,
          "Keep each stored answer's request (body, namespace and routing headers; never keys) and its hit count in "
          "DATA_DIR/cache-history.sqlite3 until a day after it expires, for POST /admin/cache/warm "
@@ -203,6 +213,11 @@ class Settings:
     cache_key_prefix: str = "cachegate:"
     cache_key_headers: tuple[str, ...] = CACHE_KEY_HEADERS
     tenant_secret: str | None = None
+    cache_keep_expired: int = 600
+    cache_refresh_ahead: bool = False
+    cache_refresh_min_hits: int = 3
+    cache_refresh_ahead_fraction: float = 0.1
+    cache_refresh_max_per_minute: int = 60
     cache_keep_requests: bool = False
     cache_lock_timeout: float = 60.0
     data_dir: str = "./data"
