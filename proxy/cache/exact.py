@@ -162,7 +162,7 @@ class ExactCache:
                 stored = False
                 continue
             self._failopen.succeeded(level.name)
-            level.stats.stored(len(entry.body), len(value))
+            level.stats.stored(len(entry.body), CachedResponse.stored_body_length(value))
         return stored
 
     async def delete(self, keys: list[str]) -> int:

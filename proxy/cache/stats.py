@@ -33,7 +33,7 @@ class LevelStats:
         self.expired_reads = 0  # found, but past its TTL: served as a miss (or as stale, when asked)
         self.evictions: dict[str, int] = dict.fromkeys(REASONS, 0)
         self.raw_bytes = 0  # answer bytes written, before compression
-        self.stored_bytes = 0  # the same answers as stored (compressed where that paid)
+        self.stored_bytes = 0  # the same answers' bodies as stored (compressed where that paid; no envelope)
 
     def stored(self, raw: int, stored: int) -> None:
         self.sets += 1
@@ -71,7 +71,7 @@ class LevelReport:
         """``bytes / bound``: what the store-above-90% alert watches."""
         if self.bytes is None or not self.bound:
             return None
-        return round(self.bytes / self.bound, 4)
+        return self.bytes / self.bound
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Level:
     def snapshot(self) -> dict[str, Any]:
         report = self.report
         out: dict[str, Any] = {"entries": report.entries, "bytes": report.bytes, "bound": report.bound,
-                               "fill": report.fill, **self.stats.snapshot()}
+                               "fill": None if report.fill is None else round(report.fill, 6), **self.stats.snapshot()}
         if report.note:
             out["note"] = report.note
         out.update(report.extra)

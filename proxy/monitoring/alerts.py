@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from proxy.component import Contribution, Job
+from proxy.component import Contribution, Job, Panel
 from proxy.monitoring.registry import Metrics
 from proxy.monitoring.warnings import FALSE_HIT_SPAN, Sample, Thresholds, Warning, evaluate
 from proxy.monitoring.webhook import Webhook
@@ -22,6 +22,8 @@ from proxy.platform.failopen import FailOpen
 logger = logging.getLogger("cachegate.alerts")
 
 CHECK_EVERY = 15.0
+#: the dashboard's banner: first of all panels
+PANEL = Panel("warnings", "Warnings", "warnings", "/health/detailed", order=5)
 HIT_OUTCOMES = (("exact_hit",), ("semantic_hit",))
 
 
@@ -97,7 +99,7 @@ class Alerts:
                 for warning, started in sorted(self.current.values(), key=lambda item: item[1])]
 
     def contribution(self) -> Contribution:
-        return Contribution(jobs=[Job("alerts", self.every, self.check)])
+        return Contribution(jobs=[Job("alerts", self.every, self.check)], panels=[PANEL])
 
     async def start(self) -> None:
         return None

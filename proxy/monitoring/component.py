@@ -35,6 +35,7 @@ METRICS = "/metrics"
 PANELS = (
     Panel("totals", "Totals", "totals", METRICS, order=10),
     Panel("outcomes", "Cache outcomes", "outcomes", METRICS, order=20),
+    Panel("levels", "Cache levels", "levels", METRICS, order=25, note="memory, disk, Redis, semantic"),
     Panel("timeline", "Requests and hit rate over time", "timeline", "/metrics/usage?bucket=hour", order=30,
           note="last 24 h"),
     Panel("tokens", "Tokens saved vs used", "tokens", METRICS, order=40),

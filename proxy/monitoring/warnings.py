@@ -125,7 +125,7 @@ def evaluate(samples: Sequence[Sample], t: Thresholds) -> list[Warning]:
     if t.store_fill > 0:
         for level, fill in sorted(now.fill.items()):
             if fill > t.store_fill:
-                out.append(Warning("store_full", f"the {level} level is {fill:.0%} full", round(fill, 4),
+                out.append(Warning("store_full", f"the {level} level is {fill:.1%} full", round(fill, 4),
                                    t.store_fill, {"tier": level}))
     for name in sorted(now.down):
         out.append(Warning("dependency_down", f"serving without {name}", 1.0, 0.0, {"component": name}))

@@ -63,8 +63,8 @@ def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
         "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}"}
 
 
-SHIPPED_PANELS = ["totals", "outcomes", "timeline", "tokens", "latency", "streaming", "models", "recent", "exports",
-                  "admin", "pricing"]
+SHIPPED_PANELS = ["warnings", "totals", "outcomes", "levels", "timeline", "tokens", "latency", "streaming", "models",
+                  "recent", "exports", "admin", "pricing"]
 
 
 @pytest.mark.parametrize("semantic_mode", ["off", "serve"])
@@ -80,6 +80,7 @@ def test_the_dashboard_is_given_every_components_panels_in_order(tmp_path: Path,
     sources = {panel.id: panel.source for panel in parts.dashboard.panels}
     assert sources["recent"] == sources["admin"] == "/dashboard/data"
     assert sources["timeline"] == "/metrics/usage?bucket=hour"
+    assert (sources["levels"], sources["warnings"]) == ("/metrics", "/health/detailed")
     assert sources.get("semantic", "/metrics/semantic") == "/metrics/semantic"
     routes = {spec.path for part in parts.components for spec in part.contribution().routes}
     assert {source.split("?")[0] for source in sources.values()} <= routes  # every source is served
