@@ -10,7 +10,8 @@ disk, each read as p50/p99 over ``--reads`` random keys of ``--entries`` stored 
 2. **Hits from disk vs memory**: ``ExactCache.lookup`` over memory+disk with the memory level cold (every
    read promoted from disk, then dropped again) vs warm.
 3. **The hot path's cost** of having a disk level at all: memory hits of ``ExactCache`` over memory alone
-   vs over memory+disk (target: nothing measurable).
+   vs over memory+disk (target: nothing measurable); with ``--http``, also through two real proxies
+   (``CACHE_DISK_MAX_BYTES=0`` vs the default) with wrk at 32 connections, rounds taking turns.
 """
 
 from __future__ import annotations
@@ -146,10 +147,38 @@ async def hot_path(entries: int, reads: int, workdir: Path, rounds: int = 5) -> 
     await tiered.stop()
 
 
+def http_hot_path(seconds: int, rounds: int) -> None:
+    import contextlib
+
+    import httpx
+
+    from bench import _harness as h
+    from bench.exact_bench import HIT_BODY
+
+    print(f"4. exact hits through the proxy (wrk, 32 connections, {rounds} rounds of {seconds} s, taking turns)")
+    runs: dict[str, list[dict[str, float]]] = {"memory only (CACHE_DISK_MAX_BYTES=0)": [], "memory + disk": []}
+    with h.simulator() as sim, contextlib.ExitStack() as stack:
+        servers = {"memory only (CACHE_DISK_MAX_BYTES=0)": stack.enter_context(
+                       h.proxy(sim.url + "/v1", source=h.ROOT, CACHE_DISK_MAX_BYTES="0")),
+                   "memory + disk": stack.enter_context(h.proxy(sim.url + "/v1", source=h.ROOT))}
+        for server in servers.values():
+            httpx.post(server.url + "/v1/chat/completions", content=HIT_BODY,
+                       headers={"content-type": "application/json"})
+        for _ in range(rounds):
+            for name, server in servers.items():
+                runs[name].append(h.wrk(server.url + "/v1/chat/completions", body=HIT_BODY, seconds=seconds))
+    for name, results in runs.items():
+        rps, p50, p99 = (h.median([r[key] for r in results]) for key in ("rps", "p50", "p99"))
+        print(f"   {name:38s} {rps:8.0f} req/s   p50 {p50:.2f} ms   p99 {p99:.2f} ms")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--reads", type=int, default=5_000)
+    parser.add_argument("--http", action="store_true", help="also through two real proxies with wrk")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     random.seed(7)
     with tempfile.TemporaryDirectory(prefix="cachegate-disk-bench-", dir=os.environ.get("BENCH_DIR")) as tmp:
@@ -157,6 +186,8 @@ async def main() -> None:
         await which_store(args.entries, args.reads, workdir)
         await disk_vs_memory(args.entries, args.reads, workdir)
         await hot_path(args.entries, args.reads, workdir)
+    if args.http:
+        http_hot_path(args.seconds, args.rounds)
 
 
 if __name__ == "__main__":
