@@ -166,9 +166,13 @@ class ExactCache:
         return stored
 
     async def delete(self, keys: list[str]) -> int:
-        """Remove ``keys`` from every level; the count is of the level that held the most of them."""
+        """Remove ``keys`` from every level; the count is of the level that held the most of them. If any level
+        failed, the error is raised after the others were tried: a level that still holds a deleted entry
+        would serve it again once the level above forgets it, so the caller must know."""
         removed = 0
         failure: BackendError | None = None
+        for key in keys:
+            self._touched.pop(key, None)
         for level in self.levels:
             try:
                 count = await level.delete(keys)
@@ -178,10 +182,8 @@ class ExactCache:
                 continue
             level.stats.deletes += count
             removed = max(removed, count)
-        if failure is not None and not removed:
+        if failure is not None:
             raise failure
-        for key in keys:
-            self._touched.pop(key, None)
         return removed
 
     async def _delete_quietly(self, keys: list[str]) -> None:
