@@ -52,8 +52,7 @@ from proxy.health import Health
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
-from proxy.monitoring.alerts import Alerts, Sampler
-from proxy.monitoring.registry import LabelledCollector
+from proxy.monitoring.alerts import Alerts, Sampler, export_states
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.monitoring.warnings import Thresholds
@@ -147,11 +146,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                     every=settings.alert_check_seconds,
                     sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
                                    false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
-    _export_states(telemetry, failopen, semantic)
-    telemetry.metrics.registry.register(LabelledCollector(
-        "cache_refreshes", "Background refreshes (refresh-ahead, stale-while-revalidate) by result: started, "
-        "refreshed, failed, capped (CACHE_REFRESH_MAX_PER_MINUTE), busy (one per key at a time).", "result",
-        lambda: refresher.counts, counter=True))
+    export_states(telemetry.metrics, failopen, feedback=semantic.stats if semantic is not None else None,
+                  refreshes=refresher.counts)
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
                     traffic=telemetry.traffic, warnings=alerts.active)
     monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
@@ -182,22 +178,6 @@ def _thresholds(settings: Settings) -> Thresholds:
                       failopen_per_minute=settings.alert_failopen_per_minute,
                       false_hits_per_hour=settings.alert_false_hits_per_hour,
                       window_seconds=settings.alert_window_seconds)
-
-
-def _export_states(telemetry: Telemetry, failopen: FailOpen, semantic: SemanticCache | None) -> None:
-    """Fail-open states and semantic feedback as Prometheus families (what alerts.yml watches)."""
-    registry = telemetry.metrics.registry
-    registry.register(LabelledCollector(
-        "dependency_up", "1 while a dependency answers, 0 once it failed and until it answers again.", "component",
-        lambda: {name: 0.0 if state.degraded else 1.0 for name, state in failopen.components.items()}))
-    registry.register(LabelledCollector(
-        "failopen_events", "Calls to a dependency that failed and were served without it.", "component",
-        lambda: {name: state.failures for name, state in failopen.components.items()}, counter=True))
-    if semantic is not None:
-        registry.register(LabelledCollector(
-            "semantic_feedback", "Semantic hits clients judged (POST /admin/cache/feedback), by verdict.", "verdict",
-            lambda: {"right": semantic.stats["feedback_right"], "wrong": semantic.stats["feedback_wrong"]},
-            counter=True))
 
 
 def collect_panels(components: Sequence[Component]) -> list[Panel]:

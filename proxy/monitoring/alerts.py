@@ -10,11 +10,11 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxy.component import Contribution, Job, Panel
-from proxy.monitoring.registry import Metrics
+from proxy.monitoring.registry import LabelledCollector, Metrics
 from proxy.monitoring.warnings import FALSE_HIT_SPAN, Sample, Thresholds, Warning, evaluate
 from proxy.monitoring.webhook import Webhook
 from proxy.platform.failopen import FailOpen
@@ -106,3 +106,25 @@ class Alerts:
 
     async def stop(self) -> None:
         return None
+
+
+def export_states(metrics: Metrics, failopen: FailOpen, *, feedback: Mapping[str, int] | None,
+                  refreshes: Mapping[str, int]) -> None:
+    """What alerts.yml watches beside the metrics the observer keeps, as Prometheus families read at scrape
+    time: fail-open states, semantic feedback verdicts (when the tier is on), background refreshes."""
+    registry = metrics.registry
+    registry.register(LabelledCollector(
+        "dependency_up", "1 while a dependency answers, 0 once it failed and until it answers again.", "component",
+        lambda: {name: 0.0 if state.degraded else 1.0 for name, state in failopen.components.items()}))
+    registry.register(LabelledCollector(
+        "failopen_events", "Calls to a dependency that failed and were served without it.", "component",
+        lambda: {name: state.failures for name, state in failopen.components.items()}, counter=True))
+    registry.register(LabelledCollector(
+        "cache_refreshes", "Background refreshes (refresh-ahead, stale-while-revalidate) by result: started, "
+        "refreshed, failed, capped (CACHE_REFRESH_MAX_PER_MINUTE), busy (one per key at a time).", "result",
+        lambda: dict(refreshes), counter=True))
+    if feedback is not None:
+        registry.register(LabelledCollector(
+            "semantic_feedback", "Semantic hits clients judged (POST /admin/cache/feedback), by verdict.", "verdict",
+            lambda: {"right": feedback.get("feedback_right", 0), "wrong": feedback.get("feedback_wrong", 0)},
+            counter=True))
