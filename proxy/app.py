@@ -38,9 +38,12 @@ from proxy.admin.warm import Warmer
 from proxy.api import CHAT_ROUTE, ProxiedApi
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
+from proxy.cache.history import FILENAME as HISTORY_FILE
+from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
+from proxy.chat.refresh import Refresher, RefreshPolicy
 from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
@@ -49,8 +52,11 @@ from proxy.health import Health
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
+from proxy.monitoring.alerts import Alerts, Sampler, export_states
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.monitoring.upstream_debug import LoggingUpstream
+from proxy.monitoring.warnings import Thresholds
+from proxy.monitoring.webhook import Webhook
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
@@ -64,6 +70,8 @@ from proxy.semantic.feedback import FeedbackStore, TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
+
+REFRESH_GROUP = "refresh"  # the job runner's group of background refreshes
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class Parts:
     operator: OperatorSurface
     api: ProxiedApi
     probe: ProbeMonitor | None
+    alerts: Alerts
     dashboard: DashboardRoutes
     components: tuple[Component, ...]
 
@@ -106,8 +115,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
     if settings.debug_upstream:
         upstream = LoggingUpstream(upstream)
-    exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
-                       prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
+    levels = [exact_backend] if exact_backend is not None else [
+        registry.EXACT_BACKENDS[level](settings, redis) for level in registry.exact_levels(settings)]
+    exact = ExactCache(levels, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen,
+                       keep_expired=settings.cache_keep_expired)
     locks = registry.LOCKS[kind](redis)
 
     secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
@@ -118,11 +129,18 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
                               embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner,
                               feedback=registry.FEEDBACK_STORES[kind](settings, redis))
+    history = RequestHistory(settings.data_path / HISTORY_FILE) if settings.cache_keep_requests else None
+    refresher = Refresher(RefreshPolicy(ahead=settings.cache_refresh_ahead, min_hits=settings.cache_refresh_min_hits,
+                                        fraction=settings.cache_refresh_ahead_fraction,
+                                        max_per_minute=settings.cache_refresh_max_per_minute,
+                                        creative_temperature=settings.cache_creative_temperature),
+                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
     pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout)
+                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout,
+                            history=history, refresher=refresher)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
     limiter = None
@@ -134,28 +152,46 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     probe = None
     if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
         probe = build_monitor(settings, jobs=jobs, redis=redis, locks=locks, metrics=telemetry.metrics,
-                              clock=probe_clock,
-                              upstream=probe_upstream)
+                              clock=probe_clock, upstream=probe_upstream)
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
+    webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
+    alerts = Alerts(_thresholds(settings), webhook=webhook, instance=f"{settings.host}:{settings.port}",
+                    every=settings.alert_check_seconds,
+                    sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
+                                   false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
+    export_states(telemetry.metrics, failopen, feedback=semantic.stats if semantic is not None else None,
+                  refreshes=refresher.counts)
     health = Health([check for part in checked for check in part.contribution().checks], failopen,
-                    traffic=telemetry.traffic)
-    sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
-    monitoring = Monitoring(telemetry, sizes=sizes, failopen=failopen)
+                    traffic=telemetry.traffic, warnings=alerts.active)
+    monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
+                            failopen=failopen)
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
-                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout)
+                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout,
+                                 history=history)
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
-                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
+                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact, history=history,
+                                             upstream_api_key=settings.upstream_api_key), health=health,
                                metrics=monitoring.current)
-    drawn = (*backends, secret, api, access, health, monitoring, *([probe] if probe is not None else []), operator)
+    drawn = (*backends, *([history] if history is not None else []), secret, api, access, health, monitoring,
+             *([probe] if probe is not None else []), operator, alerts, *([webhook] if webhook is not None else []))
     dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
     components = (*drawn, dashboard)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
                  locks=locks, exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, probe=probe, dashboard=dashboard,
+                 monitoring=monitoring, operator=operator, api=api, probe=probe, alerts=alerts, dashboard=dashboard,
                  components=components)
+
+
+def _thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(hit_rate_below=settings.alert_hit_rate_below, min_requests=settings.alert_min_requests,
+                      evictions_per_minute=settings.alert_evictions_per_minute, store_fill=settings.alert_store_fill,
+                      upstream_error_rate=settings.alert_upstream_error_rate,
+                      failopen_per_minute=settings.alert_failopen_per_minute,
+                      false_hits_per_hour=settings.alert_false_hits_per_hour,
+                      window_seconds=settings.alert_window_seconds)
 
 
 def collect_panels(components: Sequence[Component]) -> list[Panel]:

@@ -8,16 +8,18 @@ A bad value stops start-up with a message naming the setting.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from proxy.errors import SettingsError
 from proxy.platform.sqlite import Migration
-from proxy.settings import SPECS, Settings
+from proxy.settings import SPECS, Settings, split_bind_address
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -45,22 +47,41 @@ def serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
         return 2
+    if settings.metrics_bind_address and split_bind_address(settings.metrics_bind_address) == \
+            (settings.host, settings.port):
+        print("cachegate: bad setting: METRICS_BIND_ADDRESS: must differ from HOST:PORT", file=sys.stderr)
+        return 2
     configure_logging(settings)
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
-                            log_level=settings.log_level.lower(), timeout_graceful_shutdown=int(settings.drain_seconds),
-                            **uvicorn_options())
-    DrainingServer(config, on_drain=app.state.parts.health.drain, delay=settings.drain_delay).run()
+    options = {"log_config": None, "log_level": settings.log_level.lower(),
+               "timeout_graceful_shutdown": int(settings.drain_seconds), **uvicorn_options()}
+    drain = app.state.parts.health.drain
+    if not settings.metrics_bind_address:
+        DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **options), on_drain=drain,
+                       delay=settings.drain_delay).run()
+        return 0
+    from proxy.http.listeners import Listener
+    from proxy.http.server import QuietServer
+
+    host, port = split_bind_address(settings.metrics_bind_address)
+    public = DrainingServer(uvicorn.Config(Listener(app, monitoring=False), host=settings.host, port=settings.port,
+                                           lifespan="on", **options), on_drain=drain, delay=settings.drain_delay)
+    private = QuietServer(uvicorn.Config(Listener(app, monitoring=True), host=host, port=port, lifespan="off",
+                                         **options))
+    asyncio.run(_serve_both(public, private))
     return 0
 
 
 def databases(settings: Settings) -> list[tuple[str, Path, Sequence[Migration]]]:
     """Every SQLite database cachegate keeps under DATA_DIR: (name, file, its owner's migrations)."""
+    from proxy.cache import disk, history
     from proxy.monitoring import schema as monitoring
     from proxy.probe import schema as probe
 
     return [("monitoring", settings.data_path / monitoring.FILENAME, monitoring.MIGRATIONS),
-            ("probe", settings.data_path / probe.FILENAME, probe.MIGRATIONS)]
+            ("probe", settings.data_path / probe.FILENAME, probe.MIGRATIONS),
+            ("exact cache (disk level)", settings.data_path / disk.FILENAME, disk.MIGRATIONS),
+            ("cache history (warm from history)", settings.data_path / history.FILENAME, history.MIGRATIONS)]
 
 
 def db_status(args: argparse.Namespace) -> int:
@@ -86,6 +107,20 @@ def db_status(args: argparse.Namespace) -> int:
                     if applied is not None else "pending")
             print(f"  {row['version']:>3}  {when:<23}  {row['description']}")
     return 0
+
+
+async def _serve_both(public: Any, private: Any) -> None:
+    """The public server (which runs the app's lifespan) first; the metrics listener once it has started;
+    when either stops (a signal, a port already taken), both stop."""
+    first = asyncio.create_task(public.serve())
+    while not public.started and not first.done():
+        await asyncio.sleep(0.05)
+    tasks = [first]
+    if not first.done():
+        tasks.append(asyncio.create_task(private.serve()))
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    public.should_exit = private.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

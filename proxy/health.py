@@ -10,7 +10,8 @@
   process was told to stop (SIGTERM: :meth:`Health.drain`), so the balancer sends new requests elsewhere
   while the ones in flight finish. It never asks Redis, Qdrant or the embedding service: they fail open,
   and tying readiness to a shared dependency would take every replica out at once.
-- ``/health/detailed``: the above plus the traffic and error rates of the metrics window.
+- ``/health/detailed``: the above plus the traffic and error rates of the metrics window, and the warnings
+  that hold now (``warnings``: :mod:`proxy.monitoring.alerts`; they never change the status code).
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ async def _ping(check: HealthCheck, timeout: float) -> tuple[str, dict[str, Any]
 
 class Health:
     def __init__(self, checks: Sequence[HealthCheck], failopen: FailOpen, *,
-                 traffic: Callable[[], dict[str, Any]]) -> None:
+                 traffic: Callable[[], dict[str, Any]],
+                 warnings: Callable[[], list[dict[str, Any]]] = list) -> None:
         self.checks = tuple(checks)
         self.failopen = failopen
         self.traffic = traffic  # the window's rates, for /health/detailed
+        self.warnings = warnings  # the warnings that hold now
         self.draining_since: float | None = None
 
     def drain(self) -> None:
@@ -105,6 +108,7 @@ class Health:
             body["status"] = "unhealthy"
             body["down"] = _down(checks)
         body["services"] = checks
+        body["warnings"] = self.warnings()
         body["timestamp"] = time.time()
         return JSONResponse(body, status_code=503 if body["status"] == "unhealthy" else 200)
 

@@ -2,10 +2,11 @@
 knows which classes exist.
 
 The settings name a kind for each family (:func:`store_kind`: ``memory`` without REDIS_URL, else the kind
-of Redis it names, ``redis``, ``redis-cluster`` or ``redis-sentinel``; :func:`semantic_store_kind`;
-:func:`embedder_kind`), and each registry maps that name to a factory with one signature per contract.
-Adding a backend is adding a module and a line here. Heavy modules (qdrant-edge, qdrant-client, the model)
-are imported only by the factory that needs them.
+of Redis it names, ``redis``, ``redis-cluster`` or ``redis-sentinel``; :func:`exact_levels`: the exact tier's
+levels, ``memory`` then ``disk`` without Redis; :func:`semantic_store_kind`; :func:`embedder_kind`), and each
+registry maps that name to a factory with one signature per contract. Adding a backend is adding a module and
+a line here. Heavy modules (qdrant-edge, qdrant-client, the model) are imported only by the factory that needs
+them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from proxy.access.ratelimit import Counter, MemoryCounter, RedisCounter
+from proxy.cache.disk import FILENAME as DISK_FILENAME
+from proxy.cache.disk import DiskBackend
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
 from proxy.contracts import Embedder, ExactBackend, SemanticBackend
@@ -43,6 +46,14 @@ def store_kind(settings: Settings) -> str:
     else ``redis`` (one server), ``redis-cluster`` or ``redis-sentinel``."""
     target = redis_target(settings)
     return "memory" if target is None else target.kind
+
+
+def exact_levels(settings: Settings) -> tuple[str, ...]:
+    """The exact tier's levels, first first: Redis alone, or the in-process LRU in front of the disk (unless
+    CACHE_DISK_MAX_BYTES=0)."""
+    if settings.redis_url:
+        return (store_kind(settings),)  # redis, redis-cluster or redis-sentinel
+    return ("memory", "disk") if settings.cache_disk_max_bytes > 0 else ("memory",)
 
 
 def semantic_store_kind(settings: Settings) -> str:
@@ -77,6 +88,8 @@ def redis_home(settings: Settings) -> RedisHome | None:
 
 EXACT_BACKENDS: dict[str, Callable[[Settings, RedisHome | None], ExactBackend]] = {
     "memory": lambda settings, _: MemoryBackend(settings.cache_max_bytes),
+    "disk": lambda settings, _: DiskBackend(settings.data_path / DISK_FILENAME, settings.cache_disk_max_bytes,
+                                            policy=settings.cache_disk_eviction),
     **{kind: (lambda _, redis: RedisBackend(_home(redis))) for kind in REDIS_KINDS},
 }
 

@@ -8,9 +8,14 @@ cluster each entry lives on one node and the keys used with it (its lease) besid
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
+from proxy.cache.stats import LevelReport, LevelStats
 from proxy.platform.redis import RedisHome
+
+NOTE = ("bytes, bound and evictions are the Redis server's (used_memory, maxmemory, evicted_keys, expired_keys: "
+        "what its own eviction acts on); entries counts cachegate's exact-tier keys only")
 
 
 class RedisBackend:
@@ -19,6 +24,7 @@ class RedisBackend:
 
     def __init__(self, home: RedisHome) -> None:
         self.home = home
+        self.stats = LevelStats()
 
     async def get(self, key: str) -> bytes | None:
         return await self.home.get(key)
@@ -41,6 +47,25 @@ class RedisBackend:
         # and exact when cachegate has its Redis to itself (counting ours alone would be a SCAN of all).
         return await self.home.usage()
 
+    async def report(self) -> LevelReport:
+        """The server's memory and bound, and its eviction counters (Redis evicts, not cachegate: they are
+        copied into :attr:`stats`). Entries are left to the exact tier, which counts its own keys (SCAN)."""
+        memory, counts = await self.home.call(lambda client: _info(client))
+        self.stats.evictions["size"] = int(counts.get("evicted_keys", 0))
+        self.stats.evictions["expiry"] = int(counts.get("expired_keys", 0))
+        return LevelReport(entries=None, bytes=int(memory.get("used_memory", 0)),
+                           bound=int(memory.get("maxmemory", 0)) or None, note=NOTE)
+
+    async def touch(self, hits: Mapping[str, int]) -> None:
+        return None  # Redis keeps its own LRU/LFU clock on every read
+
+    async def maintain(self) -> None:
+        return None  # Redis expires and evicts by itself
+
     async def aclose(self) -> None:
         return None  # the home is closed by the composition root, after every user of it
 
+
+
+async def _info(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return await client.info("memory"), await client.info("stats")

@@ -13,14 +13,18 @@ response, and other features (warm, the probe) call :meth:`ChatPipeline.answer` 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import time
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
+from proxy.cache.history import RequestHistory, asked_of
 from proxy.cache.singleflight import Flight, SingleFlight
 from proxy.chat.exchange import Exchange, Spawn
+from proxy.chat.refresh import Refresher
 from proxy.contracts import ByteStream, RequestRecord, SemanticProbe, SemanticTier, Upstream, UpstreamResponse
 from proxy.core import canonical, identifiers, policy, replay
 from proxy.core.request import ChatRequest, TtlRule
@@ -37,7 +41,7 @@ class Answer:
 
     status: int
     headers: list[tuple[bytes, bytes]]
-    cache: str  # HIT, MISS or BYPASS
+    cache: str  # HIT, STALE, MISS or BYPASS
     key: str | None  # the entry that answered a hit, or the key a miss is stored under
     body: bytes | None = None
     events: ByteStream | None = None
@@ -51,7 +55,8 @@ REFUSERS = 1024
 class ChatPipeline:
     def __init__(self, *, upstream: Upstream, exact: ExactCache, flights: SingleFlight[CachedResponse],
                  spawn: Spawn, semantic: SemanticTier | None, ttl: TtlRule, prefix: str, ask_usage: bool,
-                 upstream_api_key: str | None, lock_timeout: float = 60.0) -> None:
+                 upstream_api_key: str | None, lock_timeout: float = 60.0,
+                 history: RequestHistory | None = None, refresher: Refresher | None = None) -> None:
         self.upstream = upstream
         self.exact = exact
         self.flights = flights
@@ -62,6 +67,8 @@ class ChatPipeline:
         self.ask_usage = ask_usage
         self.upstream_api_key = upstream_api_key
         self.lock_timeout = lock_timeout
+        self.history = history  # CACHE_KEEP_REQUESTS: requests and hits kept for warming
+        self.refresher = refresher  # refresh-ahead and stale-while-revalidate (proxy.chat.refresh)
         self.ids = RequestIds()  # the random part of each cached answer's own completion id
         #: models whose upstream answered 400 to the stream_options we add: they are not asked again
         self.refuse_stream_options: dict[str, None] = {}
@@ -75,9 +82,16 @@ class ChatPipeline:
         flight: Flight[CachedResponse] | None = None
         probe: SemanticProbe | None = None
         if directives.read:
-            entry = await self.exact.lookup(request.key)
+            stale = False
+            if directives.stale_while_revalidate:
+                entry, stale = await self.exact.lookup_stale(request.key, directives.stale_while_revalidate)
+            else:
+                entry = await self.exact.lookup(request.key)
             if entry is not None:
-                return self._hit(request, record, entry, tier="exact", key=request.key)
+                if self.refresher is not None:
+                    self.refresher.consider(request, entry, stale=stale, now=time.time(),
+                                            refresh=functools.partial(self._refresh, request))
+                return self._hit(request, record, entry, tier="exact", key=request.key, stale=stale)
             if self.semantic is not None:
                 probe = await self.semantic.lookup(request.body, scope=request.semantic_scope(),
                                                    namespace=request.tenant.namespace, request_id=record.request_id,
@@ -107,25 +121,44 @@ class ChatPipeline:
 
     # -- answering from the cache -----------------------------------------------------------------
 
+    async def _refresh(self, request: ChatRequest) -> None:
+        """Ask ``request`` upstream again and store the answer (as a miss would), off the request path."""
+        fresh = dataclasses.replace(request, directives=dataclasses.replace(request.directives, read=False,
+                                                                           stale_while_revalidate=None))
+        record = RequestRecord(request_id=f"refresh-{self.ids()[:12]}", route="/v1/chat/completions", method="POST",
+                               started_at=time.time())  # not client traffic: never handed to the observer
+        answer = await self.answer(fresh, record)
+        if answer.events is not None:
+            try:
+                async for _ in answer.events:
+                    pass
+            finally:
+                await answer.events.aclose()
+        if answer.status != 200 or record.stream_failed:
+            raise RuntimeError(f"the upstream answered {answer.status}")
+
     def _hit(self, request: ChatRequest, record: RequestRecord, entry: CachedResponse, *, tier: str, key: str,
-             similarity: float | None = None) -> Answer:
-        """A stored answer, under a completion id of its own (the stored one goes in x-cache-original-id)."""
+             similarity: float | None = None, stale: bool = False) -> Answer:
+        """A stored answer, under a completion id of its own (the stored one goes in x-cache-original-id); a
+        stale one (stale-while-revalidate) says so in ``x-cache: STALE``."""
         record.outcome, record.tier, record.similarity, record.usage = f"{tier}_hit", tier, similarity, entry.usage
         record.tokens = entry.tokens
+        if self.history is not None and tier == "exact":
+            self.history.hit(key)
         now = time.time()
-        headers = [(b"x-cache", b"HIT"), (b"x-cache-tier", tier.encode()),
+        headers = [(b"x-cache", b"STALE" if stale else b"HIT"), (b"x-cache-tier", tier.encode()),
                    (b"age", str(entry.age(now)).encode()), (b"x-cache-key", key.encode())]
         if similarity is not None:
             headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))
         if not request.stream:
             body, original = entry.with_fresh_identity(self._fresh_id(entry), int(now))
             _original_id(headers, original)
-            return Answer(200, headers, "HIT", key, body=body)
+            return Answer(200, headers, "STALE" if stale else "HIT", key, body=body)
         completion = entry.completion
         frames = replay.replay(completion, include_usage=request.wants_usage, completion_id=self._fresh_id(entry),
                                created=int(now))
         _original_id(headers, completion.get("id"))
-        return Answer(200, headers, "HIT", key, events=_iterate(frames), media_type=SSE)
+        return Answer(200, headers, "STALE" if stale else "HIT", key, events=_iterate(frames), media_type=SSE)
 
     def _fresh_id(self, entry: CachedResponse) -> str:
         return identifiers.fresh_completion_id(entry.stored_id, self.ids()[:24])
@@ -140,6 +173,8 @@ class ChatPipeline:
 
         async def store(entry: CachedResponse) -> None:
             await self.exact.store(request.key, entry)
+            if self.history is not None:
+                self.history.stored(asked_of(request, entry.stored_at + entry.ttl))
             if self.semantic is not None and probe is not None:
                 self.semantic.remember(probe, entry, namespace=request.tenant.namespace)
 

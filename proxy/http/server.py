@@ -14,10 +14,11 @@ Measured with wrk at 32 connections, a bare Starlette POST endpoint went from 19
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, cast
 
@@ -134,3 +135,12 @@ class DrainingServer(uvicorn.Server):
         if self.exit_at is not None and time.monotonic() >= self.exit_at:
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn that leaves the signals to another server of the same process (the metrics listener beside the
+    public one: the public server drains on SIGTERM, and this one stops with it)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -66,7 +66,7 @@ class Report:
     def __init__(self, observer: MonitoringObserver) -> None:
         self.observer = observer
 
-    def json(self, *, cache_usage: dict[str, dict[str, int]], components: dict[str, Any],
+    def json(self, *, cache_usage: dict[str, Any], components: dict[str, Any],
              ledger_backend: str) -> dict[str, Any]:
         obs = self.observer
         obs.fold()

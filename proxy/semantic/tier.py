@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxy.cache.entry import CachedResponse
+from proxy.cache.stats import Level, LevelReport, LevelStats
 from proxy.component import Contribution, Guard, HealthCheck, Job, route
 from proxy.contracts import Embedder, Observer, SemanticBackend, SemanticProbe, SemanticRecord
 from proxy.core.canonical import namespace_id
@@ -71,6 +72,7 @@ class SemanticCache:
         #: Counters for tests, the evaluation and the operator: lookups, hits, shadow_hits, misses,
         #: skipped, errors, stored, store_errors, expired_removed and refused_<guard>.
         self.stats: Counter[str] = Counter()
+        self.level_stats = LevelStats()  # the same counters in every level's shape (/metrics, Prometheus)
         blocks: set[str] = set()
         self.vectors = Vectors(embedder, timeout=embedding_timeout, observer=observer, failopen=failopen,
                                stats=self.stats, cache_size=vector_cache)
@@ -217,11 +219,14 @@ class SemanticCache:
         removed = await self.backend.delete_where(model=model, namespace=namespace_id(namespace)
                                                   if namespace is not None else None)
         await self.book.forget()
+        self.stats["deleted"] += removed
         return removed
 
     async def delete(self, point_id: str) -> int:
         """Remove one entry (named by a semantic hit's ``x-cache-key``); returns 1 if it was there."""
-        return await self.backend.delete([point_id])
+        removed = await self.backend.delete([point_id])
+        self.stats["deleted"] += removed
+        return removed
 
     async def count(self) -> int:
         return await self.backend.count()
@@ -229,6 +234,19 @@ class SemanticCache:
     async def usage(self) -> tuple[int, int]:
         """(entries, bytes) for the cache gauges; the store does not say how many bytes it holds."""
         return await self.count(), 0
+
+    async def levels(self) -> list[Level]:
+        """The tier as one cache level: its store's count, and the counters its parts keep."""
+        stats, level = self.stats, self.level_stats
+        level.hits, level.misses, level.sets = stats["hits"], stats["misses"], stats["stored"]
+        level.deletes = stats["deleted"]
+        level.evictions["expiry"] = stats["expired_removed"]
+        try:
+            entries: int | None = await self.count()
+            note = None
+        except Exception as exc:  # the store's own errors: the gauges say unknown
+            entries, note = None, f"unavailable: {exc}"
+        return [Level("semantic", LevelReport(entries=entries, bytes=None, bound=None, note=note), level)]
 
     async def remove_expired(self) -> int:
         return await self.upkeep.remove_expired()

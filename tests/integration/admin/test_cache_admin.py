@@ -116,6 +116,47 @@ def test_clear_refuses_what_it_cannot_do(admin_proxy: ProxyServer, params: dict[
     assert response.json()["error"]["code"] == code
 
 
+def test_clear_by_a_key_pattern(admin_proxy: ProxyServer, redis_store: RedisServer | LocalCluster | None) -> None:
+    fill(admin_proxy)
+    key = chat(admin_proxy, "d", model="gpt-4o").headers["x-cache-key"]  # <prefix>exact:<owner>:<ns>:<model>:<d>
+    prefix, _owner, _namespace, model, _digest = key.rsplit(":", 4)
+    one = admin(admin_proxy, "POST", "/admin/cache/clear", params={"pattern": key}).json()
+    assert one["removed"] == {"exact": 1}
+    assert one["skipped"] == {"semantic": "the semantic tier is off"}
+    by_model = admin(admin_proxy, "POST", "/admin/cache/clear", json={"pattern": f"{prefix}:*:*:{model}:*"}).json()
+    assert by_model["removed"] == {"exact": 1} and by_model["scope"]["pattern"] == f"{prefix}:*:*:{model}:*"
+    assert {name for name, hit in cached(admin_proxy).items() if hit} == {"a", "b", "c"}
+    foreign_keys_intact(redis_store)
+
+
+def test_clear_by_age_reaches_every_level(admin_proxy: ProxyServer) -> None:
+    fill(admin_proxy)
+    none = admin(admin_proxy, "POST", "/admin/cache/clear", params={"older_than": "3600"}).json()
+    assert none["removed"] == {"exact": 0}
+    everything = admin(admin_proxy, "POST", "/admin/cache/clear", json={"older_than": 0, "tier": "exact"}).json()
+    assert everything["removed"] == {"exact": 5} and everything["scope"]["older_than"] == 0
+    levels = admin(admin_proxy, "GET", "/admin/stats").json()["cache"]["exact"]["levels"]
+    assert {name: level["entries"] for name, level in levels.items()} == dict.fromkeys(levels, 0)  # memory and disk
+    assert not any(cached(admin_proxy).values())
+
+
+@pytest.mark.parametrize(("params", "param", "code"), [
+    ({"pattern": "*"}, "pattern", "invalid_value"),
+    ({"pattern": "cachegate:exact:[a-f]*"}, "pattern", "invalid_value"),
+    ({"pattern": "cachegate:exact:*", "model": "gpt-4o"}, "pattern", "invalid_combination"),
+    ({"older_than": "-5"}, "older_than", "invalid_value"),
+    ({"older_than": "soon"}, "older_than", "invalid_value"),
+    ({"older_than": "1", "tier": "semantic"}, "older_than", "invalid_combination"),
+])
+def test_a_malformed_narrowing_is_a_400_and_clears_nothing(admin_proxy: ProxyServer, params: dict[str, str],
+                                                           param: str, code: str) -> None:
+    fill(admin_proxy)
+    response = admin(admin_proxy, "POST", "/admin/cache/clear", params=params)
+    assert response.status_code == 400
+    assert (response.json()["error"]["param"], response.json()["error"]["code"]) == (param, code)
+    assert all(cached(admin_proxy).values())
+
+
 def test_delete_one_entry_by_its_x_cache_key(admin_proxy: ProxyServer, redis_store: RedisServer | LocalCluster | None,
                                              sim: SimulatorServer) -> None:
     chat(admin_proxy, "one")
@@ -192,8 +233,13 @@ def test_stats_has_cache_services_and_metrics(admin_proxy: ProxyServer, backend:
     stats = admin(admin_proxy, "GET", "/admin/stats")
     assert stats.status_code == 200
     body = stats.json()
-    assert body["cache"]["exact"]["backend"] == ("memory" if backend == "memory" else "redis")
+    assert body["cache"]["exact"]["backend"] == ("memory+disk" if backend == "memory" else "redis")
     assert body["cache"]["exact"]["entries"] >= 5
+    levels = body["cache"]["exact"]["levels"]
+    assert set(levels) == ({"memory", "disk"} if backend == "memory" else {"redis"})
+    for level in levels.values():
+        assert level["entries"] >= 5 and level["sets"] >= 5
+        assert set(level["evictions"]) == {"size", "expiry"}
     assert body["cache"]["semantic"]["enabled"] is False
     if backend != "memory":
         assert body["services"]["redis"]["status"] == "up"

@@ -258,3 +258,22 @@ def test_wants_stream(body: dict[str, Any], expected: bool) -> None:
 ])
 def test_wants_usage_chunk(body: dict[str, Any], expected: bool) -> None:
     assert wants_usage_chunk(body) is expected
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("stale-while-revalidate=60", 60),
+    ("max-age=0, Stale-While-Revalidate=5", 5),
+    ('stale-while-revalidate="30"', 30),
+    ("stale-while-revalidate=0", None),
+    ("no-cache", None),
+])
+def test_stale_while_revalidate(value: str, seconds: int | None) -> None:
+    assert parse_directives({"cache-control": value}).stale_while_revalidate == seconds
+
+
+@pytest.mark.parametrize("value", ["stale-while-revalidate", "stale-while-revalidate=-1", "stale-while-revalidate=1e3",
+                                   "stale-while-revalidate=soon", "stale-while-revalidate=99999999999"])
+def test_bad_stale_while_revalidate_is_bad_request(value: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        parse_directives({"cache-control": value})
+    assert caught.value.param == "cache-control"
