@@ -41,6 +41,7 @@ from proxy.cache.exact import ExactCache
 from proxy.cache.history import FILENAME as HISTORY_FILE
 from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
+from proxy.chat.coalesce import Coalescer
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
 from proxy.chat.refresh import Refresher, RefreshPolicy
@@ -135,11 +136,15 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                         max_per_minute=settings.cache_refresh_max_per_minute,
                                         creative_temperature=settings.cache_creative_temperature),
                           spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
-    pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
+    # Identical misses share one upstream call in this process, and across replicas when they share Redis.
+    coalescer = Coalescer(SingleFlight[CachedResponse](), exact=exact, observer=observer, spawn=jobs.spawn,
+                          wait=settings.cache_lock_timeout, prefix=settings.cache_key_prefix,
+                          locks=locks if redis is not None else None)
+    pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer, spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout,
+                            upstream_api_key=settings.upstream_api_key, stale_if_error=settings.cache_stale_if_error,
                             history=history, refresher=refresher)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
@@ -166,10 +171,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                     traffic=telemetry.traffic, warnings=alerts.active)
     monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
                             failopen=failopen)
-    warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
+    warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
-                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout,
+                                 upstream_api_key=pipeline.upstream_api_key, stale_if_error=pipeline.stale_if_error,
                                  history=history)
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
                                warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact, history=history,

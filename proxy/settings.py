@@ -183,6 +183,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("CACHE_KEEP_EXPIRED", int_in(0, 31_536_000), 600,
          "Seconds an exact entry is kept past its TTL: the most a request's Cache-Control: "
          "stale-while-revalidate=N can be served stale (while it is refreshed); 0: none."),
+    Spec("CACHE_STALE_IF_ERROR", int_in(0, 31_536_000), 300,
+         "Seconds past its TTL an entry may still answer when the upstream fails (5xx, timeout, unreachable), "
+         "with x-cache: STALE; at most CACHE_KEEP_EXPIRED; 0: never."),
     Spec("CACHE_REFRESH_AHEAD", parse_bool, False,
          "Refresh popular entries in the background before they expire (the client is answered from the cache)."),
     Spec("CACHE_REFRESH_MIN_HITS", int_in(1), 3, "Hits an entry needs since it was stored to be refreshed ahead."),
@@ -309,6 +312,7 @@ class Settings:
     cache_key_headers: tuple[str, ...] = CACHE_KEY_HEADERS
     tenant_secret: str | None = None
     cache_keep_expired: int = 600
+    cache_stale_if_error: int = 300
     cache_refresh_ahead: bool = False
     cache_refresh_min_hits: int = 3
     cache_refresh_ahead_fraction: float = 0.1
@@ -369,6 +373,11 @@ class Settings:
     probe_retention_days: int = 30
 
     def __post_init__(self) -> None:
+        if self.cache_stale_if_error > self.cache_keep_expired:
+            raise SettingsError(
+                f"CACHE_STALE_IF_ERROR: {self.cache_stale_if_error} s is longer than entries are kept past their "
+                f"TTL (CACHE_KEEP_EXPIRED, {self.cache_keep_expired} s); raise CACHE_KEEP_EXPIRED or lower it.",
+                param="CACHE_STALE_IF_ERROR")
         if self.upstream_api_key and not (self.client_api_keys or self.client_api_keys_file) \
                 and not is_loopback_host(self.host):
             raise SettingsError(

@@ -55,6 +55,7 @@ DEFAULTS_REDACTED = {
                           "anthropic-version"],
     "TENANT_SECRET": None,
     "CACHE_KEEP_EXPIRED": 600,
+    "CACHE_STALE_IF_ERROR": 300,
     "CACHE_REFRESH_AHEAD": False,
     "CACHE_REFRESH_MIN_HITS": 3,
     "CACHE_REFRESH_AHEAD_FRACTION": 0.1,

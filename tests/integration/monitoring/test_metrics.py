@@ -55,8 +55,8 @@ def test_counts_tokens_and_dollars_are_exact_in_every_format(proxy: ProxyServer,
 
     body = metrics_when(proxy, 9)
     assert body["cache_performance"] == {"exact_hits": 5, "semantic_hits": 0, "total_hits": 5, "misses": 3,
-                                         "bypassed": 1, "total_requests": 9, "hit_rate_percent": 55.56,
-                                         "shadow_hits": 0}
+                                         "bypassed": 1, "stale_answers": 0, "total_requests": 9,
+                                         "hit_rate_percent": 55.56, "shadow_hits": 0}
     usage = body["token_usage"]
     assert (usage["tokens_saved"], usage["tokens_saved_exact"], usage["tokens_used"]) == (
         saved_tokens, saved_tokens, used_tokens)

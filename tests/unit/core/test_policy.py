@@ -277,3 +277,22 @@ def test_bad_stale_while_revalidate_is_bad_request(value: str) -> None:
     with pytest.raises(BadRequestError) as caught:
         parse_directives({"cache-control": value})
     assert caught.value.param == "cache-control"
+
+
+@pytest.mark.parametrize(("control", "window"), [
+    ("", 300.0),  # the cache's own window
+    ("stale-if-error=60", 60.0),
+    ("max-stale=0", 0.0),  # never a stale answer
+    ("stale-if-error=600", 300.0),  # never more than the cache keeps
+    ("max-stale", 300.0),  # a bare max-stale accepts any staleness
+    ("max-stale=120, stale-if-error=30", 30.0),
+    ("no-cache, stale-if-error=60", 0.0),  # told not to read the cache
+])
+def test_the_stale_if_error_window(control: str, window: float) -> None:
+    assert parse_directives({"cache-control": control}).stale_window(300) == window
+
+
+def test_a_bad_stale_if_error_is_a_400() -> None:
+    with pytest.raises(BadRequestError) as caught:
+        parse_directives({"cache-control": "stale-if-error=soon"})
+    assert caught.value.param == "cache-control"
