@@ -38,9 +38,13 @@ from proxy.admin.warm import Warmer
 from proxy.api import CHAT_ROUTE, ProxiedApi
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
+from proxy.cache.history import FILENAME as HISTORY_FILE
+from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
+from proxy.chat.coalesce import Coalescer
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
+from proxy.chat.refresh import Refresher, RefreshPolicy
 from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
@@ -50,20 +54,26 @@ from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
 from proxy.monitoring import schema as monitoring_schema
+from proxy.monitoring.alerts import Alerts, Sampler, export_states
 from proxy.monitoring.upstream_debug import LoggingUpstream
+from proxy.monitoring.warnings import Thresholds
+from proxy.monitoring.webhook import Webhook
 from proxy.passthrough import PassthroughHandler
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
+from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
 from proxy.platform.secret import TenantSecret
 from proxy.probe import schema as probe_schema
 from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
 from proxy.probe.sql_store import SqlProbeStore
-from proxy.semantic.feedback import TenantOf
+from proxy.semantic.feedback import FeedbackStore, TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
+
+REFRESH_GROUP = "refresh"  # the job runner's group of background refreshes
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class Parts:
     observer: Observer
     failopen: FailOpen
     redis: RedisHome | None
+    locks: Locks
     exact: ExactCache
     semantic: SemanticCache | None
     pipeline: ChatPipeline
@@ -85,6 +96,7 @@ class Parts:
     operator: OperatorSurface
     api: ProxiedApi
     probe: ProbeMonitor | None
+    alerts: Alerts
     dashboard: DashboardRoutes
     components: tuple[Component, ...]
 
@@ -96,9 +108,9 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
     kind = registry.store_kind(settings)
     jobs = JobRunner()
-    redis = RedisHome(settings.redis_url, timeout=settings.redis_timeout) if settings.redis_url else None
-    history = registry.HISTORY_DATABASES[registry.history_kind(settings)]
-    database = history(settings, monitoring_schema.SCHEMA)
+    redis = registry.redis_home(settings)
+    history_db = registry.HISTORY_DATABASES[registry.history_kind(settings)]  # usage rows, the probe's history
+    database = history_db(settings, monitoring_schema.SCHEMA)
     ledger_store = registry.LEDGER_STORES[registry.ledger_kind(settings)](settings, redis, database)
     telemetry = Telemetry(settings, database=database, ledger_store=ledger_store)
     observer = observer or telemetry.observer
@@ -106,20 +118,36 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
     if settings.debug_upstream:
         upstream = LoggingUpstream(upstream)
-    exact = ExactCache(exact_backend or registry.EXACT_BACKENDS[kind](settings, redis),
-                       prefix=settings.cache_key_prefix, observer=observer, failopen=failopen)
+    levels = [exact_backend] if exact_backend is not None else [
+        registry.EXACT_BACKENDS[level](settings, redis) for level in registry.exact_levels(settings)]
+    exact = ExactCache(levels, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen,
+                       keep_expired=settings.cache_keep_expired)
+    locks = registry.LOCKS[kind](redis)
+
     secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
                           prefix=settings.cache_key_prefix)
     parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
                                shared=settings.cache_shared, secret=lambda: secret.value,
                                key_headers=settings.cache_key_headers)
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
-                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner)
-    pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=SingleFlight[CachedResponse](), spawn=jobs.spawn,
+                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner,
+                              feedback=registry.FEEDBACK_STORES[kind](settings, redis))
+    history = RequestHistory(settings.data_path / HISTORY_FILE) if settings.cache_keep_requests else None
+    refresher = Refresher(RefreshPolicy(ahead=settings.cache_refresh_ahead, min_hits=settings.cache_refresh_min_hits,
+                                        fraction=settings.cache_refresh_ahead_fraction,
+                                        max_per_minute=settings.cache_refresh_max_per_minute,
+                                        creative_temperature=settings.cache_creative_temperature),
+                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
+    # Identical misses share one upstream call in this process, and across replicas when they share Redis.
+    coalescer = Coalescer(SingleFlight[CachedResponse](), exact=exact, observer=observer, spawn=jobs.spawn,
+                          wait=settings.cache_lock_timeout, prefix=settings.cache_key_prefix,
+                          locks=locks if redis is not None else None)
+    pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer, spawn=jobs.spawn,
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key, lock_timeout=settings.cache_lock_timeout)
+                            upstream_api_key=settings.upstream_api_key, stale_if_error=settings.cache_stale_if_error,
+                            history=history, refresher=refresher)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)
     limiter = None
@@ -130,28 +158,48 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
 
     probe = None
     if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
-        probe = build_monitor(settings, jobs=jobs, redis=redis, metrics=telemetry.metrics, clock=probe_clock,
-                              upstream=probe_upstream, store=SqlProbeStore(history(settings, probe_schema.SCHEMA)))
+        probe = build_monitor(settings, jobs=jobs, redis=redis, locks=locks, metrics=telemetry.metrics,
+                              clock=probe_clock, upstream=probe_upstream,
+                              store=SqlProbeStore(history_db(settings, probe_schema.SCHEMA)))
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
+    webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
+    alerts = Alerts(_thresholds(settings), webhook=webhook, instance=f"{settings.host}:{settings.port}",
+                    every=settings.alert_check_seconds,
+                    sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
+                                   false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
+    export_states(telemetry.metrics, failopen, feedback=semantic.stats if semantic is not None else None,
+                  refreshes=refresher.counts)
     health = Health([*[check for part in checked for check in part.contribution().checks], telemetry.history_check()],
-                    failopen, traffic=telemetry.traffic)
-    sizes = {"exact": exact.usage, **({"semantic": semantic.usage} if semantic is not None else {})}
-    monitoring = Monitoring(telemetry, sizes=sizes, failopen=failopen)
-    warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, flights=pipeline.flights,
+                    failopen, traffic=telemetry.traffic, warnings=alerts.active)
+    monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
+                            failopen=failopen)
+    warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer,
                                  spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
                                  ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
-                                 upstream_api_key=pipeline.upstream_api_key, lock_timeout=pipeline.lock_timeout)
+                                 upstream_api_key=pipeline.upstream_api_key, stale_if_error=pipeline.stale_if_error,
+                                 history=history)
     operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
-                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact), health=health,
+                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact, history=history,
+                                             upstream_api_key=settings.upstream_api_key), health=health,
                                metrics=monitoring.current)
-    drawn = (*backends, secret, api, access, health, monitoring, *([probe] if probe is not None else []), operator)
+    drawn = (*backends, *([history] if history is not None else []), secret, api, access, health, monitoring,
+             *([probe] if probe is not None else []), operator, alerts, *([webhook] if webhook is not None else []))
     dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
     components = (*drawn, dashboard)
     return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
-                 exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
-                 monitoring=monitoring, operator=operator, api=api, probe=probe, dashboard=dashboard,
+                 locks=locks, exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
+                 monitoring=monitoring, operator=operator, api=api, probe=probe, alerts=alerts, dashboard=dashboard,
                  components=components)
+
+
+def _thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(hit_rate_below=settings.alert_hit_rate_below, min_requests=settings.alert_min_requests,
+                      evictions_per_minute=settings.alert_evictions_per_minute, store_fill=settings.alert_store_fill,
+                      upstream_error_rate=settings.alert_upstream_error_rate,
+                      failopen_per_minute=settings.alert_failopen_per_minute,
+                      false_hits_per_hour=settings.alert_false_hits_per_hour,
+                      window_seconds=settings.alert_window_seconds)
 
 
 def collect_panels(components: Sequence[Component]) -> list[Panel]:
@@ -165,7 +213,7 @@ def collect_panels(components: Sequence[Component]) -> list[Panel]:
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
                    backend: SemanticBackend | None, embedder: Embedder | None,
-                   tenant_of: TenantOf) -> SemanticCache | None:
+                   tenant_of: TenantOf, feedback: FeedbackStore) -> SemanticCache | None:
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
@@ -175,7 +223,8 @@ def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen
         embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
         observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
         threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
-        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of)
+        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of, feedback=feedback,
+        feedback_ttl=settings.semantic_feedback_ttl)
 
 
 class CachegateApp(Starlette):

@@ -19,7 +19,7 @@ from typing import Any
 
 from proxy.errors import SettingsError
 from proxy.platform.sql import Schema
-from proxy.settings import SPECS, Settings, redact_url, scrub
+from proxy.settings import SPECS, Settings, redact_url, scrub, split_bind_address
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from proxy.app import create_app
-    from proxy.http.server import uvicorn_options
+    from proxy.http.server import DrainingServer, uvicorn_options
 
     overrides = {spec.env: value for spec in SPECS if (value := getattr(args, spec.env)) is not None}
     try:
@@ -47,36 +47,58 @@ def serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
         return 2
+    if settings.metrics_bind_address and split_bind_address(settings.metrics_bind_address) == \
+            (settings.host, settings.port):
+        print("cachegate: bad setting: METRICS_BIND_ADDRESS: must differ from HOST:PORT", file=sys.stderr)
+        return 2
     configure_logging(settings)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=10, **uvicorn_options())
+    options = {"log_config": None, "log_level": settings.log_level.lower(),
+               "timeout_graceful_shutdown": int(settings.drain_seconds), **uvicorn_options()}
+    drain = app.state.parts.health.drain
+    if not settings.metrics_bind_address:
+        DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **options), on_drain=drain,
+                       delay=settings.drain_delay).run()
+        return 0
+    from proxy.http.listeners import Listener
+    from proxy.http.server import QuietServer
+
+    host, port = split_bind_address(settings.metrics_bind_address)
+    public = DrainingServer(uvicorn.Config(Listener(app, monitoring=False), host=settings.host, port=settings.port,
+                                           lifespan="on", **options), on_drain=drain, delay=settings.drain_delay)
+    private = QuietServer(uvicorn.Config(Listener(app, monitoring=True), host=host, port=port, lifespan="off",
+                                         **options))
+    asyncio.run(_serve_both(public, private))
     return 0
 
 
-def databases(settings: Settings) -> list[Schema]:
-    """Every database cachegate keeps: its owner's name, SQLite file and migrations."""
+def databases(settings: Settings) -> list[tuple[str, Schema, bool]]:
+    """Every database cachegate keeps: (its name, its owner's schema, whether it moves to PostgreSQL with
+    DATABASE_URL). The history replicas share does; the caches of one machine stay in SQLite under DATA_DIR."""
+    from proxy.cache import disk, history
     from proxy.monitoring import schema as monitoring
     from proxy.probe import schema as probe
 
-    return [monitoring.SCHEMA, probe.SCHEMA]
+    return [("monitoring", monitoring.SCHEMA, True), ("probe", probe.SCHEMA, True),
+            ("exact cache (disk level)", Schema("disk", disk.FILENAME, disk.MIGRATIONS), False),
+            ("cache history (warm from history)", Schema("history", history.FILENAME, history.MIGRATIONS), False)]
 
 
 def _report(settings: Settings) -> list[dict[str, Any]]:
-    """Each database's migrations, applied (when) or pending, on the engine DATABASE_URL chooses."""
+    """Each database's migrations, applied (when) or pending, on its engine."""
     from proxy.platform import postgres, sqlite
 
     report: list[dict[str, Any]] = []
-    for schema in databases(settings):
-        if settings.database_url:
-            name = postgres.schema_of(schema.name)
-            exists, rows = asyncio.run(postgres.status(settings.database_url, name, schema.migrations,
+    for name, schema, shared in databases(settings):
+        if shared and settings.database_url:
+            owner = postgres.schema_of(schema.name)
+            exists, rows = asyncio.run(postgres.status(settings.database_url, owner, schema.migrations,
                                                        timeout=settings.database_timeout))
-            report.append({"database": schema.name, "engine": "postgres", "url": redact_url(settings.database_url),
-                           "schema": name, "exists": exists, "migrations": rows})
+            report.append({"database": name, "engine": "postgres", "url": redact_url(settings.database_url),
+                           "schema": owner, "exists": exists, "migrations": rows})
         else:
             path = settings.data_path / schema.filename
-            report.append({"database": schema.name, "engine": "sqlite", "path": str(path), "exists": path.exists(),
+            report.append({"database": name, "engine": "sqlite", "path": str(path), "exists": path.exists(),
                            "migrations": sqlite.status(path, schema.migrations)})
     return report
 
@@ -109,6 +131,20 @@ def db_status(args: argparse.Namespace) -> int:
                     if applied is not None else "pending")
             print(f"  {row['version']:>3}  {when:<23}  {row['description']}")
     return 0
+
+
+async def _serve_both(public: Any, private: Any) -> None:
+    """The public server (which runs the app's lifespan) first; the metrics listener once it has started;
+    when either stops (a signal, a port already taken), both stop."""
+    first = asyncio.create_task(public.serve())
+    while not public.started and not first.done():
+        await asyncio.sleep(0.05)
+    tasks = [first]
+    if not first.done():
+        tasks.append(asyncio.create_task(private.serve()))
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    public.should_exit = private.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -83,6 +83,8 @@ PANEL_KINDS = (
     "totals", "outcomes", "timeline", "tokens", "latency", "streaming", "models", "pricing", "exports",  # /metrics*
     "recent", "admin",  # the operator surface (/dashboard/data)
     "semantic",  # the semantic tier (/metrics/semantic)
+    "levels",  # every cache level's statistics (/metrics: cache.levels)
+    "warnings",  # the warnings that hold now (/health/detailed: warnings)
     "link",  # any component with a page of its own
 )
 _PANEL_ID = re.compile(r"^[a-z][a-z0-9-]{0,39}$")

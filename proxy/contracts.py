@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from proxy.cache.stats import LevelReport, LevelStats
 
 
 @runtime_checkable
 class ExactBackend(Protocol):
-    """A key-value store with per-key expiry. Raises :class:`proxy.errors.BackendError` on failure."""
+    """A key-value store with per-key expiry: one *level* of the exact tier (memory, disk, Redis). Raises
+    :class:`proxy.errors.BackendError` on failure."""
 
     name: str
     remote: bool  # a server to check in /health (else it runs in-process)
+    stats: LevelStats  # this level's counters: the backend counts its evictions, the exact tier the rest
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -33,6 +38,18 @@ class ExactBackend(Protocol):
 
     async def usage(self) -> tuple[int, int]:
         """(entries, bytes) held, as far as the backend can tell cheaply."""
+        ...
+
+    async def report(self) -> LevelReport:
+        """Entries, bytes and bound now (``None`` where the backend cannot tell cheaply)."""
+        ...
+
+    async def touch(self, hits: Mapping[str, int]) -> None:
+        """Hits a level above this one served for these keys, so this level's LRU/LFU sees them too."""
+        ...
+
+    async def maintain(self) -> None:
+        """Periodic upkeep (sweep expired entries, recount); a no-op where the store does it itself."""
         ...
 
     async def aclose(self) -> None: ...

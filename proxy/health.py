@@ -8,7 +8,12 @@
   error) is added. Error texts are scrubbed (:func:`~proxy.settings.scrub`): they often name the URL that
   failed, with whatever credentials it holds, and these routes are open to everyone.
 - ``/health/live``: 200 while the process serves (liveness: it checks nothing else).
-- ``/health/detailed``: the above plus the traffic and error rates of the metrics window.
+- ``/health/ready``: readiness for a load balancer: 200 ``ready``, and 503 ``draining`` from the moment the
+  process was told to stop (SIGTERM: :meth:`Health.drain`), so the balancer sends new requests elsewhere
+  while the ones in flight finish. It never asks Redis, Qdrant or the embedding service: they fail open,
+  and tying readiness to a shared dependency would take every replica out at once.
+- ``/health/detailed``: the above plus the traffic and error rates of the metrics window, and the warnings
+  that hold now (``warnings``: :mod:`proxy.monitoring.alerts`; they never change the status code).
 """
 
 from __future__ import annotations
@@ -43,10 +48,18 @@ async def _ping(check: HealthCheck, timeout: float) -> tuple[str, dict[str, Any]
 
 class Health:
     def __init__(self, checks: Sequence[HealthCheck], failopen: FailOpen, *,
-                 traffic: Callable[[], dict[str, Any]]) -> None:
+                 traffic: Callable[[], dict[str, Any]],
+                 warnings: Callable[[], list[dict[str, Any]]] = list) -> None:
         self.checks = tuple(checks)
         self.failopen = failopen
         self.traffic = traffic  # the window's rates, for /health/detailed
+        self.warnings = warnings  # the warnings that hold now
+        self.draining_since: float | None = None
+
+    def drain(self) -> None:
+        """The process is stopping: readiness answers 503 from now on."""
+        if self.draining_since is None:
+            self.draining_since = time.time()
 
     async def check(self, timeout: float = CHECK_TIMEOUT) -> tuple[bool, dict[str, dict[str, Any]]]:
         """(all up?, name → {status, latency_ms | error, failures, last_error}) for every dependency."""
@@ -67,6 +80,7 @@ class Health:
         return Contribution(routes=[
             route("/health", self.health, guard=Guard.OPEN),
             route("/health/live", self.live, guard=Guard.OPEN),
+            route("/health/ready", self.ready, guard=Guard.OPEN),
             route("/health/detailed", self.detailed, guard=Guard.OPEN),
         ])
 
@@ -87,6 +101,12 @@ class Health:
     async def live(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive", "timestamp": time.time()})
 
+    async def ready(self, request: Request) -> JSONResponse:
+        if self.draining_since is not None:
+            return JSONResponse({"status": "draining", "since": self.draining_since, "timestamp": time.time()},
+                                status_code=503)
+        return JSONResponse({"status": "ready", "timestamp": time.time()})
+
     async def detailed(self, request: Request) -> JSONResponse:
         healthy, checks = await self.check()
         body = self.traffic()
@@ -94,6 +114,7 @@ class Health:
             body["status"] = "unhealthy"
             body["down"] = _down(checks)
         body["services"] = checks
+        body["warnings"] = self.warnings()
         body["timestamp"] = time.time()
         return JSONResponse(body, status_code=503 if body["status"] == "unhealthy" else 200)
 

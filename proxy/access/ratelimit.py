@@ -88,7 +88,9 @@ class RedisCounter:
         self._script = home.script(_INCR)
 
     async def incr(self, key: str, ttl: int) -> int:
-        return int(await self._home.call(lambda client: self._script(keys=[key], args=[ttl], client=client)))
+        # one key: in a cluster the script runs on the key's node
+        return int(await self._home.call(lambda client: self._script(keys=[key], args=[ttl], client=client),
+                                         key=key))
 
     async def aclose(self) -> None:
         return None  # the home is closed by the composition root

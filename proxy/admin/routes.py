@@ -1,8 +1,10 @@
 """The admin routes (``/admin/*``, each ``Guard.ADMIN``: see :mod:`proxy.access.auth`).
 
 * ``POST /admin/cache/clear``: both tiers, or ``tier=exact|semantic``, narrowed by ``model`` and
-  ``namespace`` (query string or JSON body). The exact tier is cleared by SCAN over cachegate's own key
-  prefix, never FLUSHDB, so a shared Redis keeps other applications' keys.
+  ``namespace``, or (the exact tier only) by a key ``pattern`` and ``older_than`` seconds (query string or
+  JSON body; :mod:`proxy.core.invalidation` checks them). The exact tier is cleared in every level (memory
+  and disk) by SCAN over cachegate's own key prefix, never FLUSHDB, so a shared Redis keeps other
+  applications' keys.
 * ``DELETE /admin/cache/entries/{key}``: one exact-tier entry (hits carry its key in ``x-cache-key``).
 * ``GET /admin/stats``: cache sizes, live status of each dependency, and ``/metrics`` in one answer.
 * ``GET /admin/config``: the effective settings, every secret (and credentials inside URLs) redacted.
@@ -31,6 +33,7 @@ from proxy.admin.warm import Warmer, parse_batch
 from proxy.cache.exact import ExactCache
 from proxy.component import Guard, RouteSpec, route
 from proxy.contracts import SemanticAdmin
+from proxy.core.invalidation import parse_older_than, parse_pattern
 from proxy.errors import BackendError, BadRequestError, NotFoundError, UnavailableError
 from proxy.health import Health
 from proxy.http.asgi import read_body
@@ -109,7 +112,17 @@ class AdminRoutes:
                                   code="invalid_value")
         model = options.get("model")
         namespace = options.get("namespace")  # "" is the default namespace, None is every namespace
+        pattern = None if options.get("pattern") is None else \
+            parse_pattern(options["pattern"], self.settings.cache_key_prefix)
+        older_than = None if options.get("older_than") is None else parse_older_than(options["older_than"])
+        if pattern is not None and (model is not None or namespace is not None):
+            raise BadRequestError("pattern cannot be combined with model or namespace: put them in the pattern.",
+                                  param="pattern", code="invalid_combination")
+        exact_only = "pattern" if pattern is not None else "older_than" if older_than is not None else None
         semantic = self.semantic
+        if tier == "semantic" and exact_only is not None:
+            raise BadRequestError(f"{exact_only} narrows the exact tier only; leave out tier=semantic.",
+                                  param=exact_only, code="invalid_combination")
         if tier == "semantic" and semantic is None:
             raise BadRequestError("The semantic tier is off (SEMANTIC_MODE=off), so there is nothing to clear.",
                                   param="tier", code="tier_disabled")
@@ -117,16 +130,23 @@ class AdminRoutes:
         skipped: dict[str, str] = {}
         try:
             if tier in ("exact", "all", "both"):
-                removed["exact"] = await self.exact.clear(model=model, namespace=namespace)
+                removed["exact"] = await self.exact.clear(model=model, namespace=namespace, pattern=pattern,
+                                                          older_than=older_than)
             if tier in ("semantic", "all", "both"):
                 if semantic is None:
                     skipped["semantic"] = "the semantic tier is off"
+                elif exact_only is not None:
+                    skipped["semantic"] = f"{exact_only} narrows the exact tier only"
                 else:
                     removed["semantic"] = await semantic.clear(model=model, namespace=namespace)
         except BackendError as exc:
             raise UnavailableError(f"Could not clear the cache: {exc.message}", code="dependency_unavailable") from exc
-        return _json({"removed": removed, "total": sum(removed.values()), "skipped": skipped,
-                      "scope": {"tier": "all" if tier == "both" else tier, "model": model, "namespace": namespace}})
+        scope: dict[str, Any] = {"tier": "all" if tier == "both" else tier, "model": model, "namespace": namespace}
+        if pattern is not None:
+            scope["pattern"] = pattern
+        if older_than is not None:
+            scope["older_than"] = older_than
+        return _json({"removed": removed, "total": sum(removed.values()), "skipped": skipped, "scope": scope})
 
     async def delete_entry(self, request: Request) -> JSONResponse:
         key: str = request.path_params["key"]
@@ -197,13 +217,13 @@ class AdminRoutes:
     async def cache_status(self) -> dict[str, Any]:
         exact = self.exact
         out: dict[str, Any] = {"exact": {"backend": exact.component, "prefix": exact.prefix}}
-        try:
-            entries, size = await exact.usage()
-            out["exact"].update(entries=entries, bytes=size)
-            if exact.component == "redis":
-                out["exact"]["note"] = "entries and bytes are of the whole Redis database (DBSIZE, used_memory)"
-        except BackendError as exc:
-            out["exact"].update(entries=None, bytes=None, error=scrub(exc.message))
+        levels = await exact.level_reports()
+        known = [level.report for level in levels if level.report.entries is not None]
+        if known:
+            out["exact"].update(entries=max(r.entries or 0 for r in known), bytes=max(r.bytes or 0 for r in known))
+        else:
+            out["exact"].update(entries=None, bytes=None, error=scrub(levels[0].report.note or "unavailable"))
+        out["exact"]["levels"] = {level.name: scrub(level.snapshot()) for level in levels}
         semantic = self.semantic
         out["semantic"] = {"enabled": semantic is not None, "mode": self.settings.semantic_mode}
         if semantic is not None:

@@ -99,6 +99,11 @@ class CachedResponse:
                 body, flags = packed, FLAG_ZLIB
         return _HEADER.pack(VERSION, flags, len(meta), len(body)) + meta + body
 
+    @staticmethod
+    def stored_body_length(data: bytes) -> int:
+        """How many bytes the body takes in an encoded entry (after compression, without the envelope)."""
+        return int(_HEADER.unpack_from(data)[3])
+
     @classmethod
     def decode(cls, data: bytes) -> CachedResponse:
         try:

@@ -1,14 +1,21 @@
 """Exact store on Redis, through the process's one :class:`~proxy.platform.redis.RedisHome`.
 
 The home bounds every call by ``REDIS_TIMEOUT`` and turns every failure into a ``BackendError``, so the
-cache fails open; reads that arrive together share one ``MGET``.
+cache fails open; reads that arrive together share one ``MGET`` (one per node of a cluster); deletes,
+scans and counts reach every primary. Keys end in their digest's hash tag (``…:{digest}``), so in a
+cluster each entry lives on one node and the keys used with it (its lease) beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
-from proxy.platform.redis import FAILURES, RedisHome
+from proxy.cache.stats import LevelReport, LevelStats
+from proxy.platform.redis import RedisHome
+
+NOTE = ("bytes, bound and evictions are the Redis server's (used_memory, maxmemory, evicted_keys, expired_keys: "
+        "what its own eviction acts on); entries counts cachegate's exact-tier keys only")
 
 
 class RedisBackend:
@@ -17,34 +24,48 @@ class RedisBackend:
 
     def __init__(self, home: RedisHome) -> None:
         self.home = home
+        self.stats = LevelStats()
 
     async def get(self, key: str) -> bytes | None:
         return await self.home.get(key)
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        await self.home.call(lambda client: client.set(key, value, ex=ttl_seconds))
+        await self.home.call(lambda client: client.set(key, value, ex=ttl_seconds), key=key)
 
     async def delete(self, keys: Sequence[str]) -> int:
-        if not keys:
-            return 0
-        return int(await self.home.call(lambda client: client.unlink(*keys)))
+        return await self.home.delete(keys)
 
     async def scan(self, pattern: str) -> AsyncIterator[str]:
-        try:
-            async for key in self.home.client.scan_iter(match=pattern, count=500):
-                yield key.decode() if isinstance(key, bytes) else key
-        except FAILURES as exc:
-            raise self.home.failure(exc) from exc
+        async for key in self.home.scan(pattern):
+            yield key
 
     async def ping(self) -> None:
         await self.home.ping()
 
     async def usage(self) -> tuple[int, int]:
-        # DBSIZE counts every key in the database, ours or not; cheap and good enough for a gauge.
-        entries = int(await self.home.call(lambda client: client.dbsize()))
-        memory = await self.home.call(lambda client: client.info("memory"))
-        return entries, int(memory.get("used_memory", 0))
+        # DBSIZE (summed over a cluster's primaries) counts every key in the database, ours or not: cheap,
+        # and exact when cachegate has its Redis to itself (counting ours alone would be a SCAN of all).
+        return await self.home.usage()
+
+    async def report(self) -> LevelReport:
+        """The server's memory and bound, and its eviction counters (Redis evicts, not cachegate: they are
+        copied into :attr:`stats`). Entries are left to the exact tier, which counts its own keys (SCAN)."""
+        memory, counts = await self.home.call(lambda client: _info(client))
+        self.stats.evictions["size"] = int(counts.get("evicted_keys", 0))
+        self.stats.evictions["expiry"] = int(counts.get("expired_keys", 0))
+        return LevelReport(entries=None, bytes=int(memory.get("used_memory", 0)),
+                           bound=int(memory.get("maxmemory", 0)) or None, note=NOTE)
+
+    async def touch(self, hits: Mapping[str, int]) -> None:
+        return None  # Redis keeps its own LRU/LFU clock on every read
+
+    async def maintain(self) -> None:
+        return None  # Redis expires and evicts by itself
 
     async def aclose(self) -> None:
         return None  # the home is closed by the composition root, after every user of it
 
+
+
+async def _info(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return await client.info("memory"), await client.info("stats")

@@ -2,8 +2,9 @@
 
 :class:`Exchange` owns everything that must happen once per upstream call, whatever happens to it (an
 error, a cut-off stream, a client that leaves before the first byte): :meth:`Exchange.finish` is the one
-close path. It hands a finished answer to the single-flight followers, writes the request record's upstream
-figures, and stores the entry off the request path; without a finished answer it only releases the flight.
+close path. It hands a finished answer to those waiting on the same key (its
+:class:`~proxy.chat.coalesce.Claim`), writes the request record's upstream figures, and stores the entry off
+the request path; without a finished answer it only gives the claim up, so the others go ahead at once.
 A streamed answer is an :class:`EventRelay`, whose ``aclose`` runs that close path even if it was never
 iterated.
 """
@@ -18,25 +19,25 @@ from typing import Any
 import orjson
 
 from proxy.cache.entry import CachedResponse
-from proxy.cache.singleflight import Flight
+from proxy.chat.coalesce import Claim
 from proxy.contracts import RequestRecord, UpstreamResponse
 from proxy.core import policy, replay, sse
 from proxy.core.request import ChatRequest, TtlRule
 from proxy.errors import UpstreamError
 
-#: Stores a finished answer (exact tier, then the semantic tier); called in the background.
-Store = Callable[[CachedResponse], Coroutine[Any, Any, None]]
+#: Stores a finished answer (exact tier, then the semantic tier), in the background; True once it is written.
+Store = Callable[[CachedResponse], Coroutine[Any, Any, bool]]
 Spawn = Callable[[Coroutine[Any, Any, Any]], Any]
 
 logger = logging.getLogger("cachegate.chat")
 
 
 class Exchange:
-    def __init__(self, request: ChatRequest, record: RequestRecord, flight: Flight[CachedResponse] | None, *,
+    def __init__(self, request: ChatRequest, record: RequestRecord, claim: Claim | None, *,
                  ttl: TtlRule, store: Store, spawn: Spawn, started: float) -> None:
         self.request = request
         self.record = record
-        self.flight = flight
+        self.claim = claim
         self.ttl = ttl
         self.store = store
         self.spawn = spawn
@@ -67,28 +68,29 @@ class Exchange:
                 entry.body = raw  # plain answers are stored byte for byte
             spans = replay.identity_spans(entry.body)
             entry.meta["spans"] = list(spans) if spans is not None else []
-        flight = self.flight
-        if entry is not None and flight is not None:
-            flight.resolve(entry)  # followers are answered now; the key stays theirs until the entry is written
+        claim = self.claim
+        if entry is not None and claim is not None:
+            claim.resolve(entry)  # followers are answered now; the key stays theirs until the entry is written
         if entry is not None and self.request.directives.write:
             self.spawn(self._store(entry))
-        elif flight is not None:
-            flight.release()
+        elif claim is not None:
+            claim.release(stored=False)
         return entry
 
     def abandon(self) -> None:
-        """The upstream was never reached (or the call failed before an answer): release the flight."""
+        """The upstream was never reached (or the call failed before an answer): give the claim up."""
         if not self.finished:
             self.finished = True
-            if self.flight is not None:
-                self.flight.release()
+            if self.claim is not None:
+                self.claim.release(stored=False)
 
     async def _store(self, entry: CachedResponse) -> None:
+        stored = False
         try:
-            await self.store(entry)
+            stored = await self.store(entry)
         finally:
-            if self.flight is not None:
-                self.flight.release()
+            if self.claim is not None:
+                self.claim.release(stored=stored)
 
     async def read_plain(self, response: UpstreamResponse) -> tuple[bytes, dict[str, Any] | None]:
         """Read a plain answer to the end; returns its bytes and the completion if it is one worth storing."""

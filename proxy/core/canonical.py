@@ -184,8 +184,12 @@ def request_digest(body: Mapping[str, Any], *, upstream: str, tenant: Tenant, qu
 
 
 def exact_key(prefix: str, tenant: Tenant, model: str, digest: str) -> str:
-    """``<prefix>exact:<owner>:<namespace>:<model>:<digest>``; the middle parts let admin clear by scope."""
-    return f"{prefix}exact:{tenant.owner_id}:{tenant.namespace_id}:{model_id(model)}:{digest}"
+    """``<prefix>exact:<owner>:<namespace>:<model>:{<digest>}``; the middle parts let admin clear by scope.
+
+    The braces are a Redis Cluster hash tag: the slot comes from the digest alone, so entries spread evenly
+    over the shards (a tag by tenant or model would make one shard hot) and the keys kept with an entry
+    (its lease) share its slot by carrying the same tag."""
+    return f"{prefix}exact:{tenant.owner_id}:{tenant.namespace_id}:{model_id(model)}:{{{digest}}}"
 
 
 def semantic_key(prefix: str, point_id: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from proxy.cache.stats import Level
 from proxy.component import Contribution, Job, Panel
 from proxy.monitoring.pricing import Pricing
 from proxy.monitoring.routes import MonitoringRoutes
@@ -34,6 +35,7 @@ METRICS = "/metrics"
 PANELS = (
     Panel("totals", "Totals", "totals", METRICS, order=10),
     Panel("outcomes", "Cache outcomes", "outcomes", METRICS, order=20),
+    Panel("levels", "Cache levels", "levels", METRICS, order=25, note="memory, disk, Redis, semantic"),
     Panel("timeline", "Requests and hit rate over time", "timeline", "/metrics/usage?bucket=hour", order=30,
           note="last 24 h"),
     Panel("tokens", "Tokens saved vs used", "tokens", METRICS, order=40),
@@ -44,15 +46,17 @@ PANELS = (
     Panel("pricing", "Pricing used for the cost figures (USD per 1M tokens)", "pricing", METRICS, order=100),
 )
 
-#: (entries, bytes) a cache tier holds
-SizeSource = Callable[[], Awaitable[tuple[int, int]]]
+#: every cache level's gauges and counters (the exact tier's levels, then the semantic tier's)
+LevelSource = Callable[[], Awaitable[list[Level]]]
+#: How long reading the levels may take (a server level's count is a SCAN, cached between reads).
+LEVELS_TIMEOUT = 10.0
 
 
 class Monitoring:
-    def __init__(self, telemetry: Telemetry, *, sizes: Mapping[str, SizeSource], failopen: FailOpen) -> None:
+    def __init__(self, telemetry: Telemetry, *, levels: Sequence[LevelSource], failopen: FailOpen) -> None:
         self.telemetry = telemetry
         self.settings = telemetry.settings
-        self.sizes = dict(sizes)
+        self.levels = tuple(levels)
         self.failopen = failopen
 
     def contribution(self) -> Contribution:
@@ -111,16 +115,19 @@ class Monitoring:
         await self._flush_log()
 
     async def update_gauges(self) -> None:
-        """Entries and bytes held by each cache tier."""
+        """Every cache level's gauges (entries, bytes, bound), read now; a source that fails keeps its last."""
         metrics = self.telemetry.metrics
-        for tier, usage in self.sizes.items():
+        known = {level.name: level for level in metrics.levels}
+        levels: list[Level] = []
+        for source in self.levels:
             try:
-                entries, size = await asyncio.wait_for(usage(), 2.0)
+                levels += await asyncio.wait_for(source(), LEVELS_TIMEOUT)
             except Exception as exc:
-                logger.debug("cache size of the %s tier unavailable: %s", tier, exc)
+                logger.debug("cache levels unavailable: %s", exc)
                 continue
-            metrics.cache_entries[tier] = entries
-            metrics.cache_bytes[tier] = size
+        for level in levels:
+            known.pop(level.name, None)
+        metrics.levels = [*levels, *known.values()]
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -130,10 +137,19 @@ class Monitoring:
         await self.telemetry.ledger.refresh()
         await self.update_gauges()
 
-    def cache_usage(self) -> dict[str, dict[str, int]]:
-        metrics = self.telemetry.metrics
-        return {tier: {"entries": int(entries), "bytes": int(metrics.cache_bytes.get(tier, 0))}
-                for tier, entries in metrics.cache_entries.items()}
+    def cache_usage(self) -> dict[str, Any]:
+        """Each tier's entries and bytes (the exact tier: its fullest level), and every level in full."""
+        levels = self.telemetry.metrics.levels
+        out: dict[str, Any] = {}
+        exact = [level for level in levels if level.name != "semantic"]
+        if exact:
+            out["exact"] = {"entries": max(level.report.entries or 0 for level in exact),
+                            "bytes": max(level.report.bytes or 0 for level in exact)}
+        for level in levels:
+            if level.name == "semantic":
+                out["semantic"] = {"entries": level.report.entries or 0, "bytes": level.report.bytes or 0}
+        out["levels"] = {level.name: level.snapshot() for level in levels}
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         components = {name: state.snapshot() for name, state in self.failopen.components.items()}

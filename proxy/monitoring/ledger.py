@@ -4,7 +4,8 @@ Requests only add to an in-memory dict of deltas (O(1), no I/O). A background ta
 every second, and on shutdown, to a :class:`LedgerStore`:
 
 - :class:`RedisLedgerStore` (with ``REDIS_URL``): one hash, incremented atomically (``MULTI`` of
-  ``HINCRBY``/``HINCRBYFLOAT``), so every replica adds to the same totals;
+  ``HINCRBY``/``HINCRBYFLOAT`` over that one key, so one slot in a cluster), so every replica adds to the
+  same totals;
 - :class:`SqlLedgerStore` (without): a table of the monitoring database, in PostgreSQL with ``DATABASE_URL``
   (shared by the replicas: each adds in one ``INSERT ... ON CONFLICT`` transaction), else in the monitoring
   SQLite file under ``DATA_DIR``.
@@ -74,7 +75,7 @@ class RedisLedgerStore:
         return f"{key[0]}|{key[1]}"  # names never contain "|", so the last one splits it back
 
     async def load(self) -> dict[Key, float]:
-        raw = await self.home.call(lambda client: client.hgetall(self.key))
+        raw = await self.home.call(lambda client: client.hgetall(self.key), key=self.key)
         out: dict[Key, float] = {}
         for field, value in raw.items():
             scope, _, name = (field.decode() if isinstance(field, bytes) else field).rpartition("|")
@@ -91,11 +92,12 @@ class RedisLedgerStore:
                         pipe.hincrbyfloat(self.key, self.field(key), amount)
                 await pipe.execute()
 
-        await self.home.call(write)
+        await self.home.call(write, key=self.key)
 
     async def first_started(self, now: float) -> float:
-        await self.home.call(lambda client: client.hsetnx(self.meta_key, "first_started_at", repr(now)))
-        value = await self.home.call(lambda client: client.hget(self.meta_key, "first_started_at"))
+        await self.home.call(lambda client: client.hsetnx(self.meta_key, "first_started_at", repr(now)),
+                             key=self.meta_key)
+        value = await self.home.call(lambda client: client.hget(self.meta_key, "first_started_at"), key=self.meta_key)
         return float(value) if value is not None else now
 
     async def aclose(self) -> None:

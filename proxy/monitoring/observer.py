@@ -43,9 +43,13 @@ from proxy.monitoring.window import Window
 
 logger = logging.getLogger("cachegate.monitoring")
 
-CHAT_OUTCOMES = {"exact_hit": "exact_hits", "semantic_hit": "semantic_hits", "miss": "misses", "bypass": "bypassed"}
-HITS = {"exact_hit": "exact", "semantic_hit": "semantic"}
-LOG_LABELS = {"exact_hit": "EXACT_HIT", "semantic_hit": "SEMANTIC_HIT", "miss": "MISS", "bypass": "BYPASS"}
+CHAT_OUTCOMES = {"exact_hit": "exact_hits", "semantic_hit": "semantic_hits", "miss": "misses", "bypass": "bypassed",
+                 "stale": "stale_answers"}
+#: outcomes answered from the cache: what they save is counted under their tier (a stale answer, given because
+#: the upstream failed, saved a call that would have failed anyway: its tokens are counted under "stale")
+HITS = {"exact_hit": "exact", "semantic_hit": "semantic", "stale": "stale"}
+LOG_LABELS = {"exact_hit": "EXACT_HIT", "semantic_hit": "SEMANTIC_HIT", "miss": "MISS", "bypass": "BYPASS",
+              "stale": "STALE"}
 MAX_ROUTES = 200
 MAX_MODELS = 500
 OTHER = "other"

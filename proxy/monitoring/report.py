@@ -51,10 +51,11 @@ def _int(values: dict[str, float], name: str) -> int:
 def cache_performance(values: dict[str, float]) -> dict[str, Any]:
     exact, semantic = _int(values, "exact_hits"), _int(values, "semantic_hits")
     misses, bypassed = _int(values, "misses"), _int(values, "bypassed")
-    total = exact + semantic + misses + bypassed
+    stale = _int(values, "stale_answers")  # stale-if-error: the upstream failed, an expired entry answered
+    total = exact + semantic + misses + bypassed + stale
     return {"exact_hits": exact, "semantic_hits": semantic, "total_hits": exact + semantic, "misses": misses,
-            "bypassed": bypassed, "total_requests": total, "hit_rate_percent": _pct(exact + semantic, total),
-            "shadow_hits": _int(values, "shadow_hits")}
+            "bypassed": bypassed, "stale_answers": stale, "total_requests": total,
+            "hit_rate_percent": _pct(exact + semantic, total), "shadow_hits": _int(values, "shadow_hits")}
 
 
 def rate_window(observer: MonitoringObserver) -> float:
@@ -66,7 +67,7 @@ class Report:
     def __init__(self, observer: MonitoringObserver) -> None:
         self.observer = observer
 
-    def json(self, *, cache_usage: dict[str, dict[str, int]], components: dict[str, Any],
+    def json(self, *, cache_usage: dict[str, Any], components: dict[str, Any],
              ledger_backend: str) -> dict[str, Any]:
         obs = self.observer
         obs.fold()

@@ -1,4 +1,4 @@
-"""Monitoring endpoints: ``/metrics`` (JSON, Prometheus, CSV) and ``/metrics/usage``.
+"""Monitoring endpoints: ``/metrics`` (JSON, Prometheus, CSV), ``/metrics/usage`` and ``/kv-cache-metrics``.
 
 ``/metrics`` answers JSON unless asked otherwise: ``?format=prometheus`` (or ``csv``), or an ``Accept``
 header naming ``text/plain`` or ``application/openmetrics-text`` (what a Prometheus scrape sends) without
@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from proxy.component import Guard, RouteSpec, route
 from proxy.errors import BadRequestError, UnavailableError
+from proxy.monitoring.kv import kv_cache_report
 from proxy.monitoring.telemetry import Telemetry
 from proxy.monitoring.usage import BUCKETS
 
@@ -84,6 +85,7 @@ class MonitoringRoutes:
             route("/metrics/prometheus", self.prometheus, guard=Guard.MONITOR),
             route("/metrics/csv", self.csv, guard=Guard.MONITOR),
             route("/metrics/usage", self.usage, guard=Guard.MONITOR),
+            route("/kv-cache-metrics", self.kv_cache, guard=Guard.MONITOR),
         ]
 
     async def metrics(self, request: Request) -> Response:
@@ -106,6 +108,12 @@ class MonitoringRoutes:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         return Response(self.telemetry.report.csv(), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="cachegate-metrics-{stamp}.csv"'})
+
+    async def kv_cache(self, request: Request) -> Response:
+        """Provider-side prompt caching per model (:mod:`proxy.monitoring.kv`)."""
+        await self.refresh()
+        observer = self.telemetry.observer
+        return JSONResponse(kv_cache_report(self.telemetry.ledger.totals(), observer.pricing))
 
     async def usage(self, request: Request) -> Response:
         start, end, model, bucket = usage_params(request, time.time())

@@ -5,7 +5,9 @@ whole per-command cost (about 50 µs of CPU, measured with 32 concurrent readers
 they share one round trip. One fetch is under way at a time: the reads that arrive meanwhile wait for it
 and go together in the next, so batches grow with the load, and the fetcher can keep one connection
 for itself (no pool checkout per fetch). A lone read goes at the next turn of the loop. Each caller still
-gets its own value or its own error, so failing open stays per request.
+gets its own value or its own error, so failing open stays per request: a fetch may answer a key with an
+exception (a cluster node that is down fails its keys only). A read whose caller gave up meanwhile (its
+deadline passed) is not fetched.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-Fetch = Callable[[Sequence[str]], Awaitable[Sequence[bytes | None]]]
+Fetch = Callable[[Sequence[str]], Awaitable[Sequence[bytes | BaseException | None]]]
 
 
 class BatchedReads:
@@ -41,7 +43,7 @@ class BatchedReads:
         try:
             while self._waiting:
                 waiting, self._waiting = self._waiting, {}
-                keys = list(waiting)
+                keys = [key for key, futures in waiting.items() if not all(future.done() for future in futures)]
                 for start in range(0, len(keys), self._max_keys):
                     await self._fetch_into({key: waiting[key] for key in keys[start:start + self._max_keys]})
         finally:
@@ -61,7 +63,11 @@ class BatchedReads:
             raise
         for futures, value in zip(waiting.values(), values, strict=True):
             for future in futures:
-                if not future.done():  # its caller may have been cancelled meanwhile
+                if future.done():  # its caller may have been cancelled meanwhile
+                    continue
+                if isinstance(value, BaseException):
+                    future.set_exception(value)
+                else:
                     future.set_result(value)
 
 

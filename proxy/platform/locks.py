@@ -1,77 +1,147 @@
-"""A lock with an expiry on Redis: one holder at a time, renewed while it lives, free once it stops renewing.
+"""Leases: short locks that expire by themselves, for work one replica should do for all (the probe's leader,
+and later the single flight across replicas).
 
-One key per lock, so it works on a single Redis and on a Redis Cluster alike (every command and script
-touches only that key). Taking it is ``SET key owner NX PX ttl``; renewing and releasing are Lua scripts that
-first compare the value with the owner, so a holder whose lock expired and was taken by another can
-neither extend nor delete the new holder's lock. A holder that dies stops renewing and the key expires
-after at most ``ttl`` seconds: that is how long a take-over can take.
-
-Every call goes through :meth:`RedisHome.call`, so it is bounded by ``REDIS_TIMEOUT`` and any failure is a
-:class:`~proxy.errors.BackendError`; callers decide what "Redis is down" means for them.
+``acquire(name, ttl)`` returns a :class:`Lease` (or ``None`` when someone else holds it), ``renew`` extends a
+lease its holder still holds, ``release`` gives it up (``fail`` gives it up saying the work failed, which
+:meth:`Locks.state` shows for a moment); the last two act only when the token still matches,
+so a holder whose lease expired and was taken never renews or frees someone else's. On Redis a lease is
+``SET name token NX PX ttl`` and two one-key scripts, so in a cluster each call goes to one slot; name a
+lease after what it guards with the same hash tag (``lock_name(prefix, "flight", digest)``) and it lives on
+the same node as the entry. Redis failures raise :class:`~proxy.errors.BackendError`: a caller that cannot
+get a lease decides itself what failing open means (go ahead alone; never an error because of the lock).
+Without Redis, :class:`MemoryLocks` gives the same semantics within the process.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from proxy.platform.redis import RedisHome
 
-#: Extend the lock if we still own it; 1 when extended, 0 when it is someone else's (or gone).
-RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return 1
-end
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-
-#: Delete the lock if we still own it; 1 when deleted.
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+#: Give the lease up as failed: the key says so for a moment, so those waiting stop waiting at once.
+_FAIL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], 'failed', 'PX', ARGV[2]) end
+return 0
+"""
+FAILED = "failed"
 
 
-class RedisLock:
-    """The lock ``key`` held as ``owner`` (a value unique to this holder) for ``ttl`` seconds at a time."""
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    token: str
 
-    def __init__(self, home: RedisHome, key: str, *, owner: str, ttl: float) -> None:
-        self.home = home
-        self.key = key
-        self.owner = owner
-        self.ttl_ms = max(1, int(ttl * 1000))
-        self._renew: Any = None
-        self._release: Any = None
 
-    async def acquire(self) -> bool:
-        """Take the lock if it is free; ``True`` when this owner holds it now."""
-        taken = await self.home.call(lambda client: client.set(self.key, self.owner, nx=True, px=self.ttl_ms))
-        return bool(taken)
+def lock_name(prefix: str, kind: str, tag: str) -> str:
+    """``<prefix>lock:<kind>:{<tag>}``: the hash tag puts the lease beside the keys of the same tag."""
+    return f"{prefix}lock:{kind}:{{{tag}}}"
 
-    async def renew(self) -> bool:
-        """Extend the lock by ``ttl``; ``False`` when this owner no longer holds it."""
-        if self._renew is None:
-            self._renew = self.home.script(RENEW)
-        script = self._renew
-        done = await self.home.call(lambda client: script(keys=[self.key], args=[self.owner, self.ttl_ms],
-                                                          client=client))
+
+class Locks(Protocol):
+    async def acquire(self, name: str, ttl: float) -> Lease | None: ...
+
+    async def renew(self, lease: Lease, ttl: float) -> bool: ...
+
+    async def release(self, lease: Lease) -> bool: ...
+
+    async def fail(self, lease: Lease, ttl: float) -> bool:
+        """Give the lease up saying the work failed: for ``ttl`` seconds :meth:`state` is ``failed`` and the
+        name cannot be taken, so those waiting on it go ahead on their own instead of one after another."""
+        ...
+
+    async def state(self, name: str) -> str | None:
+        """``held``, ``failed`` (see :meth:`fail`) or ``None`` (free)."""
+        ...
+
+
+class RedisLocks:
+    def __init__(self, home: RedisHome) -> None:
+        self._home = home
+        self._renew = home.script(_RENEW)
+        self._release = home.script(_RELEASE)
+        self._fail = home.script(_FAIL)
+
+    async def acquire(self, name: str, ttl: float) -> Lease | None:
+        token = secrets.token_hex(16)
+        taken = await self._home.call(lambda client: client.set(name, token, nx=True, px=_ms(ttl)), key=name)
+        return Lease(name, token) if taken else None
+
+    async def renew(self, lease: Lease, ttl: float) -> bool:
+        done = await self._home.call(
+            lambda client: self._renew(keys=[lease.name], args=[lease.token, _ms(ttl)], client=client), key=lease.name)
         return bool(done)
 
-    async def hold(self) -> bool:
-        """Renew the lock when held, else try to take it: call this more often than ``ttl``."""
-        return await self.renew() or await self.acquire()
-
-    async def release(self) -> bool:
-        """Give the lock up (only if this owner holds it), so another can take it at once."""
-        if self._release is None:
-            self._release = self.home.script(RELEASE)
-        script = self._release
-        done = await self.home.call(lambda client: script(keys=[self.key], args=[self.owner], client=client))
+    async def release(self, lease: Lease) -> bool:
+        done = await self._home.call(
+            lambda client: self._release(keys=[lease.name], args=[lease.token], client=client), key=lease.name)
         return bool(done)
 
-    async def holder(self) -> str | None:
-        """Who holds the lock now (``None``: nobody)."""
-        value = await self.home.call(lambda client: client.get(self.key))
-        return value.decode() if isinstance(value, bytes) else value
+
+    async def fail(self, lease: Lease, ttl: float) -> bool:
+        done = await self._home.call(
+            lambda client: self._fail(keys=[lease.name], args=[lease.token, _ms(ttl)], client=client), key=lease.name)
+        return bool(done)
+
+    async def state(self, name: str) -> str | None:
+        value = await self._home.call(lambda client: client.get(name), key=name)
+        if value is None:
+            return None
+        return FAILED if (value.decode() if isinstance(value, bytes) else value) == FAILED else "held"
+
+
+class MemoryLocks:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._held: dict[str, tuple[str, float]] = {}
+
+    def _holder(self, name: str) -> str | None:
+        held = self._held.get(name)
+        if held is None or held[1] <= self._clock():
+            self._held.pop(name, None)
+            return None
+        return held[0]
+
+    async def acquire(self, name: str, ttl: float) -> Lease | None:
+        if self._holder(name) is not None:
+            return None
+        lease = Lease(name, secrets.token_hex(16))
+        self._held[name] = (lease.token, self._clock() + ttl)
+        return lease
+
+    async def renew(self, lease: Lease, ttl: float) -> bool:
+        if self._holder(lease.name) != lease.token:
+            return False
+        self._held[lease.name] = (lease.token, self._clock() + ttl)
+        return True
+
+    async def release(self, lease: Lease) -> bool:
+        if self._holder(lease.name) != lease.token:
+            return False
+        del self._held[lease.name]
+        return True
+
+    async def fail(self, lease: Lease, ttl: float) -> bool:
+        if self._holder(lease.name) != lease.token:
+            return False
+        self._held[lease.name] = (FAILED, self._clock() + ttl)
+        return True
+
+    async def state(self, name: str) -> str | None:
+        holder = self._holder(name)
+        return None if holder is None else (FAILED if holder == FAILED else "held")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

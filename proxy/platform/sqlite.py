@@ -8,11 +8,18 @@ without applying anything (``cachegate db status``). The same lists serve Postgr
 (:mod:`proxy.platform.postgres`): a migration names the statements PostgreSQL runs instead only when they
 must differ. :class:`Database` also speaks the engine-neutral surface of :mod:`proxy.platform.sql`
 (``fetch``, ``write``, ``insert_rows``) that the stores written once over both engines use.
+
+A *disposable* database (a cache: losing it costs misses, never data) is checked when it opens; a file that
+is not a database, or a damaged one (truncated, overwritten), is moved aside (``<name>.corrupt-<time>``, with
+its ``-wal``/``-shm``) and started afresh with a warning, at open or when a statement meets the damage later,
+so a bad file never turns into a crash loop. Other databases fail loudly, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +35,8 @@ T = TypeVar("T")
 #: rows per multi-row INSERT of :meth:`Database.insert_rows`: one SQLite step per this many rows (so the writer
 #: thread hands the GIL back and forth rarely), within SQLite's 32766 parameters for up to 65 columns
 ROWS_PER_INSERT = 500
+
+logger = logging.getLogger("cachegate.sqlite")
 
 _LEDGER_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                  "description TEXT NOT NULL, applied_at REAL NOT NULL)")
@@ -86,24 +95,64 @@ def _run(conn: sqlite3.Connection, statement: Statement) -> int:
     return conn.execute(statement.sql, tuple(statement.params)).rowcount
 
 
+def is_corruption(exc: BaseException) -> bool:
+    """A damaged or foreign file (``file is not a database``, ``database disk image is malformed``): sqlite3
+    raises these as plain ``DatabaseError``; its subclasses (locked, integrity, no such table) are not damage."""
+    return type(exc) is sqlite3.DatabaseError
+
+
 class Database:
     dialect: Dialect = SQLITE
 
-    def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
+    def __init__(self, path: Path, migrations: Sequence[Migration], *, disposable: bool = False) -> None:
         self.path = path
         self.migrations = tuple(migrations)
+        self.disposable = disposable
+        self.set_aside: list[Path] = []  # files moved aside because they were damaged (disposable only)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level="DEFERRED")
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA temp_store=MEMORY")  # insert_rows' batch tables
+            if self.disposable:
+                verdict = conn.execute("PRAGMA quick_check").fetchone()
+                if verdict is None or verdict[0] != "ok":
+                    raise sqlite3.DatabaseError(f"quick_check: {verdict[0] if verdict else 'no answer'}")
+            migrate(conn, self.migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level="DEFERRED")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute("PRAGMA temp_store=MEMORY")  # insert_rows' batch tables
-        migrate(conn, self.migrations)
-        self._conn = conn
+        try:
+            self._conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not (self.disposable and is_corruption(exc)):
+                raise
+            self._move_aside(exc)
+            self._conn = self._connect()
+
+    def _move_aside(self, exc: BaseException) -> None:
+        """Close the damaged file and move it (and its WAL and shared-memory files) out of the way."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            if source.exists():
+                source.replace(aside.with_name(aside.name + suffix))
+        self.set_aside.append(aside)
+        logger.warning("%s is damaged (%s): moved aside to %s, starting with an empty file", self.path, exc, aside)
 
     async def open(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cachegate-sqlite")
@@ -118,7 +167,12 @@ class Database:
             if self._conn is None:
                 self._open()
             assert self._conn is not None
-            return fn(self._conn)
+            try:
+                return fn(self._conn)
+            except sqlite3.DatabaseError as exc:
+                if self.disposable and is_corruption(exc):
+                    self._move_aside(exc)  # the next call opens a fresh file; this one fails (open)
+                raise
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 

@@ -20,6 +20,7 @@ from proxy.component import Contribution, HealthCheck, Job, Panel
 from proxy.contracts import Upstream
 from proxy.monitoring.registry import Metrics
 from proxy.platform.jobs import JobRunner
+from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
 from proxy.probe.budget import Limits
 from proxy.probe.catalog import Advertised, list_models
@@ -98,8 +99,8 @@ def _replica() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | None, metrics: Metrics, store: ProbeStore,
-                  clock: Clock | None = None, upstream: Upstream | None = None) -> ProbeMonitor:
+def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | None, locks: Locks, metrics: Metrics,
+                  store: ProbeStore, clock: Clock | None = None, upstream: Upstream | None = None) -> ProbeMonitor:
     """The monitor, made from the settings (no I/O), keeping its history in ``store`` (SQLite or PostgreSQL: the
     registry's choice); raises :class:`~proxy.errors.SettingsError` when the probe cannot run (Venice without a
     key)."""
@@ -107,8 +108,8 @@ def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | Non
     clock = clock or SystemClock()
     upstream = upstream or HttpUpstream(target.upstream_url, timeout=target.timeout, max_connections=16)
     replica = _replica()
-    leadership: Leadership = (LockLeader(redis, key=f"{settings.cache_key_prefix}probe:leader", replica=replica,
-                                         lock_seconds=settings.probe_lock_seconds, clock=clock)
+    leadership: Leadership = (LockLeader(redis, locks, key=f"{settings.cache_key_prefix}probe:leader",
+                                         replica=replica, lock_seconds=settings.probe_lock_seconds, clock=clock)
                               if redis is not None else SoloLeader(clock, replica))
     limits = Limits(settings.probe_daily_token_budget, settings.probe_daily_usd_budget, settings.probe_balance_floor)
     probe_metrics = ProbeMetrics(metrics)

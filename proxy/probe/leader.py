@@ -1,10 +1,10 @@
 """Which replica runs the probe's scheduler: exactly one.
 
 - :class:`SoloLeader`: without Redis there is one process, and it leads.
-- :class:`LockLeader`: with Redis the leader is the holder of one lock key (:class:`~proxy.platform.locks.
-  RedisLock`, expiry ``PROBE_LOCK_SECONDS``), which it renews on every tick of the scheduler (several per
-  lock period). A leader that dies stops renewing; the key expires and the next replica to tick takes it:
-  within one lock period. A replica that cannot reach Redis does not lead (two leaders would probe, and
+- :class:`LockLeader`: with Redis the leader is the holder of one lease (:mod:`proxy.platform.locks`,
+  expiry ``PROBE_LOCK_SECONDS``), which it renews on every tick of the scheduler (several per lock period).
+  A leader that dies stops renewing; the key expires and the next replica to tick takes it: within one lock
+  period. A replica that cannot reach Redis does not lead (two leaders would probe, and
   spend, twice). ``POST /probe/api/run`` on a follower leaves a request (a second key) that the leader
   takes on its next tick.
 """
@@ -15,7 +15,7 @@ import logging
 from typing import Any, Protocol
 
 from proxy.errors import BackendError
-from proxy.platform.locks import RedisLock
+from proxy.platform.locks import Lease, Locks
 from proxy.platform.redis import RedisHome
 from proxy.probe.clock import Clock
 
@@ -72,9 +72,12 @@ class SoloLeader:
 
 
 class LockLeader:
-    def __init__(self, redis: RedisHome, *, key: str, replica: str, lock_seconds: float, clock: Clock) -> None:
+    def __init__(self, redis: RedisHome, locks: Locks, *, key: str, replica: str, lock_seconds: float,
+                 clock: Clock) -> None:
         self.redis = redis
-        self.lock = RedisLock(redis, key, owner=replica, ttl=lock_seconds)
+        self.locks = locks
+        self.key = key
+        self.lease: Lease | None = None
         self.run_key = key + ":run"
         self.replica = replica
         self.lock_seconds = lock_seconds
@@ -87,7 +90,7 @@ class LockLeader:
     async def hold(self) -> bool:
         self.checked_at = self.clock.wall()
         try:
-            held = await self.lock.hold()
+            held = await self._hold()
             self.error = None
         except BackendError as exc:
             held = False
@@ -103,11 +106,20 @@ class LockLeader:
         self.leader = held
         return held
 
+    async def _hold(self) -> bool:
+        """Renew the lease when held, else try to take it."""
+        if self.lease is not None and await self.locks.renew(self.lease, self.lock_seconds):
+            return True
+        self.lease = await self.locks.acquire(self.key, self.lock_seconds)
+        return self.lease is not None
+
     async def release(self) -> None:
         if self.leader:
             self.leader = False
+            lease, self.lease = self.lease, None
             try:
-                await self.lock.release()
+                if lease is not None:
+                    await self.locks.release(lease)
             except BackendError as exc:
                 logger.warning("probe scheduler: could not release the lock: %s", exc.message)
 
@@ -126,5 +138,5 @@ class LockLeader:
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "redis lock", "replica": self.replica, "leader": self.leader, "leader_since": self.since,
-                "lock_key": self.lock.key, "lock_seconds": self.lock_seconds, "checked_at": self.checked_at,
+                "lock_key": self.key, "lock_seconds": self.lock_seconds, "checked_at": self.checked_at,
                 "error": self.error}

@@ -33,13 +33,14 @@ class QdrantBackend:
     remote = True
 
     def __init__(self, url: str | None = None, *, api_key: str | None = None, collection: str = "cachegate",
-                 timeout: float = 1.0, client: AsyncQdrantClient | None = None) -> None:
+                 timeout: float = 1.0, client: AsyncQdrantClient | None = None, replication_factor: int = 1) -> None:
         if client is None and url is None:
             raise ValueError("QdrantBackend needs a url or a client")
         self.url = url
         self.collection = collection
         self.feedback_collection = f"{collection}_feedback"
         self.timeout = timeout
+        self.replication_factor = replication_factor  # copies of each shard on a Qdrant cluster (new collections)
         # The constructor does no I/O: the first request opens the connection (qdrant-client's version check
         # would otherwise query the server from a thread at construction; ensure_ready checks what matters).
         self.client = client if client is not None else AsyncQdrantClient(
@@ -65,7 +66,8 @@ class QdrantBackend:
             try:
                 async with asyncio.timeout(max(self.timeout, 10.0)):
                     await self.client.create_collection(
-                        name, vectors_config=models.VectorParams(size=dim, distance=distance))
+                        name, vectors_config=models.VectorParams(size=dim, distance=distance),
+                        replication_factor=self.replication_factor)
             except Exception as exc:
                 # Another proxy may have created it between our check and our create: that is fine.
                 if "already exists" not in str(exc).lower():

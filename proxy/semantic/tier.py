@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxy.cache.entry import CachedResponse
+from proxy.cache.stats import Level, LevelReport, LevelStats
 from proxy.component import Contribution, Guard, HealthCheck, Job, route
 from proxy.contracts import Embedder, Observer, SemanticBackend, SemanticProbe, SemanticRecord
 from proxy.core.canonical import namespace_id
@@ -30,7 +31,7 @@ from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
-from proxy.semantic.feedback import FeedbackBook, Served, TenantOf
+from proxy.semantic.feedback import REMEMBER, FeedbackBook, FeedbackStore, Served, TenantOf
 from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
 from proxy.semantic.selection import Selector, encode_entry
 from proxy.semantic.stats import PANEL as STATS_PANEL
@@ -52,7 +53,7 @@ class SemanticCache:
     def __init__(self, *, backend: SemanticBackend, embedder: Embedder, observer: Observer, failopen: FailOpen,
                  jobs: JobRunner, mode: str = "serve", threshold: float = 0.9, embedding_timeout: float = 0.5,
                  max_tokens: int = 256, candidates: int = 5, maintenance_interval: float = INTERVAL,
-                 served_memory: int = 10_000, vector_cache: int = 4096,
+                 feedback: FeedbackStore | None = None, feedback_ttl: float = REMEMBER, vector_cache: int = 4096,
                  substitution_similarity: float = guards.SUBSTITUTION_SIMILARITY,
                  clock: Callable[[], float] = time.time, tenant_of: TenantOf | None = None) -> None:
         if mode not in MODES:
@@ -71,13 +72,14 @@ class SemanticCache:
         #: Counters for tests, the evaluation and the operator: lookups, hits, shadow_hits, misses,
         #: skipped, errors, stored, store_errors, expired_removed and refused_<guard>.
         self.stats: Counter[str] = Counter()
+        self.level_stats = LevelStats()  # the same counters in every level's shape (/metrics, Prometheus)
         blocks: set[str] = set()
         self.vectors = Vectors(embedder, timeout=embedding_timeout, observer=observer, failopen=failopen,
                                stats=self.stats, cache_size=vector_cache)
         self.selector = Selector(threshold=threshold, substitution_similarity=substitution_similarity, blocks=blocks,
                                  stats=self.stats)
-        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, memory=served_memory,
-                                 tenant_of=tenant_of)
+        self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, store=feedback,
+                                 spawn=jobs.spawn, remember=feedback_ttl, tenant_of=tenant_of)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
         self.report = SemanticStats(self.stats, count=self.count, mode=mode, threshold=threshold,
                                     ready=lambda: self.ready)
@@ -151,8 +153,8 @@ class SemanticCache:
             return probe
         probe.entry = entry
         self.stats["hits"] += 1
-        self.book.served(request_id, Served(match.id, scope, text_hash(text), str(match.payload.get("text_hash", "")),
-                                            tenant))
+        await self.book.served(request_id, Served(match.id, scope, text_hash(text),
+                                                  str(match.payload.get("text_hash", "")), tenant))
         self._observer.cache_lookup("semantic", "hit", time.perf_counter() - started)
         return probe
 
@@ -216,12 +218,15 @@ class SemanticCache:
         """Remove entries (all, or those of ``model`` and/or ``namespace``); returns how many."""
         removed = await self.backend.delete_where(model=model, namespace=namespace_id(namespace)
                                                   if namespace is not None else None)
-        self.book.forget()
+        await self.book.forget()
+        self.stats["deleted"] += removed
         return removed
 
     async def delete(self, point_id: str) -> int:
         """Remove one entry (named by a semantic hit's ``x-cache-key``); returns 1 if it was there."""
-        return await self.backend.delete([point_id])
+        removed = await self.backend.delete([point_id])
+        self.stats["deleted"] += removed
+        return removed
 
     async def count(self) -> int:
         return await self.backend.count()
@@ -229,6 +234,19 @@ class SemanticCache:
     async def usage(self) -> tuple[int, int]:
         """(entries, bytes) for the cache gauges; the store does not say how many bytes it holds."""
         return await self.count(), 0
+
+    async def levels(self) -> list[Level]:
+        """The tier as one cache level: its store's count, and the counters its parts keep."""
+        stats, level = self.stats, self.level_stats
+        level.hits, level.misses, level.sets = stats["hits"], stats["misses"], stats["stored"]
+        level.deletes = stats["deleted"]
+        level.evictions["expiry"] = stats["expired_removed"]
+        try:
+            entries: int | None = await self.count()
+            note = None
+        except Exception as exc:  # the store's own errors: the gauges say unknown
+            entries, note = None, f"unavailable: {exc}"
+        return [Level("semantic", LevelReport(entries=entries, bytes=None, bound=None, note=note), level)]
 
     async def remove_expired(self) -> int:
         return await self.upkeep.remove_expired()

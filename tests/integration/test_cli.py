@@ -77,7 +77,7 @@ def test_db_status_lists_every_databases_migrations(tmp_path: Path) -> None:
                            env={**os.environ, "DATA_DIR": str(tmp_path)})
     assert after.returncode == 0, after.stderr
     listed = {db["database"]: db for db in json.loads(after.stdout)}
-    assert set(listed) == {"monitoring", "probe"}
+    assert set(listed) == {"monitoring", "probe", "exact cache (disk level)", "cache history (warm from history)"}
     for name, migrations in (("monitoring", monitoring.MIGRATIONS), ("probe", probe.MIGRATIONS)):
         rows = listed[name]["migrations"]
         assert [(r["version"], r["description"]) for r in rows] == [(m.version, m.description) for m in migrations]
@@ -112,9 +112,11 @@ def test_db_status_on_postgresql_lists_each_owners_schema(database_url: str) -> 
     after = subprocess.run([cachegate, "db", "status", "--json"], capture_output=True, text=True, timeout=60, env=env)
     assert after.returncode == 0, after.stderr
     listed = {db["database"]: db for db in json.loads(after.stdout)}
-    assert {name: (db["engine"], db["schema"], db["exists"]) for name, db in listed.items()} == {
-        "monitoring": ("postgres", "cachegate_monitoring", True), "probe": ("postgres", "cachegate_probe", True)}
-    assert all(row["applied_at"] is not None for db in listed.values() for row in db["migrations"])
+    shared = {name: (db["schema"], db["exists"]) for name, db in listed.items() if db["engine"] == "postgres"}
+    assert shared == {"monitoring": ("cachegate_monitoring", True), "probe": ("cachegate_probe", True)}
+    assert all(row["applied_at"] is not None for name in shared for row in listed[name]["migrations"])
+    # the caches of one machine stay in SQLite under DATA_DIR
+    assert {listed[name]["engine"] for name in listed if name not in shared} == {"sqlite"}
 
 
 def test_db_status_names_a_database_that_does_not_answer() -> None:

@@ -23,7 +23,7 @@ def expected_guard(path: str, methods: tuple[str, ...] = ("GET",)) -> Guard:
         return Guard.MONITOR_PAGE
     if path == "/dashboard/session":
         return Guard.OPEN  # the login checks the key it is given
-    if path.startswith(("/metrics", "/dashboard/")):
+    if path.startswith(("/metrics", "/dashboard/", "/kv-cache-metrics")):
         return Guard.MONITOR
     if path.startswith("/health"):
         return Guard.OPEN
@@ -110,12 +110,12 @@ def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
     parts = build(Settings(data_dir=str(tmp_path)))
     assert parts.redis is None
     assert {check.name: check.embedded for check in parts.health.checks} == {
-        "exact_cache": "memory", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
+        "exact_cache": "memory+disk", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
         "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}", "history": None}
 
 
-SHIPPED_PANELS = ["totals", "outcomes", "timeline", "tokens", "latency", "streaming", "models", "recent", "exports",
-                  "admin", "pricing"]
+SHIPPED_PANELS = ["warnings", "totals", "outcomes", "levels", "timeline", "tokens", "latency", "streaming", "models",
+                  "recent", "exports", "admin", "pricing"]
 
 
 @pytest.mark.parametrize("semantic_mode", ["off", "serve"])
@@ -131,6 +131,7 @@ def test_the_dashboard_is_given_every_components_panels_in_order(tmp_path: Path,
     sources = {panel.id: panel.source for panel in parts.dashboard.panels}
     assert sources["recent"] == sources["admin"] == "/dashboard/data"
     assert sources["timeline"] == "/metrics/usage?bucket=hour"
+    assert (sources["levels"], sources["warnings"]) == ("/metrics", "/health/detailed")
     assert sources.get("semantic", "/metrics/semantic") == "/metrics/semantic"
     routes = {spec.path for part in parts.components for spec in part.contribution().routes}
     assert {source.split("?")[0] for source in sources.values()} <= routes  # every source is served

@@ -17,7 +17,7 @@ def test_a_panel_names_its_kind_source_title_and_order() -> None:
 
 def test_the_kinds_are_the_shipped_panels_and_a_generic_link() -> None:
     assert PANEL_KINDS == ("totals", "outcomes", "timeline", "tokens", "latency", "streaming", "models", "pricing",
-                           "exports", "recent", "admin", "semantic", "link")
+                           "exports", "recent", "admin", "semantic", "levels", "warnings", "link")
 
 
 @pytest.mark.parametrize(("fields", "message"), [

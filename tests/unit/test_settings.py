@@ -34,10 +34,17 @@ DEFAULTS_REDACTED = {
     "UPSTREAM_API_KEY": None,
     "UPSTREAM_TIMEOUT": 60.0,
     "UPSTREAM_STREAM_USAGE": True,
+    "METRICS_BIND_ADDRESS": None,
     "MAX_BODY_BYTES": 10_000_000,
+    "DRAIN_DELAY": 3.0,
+    "DRAIN_TIMEOUT": None,
     "REDIS_URL": None,
+    "REDIS_CLUSTER": False,
     "REDIS_TIMEOUT": 0.25,
+    "REDIS_COOLDOWN": 1.0,
     "CACHE_MAX_BYTES": 256_000_000,
+    "CACHE_DISK_MAX_BYTES": 2_000_000_000,
+    "CACHE_DISK_EVICTION": "lru",
     "CACHE_TTL": 86_400,
     "CACHE_TTL_CREATIVE": 3_600,
     "CACHE_CREATIVE_TEMPERATURE": 0.7,
@@ -47,18 +54,27 @@ DEFAULTS_REDACTED = {
                           "openai-organization", "openai-project", "x-portkey-provider", "x-portkey-config",
                           "anthropic-version"],
     "TENANT_SECRET": None,
+    "CACHE_KEEP_EXPIRED": 600,
+    "CACHE_STALE_IF_ERROR": 300,
+    "CACHE_REFRESH_AHEAD": False,
+    "CACHE_REFRESH_MIN_HITS": 3,
+    "CACHE_REFRESH_AHEAD_FRACTION": 0.1,
+    "CACHE_REFRESH_MAX_PER_MINUTE": 60,
+    "CACHE_KEEP_REQUESTS": False,
     "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
     "DATABASE_URL": None,
     "DATABASE_TIMEOUT": 5.0,
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
+    "SEMANTIC_FEEDBACK_TTL": 86_400,
     "EMBEDDING_URL": None,
     "EMBEDDING_TIMEOUT": 0.5,
     "QDRANT_URL": None,
     "QDRANT_API_KEY": None,
     "QDRANT_COLLECTION": "cachegate",
     "QDRANT_TIMEOUT": 1.0,
+    "QDRANT_REPLICATION_FACTOR": 1,
     "METRICS_WINDOW_SECONDS": 300,
     "PRICING_FILE": None,
     "USAGE_RETENTION_DAYS": 30,
@@ -66,6 +82,16 @@ DEFAULTS_REDACTED = {
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
     "DEBUG_UPSTREAM": False,
+    "ALERT_HIT_RATE_BELOW": 0.2,
+    "ALERT_MIN_REQUESTS": 20,
+    "ALERT_WINDOW_SECONDS": 600,
+    "ALERT_EVICTIONS_PER_MINUTE": 100.0,
+    "ALERT_STORE_FILL": 0.9,
+    "ALERT_UPSTREAM_ERROR_RATE": 0.05,
+    "ALERT_FAILOPEN_PER_MINUTE": 10.0,
+    "ALERT_FALSE_HITS_PER_HOUR": 5.0,
+    "ALERT_CHECK_SECONDS": 15.0,
+    "ALERT_WEBHOOK_URL": None,
     "ADMIN_API_KEY": None,
     "MONITOR_API_KEY": None,
     "CLIENT_API_KEYS": [],
@@ -337,6 +363,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("SEMANTIC_MODE", "maybe", "SEMANTIC_MODE: expected one of serve, shadow, off, got 'maybe'"),
     ("SEMANTIC_THRESHOLD", "1.5", "SEMANTIC_THRESHOLD: expected a number at least 0 and at most 1, got '1.5'"),
     ("CACHE_MAX_BYTES", "1k", "CACHE_MAX_BYTES: expected a size of at least 1KiB, got '1k'"),
+    ("CACHE_DISK_MAX_BYTES", "10", "CACHE_DISK_MAX_BYTES: expected a size of at least 1KiB, got '10'"),
+    ("CACHE_DISK_EVICTION", "fifo", "CACHE_DISK_EVICTION: expected one of lru, lfu, got 'fifo'"),
     ("UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT: expected a number above 0, got '0'"),
     ("UPSTREAM_BASE_URL", "ftp://x", "UPSTREAM_BASE_URL: expected a URL starting with http:// or https://, "
                                      "got 'ftp://x'"),
@@ -344,6 +372,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of debug, info, warning, error, critical, got 'verbose'"),
     ("METRICS_WINDOW_SECONDS", "5", "METRICS_WINDOW_SECONDS: expected a whole number from 10 to 86400, got '5'"),
     ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE: expected a whole number of at least 0, got '-1'"),
+    ("REDIS_COOLDOWN", "-1", "REDIS_COOLDOWN: expected a number at least 0, got '-1'"),
+    ("DRAIN_TIMEOUT", "soon", "DRAIN_TIMEOUT: expected a number, got 'soon'"),
     # a secret's value is never echoed: it may hold a password
     ("DATABASE_URL", "mysql://u:pw@db/x", "DATABASE_URL: expected a URL starting with postgresql:// or postgres://, "
                                           "got <redacted>"),
@@ -369,7 +399,8 @@ def test_from_env_hides_secret_in_error() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"REDIS_URL": "http://admin:hunter2@cache.internal:6379"})
     assert caught.value.message == \
-        "REDIS_URL: expected a URL starting with redis:// or rediss:// or unix://, got <redacted>"
+        "REDIS_URL: expected a URL starting with redis:// or rediss:// or unix:// or redis+cluster:// or " \
+        "rediss+cluster:// or redis+sentinel:// or rediss+sentinel://, got <redacted>"
     assert "hunter2" not in str(caught.value)
 
 
@@ -467,10 +498,28 @@ def test_data_path() -> None:
     assert Settings(data_dir="/var/lib/cachegate").data_path == Path("/var/lib/cachegate")
 
 
+@pytest.mark.parametrize(("raw", "ok"), [("127.0.0.1:9090", True), ("metrics.internal:9090", True),
+                                         ("[::1]:9090", True), ("0.0.0.0:1", True), ("9090", False),
+                                         (":9090", False), ("host:0", False), ("host:70000", False),
+                                         ("::1:9090", False), ("[nope]:9090", False), ("a b:9090", False)])
+def test_metrics_bind_address(raw: str, ok: bool) -> None:
+    if ok:
+        assert Settings.from_env({"METRICS_BIND_ADDRESS": raw}).metrics_bind_address == raw
+    else:
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({"METRICS_BIND_ADDRESS": raw})
+        assert caught.value.param == "METRICS_BIND_ADDRESS"
+
+
+def test_the_disk_level_is_turned_off_by_zero() -> None:
+    assert Settings.from_env({"CACHE_DISK_MAX_BYTES": "0"}).cache_disk_max_bytes == 0
+    assert Settings.from_env({"CACHE_DISK_MAX_BYTES": "1GiB"}).cache_disk_max_bytes == 2**30
+
+
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS", "DATABASE_URL"}
+        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS", "ALERT_WEBHOOK_URL", "DATABASE_URL"}
 
 
 # -- client keys (issue 10.11) ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""One behaviour suite for every rate counter (in-process and Redis, a real server)."""
+"""One behaviour suite for every rate counter (in-process, and Redis: a real server and a real cluster)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import pytest
 
 from proxy.access.ratelimit import Counter, MemoryCounter, RedisCounter
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_url import parse_redis_url
+from tests.support.redis_homes import KINDS, home_for
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *KINDS])
 async def counter(request: pytest.FixtureRequest) -> AsyncIterator[Counter]:
     if request.param == "memory":
         yield MemoryCounter()
         return
-    home = RedisHome(request.getfixturevalue("redis_url"), timeout=5.0)
+    home = home_for(request.param, request)
     yield RedisCounter(home)
     await home.aclose()
 
@@ -34,7 +36,7 @@ async def test_a_new_window_starts_from_one(counter: Counter) -> None:
 async def test_redis_counters_expire_with_their_window(redis_url: str) -> None:
     import redis
 
-    home = RedisHome(redis_url, timeout=5.0)
+    home = RedisHome(parse_redis_url(redis_url), timeout=5.0)
     try:
         await RedisCounter(home).incr("cg:ratelimit:a:9", 61)
     finally:

@@ -10,6 +10,7 @@ from proxy.access.ratelimit import MemoryCounter, RateLimiter, RedisCounter, add
 from proxy.contracts import NullObserver
 from proxy.platform.failopen import FailOpen
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_url import parse_redis_url
 
 
 class Clock:
@@ -45,7 +46,7 @@ async def test_memory_counter_forgets_old_windows() -> None:
 
 async def test_a_failing_store_lets_requests_through_and_is_reported() -> None:
     failopen = FailOpen(NullObserver())
-    home = RedisHome("redis://127.0.0.1:1", timeout=0.5)  # nothing listens there: connection refused
+    home = RedisHome(parse_redis_url("redis://127.0.0.1:1"), timeout=0.5)  # nothing listens there: connection refused
     limiter = RateLimiter(1, RedisCounter(home), prefix="cg:", failopen=failopen)
     try:
         assert all([(await limiter.hit("alice")).allowed for _ in range(3)])

@@ -1,27 +1,33 @@
-"""One behaviour suite for every exact-tier backend (the in-process store and Redis, a real server)."""
+"""One behaviour suite for every exact-tier backend: the in-process store, the disk level (real SQLite in a
+temporary directory) and Redis (a real server, a real cluster)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from proxy.cache.disk import DiskBackend
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
 from proxy.contracts import ExactBackend
 from proxy.errors import BackendError
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_url import parse_redis_url
+from tests.support.redis_homes import KINDS, home_for
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ExactBackend]:
-    if request.param == "memory":
-        backend: ExactBackend = MemoryBackend(10**6)
+@pytest.fixture(params=["memory", "disk", *KINDS])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ExactBackend]:
+    if request.param in ("memory", "disk"):
+        backend: ExactBackend = MemoryBackend(10**6) if request.param == "memory" else \
+            DiskBackend(tmp_path / "exact.sqlite3", 10**6)
         yield backend
         await backend.aclose()
         return
-    home = RedisHome(request.getfixturevalue("redis_url"), timeout=5.0)
+    home = home_for(request.param, request)
     yield RedisBackend(home)
     await home.aclose()
 
@@ -79,10 +85,30 @@ async def test_ping_and_usage(store: ExactBackend) -> None:
     await store.set("cg:exact:u", b"x" * 100, 60)
     entries, size = await store.usage()
     assert entries >= 1 and size >= 100
+    report = await store.report()
+    assert report.bytes is not None and report.bytes >= 100
+    if not store.remote:  # a server's entries are counted by the exact tier, over its own prefix
+        assert report.entries == 1 and report.bound == 10**6
+
+
+async def test_touch_and_maintain_keep_entries(store: ExactBackend) -> None:
+    await store.set("cg:exact:t", b"v", 60)
+    await store.touch({"cg:exact:t": 3, "cg:exact:missing": 1})
+    await store.maintain()
+    assert await store.get("cg:exact:t") == b"v"
+    assert store.stats.evictions == {"size": store.stats.evictions["size"], "expiry": store.stats.evictions["expiry"]}
+
+
+async def test_a_value_larger_than_the_bound_is_not_kept(store: ExactBackend) -> None:
+    if store.remote:
+        pytest.skip("a server's bound is its own (maxmemory)")
+    await store.set("cg:exact:big", b"small", 60)
+    await store.set("cg:exact:big", b"x" * (10**6 + 1), 60)
+    assert await store.get("cg:exact:big") is None
 
 
 async def test_a_redis_that_is_not_there_is_a_backend_error() -> None:
-    home = RedisHome("redis://127.0.0.1:1", timeout=0.5)
+    home = RedisHome(parse_redis_url("redis://127.0.0.1:1"), timeout=0.5)
     store = RedisBackend(home)
     try:
         for call in (store.get("k"), store.set("k", b"v", 1), store.delete(["k"]), store.ping(), store.usage()):

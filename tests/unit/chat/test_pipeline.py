@@ -14,6 +14,7 @@ from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.singleflight import SingleFlight
+from proxy.chat.coalesce import Coalescer
 from proxy.chat.pipeline import Answer, ChatPipeline
 from proxy.contracts import NullObserver, RequestRecord
 from proxy.core.request import ChatRequestParser, TtlRule
@@ -32,7 +33,9 @@ class Harness:
                                 failopen=FailOpen(NullObserver()))
         self.parser = ChatRequestParser(prefix="cg:", upstream=self.upstream.base_url, shared=False,
                                         secret=lambda: b"test-secret")
-        self.pipeline = ChatPipeline(upstream=self.upstream, exact=self.exact, flights=SingleFlight(),
+        coalescer = Coalescer(SingleFlight(), exact=self.exact, observer=NullObserver(), spawn=self.jobs.spawn,
+                              wait=60.0, prefix="cg:")
+        self.pipeline = ChatPipeline(upstream=self.upstream, exact=self.exact, coalescer=coalescer,
                                      spawn=self.jobs.spawn, semantic=None, ttl=TtlRule(60, 10, 0.7), prefix="cg:",
                                      ask_usage=True, upstream_api_key=None)
 
@@ -168,9 +171,9 @@ async def test_a_stream_that_is_never_read_still_releases_its_flight() -> None:
     record = RequestRecord(request_id="r", route="/v1/chat/completions", method="POST", started_at=time.time())
     request = h.parser.parse(orjson.dumps({**BODY, "stream": True}), [(b"authorization", b"Bearer sk-a")])
     answer = await h.pipeline.answer(request, record)
-    assert answer.events is not None and len(h.pipeline.flights) == 1
+    assert answer.events is not None and len(h.pipeline.coalescer.flights) == 1
     await answer.events.aclose()  # the client left before the first byte
-    assert len(h.pipeline.flights) == 0 and record.stream_failed
+    assert len(h.pipeline.coalescer.flights) == 0 and record.stream_failed
     assert h.upstream.closed == [True]  # the upstream body was closed too
     again, _, _ = await h.ask({**BODY, "stream": True})
     assert again.cache == "MISS"  # a new leader, not a follower waiting forever

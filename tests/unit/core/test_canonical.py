@@ -305,11 +305,18 @@ def test_tenant_ids() -> None:
 def test_exact_key_layout() -> None:
     tenant = Tenant(owner=SK_TEST_HASH, namespace="team-a")
     assert exact_key("cachegate:", tenant, "gpt-4o-mini", "d" * 64) == \
-        f"cachegate:exact:f3abf2a6cc4f0098:{TEAM_A_ID}:{GPT_4O_MINI_ID}:{'d' * 64}"
+        f"cachegate:exact:f3abf2a6cc4f0098:{TEAM_A_ID}:{GPT_4O_MINI_ID}:{{{'d' * 64}}}"
+
+
+def test_the_hash_tag_is_the_digest_alone() -> None:
+    """In a cluster the slot comes from the braces: the digest, never the tenant or the model."""
+    key = exact_key("cachegate:", Tenant(owner=SK_TEST_HASH, namespace="team-a"), "gpt-4o-mini", "abc")
+    assert key.count("{") == key.count("}") == 1
+    assert key[key.index("{") + 1:key.index("}")] == "abc"
 
 
 def test_exact_key_without_namespace() -> None:
-    assert exact_key("p:", Tenant("anonymous"), "gpt-4o-mini", "abc") == f"p:exact:anonymous:-:{GPT_4O_MINI_ID}:abc"
+    assert exact_key("p:", Tenant("anonymous"), "gpt-4o-mini", "abc") == f"p:exact:anonymous:-:{GPT_4O_MINI_ID}:{{abc}}"
 
 
 @pytest.mark.parametrize(("model", "namespace", "expected"), [

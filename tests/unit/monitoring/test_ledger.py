@@ -8,6 +8,7 @@ from typing import Any
 from proxy.monitoring.ledger import GLOBAL, MAX_LEDGER_MODELS, Ledger, RedisLedgerStore, SqlLedgerStore
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_url import parse_redis_url
 from proxy.platform.sqlite import Database
 from tests.unit.monitoring.support import MemoryStore
 
@@ -53,7 +54,7 @@ async def test_a_failing_store_keeps_the_deltas_for_the_next_flush() -> None:
 
 
 async def test_redis_replicas_add_up(redis_url: str) -> None:
-    homes = [RedisHome(redis_url, timeout=5.0) for _ in range(3)]  # one per replica
+    homes = [RedisHome(parse_redis_url(redis_url), timeout=5.0) for _ in range(3)]  # one per replica
     stores = [RedisLedgerStore(home, prefix="t:") for home in homes[:2]]
     ledgers = [Ledger(store, refresh_every=0) for store in stores]
     try:

@@ -1,4 +1,4 @@
-"""One behaviour suite for every savings-ledger store (SQLite, and Redis on a real server)."""
+"""One behaviour suite for every savings-ledger store (SQLite, and Redis: a real server and a real cluster)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 
 from proxy.monitoring.ledger import GLOBAL, LedgerStore, RedisLedgerStore, SqlLedgerStore
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
-from proxy.platform.redis import RedisHome
 from proxy.platform.sqlite import Database
+from tests.support.redis_homes import KINDS, home_for
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", *KINDS])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[LedgerStore]:
     if request.param == "sqlite":
         db = Database(tmp_path / FILENAME, MIGRATIONS)
@@ -21,7 +21,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield SqlLedgerStore(db)
         await db.close()
         return
-    home = RedisHome(request.getfixturevalue("redis_url"), timeout=5.0)
+    home = home_for(request.param, request)
     yield RedisLedgerStore(home, prefix="t:")
     await home.aclose()
 

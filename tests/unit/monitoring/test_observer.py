@@ -140,8 +140,8 @@ def test_report_shape_and_numbers() -> None:
     report = Report(obs).json(cache_usage={"exact": {"entries": 3, "bytes": 10}}, components={},
                               ledger_backend="memory")
     assert report["cache_performance"] == {"exact_hits": 1, "semantic_hits": 0, "total_hits": 1, "misses": 4,
-                                           "bypassed": 0, "total_requests": 5, "hit_rate_percent": 20.0,
-                                           "shadow_hits": 0}
+                                           "bypassed": 0, "stale_answers": 0, "total_requests": 5,
+                                           "hit_rate_percent": 20.0, "shadow_hits": 0}
     assert report["token_usage"]["tokens_saved"] == 150
     assert report["token_usage"]["tokens_used"] == 3 * 150 + 1000
     assert report["token_usage"]["total_tokens_without_cache"] == 150 + 1450

@@ -1,5 +1,5 @@
 """Usage history: batched rows, queries by time, model and bucket, retention; every test runs on SQLite and on
-PostgreSQL (the ``engine`` fixture) and expects the same answers."""
+PostgreSQL (the ``sql_engine`` fixture) and expects the same answers."""
 
 from __future__ import annotations
 
@@ -194,9 +194,9 @@ async def test_the_hourly_sums_are_filled_in_from_rows_written_before_them(
     await db.close()
 
 
-async def test_retention_runs_on_one_replica_at_a_time(store: UsageStore, engine: str,
+async def test_retention_runs_on_one_replica_at_a_time(store: UsageStore, sql_engine: str,
                                                         request: pytest.FixtureRequest) -> None:
-    if engine != "postgres":
+    if sql_engine != "postgres":
         pytest.skip("one SQLite file has one writer at a time already")
     import asyncpg
 

@@ -1,5 +1,5 @@
 """The probe's history: every query of the store contract, with exact values, and retention; every test runs
-on SQLite and on PostgreSQL (the ``engine`` fixture) and expects the same answers."""
+on SQLite and on PostgreSQL (the ``sql_engine`` fixture) and expects the same answers."""
 
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ async def store(make_database: Callable[[Schema], SqlDatabase]) -> AsyncIterator
     await store.close()
 
 
-async def test_migrations_are_applied_and_recorded(store: SqlProbeStore, engine: str) -> None:
+async def test_migrations_are_applied_and_recorded(store: SqlProbeStore, sql_engine: str) -> None:
     await store.ping()
-    assert store.name == engine
+    assert store.name == sql_engine
     [(version,)] = await store.db.fetch("SELECT version FROM schema_migrations")
     assert version == 1
     for table in ("results", "verdicts", "cycles", "ttl_state"):
