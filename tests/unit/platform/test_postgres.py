@@ -96,3 +96,17 @@ async def test_a_database_that_does_not_answer_raises_and_is_tried_again() -> No
             await db.fetch("SELECT 1")
     assert db.describe().startswith("postgresql://postgres:<redacted>@127.0.0.1:")
     await db.close()
+
+
+async def test_the_usage_table_is_ready_to_become_a_hypertable(database_url: str) -> None:
+    # TimescaleDB's rules (README, "Time series at scale"): a NOT NULL time column, no unique key without it, and
+    # an immutable function from that column to a time type for time_partitioning_func
+    db = PostgresDatabase(database_url, owner=MONITORING.name, migrations=MONITORING.migrations)
+    assert await db.fetch("SELECT COUNT(*) FROM pg_index WHERE indrelid = 'cachegate_monitoring.usage'::regclass "
+                          "AND indisunique") == [(0,)]
+    assert await db.fetch("SELECT is_nullable FROM information_schema.columns WHERE table_schema = "
+                          "'cachegate_monitoring' AND table_name = 'usage' AND column_name = 'ts'") == [("NO",)]
+    assert await db.fetch("SELECT provolatile::text FROM pg_proc WHERE proname = 'usage_time'") == [("i",)]
+    [(epoch,)] = await db.fetch("SELECT extract(epoch FROM usage_time(1700000000.5))")
+    assert float(epoch) == 1700000000.5
+    await db.close()
