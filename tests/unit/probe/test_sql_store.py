@@ -143,3 +143,20 @@ async def test_retention_deletes_what_is_older(store: SqlProbeStore) -> None:
     assert [r.ts for r in await store.results(ResultFilter(), limit=10)] == [100.0]
     assert [v.ts for v in await store.verdicts()] == [100.0]
     assert [c.id for c in await store.cycles(5)] == ["stuck"]
+
+
+async def test_retention_runs_on_one_replica_at_a_time(store: SqlProbeStore, sql_engine: str,
+                                                        request: pytest.FixtureRequest) -> None:
+    if sql_engine != "postgres":
+        pytest.skip("one SQLite file has one writer at a time already")
+    import asyncpg
+
+    from proxy.platform.postgres import job_key
+
+    await store.add_run([result(10.0)], verdict(10.0))
+    other = await asyncpg.connect(request.getfixturevalue("database_url"))
+    async with other.transaction():  # another replica is purging just now
+        await other.execute("SELECT pg_advisory_xact_lock($1)", job_key("cachegate_probe", "probe-retention"))
+        assert await store.purge(50.0) == 0
+    await other.close()
+    assert await store.purge(50.0) == 2
