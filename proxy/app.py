@@ -44,7 +44,7 @@ from proxy.cache.singleflight import SingleFlight
 from proxy.chat.coalesce import Coalescer
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
-from proxy.chat.refresh import Refresher, RefreshPolicy
+from proxy.chat.refresh import Refresher, RefreshPolicy, SharedLease
 from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
@@ -137,7 +137,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                         fraction=settings.cache_refresh_ahead_fraction,
                                         max_per_minute=settings.cache_refresh_max_per_minute,
                                         creative_temperature=settings.cache_creative_temperature),
-                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
+                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP),
+                          # one refresh per key across replicas when they share Redis; the lease outlives a refresh
+                          lease=SharedLease(locks, prefix=settings.cache_key_prefix,
+                                            ttl=settings.upstream_timeout + 5.0) if redis is not None else None)
     # Identical misses share one upstream call in this process, and across replicas when they share Redis.
     coalescer = Coalescer(SingleFlight[CachedResponse](), exact=exact, observer=observer, spawn=jobs.spawn,
                           wait=settings.cache_lock_timeout, prefix=settings.cache_key_prefix,
