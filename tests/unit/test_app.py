@@ -57,6 +57,9 @@ def test_the_probe_monitor_is_built_only_when_enabled(tmp_path: Path) -> None:
     for spec in contribution.routes:
         assert spec.guard is expected_guard(spec.path, spec.methods), spec.path
     assert [job.name for job in contribution.jobs] == ["probe-scheduler", "probe-retention"]
+    retention = contribution.jobs[1]
+    # daily, as PROBE_RETENTION_DAYS promises (the run at start is ProbeMonitor.start's, so not at_start here)
+    assert (retention.every, retention.at_start, retention.run) == (86400.0, False, on.probe.purge)
     assert [(p.id, p.kind, p.source) for p in contribution.panels] == [("probe", "link", "/probe")]
     assert "probe" in [check.name for check in on.health.checks]
 
