@@ -249,6 +249,11 @@ class SubprocessServer(_Managed):
         assert self._proc is not None
         self._proc.send_signal(signum)
 
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
     def wait(self, timeout: float) -> int:
         """The exit code once the process ended by itself (a negative number: killed by that signal)."""
         assert self._proc is not None
