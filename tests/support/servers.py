@@ -250,9 +250,8 @@ class SubprocessServer(_Managed):
         self._proc.send_signal(signum)
 
     @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def wait(self, timeout: float) -> int:
         """The exit code once the process ended by itself (a negative number: killed by that signal)."""
