@@ -7,12 +7,31 @@ client's connection is matched to the worker whose socket table holds its other 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
 import time
 from typing import Any
 
 import psutil
+
+from tests.support.servers import free_port
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1 now (a metrics listener for each worker):
+    ``free_port`` checks one, and the next may be a connection's of another program on this shared machine."""
+    while True:
+        first = free_port()
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first + 1, first + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
 
 
 def listening(pid: int, port: int) -> bool:
