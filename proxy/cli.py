@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from proxy.errors import SettingsError
@@ -36,14 +39,13 @@ def configure_logging(settings: Settings) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from proxy.app import create_app
-    from proxy.http.server import DrainingServer, uvicorn_options
+    from proxy.workers.plan import check, worker_index
 
     overrides = {spec.env: value for spec in SPECS if (value := getattr(args, spec.env)) is not None}
     try:
         settings = Settings.from_env({**os.environ, **overrides})
+        check(settings)
+        worker = worker_index(os.environ)
     except SettingsError as exc:
         print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
         return 2
@@ -52,24 +54,94 @@ def serve(args: argparse.Namespace) -> int:
         print("cachegate: bad setting: METRICS_BIND_ADDRESS: must differ from HOST:PORT", file=sys.stderr)
         return 2
     configure_logging(settings)
+    if settings.workers > 1:
+        return supervise(settings, overrides)
+    if worker is not None:
+        return serve_worker(settings, worker)
+    return _serve(settings)
+
+
+def _serve(settings: Settings, sockets: Sequence[Any] | None = None, metrics_sockets: Sequence[Any] | None = None,
+           parent: int | None = None) -> int:
+    """Run the proxy: on HOST:PORT (and METRICS_BIND_ADDRESS) itself, or, for a worker, on the sockets given."""
+    import uvicorn
+
+    from proxy.app import create_app
+    from proxy.http.server import DrainingServer, WorkerServer, uvicorn_options
+
     app = create_app(settings)
     options = {"log_config": None, "log_level": settings.log_level.lower(),
                "timeout_graceful_shutdown": int(settings.drain_seconds), **uvicorn_options()}
     drain = app.state.parts.health.drain
+
+    def public(config: uvicorn.Config) -> DrainingServer:
+        if parent is None:
+            return DrainingServer(config, on_drain=drain, delay=settings.drain_delay)
+        return WorkerServer(config, on_drain=drain, delay=settings.drain_delay, parent=parent)
+
     if not settings.metrics_bind_address:
-        DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **options), on_drain=drain,
-                       delay=settings.drain_delay).run()
+        public(uvicorn.Config(app, host=settings.host, port=settings.port, **options)).run(
+            sockets=list(sockets) if sockets is not None else None)
         return 0
     from proxy.http.listeners import Listener
     from proxy.http.server import QuietServer
 
     host, port = split_bind_address(settings.metrics_bind_address)
-    public = DrainingServer(uvicorn.Config(Listener(app, monitoring=False), host=settings.host, port=settings.port,
-                                           lifespan="on", **options), on_drain=drain, delay=settings.drain_delay)
     private = QuietServer(uvicorn.Config(Listener(app, monitoring=True), host=host, port=port, lifespan="off",
                                          **options))
-    asyncio.run(_serve_both(public, private))
+    asyncio.run(_serve_both(public(uvicorn.Config(Listener(app, monitoring=False), host=settings.host,
+                                                  port=settings.port, lifespan="on", **options)), private,
+                            sockets, metrics_sockets))
     return 0
+
+
+def supervise(settings: Settings, overrides: dict[str, str]) -> int:
+    """``--workers N``: check that HOST:PORT is free (``SO_REUSEPORT`` would let the workers join another
+    group of processes of this user listening there), then run the workers (:mod:`proxy.workers`)."""
+    from proxy.http.server import listening_sockets
+    from proxy.workers.plan import STARTUP_FAILURE, child_environment
+    from proxy.workers.supervisor import Supervisor, worker_command
+
+    try:
+        for sock in listening_sockets(settings.host, settings.port, reuse_port=False):
+            sock.close()
+    except OSError as exc:
+        print(f"cachegate: PORT: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return STARTUP_FAILURE
+    environ = child_environment(os.environ, overrides, 0)
+    return Supervisor(settings.workers, worker_command(), environ).run()
+
+
+def _stop_quietly(sig: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def serve_worker(settings: Settings, index: int) -> int:
+    """One worker of ``--workers N``: HOST:PORT with ``SO_REUSEPORT``, its metrics listener on port + ``index``."""
+    from proxy.http.server import listening_sockets
+    from proxy.workers.plan import STARTUP_FAILURE, metrics_address
+
+    parent = os.getppid()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # told to stop before it serves (another worker failed): quietly
+        signal.signal(sig, _stop_quietly)
+    try:
+        sockets = listening_sockets(settings.host, settings.port, reuse_port=True)
+    except OSError as exc:
+        print(f"cachegate: PORT: worker {index} cannot listen on {settings.host}:{settings.port}: {exc}",
+              file=sys.stderr)
+        return STARTUP_FAILURE
+    metrics_sockets = None
+    if settings.metrics_bind_address:
+        host, port = metrics_address(settings.metrics_bind_address, index)
+        try:
+            metrics_sockets = listening_sockets(host, port, reuse_port=False)
+        except OSError as exc:
+            print(f"cachegate: METRICS_BIND_ADDRESS: worker {index} cannot listen on {host}:{port} (port + {index}): "
+                  f"{exc}", file=sys.stderr)
+            return STARTUP_FAILURE
+    logging.getLogger("cachegate.workers").info("worker %d (pid %d) bound %s:%d with SO_REUSEPORT", index,
+                                                os.getpid(), settings.host, settings.port)
+    return _serve(settings, sockets, metrics_sockets, parent=parent)
 
 
 def databases(settings: Settings) -> list[tuple[str, Schema, bool]]:
@@ -133,15 +205,17 @@ def db_status(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_both(public: Any, private: Any) -> None:
+async def _serve_both(public: Any, private: Any, sockets: Sequence[Any] | None = None,
+                      metrics_sockets: Sequence[Any] | None = None) -> None:
     """The public server (which runs the app's lifespan) first; the metrics listener once it has started;
-    when either stops (a signal, a port already taken), both stop."""
-    first = asyncio.create_task(public.serve())
+    when either stops (a signal, a port already taken), both stop. A worker passes the sockets to serve on."""
+    first = asyncio.create_task(public.serve(sockets=list(sockets) if sockets is not None else None))
     while not public.started and not first.done():
         await asyncio.sleep(0.05)
     tasks = [first]
     if not first.done():
-        tasks.append(asyncio.create_task(private.serve()))
+        tasks.append(asyncio.create_task(private.serve(
+            sockets=list(metrics_sockets) if metrics_sockets is not None else None)))
     await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     public.should_exit = private.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)

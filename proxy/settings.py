@@ -136,6 +136,8 @@ SPECS: tuple[Spec, ...] = (
     # -- serving
     Spec("HOST", parse_str, "127.0.0.1", "Interface to listen on."),
     Spec("PORT", int_in(0, 65535), 3000, "Port to listen on."),
+    Spec("WORKERS", int_in(1, 256), 1,
+         "Processes serving HOST:PORT (SO_REUSEPORT; one per core); more than 1 needs REDIS_URL."),
     Spec("UPSTREAM_BASE_URL", _http, "https://api.openai.com/v1",
          "Base URL of the OpenAI-compatible upstream, including its /v1."),
     Spec("UPSTREAM_API_KEY", parse_optional_str, None,
@@ -295,6 +297,7 @@ _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
+    workers: int = 1
     upstream_base_url: str = "https://api.openai.com/v1"
     upstream_api_key: str | None = None
     upstream_timeout: float = 60.0

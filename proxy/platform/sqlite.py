@@ -53,9 +53,15 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[i
         if migration.version in done:
             continue
         # One explicit transaction: a migration is applied entirely or not at all. (sqlite3 opens transactions
-        # implicitly only before INSERT/UPDATE/DELETE, so a CREATE would otherwise commit on its own.)
-        conn.execute("BEGIN")
+        # implicitly only before INSERT/UPDATE/DELETE, so a CREATE would otherwise commit on its own.) IMMEDIATE
+        # takes the write lock first, then the ledger is read again: another process opening the same file at
+        # the same moment (the workers of ``cachegate serve --workers N`` on one DATA_DIR) may have applied
+        # this version since ``done`` was read, and applying it twice would fail ("table already exists").
+        conn.execute("BEGIN IMMEDIATE")
         try:
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)).fetchone():
+                conn.rollback()
+                continue
             for statement in migration.for_engine("sqlite"):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",

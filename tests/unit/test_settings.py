@@ -30,6 +30,7 @@ from proxy.settings import (
 DEFAULTS_REDACTED = {
     "HOST": "127.0.0.1",
     "PORT": 3000,
+    "WORKERS": 1,
     "UPSTREAM_BASE_URL": "https://api.openai.com/v1",
     "UPSTREAM_API_KEY": None,
     "UPSTREAM_TIMEOUT": 60.0,

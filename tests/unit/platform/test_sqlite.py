@@ -37,6 +37,29 @@ def test_a_failing_migration_is_rolled_back_entirely(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'a'").fetchone() == (0,)
 
 
+class AppliedMeanwhile(tuple[Migration, ...]):
+    """Migrations that another connection applies between ``migrate`` reading which versions are done (its first
+    pass over the list) and applying them (its second): two workers opening one fresh file at the same moment."""
+
+    other: sqlite3.Connection
+    passes = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.passes += 1
+        if self.passes == 2:
+            migrate(self.other, tuple(self))
+        return super().__iter__()
+
+
+def test_a_migration_another_process_applied_meanwhile_is_skipped(tmp_path: Path) -> None:
+    mine, theirs = sqlite3.connect(tmp_path / "m.sqlite3"), sqlite3.connect(tmp_path / "m.sqlite3")
+    migrations = AppliedMeanwhile(MIGRATIONS)
+    migrations.other = theirs
+    assert migrate(mine, migrations) == []  # no "table usage already exists": the other process applied both
+    assert migrations.passes >= 2
+    assert mine.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
+
+
 def test_versions_must_increase(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.sqlite3")
     with pytest.raises(ValueError, match="increase"):
