@@ -148,7 +148,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                             semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
                                                            settings.cache_creative_temperature),
                             prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
-                            upstream_api_key=settings.upstream_api_key, stale_if_error=settings.cache_stale_if_error,
+                            upstream_api_key=settings.upstream_api_key,
+                            stale_if_error=min(settings.cache_stale_if_error, settings.cache_keep_expired),
                             history=history, refresher=refresher)
     api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
                      PassthroughHandler(settings, upstream), upstream)

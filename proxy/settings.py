@@ -388,11 +388,6 @@ class Settings:
     probe_retention_days: int = 30
 
     def __post_init__(self) -> None:
-        if self.cache_stale_if_error > self.cache_keep_expired:
-            raise SettingsError(
-                f"CACHE_STALE_IF_ERROR: {self.cache_stale_if_error} s is longer than entries are kept past their "
-                f"TTL (CACHE_KEEP_EXPIRED, {self.cache_keep_expired} s); raise CACHE_KEEP_EXPIRED or lower it.",
-                param="CACHE_STALE_IF_ERROR")
         if self.upstream_api_key and not (self.client_api_keys or self.client_api_keys_file) \
                 and not is_loopback_host(self.host):
             raise SettingsError(

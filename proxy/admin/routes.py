@@ -43,7 +43,7 @@ from proxy.settings import Settings, scrub
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")
 #: what POST /admin/cache/clear reads, from the query string or a JSON body
-CLEAR_PARAMS = frozenset({"tier", "model", "namespace"})
+CLEAR_PARAMS = frozenset({"tier", "model", "namespace", "pattern", "older_than"})
 #: what POST /admin/cache/warm reads from the query string (its body is the batch: see warm.parse_batch)
 WARM_PARAMS = frozenset({"concurrency"})
 

@@ -131,10 +131,12 @@ class RedisHome:
             raise self.skipped(node)
         return await self.attempt(node, command)
 
-    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
-        """``await command()`` bounded by the timeout, failures mapped and told to ``node``'s circuit."""
+    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]], *,
+                      until: float | None = None) -> T:
+        """``await command()`` bounded by the timeout (or by the loop time ``until``), failures mapped and told
+        to ``node``'s circuit."""
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout_at(until) if until is not None else asyncio.timeout(self.timeout):
                 result = await command()
         except FAILURES as exc:
             failure = self.failure(exc)

@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 
 from proxy.errors import BackendError
 from proxy.platform.batch import BatchedReads
-from proxy.platform.redis import COMPONENT, RedisHome
+from proxy.platform.redis import COMPONENT, FAILURES, RedisHome
 
 T = TypeVar("T")
 
@@ -79,16 +79,20 @@ class ClusterHome(RedisHome):
         finally:
             self._reload = None
 
-    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
+    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]], *,
+                      until: float | None = None) -> T:
         try:
-            return await super().attempt(node, command)
+            return await super().attempt(node, command, until=until)
         except BackendError:
             if node is not None and self.breaker.is_open(node):
                 self._stale = True
             raise
 
     def node_of(self, client: Any, key: str) -> str:
-        return str(client.get_node_from_key(key).name)
+        try:
+            return str(client.get_node_from_key(key).name)
+        except FAILURES as exc:  # a slot no node serves (after a failure, before the topology is reloaded)
+            raise self.failure(exc) from exc
 
     async def call(self, command: Callable[[Any], Awaitable[T]], *, key: str | None = None) -> T:
         client = await self._ready()
@@ -96,18 +100,19 @@ class ClusterHome(RedisHome):
 
     async def get(self, key: str) -> bytes | None:
         """One key, batched with the other reads of this moment for the same node: each node has its own
-        batcher, so a hung node holds up its own keys only. One deadline from when it was asked."""
-        async def read() -> bytes | None:
-            client = await self._ready()
-            node = self.node_of(client, key)
-            if not self.breaker.allow(node):
-                raise self.skipped(node)
-            reads = self._node_reads.get(node)
-            if reads is None:
-                reads = self._node_reads[node] = BatchedReads(functools.partial(self._fetch_node, client, node))
-            return await reads.get(key)
+        batcher, so a hung node holds up its own keys only. One deadline from when it was asked, and its
+        expiry is told to the node's circuit at once: the request's next call to that node (its flight's
+        lease, say) is skipped instead of waiting a second timeout."""
+        until = asyncio.get_running_loop().time() + self.timeout
 
-        return await self.attempt(None, read)
+        client = await self._ready()
+        node = self.node_of(client, key)
+        if not self.breaker.allow(node):
+            raise self.skipped(node)
+        reads = self._node_reads.get(node)
+        if reads is None:
+            reads = self._node_reads[node] = BatchedReads(functools.partial(self._fetch_node, client, node))
+        return await self.attempt(node, lambda: reads.get(key), until=until)
 
     async def _fetch_node(self, client: Any, node: str, keys: Sequence[str]) -> list[bytes | None]:
         """One node's keys in one ``mget_nonatomic`` (a pipeline of per-slot ``MGET``s); its circuit is told."""

@@ -77,7 +77,8 @@ def test_db_status_lists_every_databases_migrations(tmp_path: Path) -> None:
                            env={**os.environ, "DATA_DIR": str(tmp_path)})
     assert after.returncode == 0, after.stderr
     listed = {db["database"]: db for db in json.loads(after.stdout)}
-    assert set(listed) == {"monitoring", "probe"}
+    assert set(listed) >= {"monitoring", "probe", "exact cache (disk level)", "cache history (warm from history)"}
+    assert not listed["exact cache (disk level)"]["exists"]  # never opened here: listed, with its migrations
     for name, migrations in (("monitoring", monitoring.MIGRATIONS), ("probe", probe.MIGRATIONS)):
         rows = listed[name]["migrations"]
         assert [(r["version"], r["description"]) for r in rows] == [(m.version, m.description) for m in migrations]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.proxy import ProxyServer
+from tests.support.proxy import ProxyServer, admin_headers
 from tests.support.servers import SimulatorServer
 
 
@@ -23,7 +23,9 @@ def ask(proxy: ProxyServer, content: str, *, key: str = "sk-test-alice", ttl: st
 
 
 def warm(proxy: ProxyServer, body: Any, warm_key: str | None = "sk-test-alice") -> httpx.Response:
-    headers = {"x-warm-api-key": warm_key} if warm_key else {}
+    headers = admin_headers(proxy)
+    if warm_key:
+        headers["x-warm-api-key"] = warm_key
     return httpx.post(proxy.url + "/admin/cache/warm", json=body, headers=headers, timeout=30)
 
 

@@ -18,6 +18,7 @@ from tests.support.servers import RedisServer, SimulatorServer, SubprocessServer
 
 CACHEGATE = str(Path(sys.executable).parent / "cachegate")
 LOCK_SECONDS = 2
+ADMIN_KEY = "adm"  # POST /probe/api/run is an admin route
 
 
 def state(server: SubprocessServer) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def replicas(psim: SimulatorServer, redis_url: str, tmp_path: Path) -> Iterator[
     env = {"UPSTREAM_BASE_URL": psim.base_url, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path / "data"),
            "SEMANTIC_MODE": "off", "LOG_PATH": "", "PROBE_ENABLED": "true", "PROBE_MODELS": "sim-openai",
            "PROBE_TESTS": "basic", "PROBE_JITTER": "0", "PROBE_INTERVAL": "3600",
-           "PROBE_LOCK_SECONDS": str(LOCK_SECONDS)}
+           "PROBE_LOCK_SECONDS": str(LOCK_SECONDS), "ADMIN_API_KEY": ADMIN_KEY}
     servers = [SubprocessServer([CACHEGATE, "serve", "--port", "{port}"], port=free_port(), env=env)
                for _ in range(2)]
     try:
@@ -58,7 +59,7 @@ def test_one_scheduler_and_a_take_over_within_one_lock_period(
     assert first["replica"] == state(a)["replica"]
 
     # a run asked of the follower is left for the leader, which runs it
-    asked = httpx.post(b.url + "/probe/api/run", timeout=30)
+    asked = httpx.post(b.url + "/probe/api/run", headers={"x-api-key": ADMIN_KEY}, timeout=30)
     assert asked.status_code == 202, asked.text
     assert (asked.json()["requested"], asked.json()["leader"], asked.json()["started"]) == (True, False, False)
     manual = wait_for(lambda: (c := state(a)["last_cycle"])["trigger"] == "manual" and c["status"] == "completed"
@@ -78,7 +79,7 @@ def test_one_scheduler_and_a_take_over_within_one_lock_period(
     assert taken["tick_seconds"] <= LOCK_SECONDS / 3  # it tries several times per lock period
     assert taken["next_run"] == manual["started_at"] + 3600  # it keeps the dead leader's schedule
     # and it runs the scheduler now: a cycle asked for runs on b
-    started = httpx.post(b.url + "/probe/api/run", timeout=30)
+    started = httpx.post(b.url + "/probe/api/run", headers={"x-api-key": ADMIN_KEY}, timeout=30)
     assert started.status_code == 202, started.text
     cycle = wait_for(lambda: (c := state(b)["last_cycle"])["replica"] == taken["replica"]
                      and c["status"] == "completed" and c, "the new leader's cycle")

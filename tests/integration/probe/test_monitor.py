@@ -11,6 +11,7 @@ import httpx
 from tests.integration.probe.conftest import StartMonitor
 from tests.integration.probe.helpers import advance, api, cycle_done, scheduler, truth, wait_for
 from tests.support.cache_profiles import PROFILES
+from tests.support.proxy import admin_headers
 from tests.support.servers import SimulatorServer
 
 MODELS = ("sim-openai", "sim-llama", "sim-silent")
@@ -145,7 +146,7 @@ def test_the_balance_floor_stops_a_cycle(start_monitor: StartMonitor, psim: Simu
         "(999.999 DIEM)"
     assert {t["model"] for t in truth(psim)} == {"sim-llama"}
     # and the next cycle does not start at all
-    response = httpx.post(proxy.url + "/probe/api/run")
+    response = httpx.post(proxy.url + "/probe/api/run", headers=admin_headers(proxy))
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["started"], body["cycle"]["status"]) == (False, "skipped")

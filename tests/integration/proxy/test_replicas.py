@@ -77,13 +77,14 @@ def test_feedback_reaches_the_replica_that_did_not_serve_the_hit(start_proxy: An
         system, {"role": "user", "content": "Which city is the capital of France?"}])
     assert hit.headers["x-cache-tier"] == "semantic"
     wait_for_stores(a)  # the hit is remembered in Redis off the request path
-    verdict = httpx.post(b.url + "/admin/cache/feedback", headers={"x-api-key": "adm"}, timeout=10,
+    feedback_headers = {"x-api-key": "adm", "x-feedback-api-key": "sk-test-alice"}  # the tenant that was answered
+    verdict = httpx.post(b.url + "/admin/cache/feedback", headers=feedback_headers, timeout=10,
                          json={"request_id": hit.headers["x-request-id"], "verdict": "wrong"})
     assert verdict.status_code == 200, verdict.text  # B knows the hit A served
     assert verdict.json()["point_id"] == hit.headers["x-cache-key"].rpartition(":")[2]
     assert verdict.json()["blocked"] is True
     # each replica here has its own embedded vector store (replicas share one Qdrant server), so the
     # entry A served is not in B's store to evict; the request id and what answered it came through Redis
-    again = httpx.post(b.url + "/admin/cache/feedback", headers={"x-api-key": "adm"}, timeout=10,
+    again = httpx.post(b.url + "/admin/cache/feedback", headers=feedback_headers, timeout=10,
                        json={"request_id": hit.headers["x-request-id"], "verdict": "wrong"})
     assert again.status_code == 404  # acted on once, then forgotten everywhere
