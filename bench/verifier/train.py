@@ -1,0 +1,134 @@
+"""Fine-tune the cross-encoder from the shipped all-MiniLM-L6-v2 weights on the train split (CPU, torch).
+
+    python -m bench.verifier.train [--epochs 2] [--threads 2] [--out bench/verifier/build/verifier.pt]
+
+Binary cross-entropy on the label, both prompt orders (each pair is shown stored/asked one way in one epoch
+and the other way in the next), length-bucketed batches so short prompts are not padded to PAWS sentences,
+bf16 autocast where the CPU computes bf16 natively (weights stay float32). The word-embedding matrix is
+frozen: it is half the parameters, its gradient is dense, and a few thousand pairs would only blur it.
+Seeded: the same data and seed give the same weights (up to float rounding across CPUs).
+
+Writes the state dict, and prints the dev loss/accuracy after each epoch and the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from embedding_service.model import cpu_has_native_bf16
+
+from .dataset import BUILD, read
+from .generate import Pair
+from .model import CrossEncoder, encode_pairs, pair_tokenizer, torch_scores
+
+
+def batches(pairs: list[Pair], size: int, rng: random.Random, flip: bool) -> list[list[tuple[str, str, int]]]:
+    rows = [((p.b, p.a) if flip else (p.a, p.b)) + (p.label,) for p in pairs]
+    rng.shuffle(rows)
+    # bucket: sort within windows of 50 batches by length, then shuffle the batches
+    out = []
+    window = size * 50
+    for start in range(0, len(rows), window):
+        chunk = sorted(rows[start:start + window], key=lambda r: len(r[0]) + len(r[1]))
+        out.extend(chunk[i:i + size] for i in range(0, len(chunk), size))
+    rng.shuffle(out)
+    return out
+
+
+def evaluate(model: CrossEncoder, tokenizer: object, pairs: list[Pair]) -> dict[str, float]:
+    model.eval()
+    logits = torch_scores(model, tokenizer, [(p.a, p.b) for p in pairs])
+    labels = np.array([p.label for p in pairs], dtype=np.float32)
+    probs = 1 / (1 + np.exp(-logits))
+    loss = float(np.mean(-(labels * np.log(probs + 1e-7) + (1 - labels) * np.log(1 - probs + 1e-7))))
+    model.train()
+    return {"loss": loss, "accuracy": float(np.mean((probs >= 0.5) == (labels == 1)))}
+
+
+def train(pairs: list[Pair], dev: list[Pair], *, epochs: int, batch_size: int, lr: float, seed: int,
+          log_every: int = 50) -> CrossEncoder:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = pair_tokenizer()
+    model = CrossEncoder()
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.train()
+    head = list(model.head.parameters())
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    optimizer = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": lr * 20}], weight_decay=0.01)
+    plan = [batches(pairs, batch_size, rng, flip=bool(epoch % 2)) for epoch in range(epochs)]
+    total = sum(len(b) for b in plan)
+    warmup = max(1, int(0.06 * total))
+
+    def factor(step: int) -> float:
+        return step / warmup if step < warmup else max(0.0, (total - step) / (total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    bf16 = cpu_has_native_bf16()
+    started = time.perf_counter()
+    step = 0
+    for epoch, epoch_batches in enumerate(plan):
+        running = 0.0
+        for rows in epoch_batches:
+            ids, mask, types = encode_pairs(tokenizer, [(a, b) for a, b, _ in rows])
+            labels = torch.tensor([label for _, _, label in rows], dtype=torch.float32)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types))
+            loss = loss_fn(logits.float(), labels)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            running += float(loss.detach())
+            if step % log_every == 0:
+                elapsed = time.perf_counter() - started
+                print(f"epoch {epoch + 1} step {step}/{total} loss {running / log_every:.4f} "
+                      f"{elapsed:.0f}s (eta {elapsed / step * (total - step):.0f}s)", flush=True)
+                running = 0.0
+        metrics = evaluate(model, tokenizer, dev)
+        print(f"epoch {epoch + 1} done at {time.perf_counter() - started:.0f}s: dev loss {metrics['loss']:.4f} "
+              f"accuracy {metrics['accuracy']:.4f}", flush=True)
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=Path, default=BUILD / "pairs.jsonl")
+    parser.add_argument("--out", type=Path, default=BUILD / "verifier.pt")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="train on the first N shuffled pairs (a smoke run)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    pairs = read(args.pairs)
+    train_pairs = [p for p in pairs if p.split == "train"]
+    dev = [p for p in pairs if p.split == "dev"]
+    if args.limit:
+        random.Random(args.seed).shuffle(train_pairs)
+        train_pairs, dev = train_pairs[:args.limit], dev[:max(200, args.limit // 5)]
+    print(f"training on {len(train_pairs)} pairs, {args.epochs} epochs, dev {len(dev)}", flush=True)
+    started = time.perf_counter()
+    model = train(train_pairs, dev, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), args.out)
+    minutes = (time.perf_counter() - started) / 60
+    print(f"wrote {args.out} after {minutes:.1f} min ({math.ceil(minutes)} min on {args.threads} threads)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
