@@ -59,6 +59,7 @@ class Scored:
     split: str
     a: str
     b: str
+    group: str = ""
     cosine: float = 0.0
     score: float = 0.0
     refusals: tuple[str, ...] = ()
@@ -175,8 +176,8 @@ def tune(dev: Sequence[Scored], max_false: float, min_precision: float) -> list[
 
 
 def load_pairs(path: Path) -> list[Scored]:
-    return [Scored(id=p.id, family=p.family, label=p.label, split=p.split, a=p.a, b=p.b) for p in read(path)
-            if p.split in ("dev", "test")]
+    return [Scored(id=p.id, family=p.family, label=p.label, split=p.split, a=p.a, b=p.b, group=p.group)
+            for p in read(path) if p.split in ("dev", "test")]
 
 
 def load_regression() -> list[Scored]:
@@ -210,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-precision", type=float, default=0.98, help="dev precision floor")
     parser.add_argument("--rule", help="evaluate this rule instead of the dev-tuned one: SEARCH,GUARDS,VERIFIER")
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--stack", action="store_true", help="also try a logistic regression over the features")
     args = parser.parse_args(argv)
     verifier = OnnxVerifier(args.model_dir, model_file=args.model_file, threads=2)
     pairs = load_pairs(args.pairs)
@@ -263,12 +265,46 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{threshold:>8} | {_pct(d['paraphrase_hits']):>8} {_pct(d['false_hits']):>7} {d['precision']:>8.3f} | "
               f"{_pct(t['paraphrase_hits']):>9} {_pct(t['false_hits']):>7} {t['precision']:>9.3f}")
     report["curve"] = curve
+    if args.stack:
+        stacking_experiment(dev, args.max_false, args.min_precision)
     above = [p for p in test if p.cosine >= chosen.search]
     print(f"\ntest pairs with a candidate above the search threshold (the verifier runs): "
           f"{len(above)}/{len(test)} ({_pct(len(above) / len(test))})")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def stacking_experiment(dev: Sequence[Scored], max_false: float, min_precision: float) -> None:
+    """Would a small learned combination of the verifier's logit, the cosine and the guards' verdicts beat the
+    hand rule? Both are fitted on one half of dev (by group) and compared on the other half."""
+    from sklearn.linear_model import LogisticRegression
+
+    def half(p: Scored) -> int:
+        return int(hashlib.sha256(p.group.encode()).hexdigest(), 16) % 2
+
+    def features(p: Scored) -> list[float]:
+        logit = float(np.log(max(p.score, 1e-6) / max(1 - p.score, 1e-6)))
+        return [logit, p.cosine, *(float(g in p.refusals) for g in guards.GUARDS)]
+
+    fit = [p for p in dev if half(p) == 0]
+    held = [p for p in dev if half(p) == 1]
+    model = LogisticRegression(C=1.0, max_iter=1000).fit([features(p) for p in fit], [p.label for p in fit])
+    prob = {id(p): float(model.predict_proba([features(p)])[0, 1]) for p in dev}
+    best_rule = tune(fit, max_false, min_precision)
+    print("\n## Stacking experiment (fit on half of dev, compared on the other half)")
+    if best_rule:
+        print_rates(f"hand rule {best_rule[0][1].describe()}", rates(held, best_rule[0][1].hit))
+    for search in (0.75, 0.8, 0.85):
+        options = []
+        for threshold in np.arange(0.5, 1.0, 0.01):
+            r = rates(fit, lambda p, s=search, t=threshold: p.cosine >= s and prob[id(p)] >= t)
+            if r["false_hits"] <= max_false and r["precision"] >= min_precision:
+                options.append((r["paraphrase_hits"], float(threshold)))
+        if options:
+            threshold = max(options)[1]
+            print_rates(f"stacked LR, cosine >= {search}, p >= {threshold:.2f}",
+                        rates(held, lambda p, s=search, t=threshold: p.cosine >= s and prob[id(p)] >= t))
 
 
 def verifier_dir() -> Path:

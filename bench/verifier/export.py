@@ -60,6 +60,8 @@ def export_fp32(model: CrossEncoder) -> bytes:
 
         fused = optimize_model(onnx.load_from_string(graph), model_type="bert", num_heads=12, hidden_size=384,
                                opt_level=0)
+        if not any(o.domain == "com.microsoft" for o in fused.model.opset_import):  # quantize_dynamic checks it
+            fused.model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
         fused_bytes: bytes = fused.model.SerializeToString()
         return fused_bytes
     except Exception as exc:
@@ -70,7 +72,11 @@ def export_fp32(model: CrossEncoder) -> bytes:
 def quantize(fp32: Path, int8: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    import onnx
+
+    # the fused com.microsoft ops have no shape inference: their outputs are float32
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 def onnx_scores(directory: Path, model_file: str, pairs: list[tuple[str, str]]) -> np.ndarray:

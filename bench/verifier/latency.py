@@ -39,6 +39,12 @@ def timed(call: Callable[[], object], calls: int, warmup: int = 20) -> tuple[flo
     return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
 
 
+def _cycling(call: Callable[[int], object], size: int) -> Callable[[], object]:
+    """``call(i)`` with i = 0, 1, 2, ... modulo ``size``: every call gets new input, so no cache helps."""
+    counter = iter(range(10**9))
+    return lambda: call(next(counter) % size)
+
+
 def verifier_figures(pairs: list[tuple[str, str]], calls: int, threads: list[int]) -> None:
     print("## Verifier, one score() call (ms)")
     models = [("int8", bundled_model_dir(), MODEL_FILE)]
@@ -51,13 +57,8 @@ def verifier_figures(pairs: list[tuple[str, str]], calls: int, threads: list[int
                 continue
             verifier.load()
             for candidates in (1, 5):
-                index = iter(range(10**9))
-
-                def call(k: int = candidates) -> object:
-                    i = next(index) % (len(pairs) - k)
-                    return verifier.score(pairs[i:i + k])
-
-                p50, p99 = timed(call, calls)
+                p50, p99 = timed(_cycling(lambda start, k=candidates, v=verifier: v.score(pairs[start:start + k]),
+                                          len(pairs) - candidates), calls)
                 print(f"{label} threads={n_threads} candidates={candidates}: p50 {p50:6.2f}  p99 {p99:6.2f}  "
                       f"(per candidate p50 {p50 / candidates:5.2f})", flush=True)
 
@@ -74,8 +75,7 @@ def embedding_figures(prompts: list[str], calls: int, threads: list[int]) -> Non
             if encoder.backend != "onnx":
                 print(f"{variant}: ONNX not used ({encoder.onnx_error})")
                 continue
-            index = iter(range(10**9))
-            p50, p99 = timed(lambda e=encoder: e.encode([prompts[next(index) % len(prompts)]]), calls)
+            p50, p99 = timed(_cycling(lambda i, e=encoder: e.encode([prompts[i]]), len(prompts)), calls)
             print(f"{variant} threads={n_threads}: p50 {p50:6.2f}  p99 {p99:6.2f}", flush=True)
             if variant not in vectors:
                 vectors[variant] = np.asarray(encoder.encode(prompts), dtype=np.float32)

@@ -54,17 +54,22 @@ def evaluate(model: CrossEncoder, tokenizer: object, pairs: list[Pair]) -> dict[
 
 
 def train(pairs: list[Pair], dev: list[Pair], *, epochs: int, batch_size: int, lr: float, seed: int,
-          log_every: int = 50) -> CrossEncoder:
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
+          frozen_layers: int = 0, checkpoint: Path | None = None, checkpoint_every: int = 100,
+          init: Path | None = None, first_epoch: int = 0, log_every: int = 50) -> CrossEncoder:
+    torch.manual_seed(seed + first_epoch)
+    rng = random.Random(seed + first_epoch)
     tokenizer = pair_tokenizer()
     model = CrossEncoder()
+    if init is not None:  # a second stage goes on from the first stage's weights
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    for layer in model.bert.encoder.layer[:frozen_layers]:
+        layer.requires_grad_(False)
     model.train()
     head = list(model.head.parameters())
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
     optimizer = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": lr * 20}], weight_decay=0.01)
-    plan = [batches(pairs, batch_size, rng, flip=bool(epoch % 2)) for epoch in range(epochs)]
+    plan = [batches(pairs, batch_size, rng, flip=bool(epoch % 2)) for epoch in range(first_epoch, first_epoch + epochs)]
     total = sum(len(b) for b in plan)
     warmup = max(1, int(0.06 * total))
 
@@ -91,6 +96,8 @@ def train(pairs: list[Pair], dev: list[Pair], *, epochs: int, batch_size: int, l
             optimizer.zero_grad(set_to_none=True)
             step += 1
             running += float(loss.detach())
+            if checkpoint is not None and step % checkpoint_every == 0:
+                torch.save(model.state_dict(), checkpoint)  # a run cut short still leaves weights
             if step % log_every == 0:
                 elapsed = time.perf_counter() - started
                 print(f"epoch {epoch + 1} step {step}/{total} loss {running / log_every:.4f} "
@@ -106,23 +113,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=Path, default=BUILD / "pairs.jsonl")
     parser.add_argument("--out", type=Path, default=BUILD / "verifier.pt")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: on a shared 2-core machine two threads mostly wait for each other)")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N shuffled pairs (a smoke run)")
+    parser.add_argument("--init", type=Path, help="start from these weights (a second stage)")
+    parser.add_argument("--first-epoch", type=int, default=0, help="number of the first epoch (odd: prompts flipped)")
+    parser.add_argument("--frozen-layers", type=int, default=2, help="lowest transformer layers left as shipped")
+    parser.add_argument("--paws-max", type=int, default=2500, help="PAWS pairs used (long: each costs ~3 short ones)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     pairs = read(args.pairs)
-    train_pairs = [p for p in pairs if p.split == "train"]
+    train_pairs = [p for p in pairs if p.split == "train" and p.source != "paws"]
+    paws = [p for p in pairs if p.split == "train" and p.source == "paws"]
+    random.Random(args.seed).shuffle(paws)
+    train_pairs += paws[:args.paws_max]
     dev = [p for p in pairs if p.split == "dev"]
     if args.limit:
         random.Random(args.seed).shuffle(train_pairs)
         train_pairs, dev = train_pairs[:args.limit], dev[:max(200, args.limit // 5)]
     print(f"training on {len(train_pairs)} pairs, {args.epochs} epochs, dev {len(dev)}", flush=True)
     started = time.perf_counter()
-    model = train(train_pairs, dev, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    model = train(train_pairs, dev, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                  frozen_layers=args.frozen_layers, checkpoint=args.out.with_suffix(".partial.pt"), init=args.init,
+                  first_epoch=args.first_epoch)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.out)
     minutes = (time.perf_counter() - started) / 60
