@@ -74,9 +74,8 @@ def export_fp32(model: CrossEncoder) -> bytes:
 
 
 def quantize(fp32: Path, int8: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # the fused com.microsoft ops have no shape inference: their outputs are float32
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
