@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test
 PYTEST_ARGS ?=
 
-.PHONY: install run embed test lint unit integration bench clean browser
+.PHONY: install run embed test lint unit integration bench clean browser haproxy prometheus
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff check proxy embedding_service tests bench
 	$(BIN)/mypy
 
-test: install lint browser
+test: install lint browser haproxy prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Headless Chromium for the dashboard tests: installed from Debian when missing and we are root. Without it
@@ -39,10 +39,24 @@ browser:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; }; } \
 		|| echo "chromium is not installed and cannot be installed here: the dashboard browser tests will skip"
 
-unit: install
+# Debian's HAProxy for the test that puts it in front of two replicas (deploy/haproxy.cfg): installed when
+# missing and we are root; without it that test skips on a developer's machine and fails in CI.
+haproxy:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; }; } \
+		|| echo "haproxy is not installed and cannot be installed here: the HAProxy test will skip"
+
+# promtool and a real Prometheus for the alert tests (deploy/prometheus/alerts.yml): Debian's package, installed
+# when missing and we are root, as chromium is. Without it those tests skip on a developer's machine and fail in CI.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }; } \
+		|| echo "prometheus is not installed and cannot be installed here: the alert tests will skip"
+
+unit: install prometheus
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: install browser
+integration: install browser haproxy prometheus
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 bench: install

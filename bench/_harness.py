@@ -52,12 +52,18 @@ def redis() -> Iterator[RedisServer]:
 
 
 @contextmanager
-def proxy(upstream: str, **env: str) -> Iterator[SubprocessServer]:
+def proxy(upstream: str, *, source: Path | None = None, **env: str) -> Iterator[SubprocessServer]:
+    """A proxy in its own process; ``source``: run the ``proxy`` package of another checkout instead (for
+    before/after figures in one run: ``git worktree add /tmp/before <commit>``)."""
     with tempfile.TemporaryDirectory(prefix="cachegate-bench-") as data:
         settings = {"UPSTREAM_BASE_URL": upstream, "DATA_DIR": data, "LOG_PATH": str(Path(data) / "requests.log"),
                     "SEMANTIC_MODE": "off", "LOG_LEVEL": "warning", **env}
-        with SubprocessServer([str(BIN / "cachegate"), "serve", "--port", "{port}"], env=settings,
-                              health_path="/health", startup_timeout=120) as server:
+        command = [str(BIN / "cachegate"), "serve", "--port", "{port}"]
+        if source is not None:
+            command = [sys.executable, "-m", "proxy", "--port", "{port}"]
+            settings["PYTHONPATH"] = str(source)
+        with SubprocessServer(command, env=settings, health_path="/health", startup_timeout=120,
+                              cwd=str(source) if source is not None else None) as server:
             yield server
 
 

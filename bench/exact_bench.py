@@ -15,9 +15,11 @@ Targets (issue 2): hits ≥ 50% of the ceiling, hit p99 ≤ 20 ms, miss and TTFB
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import orjson
@@ -57,36 +59,48 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=1000, help="sequential requests per miss/TTFB row")
     parser.add_argument("--entry", action="store_true", help="also measure the stored envelope")
+    parser.add_argument("--versus", type=Path, help="another checkout (e.g. a `git worktree` of an older "
+                                                    "commit): its proxies get rows of their own, taking turns")
     args = parser.parse_args()
     if args.entry:
         entry_costs()
 
     names = ["ceiling: simulator GET /bare", "exact hit, memory", "exact hit, redis"]
+    if args.versus:
+        names += ["exact hit, memory [versus]", "exact hit, redis [versus]"]
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-    with h.simulator() as sim, h.redis() as redis:
+    with h.simulator() as sim, h.redis() as redis, contextlib.ExitStack() as stack:
         upstream = sim.url + "/v1"
-        with h.proxy(upstream) as memory, h.proxy(upstream, REDIS_URL=redis.url) as on_redis:
-            targets: dict[str, tuple[str, bytes | None]] = {names[0]: (sim.url + "/bare", None)}
-            for name, server in ((names[1], memory), (names[2], on_redis)):
+        memory = stack.enter_context(h.proxy(upstream))
+        on_redis = stack.enter_context(h.proxy(upstream, REDIS_URL=redis.url))
+        servers = [("", memory, on_redis)]
+        if args.versus:
+            servers.append((" [versus]", stack.enter_context(h.proxy(upstream, source=args.versus)),
+                            stack.enter_context(h.proxy(upstream, source=args.versus, REDIS_URL=redis.url,
+                                                        CACHE_KEY_PREFIX="versus:"))))
+        targets: dict[str, tuple[str, bytes | None]] = {names[0]: (sim.url + "/bare", None)}
+        for suffix, mem, red in servers:
+            for name, server in ((f"exact hit, memory{suffix}", mem), (f"exact hit, redis{suffix}", red)):
                 url = server.url + "/v1/chat/completions"
                 httpx.post(url, content=HIT_BODY, headers={"content-type": "application/json"})  # fill
                 targets[name] = (url, HIT_BODY)
-            for _ in range(args.rounds):
-                for name, (url, body) in targets.items():
-                    runs[name].append(h.wrk(url, body=body, seconds=args.seconds))
-            # Each proxied row takes turns with direct calls, one pair at a time: the proxy under test
-            # stays as warm as one in service, and drift on the machine touches both sides alike.
-            chat = "/v1/chat/completions"
-            sequential = []
-            with httpx.Client(timeout=30) as client:
-                for label, server in (("miss, memory", memory), ("miss, redis", on_redis),
-                                      ("stream TTFB, memory", memory), ("stream TTFB, redis", on_redis)):
-                    stream = label.startswith("stream")
-                    pair = h.interleaved_ms(client, {"direct": upstream + "/chat/completions",
-                                                     "proxy": server.url + chat},
-                                            functools.partial(unique_body, stream=stream), args.samples,
-                                            first_byte=stream)
-                    sequential.append((label, pair["direct"], pair["proxy"]))
+        for _ in range(args.rounds):
+            for name, (url, body) in targets.items():
+                runs[name].append(h.wrk(url, body=body, seconds=args.seconds))
+        # Each proxied row takes turns with direct calls, one pair at a time: the proxy under test
+        # stays as warm as one in service, and drift on the machine touches both sides alike.
+        chat = "/v1/chat/completions"
+        sequential = []
+        pairs = [(f"{kind}, {backend}{suffix}", server) for kind in ("miss", "stream TTFB")
+                 for suffix, mem, red in servers for backend, server in (("memory", mem), ("redis", red))]
+        with httpx.Client(timeout=30) as client:
+            for label, server in pairs:
+                stream = label.startswith("stream")
+                pair = h.interleaved_ms(client, {"direct": upstream + "/chat/completions",
+                                                 "proxy": server.url + chat},
+                                        functools.partial(unique_body, stream=stream), args.samples,
+                                        first_byte=stream)
+                sequential.append((label, pair["direct"], pair["proxy"]))
 
     rows = [(name, {field: h.median([run[field] for run in runs[name]]) for field in runs[name][0]})
             for name in names]
@@ -99,13 +113,13 @@ def main() -> None:
         for name in names:
             print(f"{name}: req/s per round " + ", ".join(f"{run['rps']:.0f}" for run in runs[name])
                   + " (" + ", ".join(f"{share:.0f}%" for share in shares[name]) + ")")
-    print(f"\n{'what':<32}{'req/s':>10}{'% ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"\n{'what':<36}{'req/s':>10}{'% ceiling':>11}{'p50 ms':>9}{'p99 ms':>9}")
     for name, row in rows:
-        print(f"{name:<32}{row['rps']:>10.0f}{h.median(shares[name]):>10.1f}%"
+        print(f"{name:<36}{row['rps']:>10.0f}{h.median(shares[name]):>10.1f}%"
               f"{row.get('p50', 0):>9.2f}{row.get('p99', 0):>9.2f}")
-    print(f"\n{'sequential (ms)':<24}{'direct p50':>11}{'proxy p50':>11}{'proxy p99':>11}{'added p50':>11}")
+    print(f"\n{'sequential (ms)':<32}{'direct p50':>11}{'proxy p50':>11}{'proxy p99':>11}{'added p50':>11}")
     for label, direct, via in sequential:
-        print(f"{label:<24}{h.median(direct):>11.2f}{h.median(via):>11.2f}{h.pct(via, 99):>11.2f}"
+        print(f"{label:<32}{h.median(direct):>11.2f}{h.median(via):>11.2f}{h.pct(via, 99):>11.2f}"
               f"{h.median(via) - h.median(direct):>+11.2f}")
 
 

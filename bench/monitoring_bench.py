@@ -81,17 +81,15 @@ async def isolated_cost(requests: int = 60_000, rate: int = 6_000) -> float:
     line, all threads), driven the way the background loop drives it at ``rate`` requests per second."""
     import uuid
 
+    from proxy.app import build
     from proxy.contracts import RequestRecord
-    from proxy.monitoring import Monitoring
     from proxy.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="cachegate-bench-") as data:
-        monitoring = Monitoring(Settings(data_dir=data, log_path=str(Path(data) / "requests.log")))
-        await monitoring.db.open()
-        await monitoring.ledger.start()
-        assert monitoring.request_log is not None
-        await monitoring.request_log.open()
-        observer = monitoring.observer_impl
+        monitoring = build(Settings(data_dir=data, log_path=str(Path(data) / "requests.log"),
+                                    semantic_mode="off")).monitoring
+        await monitoring.start()
+        observer = monitoring.telemetry.observer
         usage = {"prompt_tokens": 30, "completion_tokens": 20, "total_tokens": 50,
                  "prompt_tokens_details": {"cached_tokens": 0}}
         records = [RequestRecord(request_id=uuid.uuid4().hex, route="/v1/chat/completions", method="POST",

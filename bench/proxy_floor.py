@@ -57,7 +57,7 @@ def relay_app(upstream: str) -> Any:
 def serve_relay(port: int, upstream: str) -> None:
     import uvicorn
 
-    from proxy.server import uvicorn_options
+    from proxy.http.server import uvicorn_options
 
     uvicorn.run(relay_app(upstream), host="127.0.0.1", port=port, log_level="warning", **uvicorn_options())
 

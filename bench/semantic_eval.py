@@ -114,7 +114,7 @@ def run_http(pairs: list[Pair], threshold: float, embedding_url: str | None) -> 
                                   embedding_timeout=5.0, **({"embedding_url": embedding_url} if embedding_url else {}))
         proxy = ProxyServer(settings)
         proxy.start()
-        tier: Any = proxy.services.semantic
+        tier: Any = proxy.parts.semantic
         started = time.perf_counter()
         try:
             with httpx.Client(base_url=proxy.base_url, timeout=30,

@@ -23,8 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from proxy.errors import CachegateError, PayloadTooLargeError
-
+from .errors import ModelNotReadyError, PayloadTooLargeError, ServiceError
 from .local import LocalEmbedder
 from .model import SentenceEncoder
 from .settings import EmbedSettings
@@ -35,12 +34,6 @@ logger = logging.getLogger(__name__)
 # Token counting for usage runs on a thread above this many characters: the Rust tokenizer takes
 # ~1 ms per 10k characters and a maximal request (256 x 20k) would otherwise stall the event loop.
 _INLINE_TOKENIZE_CHARS = 50_000
-
-
-class ModelNotReadyError(CachegateError):
-    status_code = 503
-    error_type = "server_error"
-    code = "model_loading"
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
@@ -154,8 +147,8 @@ def _base64_floats(vector: list[float]) -> str:
     return base64.b64encode(array("f", vector).tobytes()).decode("ascii")
 
 
-async def _cachegate_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, CachegateError)
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
     return Response(exc.to_body(), status_code=exc.status_code, media_type="application/json")
 
 
@@ -178,7 +171,7 @@ def create_app(settings: EmbedSettings | None = None, *, encoder: SentenceEncode
             Route("/v1/embeddings", service.openai_embeddings, methods=["POST"]),
         ],
         lifespan=service.lifespan,
-        exception_handlers={CachegateError: _cachegate_error, HTTPException: _http_error},
+        exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
     )
     app.state.service = service
     return app

@@ -7,8 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from proxy.errors import SettingsError
-
+from .errors import SettingsError
 from .settings import EmbedSettings
 
 

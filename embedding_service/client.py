@@ -1,7 +1,7 @@
 """The :class:`proxy.contracts.Embedder` that calls the embedding service over HTTP (EMBEDDING_URL set).
 
 Every failure — timeout, refused connection, non-200, a malformed answer — becomes
-:class:`proxy.errors.EmbeddingError`, on which the proxy skips the semantic tier instead of failing the
+:class:`embedding_service.errors.EmbeddingError`, on which the proxy skips the semantic tier instead of failing the
 request. ``timeout`` bounds the whole call, not each phase: it is the latency the cache may add.
 """
 
@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from proxy.errors import EmbeddingError
-
+from .errors import EmbeddingError
 from .model_files import ModelFiles, TokenCounter
 
 COMPONENT = "embedding"
@@ -24,6 +23,7 @@ COMPONENT = "embedding"
 
 class HttpEmbedder:
     name = "embedding-service"
+    remote = True
 
     def __init__(self, base_url: str, *, timeout: float = 0.5, model_path: Path | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -36,6 +36,13 @@ class HttpEmbedder:
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout),
                                          transport=transport,
                                          headers={"content-type": "application/json"})
+
+    @property
+    def location(self) -> str:
+        return self.base_url
+
+    async def start(self) -> None:
+        return None  # the service loads its own model
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:

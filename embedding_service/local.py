@@ -9,9 +9,8 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from proxy.errors import EmbeddingError
-
 from .batcher import MicroBatcher
+from .errors import EmbeddingError
 from .model import SentenceEncoder
 
 COMPONENT = "embedding"
@@ -25,6 +24,7 @@ class LocalEmbedder:
     """
 
     name = "embedded"
+    remote = False
 
     def __init__(self, encoder: SentenceEncoder | None = None, *, model_path: Path | None = None,
                  window_ms: float = 2.0, max_batch: int = 64, torch_threads: int | None = None,
@@ -36,6 +36,10 @@ class LocalEmbedder:
         self.dim: int = self.encoder.dim
         self.model: str = self.encoder.name
         self.batcher = MicroBatcher(self.encoder.encode, window_ms=window_ms, max_batch=max_batch)
+
+    @property
+    def location(self) -> str:
+        return f"in-process {self.model}"
 
     @property
     def ready(self) -> bool:

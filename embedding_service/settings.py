@@ -1,7 +1,8 @@
 """Settings of the embedding service: read once from the environment, validated, frozen.
 
-Parsers are shared with :mod:`proxy.settings` so both services phrase a bad value the same way, and a bad
-value raises :class:`proxy.errors.SettingsError` naming the variable, which stops start-up.
+The parsers (:mod:`embedding_service.envspec`) are shared with the proxy's settings, so both services phrase a
+bad value the same way; a bad value raises :class:`~embedding_service.errors.SettingsError` naming the
+variable, which stops start-up.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.settings import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str, read_env
-
+from .envspec import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str, read_env
 from .model import DEFAULT_ONNX_MAX_BATCH
 
 SPECS: tuple[Spec, ...] = (

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import BadRequestError
+from .errors import BadRequestError
 
 
 @dataclass(frozen=True)

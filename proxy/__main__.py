@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from proxy.cli import main
 
 sys.exit(main(["serve", *sys.argv[1:]]))

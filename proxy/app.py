@@ -1,15 +1,23 @@
-"""``create_app(settings)``: wires the parts together. No globals: everything lives on ``app.state``.
+"""The composition root: :func:`build` makes every part from the settings and hands each the pieces it
+uses; :func:`create_app` wires what the parts contribute (:mod:`proxy.component`) into one ASGI app.
 
-Clients (httpx, Redis, Qdrant, the embedder) are created here without I/O and opened in the lifespan;
-they are closed on shutdown after pending background writes are drained.
+Nothing is global: every part is made here, once per app, without I/O; the lifespan starts the parts in
+the order of :attr:`Parts.components` (and the job runner with every contributed job), and stops them in
+reverse after the jobs. To add a component: write a class with ``contribution()``, ``start()`` and
+``stop()`` (:class:`~proxy.health.Health` is the smallest example), build it in :func:`build` with what it
+needs, and list it in ``components``. Its dashboard panels are collected from its contribution like its
+routes: the dashboard, built last, is given every component's (:func:`collect_panels`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+import inspect
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,76 +25,221 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .admin import OperatorSurface
-from .cache.entry import CachedResponse
-from .cache.exact import ExactCache
-from .cache.factory import make_exact_backend
-from .cache.singleflight import SingleFlight
-from .chat import ChatHandler
-from .components import Component, HealthCheck
-from .contracts import Embedder, ExactBackend, Observer, RequestRecord, SemanticBackend, SemanticTier, Upstream
-from .errors import CachegateError, ClientError, NotFoundError
-from .failopen import FailOpen
-from .middleware import RequestContextMiddleware
-from .monitoring import Monitoring
-from .passthrough import PassthroughHandler
-from .responses import error_answer, error_response
-from .semantic import build_semantic_tier
-from .settings import Settings
-from .tasks import BackgroundTasks
-from .upstream import HttpUpstream
+from proxy import registry
+from proxy.access.guards import Access
+from proxy.access.ratelimit import RateLimiter
+from proxy.admin import OperatorSurface
+from proxy.admin.dashboard import DashboardPage, DashboardRoutes
+from proxy.admin.warm import GROUP as WARM_GROUP
+from proxy.admin.warm import Warmer
+from proxy.api import CHAT_ROUTE, ProxiedApi
+from proxy.cache.entry import CachedResponse
+from proxy.cache.exact import ExactCache
+from proxy.cache.history import FILENAME as HISTORY_FILE
+from proxy.cache.history import RequestHistory
+from proxy.cache.singleflight import SingleFlight
+from proxy.chat.coalesce import Coalescer
+from proxy.chat.endpoint import ChatEndpoint
+from proxy.chat.pipeline import ChatPipeline
+from proxy.chat.refresh import Refresher, RefreshPolicy
+from proxy.component import Component, Contribution, Panel, RouteSpec
+from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
+from proxy.core.request import ChatRequestParser, TtlRule
+from proxy.errors import CachegateError, ClientError, NotFoundError
+from proxy.health import Health
+from proxy.http.middleware import RequestContextMiddleware
+from proxy.http.responses import error_answer, error_response
+from proxy.monitoring import Monitoring, Telemetry
+from proxy.monitoring.alerts import Alerts, Sampler, export_states
+from proxy.monitoring.schema import FILENAME, MIGRATIONS
+from proxy.monitoring.upstream_debug import LoggingUpstream
+from proxy.monitoring.warnings import Thresholds
+from proxy.monitoring.webhook import Webhook
+from proxy.passthrough import PassthroughHandler
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import JobRunner
+from proxy.platform.locks import Locks
+from proxy.platform.redis import RedisHome
+from proxy.platform.secret import TenantSecret
+from proxy.platform.sqlite import Database
+from proxy.probe.clock import Clock
+from proxy.probe.component import ProbeMonitor, build_monitor
+from proxy.semantic.feedback import FeedbackStore, TenantOf
+from proxy.semantic.tier import SemanticCache
+from proxy.settings import Settings
+from proxy.upstream import HttpUpstream
 
-CHAT_ROUTE = "/v1/chat/completions"
+REFRESH_GROUP = "refresh"  # the job runner's group of background refreshes
 
 
-@dataclass
-class Services:
-    """Everything a request handler may need, built once per app."""
+@dataclass(frozen=True)
+class Parts:
+    """What :func:`build` made: the app's parts, in the order they start."""
 
     settings: Settings
-    upstream: Upstream
-    exact: ExactCache
+    jobs: JobRunner
+    telemetry: Telemetry
     observer: Observer
     failopen: FailOpen
-    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
-    flights: SingleFlight[CachedResponse] = field(default_factory=SingleFlight)
-    semantic: SemanticTier | None = None
-    #: dependency name → ping, for /health; embedded parts are listed in ``embedded`` instead
-    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
-    embedded: dict[str, str] = field(default_factory=dict)
-    components: list[Component] = field(default_factory=list)
-    #: told about every finished request, after the observer (the dashboard's recent requests)
-    request_listeners: list[Callable[[RequestRecord], None]] = field(default_factory=list)
-    closers: list[Any] = field(default_factory=list)
+    redis: RedisHome | None
+    locks: Locks
+    exact: ExactCache
+    semantic: SemanticCache | None
+    pipeline: ChatPipeline
+    health: Health
+    access: Access
+    monitoring: Monitoring
+    operator: OperatorSurface
+    api: ProxiedApi
+    probe: ProbeMonitor | None
+    alerts: Alerts
+    dashboard: DashboardRoutes
+    components: tuple[Component, ...]
+
+
+def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend: ExactBackend | None = None,
+          observer: Observer | None = None, semantic_backend: SemanticBackend | None = None,
+          embedder: Embedder | None = None, probe_clock: Clock | None = None,
+          probe_upstream: Upstream | None = None) -> Parts:
+    """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
+    kind = registry.store_kind(settings)
+    jobs = JobRunner()
+    redis = registry.redis_home(settings)
+    database = Database(settings.data_path / FILENAME, MIGRATIONS)
+    telemetry = Telemetry(settings, database=database,
+                          ledger_store=registry.LEDGER_STORES[kind](settings, redis, database))
+    observer = observer or telemetry.observer
+    failopen = FailOpen(observer)
+    upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
+    if settings.debug_upstream:
+        upstream = LoggingUpstream(upstream)
+    levels = [exact_backend] if exact_backend is not None else [
+        registry.EXACT_BACKENDS[level](settings, redis) for level in registry.exact_levels(settings)]
+    exact = ExactCache(levels, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen,
+                       keep_expired=settings.cache_keep_expired)
+    locks = registry.LOCKS[kind](redis)
+
+    secret = TenantSecret(configured=settings.tenant_secret, data_dir=settings.data_path, redis=redis,
+                          prefix=settings.cache_key_prefix)
+    parser = ChatRequestParser(prefix=settings.cache_key_prefix, upstream=upstream.base_url,
+                               shared=settings.cache_shared, secret=lambda: secret.value,
+                               key_headers=settings.cache_key_headers)
+    semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
+                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner,
+                              feedback=registry.FEEDBACK_STORES[kind](settings, redis))
+    history = RequestHistory(settings.data_path / HISTORY_FILE) if settings.cache_keep_requests else None
+    refresher = Refresher(RefreshPolicy(ahead=settings.cache_refresh_ahead, min_hits=settings.cache_refresh_min_hits,
+                                        fraction=settings.cache_refresh_ahead_fraction,
+                                        max_per_minute=settings.cache_refresh_max_per_minute,
+                                        creative_temperature=settings.cache_creative_temperature),
+                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
+    # Identical misses share one upstream call in this process, and across replicas when they share Redis.
+    coalescer = Coalescer(SingleFlight[CachedResponse](), exact=exact, observer=observer, spawn=jobs.spawn,
+                          wait=settings.cache_lock_timeout, prefix=settings.cache_key_prefix,
+                          locks=locks if redis is not None else None)
+    pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer, spawn=jobs.spawn,
+                            semantic=semantic, ttl=TtlRule(settings.cache_ttl, settings.cache_ttl_creative,
+                                                           settings.cache_creative_temperature),
+                            prefix=settings.cache_key_prefix, ask_usage=settings.upstream_stream_usage,
+                            upstream_api_key=settings.upstream_api_key, stale_if_error=settings.cache_stale_if_error,
+                            history=history, refresher=refresher)
+    api = ProxiedApi(ChatEndpoint(parser, pipeline, max_body_bytes=settings.max_body_bytes),
+                     PassthroughHandler(settings, upstream), upstream)
+    limiter = None
+    if settings.rate_limit_per_minute > 0:
+        limiter = RateLimiter(settings.rate_limit_per_minute, registry.RATE_COUNTERS[kind](redis),
+                              prefix=settings.cache_key_prefix, failopen=failopen)
+    access = Access(settings, limiter=limiter)
+
+    probe = None
+    if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
+        probe = build_monitor(settings, jobs=jobs, redis=redis, locks=locks, metrics=telemetry.metrics,
+                              clock=probe_clock, upstream=probe_upstream)
+    backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
+    checked = [*backends, *([probe] if probe is not None else [])]
+    webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
+    alerts = Alerts(_thresholds(settings), webhook=webhook, instance=f"{settings.host}:{settings.port}",
+                    every=settings.alert_check_seconds,
+                    sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
+                                   false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
+    export_states(telemetry.metrics, failopen, feedback=semantic.stats if semantic is not None else None,
+                  refreshes=refresher.counts)
+    health = Health([check for part in checked for check in part.contribution().checks], failopen,
+                    traffic=telemetry.traffic, warnings=alerts.active)
+    monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
+                            failopen=failopen)
+    warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer,
+                                 spawn=functools.partial(jobs.spawn, group=WARM_GROUP), semantic=semantic,
+                                 ttl=pipeline.ttl, prefix=pipeline.prefix, ask_usage=pipeline.ask_usage,
+                                 upstream_api_key=pipeline.upstream_api_key, stale_if_error=pipeline.stale_if_error,
+                                 history=history)
+    operator = OperatorSurface(settings, access=access.control, exact=exact, semantic=semantic,
+                               warmer=Warmer(parser, warm_pipeline, jobs=jobs, exact=exact, history=history,
+                                             upstream_api_key=settings.upstream_api_key), health=health,
+                               metrics=monitoring.current)
+    drawn = (*backends, *([history] if history is not None else []), secret, api, access, health, monitoring,
+             *([probe] if probe is not None else []), operator, alerts, *([webhook] if webhook is not None else []))
+    dashboard = DashboardRoutes(page=DashboardPage(), access=access.control, panels=collect_panels(drawn))
+    components = (*drawn, dashboard)
+    return Parts(settings=settings, jobs=jobs, telemetry=telemetry, observer=observer, failopen=failopen, redis=redis,
+                 locks=locks, exact=exact, semantic=semantic, pipeline=pipeline, health=health, access=access,
+                 monitoring=monitoring, operator=operator, api=api, probe=probe, alerts=alerts, dashboard=dashboard,
+                 components=components)
+
+
+def _thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(hit_rate_below=settings.alert_hit_rate_below, min_requests=settings.alert_min_requests,
+                      evictions_per_minute=settings.alert_evictions_per_minute, store_fill=settings.alert_store_fill,
+                      upstream_error_rate=settings.alert_upstream_error_rate,
+                      failopen_per_minute=settings.alert_failopen_per_minute,
+                      false_hits_per_hour=settings.alert_false_hits_per_hour,
+                      window_seconds=settings.alert_window_seconds)
+
+
+def collect_panels(components: Sequence[Component]) -> list[Panel]:
+    """Every component's dashboard panels, by ``order`` (ties: in the order of ``components``)."""
+    panels = [panel for part in components for panel in part.contribution().panels]
+    shared = sorted(name for name, count in Counter(panel.id for panel in panels).items() if count > 1)
+    if shared:
+        raise ValueError(f"dashboard panel ids must be unique; used more than once: {', '.join(shared)}")
+    return sorted(panels, key=lambda panel: panel.order)
+
+
+def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
+                   backend: SemanticBackend | None, embedder: Embedder | None,
+                   tenant_of: TenantOf, feedback: FeedbackStore) -> SemanticCache | None:
+    if settings.semantic_mode == "off":
+        return None
+    from embedding_service.model_files import ModelFiles
+
+    return SemanticCache(
+        backend=backend or registry.SEMANTIC_STORES[registry.semantic_store_kind(settings)](settings),
+        embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
+        observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
+        threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
+        max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of, feedback=feedback,
+        feedback_ttl=settings.semantic_feedback_ttl)
 
 
 class CachegateApp(Starlette):
     """Starlette, with one short cut: ``POST /v1/chat/completions`` skips the router and Starlette's
-    exception middleware, and goes straight through our pure-ASGI middleware to the chat endpoint (which
-    answers its own errors). Those layers cost about a fifth of an exact hit; every other route keeps them.
-    Middleware that only guards operator routes (``operator_only``) is left out of the short cut.
+    exception middleware, and goes straight through the middleware to the (guarded) chat endpoint, which
+    answers its own errors. Those layers cost about a fifth of an exact hit; every other route keeps them.
     """
 
-    def __init__(self, *, chat: ASGIApp, **kwargs: Any) -> None:
+    def __init__(self, *, chat: ASGIApp, chat_middleware: Sequence[Middleware], **kwargs: Any) -> None:
+        for cls, args, options in reversed(chat_middleware):  # the same stack as every route's, built once more
+            chat = cls(chat, *args, **options)
         self.chat = chat
-        self._chat_stack: ASGIApp | None = None
-        super().__init__(**kwargs)
-
-    def _build_chat_stack(self) -> ASGIApp:
-        app = self.chat
-        for cls, args, kwargs in reversed(self.user_middleware):  # the same stack, built a second time
-            if not getattr(cls, "operator_only", False):
-                app = cls(app, *args, **kwargs)
-        self._chat_stack = app
-        return app
+        super().__init__(middleware=chat_middleware, **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == CHAT_ROUTE and scope["method"] == "POST":
             scope["app"] = self
-            await (self._chat_stack or self._build_chat_stack())(scope, receive, send)
+            await self.chat(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -107,71 +260,52 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(error, headers=list((exc.headers or {}).items()))  # type: ignore[return-value]
 
 
-def create_app(settings: Settings | None = None, *, upstream: Upstream | None = None,
-               exact_backend: ExactBackend | None = None, observer: Observer | None = None,
-               semantic_backend: SemanticBackend | None = None, embedder: Embedder | None = None) -> CachegateApp:
-    settings = settings or Settings.from_env()
-    monitoring = Monitoring(settings)
-    observer = observer or monitoring.observer
-    failopen = FailOpen(observer)
-    backend = exact_backend or make_exact_backend(settings)
-    services = Services(
-        settings=settings,
-        upstream=monitoring.upstream(
-            upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)),
-        exact=ExactCache(backend, prefix=settings.cache_key_prefix, observer=observer, failopen=failopen),
-        observer=observer,
-        failopen=failopen,
-    )
-    services.closers += [services.upstream.aclose, backend.aclose]
-    if backend.name == "memory":
-        services.embedded["exact_cache"] = "memory"
-    else:
-        services.health_checks[backend.name] = backend.ping
-    services.semantic = build_semantic_tier(settings, observer=observer, failopen=failopen, tasks=services.tasks,
-                                            backend=semantic_backend, embedder=embedder)
-    services.components = [monitoring, OperatorSurface(settings)]
-    if services.semantic is not None:
-        services.components.insert(0, services.semantic)  # type: ignore[arg-type]
+def _asgi(spec: RouteSpec, access: Access) -> Any:
+    """The route's endpoint inside the check its guard asks for (as Starlette's ``Route`` takes it: a request
+    handler that needs no check is given as it is, Starlette wraps it)."""
+    endpoint = spec.endpoint
+    plain = inspect.isfunction(endpoint) or inspect.ismethod(endpoint)
+    app: ASGIApp = request_response(endpoint) if plain else endpoint
+    guarded = access.guard(app, spec.guard, locked=spec.locked, params=spec.params)
+    return endpoint if guarded is app else guarded
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateApp:
+    """The app for ``settings`` (default: from the environment); ``overrides`` go to :func:`build`."""
+    parts = build(settings or Settings.from_env(), **overrides)
+    contributions: list[Contribution] = [part.contribution() for part in parts.components]
+    specs = [spec for contribution in contributions for spec in contribution.routes]
+    routes: list[BaseRoute] = [Route(spec.path, _asgi(spec, parts.access), methods=list(spec.methods))
+                               for spec in specs]
+    listeners = [listener for contribution in contributions for listener in contribution.listeners]
+    # a client may not choose a request id that feedback can already refer to (issue 10.15)
+    taken = parts.semantic.book.remembers if parts.semantic is not None else None
+    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners, taken=taken),
+                  *[m for contribution in contributions for m in contribution.middleware]]
+    jobs = [job for contribution in contributions for job in contribution.jobs]
+    chat = next(spec for spec in specs if spec.path == CHAT_ROUTE)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started: list[Component] = []
         try:
-            for component in services.components:
-                await component.start(services)
-                started.append(component)
+            for part in parts.components:
+                await part.start()
+                started.append(part)
+            parts.jobs.start(jobs)
             # Everything built so far (modules, clients, the embedding model) lives as long as the process:
             # moved out of the collector's sight, a full collection no longer walks it. Without this, full
             # collections took up to 38 ms under load and set the p99 of Redis hits (bench/exact_bench.py).
             gc.freeze()
             yield
         finally:
-            await services.tasks.drain()
-            for component in reversed(started):
+            await parts.jobs.stop()  # periodic jobs end; background writes are drained (bounded)
+            for part in reversed(started):
                 with contextlib.suppress(Exception):
-                    await component.stop()
-            for close in reversed(services.closers):
-                with contextlib.suppress(Exception):
-                    await close()
+                    await part.stop()
 
-    chat = ChatHandler(settings, upstream=services.upstream, exact=services.exact, flights=services.flights,
-                       tasks=services.tasks, semantic=services.semantic)
-    passthrough = PassthroughHandler(settings, services.upstream)
-    routes: list[BaseRoute] = [
-        Route(CHAT_ROUTE, chat, methods=["POST"]),
-        Route("/v1/{path:path}", passthrough.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    ]
-    middleware = [Middleware(RequestContextMiddleware, observer=observer, listeners=services.request_listeners)]
-    for component in services.components:
-        routes += component.routes(services)  # after /v1: the hot path matches first
-        middleware += component.middleware(services)
-    app = CachegateApp(
-        chat=chat,
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={CachegateError: _on_error, HTTPException: _http_error, Exception: _on_error},
-        lifespan=lifespan,
-    )
-    app.state.services = services
+    app = CachegateApp(chat=_asgi(chat, parts.access), chat_middleware=middleware, routes=routes,
+                       exception_handlers={CachegateError: _on_error, HTTPException: _http_error, Exception: _on_error},
+                       lifespan=lifespan)
+    app.state.parts = parts
     return app

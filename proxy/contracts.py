@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from proxy.cache.stats import LevelReport, LevelStats
 
 
 @runtime_checkable
 class ExactBackend(Protocol):
-    """A key-value store with per-key expiry. Raises :class:`proxy.errors.BackendError` on failure."""
+    """A key-value store with per-key expiry: one *level* of the exact tier (memory, disk, Redis). Raises
+    :class:`proxy.errors.BackendError` on failure."""
 
     name: str
+    remote: bool  # a server to check in /health (else it runs in-process)
+    stats: LevelStats  # this level's counters: the backend counts its evictions, the exact tier the rest
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -32,6 +38,18 @@ class ExactBackend(Protocol):
 
     async def usage(self) -> tuple[int, int]:
         """(entries, bytes) held, as far as the backend can tell cheaply."""
+        ...
+
+    async def report(self) -> LevelReport:
+        """Entries, bytes and bound now (``None`` where the backend cannot tell cheaply)."""
+        ...
+
+    async def touch(self, hits: Mapping[str, int]) -> None:
+        """Hits a level above this one served for these keys, so this level's LRU/LFU sees them too."""
+        ...
+
+    async def maintain(self) -> None:
+        """Periodic upkeep (sweep expired entries, recount); a no-op where the store does it itself."""
         ...
 
     async def aclose(self) -> None: ...
@@ -59,6 +77,12 @@ class SemanticBackend(Protocol):
     """A vector store searched by cosine similarity within one scope."""
 
     name: str
+    remote: bool  # a server to check in /health (else it runs in-process)
+
+    @property
+    def location(self) -> str:
+        """Where it keeps its vectors, for /health and /admin/stats."""
+        ...
 
     async def ensure_ready(self, dim: int) -> None:
         """Create the collection if missing; 'already exists' is fine."""
@@ -87,16 +111,32 @@ class SemanticBackend(Protocol):
         """Periodic upkeep (index what was written, flush); a no-op where the store does it itself."""
         ...
 
+    @property
+    def needs_upkeep(self) -> bool:
+        """Writes are waiting that :meth:`maintain` should handle now rather than at the next upkeep."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...
 
 
 class Embedder(Protocol):
-    """Turns texts into unit-normalised vectors."""
+    """Turns texts into unit-normalised vectors. Failures raise
+    :class:`embedding_service.errors.EmbeddingError`; the semantic tier fails open on them."""
 
     name: str
     dim: int
+    remote: bool  # a service to check in /health (else the model runs in-process)
+
+    @property
+    def location(self) -> str:
+        """The service's URL, or the model that runs in-process."""
+        ...
+
+    async def start(self) -> None:
+        """Get ready (load an in-process model); nothing to do for a remote service."""
+        ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -109,13 +149,21 @@ class Embedder(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ByteStream(Protocol):
+    """Chunks of a body, and a close that releases what produced them (even if never iterated)."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class UpstreamResponse:
     """An upstream answer whose body is read by iterating :attr:`body` (and closed by :meth:`aclose`)."""
 
     status_code: int
     headers: list[tuple[str, str]]
-    body: AsyncIterator[bytes]
+    body: ByteStream
     _close: Any = None
 
     async def aclose(self) -> None:
@@ -158,6 +206,7 @@ class RequestRecord:
     ttft: float | None = None
     upstream_seconds: float | None = None
     usage: Mapping[str, Any] | None = None  # the answer's usage: what it cost (miss) or saved (hit)
+    tokens: tuple[int, int, int] | None = None  # (prompt, completion, cached) of usage, when already known
     similarity: float | None = None
     api_key_hash: str | None = None
     stream_failed: bool = False
@@ -169,6 +218,10 @@ class Observer(Protocol):
 
     def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None: ...
 
+    def response_started(self, record: RequestRecord) -> None:
+        """A response's first message is being sent (streams become active)."""
+        ...
+
     def backend_error(self, component: str, error: BaseException) -> None: ...
 
     def request_done(self, record: RequestRecord) -> None: ...
@@ -176,6 +229,9 @@ class Observer(Protocol):
 
 class NullObserver:
     def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def response_started(self, record: RequestRecord) -> None:
         pass
 
     def backend_error(self, component: str, error: BaseException) -> None:
@@ -202,9 +258,22 @@ class SemanticProbe:
 class SemanticTier(Protocol):
     """The semantic tier as the chat handler sees it; failures are handled inside (fail open)."""
 
-    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str,
-                     request_id: str) -> SemanticProbe | None: ...
+    async def lookup(self, body: Mapping[str, Any], *, scope: str, namespace: str, request_id: str,
+                     tenant: str | None = None) -> SemanticProbe | None:
+        """``tenant``: the owner of the request's credentials (``ChatRequest.tenant.owner``), so that feedback
+        on ``request_id`` is scoped to it."""
+        ...
 
     def remember(self, probe: SemanticProbe, entry: Any, *, namespace: str) -> None:
         """Store ``entry`` for the probed prompt, in the background."""
         ...
+
+
+class SemanticAdmin(Protocol):
+    """The semantic tier as the operator's routes see it."""
+
+    async def clear(self, model: str | None = None, namespace: str | None = None) -> int: ...
+
+    async def delete(self, point_id: str) -> int: ...
+
+    async def count(self) -> int: ...

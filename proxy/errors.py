@@ -2,36 +2,40 @@
 
 Every error a client can see is a :class:`CachegateError` that knows its HTTP status and renders itself
 as an OpenAI-style ``{"error": {...}}`` body, so handlers raise and one place answers. Errors of the
-libraries we talk to (httpx, redis, qdrant) are mapped to these at the boundary with ``raise ... from exc``.
+libraries we talk to (aiohttp, redis, qdrant, the embedding service) are mapped to these at the boundary
+with ``raise ... from exc``::
+
+    CachegateError (500), an embedding_service.errors.OpenAIStyleError
+    ├── SettingsError (also ValueError): a bad setting; stops start-up naming it
+    ├── ClientError (400): bad input, answered, nothing stored or sent upstream
+    │   ├── BadRequestError (400)
+    │   ├── PayloadTooLargeError (413)
+    │   ├── ClientClosedError (499): the client went away mid-request
+    │   ├── UnauthorizedError (401), ForbiddenError (403), NotFoundError (404)
+    │   └── RateLimitedError (429)
+    ├── UpstreamError (502)
+    │   ├── UpstreamUnreachableError (502)
+    │   └── UpstreamTimeoutError (504)
+    ├── UnavailableError (503): an operator route whose dependency is down (a clear, the usage history)
+    └── BackendError: a cache dependency failed (Redis, Qdrant, the embedding service); never reaches a
+        client: callers fail open
+
+Outside the tree, on purpose: ``EntryFormatError`` (a stored entry that cannot be read; the entry is
+dropped) and the embedding service's own tree (:mod:`embedding_service.errors`), which ships without this.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
+from embedding_service.errors import OpenAIStyleError
 
 
-class CachegateError(Exception):
-    """Base of every error cachegate raises on purpose."""
+class CachegateError(OpenAIStyleError):
+    """Base of every error cachegate raises on purpose (the rendering is shared with the embedding
+    service: :class:`embedding_service.errors.OpenAIStyleError`)."""
 
     status_code: int = 500
     error_type: str = "server_error"
     code: str | None = None
-
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        if code is not None:
-            self.code = code
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param,
-                          "code": self.code}}
-
-    def to_body(self) -> bytes:
-        return orjson.dumps(self.to_dict())
 
 
 class SettingsError(CachegateError, ValueError):
@@ -108,6 +112,14 @@ class UpstreamTimeoutError(UpstreamError):
     code = "upstream_timeout"
 
 
+class UnavailableError(CachegateError):
+    """An operator route cannot do its work because a dependency is down."""
+
+    status_code = 503
+    error_type = "server_error"
+    code = "unavailable"
+
+
 # -- cache backend errors: never reach a client, the cache fails open ---------------------------------
 
 
@@ -118,6 +130,3 @@ class BackendError(CachegateError):
         super().__init__(f"{component}: {message}")
         self.component = component
 
-
-class EmbeddingError(BackendError):
-    pass

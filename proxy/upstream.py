@@ -9,6 +9,12 @@ aiohttp errors are mapped here, at the boundary: a timeout (connecting, waiting 
 or between two reads of the body) becomes :class:`UpstreamTimeoutError` (504), any other transport
 failure :class:`UpstreamUnreachableError` (502), whether it happens while connecting or in the middle of
 a streamed body. The session is created on first use, inside the running loop (no I/O in constructors).
+
+URLs are handed to aiohttp already encoded (``yarl.URL(..., encoded=True)``): by default yarl re-quotes
+the path and resolves dot segments (``/v1/%2e%2e/key`` becomes ``/key``), and decodes ``%2F`` in the
+query. The path comes checked and encoded from :mod:`proxy.core.paths` (or is a constant), the query as
+the client sent it, with only characters a query cannot hold escaped; a query in ``UPSTREAM_BASE_URL``
+(``?api-version=``) is kept in front of the client's.
 """
 
 from __future__ import annotations
@@ -17,23 +23,31 @@ import asyncio
 import os
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
-from urllib.parse import urlsplit
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import certifi
+import yarl
 
-from .contracts import UpstreamResponse
-from .errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.contracts import UpstreamResponse
+from proxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.settings import scrub
 
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+#: what a query may hold as it is (RFC 3986 ``query``: pchar, "/" and "?", and "%" of escapes already made)
+_QUERY_SAFE = "!$&'()*+,;=:@/?%"
 
 
 def _mapped(exc: BaseException, base_url: str) -> UpstreamError:
+    """The error a client sees (502/504 body, a stream's error event): it names the upstream, but without
+    the credentials ``UPSTREAM_BASE_URL`` may hold (``user:pw@``, ``?key=``), which aiohttp's own message
+    may repeat."""
     if isinstance(exc, asyncio.TimeoutError):  # aiohttp's timeouts all derive from it
-        return UpstreamTimeoutError(f"The upstream at {base_url} did not answer in time ({type(exc).__name__}).")
-    return UpstreamUnreachableError(f"The upstream at {base_url} could not be reached: {type(exc).__name__}"
-                                    + (f": {exc}" if str(exc) else ""))
+        return UpstreamTimeoutError(scrub(f"The upstream at {base_url} did not answer in time "
+                                          f"({type(exc).__name__})."))
+    return UpstreamUnreachableError(scrub(f"The upstream at {base_url} could not be reached: {type(exc).__name__}"
+                                          + (f": {exc}" if str(exc) else "")))
 
 
 def env_proxy(url: str) -> str | None:
@@ -51,6 +65,10 @@ def env_proxy(url: str) -> str | None:
 class HttpUpstream:
     def __init__(self, base_url: str, *, timeout: float, max_connections: int = 512) -> None:
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        # the operator's URL, encoded once by yarl; requests add a checked path to it, never re-encoded
+        self._root = str(yarl.URL(parts._replace(query="", fragment="").geturl())).rstrip("/")
+        self._base_query = parts.query
         self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=min(timeout, 10.0),
                                               sock_read=timeout)
         self._max_connections = max_connections
@@ -68,7 +86,7 @@ class HttpUpstream:
                    content: bytes | AsyncIterator[bytes] | None, params: str = "") -> UpstreamResponse:
         """Send ``path`` (relative to the base URL, e.g. ``/chat/completions``); the body is streamed."""
         session = self._session or self._open()
-        url = self.base_url + path + (f"?{params}" if params else "")
+        url = self.url_for(path, params)
         try:
             response = await session.request(method, url, headers=list(headers), data=content,
                                              allow_redirects=False)
@@ -82,7 +100,12 @@ class HttpUpstream:
 
         return UpstreamResponse(response.status, raw_headers, self._body(response), release)
 
-    async def _body(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    def url_for(self, path: str, query: str = "") -> yarl.URL:
+        """The URL for ``path`` (already checked and encoded) and the client's ``query``, taken as they are."""
+        query = "&".join(part for part in (self._base_query, quote(query, safe=_QUERY_SAFE)) if part)
+        return yarl.URL(self._root + path + (f"?{query}" if query else ""), encoded=True)
+
+    async def _body(self, response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
         try:
             async for chunk in response.content.iter_any():  # whatever has arrived: SSE events go on at once
                 yield chunk

@@ -1,9 +1,16 @@
 """``GET /dashboard``: one self-contained HTML page (no CDN, charts drawn as inline SVG by its own script).
 
-Where the page comes from: the canonical file is ``dashboard.html`` at the top of the repository; an
-identical copy ships as package data (``proxy/static/dashboard.html``) so an installed proxy finds it too.
-A unit test fails when the two differ (``cp dashboard.html proxy/static/dashboard.html`` fixes it). The
-loader looks in the package data first, then in the checkout.
+The page is a shell (header, health, refresh, the disconnected and locked states, chart helpers) that
+draws panels. Which panels, in which order, with which title and from which JSON is data: the
+:class:`~proxy.component.Panel` list every component contributes. The composition root collects them and
+hands them to :class:`DashboardRoutes`, which lists them at ``GET /dashboard/panels``; the page draws each
+with the renderer of its ``kind`` from the JSON at its ``source``. To add a panel, contribute a ``Panel`` of a
+kind the page draws (``proxy.component.PANEL_KINDS``; ``link`` for a page of one's own).
+
+Where the page comes from: one file, ``dashboard.html`` at the top of the repository. The package data
+``proxy/static/dashboard.html`` is a relative symlink to it, so a checkout (and an editable install) reads
+the file itself, and a wheel (``pip install .``, the Dockerfile) ships its content: the build follows the
+link. There is no second copy to keep in step.
 
 The page is sent with a Content-Security-Policy that allows only itself: its inline script and style by
 their SHA-256 hashes, requests to this origin only, nothing from anywhere else.
@@ -20,39 +27,35 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from importlib.resources.abc import Traversable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from ..errors import UnauthorizedError
-from ..responses import error_response
-from .auth import SESSION_COOKIE, SESSION_SECONDS, AccessControl, key_matches, make_session, presented_key
-
-if TYPE_CHECKING:
-    from ..app import Services
-    from . import OperatorSurface
+from proxy.access.auth import SESSION_COOKIE, SESSION_SECONDS, AccessControl, key_matches, make_session, presented_key
+from proxy.component import Contribution, Guard, Panel, route
+from proxy.errors import UnauthorizedError
+from proxy.http.responses import error_response
 
 PAGE = "dashboard.html"
-CHECKOUT_PAGE = Path(__file__).resolve().parents[2] / PAGE
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
-def page_sources() -> list[Path | Any]:
-    """Where the page may be, in the order tried: package data, then the checkout."""
-    return [resources.files("proxy").joinpath("static", PAGE), CHECKOUT_PAGE]
+def page_file(name: str = PAGE) -> Traversable:
+    """A page, as package data (the dashboard in a checkout: the symlink to the top-level ``dashboard.html``)."""
+    return resources.files("proxy").joinpath("static", name)
 
 
-def load_page() -> bytes:
-    for source in page_sources():
-        if source.is_file():
-            data: bytes = source.read_bytes()
-            return data
-    raise FileNotFoundError(f"{PAGE} is neither in the package data (proxy/static) nor at {CHECKOUT_PAGE}")
+def load_page(name: str = PAGE) -> bytes:
+    data = page_file(name).read_bytes()
+    if not data.startswith(b"<!DOCTYPE html>"):  # a checkout made without symlinks holds the link's target path
+        raise FileNotFoundError(f"proxy/static/{name} is not the page but {data[:80]!r}: check the repository out "
+                                f"with symlinks (git config core.symlinks true)")
+    return data
 
 
 def content_security_policy(html: bytes) -> str:
@@ -74,15 +77,17 @@ def content_security_policy(html: bytes) -> str:
 
 
 class DashboardPage:
-    """The page and its headers, read once."""
+    """The page and its headers, read once. ``name`` is another self-contained page of ``proxy/static`` served
+    the same way (the probe's ``probe.html``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = PAGE) -> None:
+        self.name = name
         self._body: bytes | None = None
         self._csp = ""
 
     def body(self) -> tuple[bytes, str]:
         if self._body is None:
-            self._body = load_page()
+            self._body = load_page(self.name)
             self._csp = content_security_policy(self._body)
         return self._body, self._csp
 
@@ -93,25 +98,35 @@ class DashboardPage:
         return Response(body, status_code=status, media_type="text/html; charset=utf-8", headers=headers)
 
     async def locked(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The 401 answer to ``/dashboard`` without the monitor key: the page, which asks for it."""
+        """The 401 answer to the page without the monitor key: the page, which asks for it."""
         await self.response(401)(scope, receive, send)
 
 
 class DashboardRoutes:
-    def __init__(self, surface: OperatorSurface, services: Services, page: DashboardPage,
-                 access: AccessControl) -> None:
-        self.surface = surface
-        self.services = services
+    """The dashboard as a component: the page, its session login, and the panels it draws.
+
+    Built last by the composition root, which gives it every other component's panels (and it adds none).
+    """
+
+    def __init__(self, *, page: DashboardPage, access: AccessControl, panels: Sequence[Panel]) -> None:
         self.page = page
         self.access = access
+        self.panels = tuple(panels)
+        self.started_at = time.time()
 
-    def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/dashboard", self.dashboard, methods=["GET"]),
-            Route("/dashboard/session", self.login, methods=["POST"]),
-            Route("/dashboard/session", self.logout, methods=["DELETE"]),
-            Route("/dashboard/data", self.data, methods=["GET"]),
-        ]
+    def contribution(self) -> Contribution:
+        return Contribution(routes=[
+            route("/dashboard", self.dashboard, guard=Guard.MONITOR_PAGE, locked=self.page.locked),
+            route("/dashboard/session", self.login, "POST", guard=Guard.OPEN),  # it checks the key it is given
+            route("/dashboard/session", self.logout, "DELETE", guard=Guard.OPEN),
+            route("/dashboard/panels", self.panel_list, guard=Guard.MONITOR),
+        ])
+
+    async def start(self) -> None:
+        self.started_at = time.time()
+
+    async def stop(self) -> None:
+        return None
 
     async def dashboard(self, request: Request) -> Response:
         return self.page.response()
@@ -133,19 +148,8 @@ class DashboardRoutes:
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
-    async def data(self, request: Request) -> JSONResponse:
-        """What the dashboard needs besides /health and /metrics: uptime, recent requests, the set-up."""
-        settings = self.services.settings
-        semantic = self.services.semantic
-        return JSONResponse({
-            "uptime_seconds": round(time.time() - self.surface.started_at, 1),
-            "started_at": self.surface.started_at,
-            "recent_requests": self.surface.recent.snapshot(),
-            "exact_backend": self.services.exact.component,
-            "semantic_enabled": semantic is not None and hasattr(semantic, "clear"),
-            "semantic_mode": settings.semantic_mode,
-            "admin_key_required": settings.admin_api_key is not None,
-            "monitor_key_required": settings.monitor_api_key is not None,
-            "rate_limit_per_minute": settings.rate_limit_per_minute,
-            "timestamp": time.time(),
-        }, headers={"cache-control": "no-store"})
+    async def panel_list(self, request: Request) -> JSONResponse:
+        """The panels to draw, in order, and the process's uptime for the page's header."""
+        return JSONResponse({"panels": [asdict(panel) for panel in self.panels],
+                             "uptime_seconds": round(time.time() - self.started_at, 1),
+                             "timestamp": time.time()}, headers={"cache-control": "no-store"})

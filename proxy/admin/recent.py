@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ..contracts import RequestRecord
+from proxy.contracts import RequestRecord
 
 
 def _tokens(usage: Mapping[str, Any] | None) -> int | None:

@@ -16,6 +16,9 @@ from typing import Any
 
 import orjson
 
+from proxy.core.replay import identity_spans, with_identity
+from proxy.core.usage import usage_numbers
+
 VERSION = 1
 FLAG_ZLIB = 1
 COMPRESS_ABOVE = 4096
@@ -34,6 +37,7 @@ class CachedResponse:
     ttl: int
     meta: dict[str, Any] = field(default_factory=dict)
     _completion: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _tokens: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_completion(cls, completion: dict[str, Any], *, model: str, stored_at: float, ttl: int,
@@ -47,9 +51,38 @@ class CachedResponse:
         return self._completion
 
     @property
+    def stored_id(self) -> str | None:
+        """The completion id the upstream gave this answer (kept in the metadata, so a hit need not parse
+        the body for it; entries written before that fall back to the parsed body)."""
+        value = self.meta.get("id")
+        if value is None and self._completion is not None:
+            value = self._completion.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
     def usage(self) -> dict[str, Any]:
-        usage = self.completion.get("usage")
+        """The answer's usage: kept in the metadata when the entry was made, so a hit need not parse the
+        body (entries written before that parse it)."""
+        usage = self.meta["usage"] if "usage" in self.meta else self.completion.get("usage")
         return usage if isinstance(usage, dict) else {}
+
+    @property
+    def tokens(self) -> tuple[int, int, int]:
+        """(prompt, completion, provider-cached) tokens of :attr:`usage`, worked out once per entry."""
+        if self._tokens is None:
+            self._tokens = usage_numbers(self.usage)
+        return self._tokens
+
+    def with_fresh_identity(self, completion_id: str, created: int) -> tuple[bytes, str | None]:
+        """The plain body under its own completion id, and the stored id (see :mod:`proxy.core.replay`)."""
+        spans = self.meta.get("spans")
+        if not (isinstance(spans, list) and len(spans) == 4):
+            found = identity_spans(self.body)
+            spans = self.meta["spans"] = list(found) if found is not None else []
+        if not spans:
+            return self.body, None
+        stored = self.stored_id or orjson.loads(self.body[spans[0]:spans[1]])
+        return with_identity(self.body, tuple(spans), completion_id=completion_id, created=created), stored
 
     def expired(self, now: float) -> bool:
         return now >= self.stored_at + self.ttl
@@ -65,6 +98,11 @@ class CachedResponse:
             if len(packed) <= len(body) * 0.8:
                 body, flags = packed, FLAG_ZLIB
         return _HEADER.pack(VERSION, flags, len(meta), len(body)) + meta + body
+
+    @staticmethod
+    def stored_body_length(data: bytes) -> int:
+        """How many bytes the body takes in an encoded entry (after compression, without the envelope)."""
+        return int(_HEADER.unpack_from(data)[3])
 
     @classmethod
     def decode(cls, data: bytes) -> CachedResponse:

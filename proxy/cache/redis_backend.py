@@ -1,108 +1,71 @@
-"""Exact store on Redis (redis-py asyncio). Every failure becomes a BackendError: the cache fails open.
+"""Exact store on Redis, through the process's one :class:`~proxy.platform.redis.RedisHome`.
 
-A ``BlockingConnectionPool`` makes callers wait for a free connection (up to the timeout) instead of
-raising ``MaxConnectionsError`` under load; socket timeouts are short so a stalled Redis costs a request
-at most ``timeout`` seconds before it goes to the upstream. redis-py reconnects by itself, so Redis
-coming back is picked up without a restart. Reads that arrive in the same loop step share one ``MGET``
-(:mod:`proxy.cache.batch`).
+The home bounds every call by ``REDIS_TIMEOUT`` and turns every failure into a ``BackendError``, so the
+cache fails open; reads that arrive together share one ``MGET`` (one per node of a cluster); deletes,
+scans and counts reach every primary. Keys end in their digest's hash tag (``…:{digest}``), so in a
+cluster each entry lives on one node and the keys used with it (its lease) beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from proxy.cache.stats import LevelReport, LevelStats
+from proxy.platform.redis import RedisHome
 
-from ..errors import BackendError
-from .batch import BatchedReads
+NOTE = ("bytes, bound and evictions are the Redis server's (used_memory, maxmemory, evicted_keys, expired_keys: "
+        "what its own eviction acts on); entries counts cachegate's exact-tier keys only")
 
 
 class RedisBackend:
     name = "redis"
+    remote = True
 
-    def __init__(self, url: str, *, timeout: float, max_connections: int = 64) -> None:
-        self.url = url
-        self._timeout = timeout
-        self._max_connections = max_connections
-        self._client: aioredis.Redis | None = None
-        self._reads = BatchedReads(self._mget)
-        # The batcher's own connection: it sends one MGET at a time, so it needs no pool (a checkout and
-        # its health check cost about 45 µs per command, measured).
-        self._read_connection: aioredis.Connection | None = None
-
-    @property
-    def client(self) -> aioredis.Redis:
-        """The client, created on first use (no I/O happens until a command is sent)."""
-        if self._client is None:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=self._max_connections, timeout=self._timeout,
-                socket_timeout=self._timeout, socket_connect_timeout=self._timeout,
-            )
-            self._client = aioredis.Redis(connection_pool=pool)
-        return self._client
-
-    @staticmethod
-    def _fail(exc: BaseException) -> BackendError:
-        return BackendError("redis", f"{type(exc).__name__}: {exc}")
+    def __init__(self, home: RedisHome) -> None:
+        self.home = home
+        self.stats = LevelStats()
 
     async def get(self, key: str) -> bytes | None:
-        try:
-            return await self._reads.get(key)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._fail(exc) from exc
-
-    async def _mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        connection = self._read_connection
-        if connection is None:
-            connection = self._read_connection = self.client.connection_pool.make_connection()
-        # Connects on first use and again after a failure: read_response drops the connection on any
-        # error, so Redis coming back is picked up by the next read.
-        await connection.send_command("MGET", *keys)
-        values = await connection.read_response()
-        return [value.encode() if isinstance(value, str) else value for value in values]
+        return await self.home.get(key)
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        try:
-            await self.client.set(key, value, ex=ttl_seconds)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._fail(exc) from exc
+        await self.home.call(lambda client: client.set(key, value, ex=ttl_seconds), key=key)
 
     async def delete(self, keys: Sequence[str]) -> int:
-        if not keys:
-            return 0
-        try:
-            return int(await self.client.unlink(*keys))
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._fail(exc) from exc
+        return await self.home.delete(keys)
 
     async def scan(self, pattern: str) -> AsyncIterator[str]:
-        try:
-            async for key in self.client.scan_iter(match=pattern, count=500):
-                yield key.decode() if isinstance(key, bytes) else key
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._fail(exc) from exc
+        async for key in self.home.scan(pattern):
+            yield key
 
     async def ping(self) -> None:
-        try:
-            await self.client.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._fail(exc) from exc
+        await self.home.ping()
 
     async def usage(self) -> tuple[int, int]:
-        # DBSIZE counts every key in the database, ours or not; cheap and good enough for a gauge.
-        try:
-            entries = int(await self.client.dbsize())
-            memory = await self.client.info("memory")
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise self._fail(exc) from exc
-        return entries, int(memory.get("used_memory", 0))
+        # DBSIZE (summed over a cluster's primaries) counts every key in the database, ours or not: cheap,
+        # and exact when cachegate has its Redis to itself (counting ours alone would be a SCAN of all).
+        return await self.home.usage()
+
+    async def report(self) -> LevelReport:
+        """The server's memory and bound, and its eviction counters (Redis evicts, not cachegate: they are
+        copied into :attr:`stats`). Entries are left to the exact tier, which counts its own keys (SCAN)."""
+        memory, counts = await self.home.call(lambda client: _info(client))
+        self.stats.evictions["size"] = int(counts.get("evicted_keys", 0))
+        self.stats.evictions["expiry"] = int(counts.get("expired_keys", 0))
+        return LevelReport(entries=None, bytes=int(memory.get("used_memory", 0)),
+                           bound=int(memory.get("maxmemory", 0)) or None, note=NOTE)
+
+    async def touch(self, hits: Mapping[str, int]) -> None:
+        return None  # Redis keeps its own LRU/LFU clock on every read
+
+    async def maintain(self) -> None:
+        return None  # Redis expires and evicts by itself
 
     async def aclose(self) -> None:
-        await self._reads.drain()
-        if self._read_connection is not None:
-            await self._read_connection.disconnect()
-            self._read_connection = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        return None  # the home is closed by the composition root, after every user of it
+
+
+
+async def _info(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return await client.info("memory"), await client.info("stats")

@@ -16,16 +16,28 @@ T = TypeVar("T")
 
 
 class Flight(Generic[T]):
-    __slots__ = ("future", "key", "leader")
+    __slots__ = ("_owner", "future", "key", "leader")
 
-    def __init__(self, key: str, future: asyncio.Future[T | None], leader: bool) -> None:
+    def __init__(self, key: str, future: asyncio.Future[T | None], leader: bool,
+                 owner: SingleFlight[T] | None = None) -> None:
         self.key = key
         self.future = future
         self.leader = leader
+        self._owner = owner
 
     async def wait(self) -> T | None:
         # shield: a follower that goes away must not cancel the future the others wait on
         return await asyncio.shield(self.future)
+
+    def resolve(self, result: T | None) -> None:
+        """The leader's answer for the followers (see :meth:`SingleFlight.resolve`)."""
+        if self._owner is not None:
+            self._owner.resolve(self, result)
+
+    def release(self) -> None:
+        """The leader is done: the key is free again (see :meth:`SingleFlight.release`)."""
+        if self._owner is not None:
+            self._owner.release(self)
 
 
 class SingleFlight(Generic[T]):
@@ -35,10 +47,10 @@ class SingleFlight(Generic[T]):
     def join(self, key: str) -> Flight[T]:
         future = self._flights.get(key)
         if future is not None:
-            return Flight(key, future, leader=False)
+            return Flight(key, future, leader=False, owner=self)
         future = asyncio.get_running_loop().create_future()
         self._flights[key] = future
-        return Flight(key, future, leader=True)
+        return Flight(key, future, leader=True, owner=self)
 
     def resolve(self, flight: Flight[T], result: T | None) -> None:
         """Hand the leader's answer (or ``None``) to the followers; the key stays until :meth:`release`."""

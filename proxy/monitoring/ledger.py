@@ -4,7 +4,8 @@ Requests only add to an in-memory dict of deltas (O(1), no I/O). A background ta
 every second, and on shutdown, to a :class:`LedgerStore`:
 
 - :class:`RedisLedgerStore` (with ``REDIS_URL``): one hash, incremented atomically (``MULTI`` of
-  ``HINCRBY``/``HINCRBYFLOAT``), so every replica adds to the same totals;
+  ``HINCRBY``/``HINCRBYFLOAT`` over that one key, so one slot in a cluster), so every replica adds to the
+  same totals;
 - :class:`SqliteLedgerStore` (without): a table in the monitoring SQLite file under ``DATA_DIR``.
 
 The totals a reader sees are the store's totals (re-read at most once a second when replicas share
@@ -19,17 +20,21 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-
-from .sqlite import Database
+from proxy.platform.redis import RedisHome
+from proxy.platform.sqlite import Database
 
 logger = logging.getLogger("cachegate.ledger")
 
 Key = tuple[str, str]  # (scope, name): ("global", "requests"), ("model:gpt-4o", "tokens_saved"), ...
 GLOBAL = "global"
 LOG_EVERY = 30.0
+#: model scopes the ledger keeps, over its whole life (the store keeps every scope ever written, so a bound per
+#: process would grow with each restart); later models share ``model:other``
+MAX_LEDGER_MODELS = 1000
+MODEL_PREFIX = "model:"
+OTHER_MODEL = MODEL_PREFIX + "other"
 
 
 def is_integral(name: str) -> bool:
@@ -59,18 +64,17 @@ class RedisLedgerStore:
     name = "redis"
     shared = True
 
-    def __init__(self, url: str, *, prefix: str, timeout: float = 1.0) -> None:
+    def __init__(self, home: RedisHome, *, prefix: str) -> None:
+        self.home = home
         self.key = f"{prefix}stats:totals"
         self.meta_key = f"{prefix}stats:meta"
-        self.client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                              max_connections=4)
 
     @staticmethod
     def field(key: Key) -> str:
         return f"{key[0]}|{key[1]}"  # names never contain "|", so the last one splits it back
 
     async def load(self) -> dict[Key, float]:
-        raw = await self.client.hgetall(self.key)
+        raw = await self.home.call(lambda client: client.hgetall(self.key), key=self.key)
         out: dict[Key, float] = {}
         for field, value in raw.items():
             scope, _, name = (field.decode() if isinstance(field, bytes) else field).rpartition("|")
@@ -78,21 +82,25 @@ class RedisLedgerStore:
         return out
 
     async def add(self, deltas: Mapping[Key, float]) -> None:
-        async with self.client.pipeline(transaction=True) as pipe:
-            for key, amount in deltas.items():
-                if is_integral(key[1]):
-                    pipe.hincrby(self.key, self.field(key), int(amount))
-                else:
-                    pipe.hincrbyfloat(self.key, self.field(key), amount)
-            await pipe.execute()
+        async def write(client: Any) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                for key, amount in deltas.items():
+                    if is_integral(key[1]):
+                        pipe.hincrby(self.key, self.field(key), int(amount))
+                    else:
+                        pipe.hincrbyfloat(self.key, self.field(key), amount)
+                await pipe.execute()
+
+        await self.home.call(write, key=self.key)
 
     async def first_started(self, now: float) -> float:
-        await self.client.hsetnx(self.meta_key, "first_started_at", repr(now))
-        value = await self.client.hget(self.meta_key, "first_started_at")
+        await self.home.call(lambda client: client.hsetnx(self.meta_key, "first_started_at", repr(now)),
+                             key=self.meta_key)
+        value = await self.home.call(lambda client: client.hget(self.meta_key, "first_started_at"), key=self.meta_key)
         return float(value) if value is not None else now
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        return None  # the home is closed by the composition root
 
 
 class SqliteLedgerStore:
@@ -145,12 +153,22 @@ class Ledger:
         self._lock = asyncio.Lock()
         self._last_logged = 0.0
         self.stale = False
+        self._models: set[str] = set()  # model scopes in the store or written since
 
     # -- the hot path ---------------------------------------------------------------------------
 
     def add(self, scope: str, name: str, amount: float = 1) -> None:
         key = (scope, name)
         self._pending[key] = self._pending.get(key, 0) + amount
+        if scope.startswith(MODEL_PREFIX):
+            self._models.add(scope)
+
+    def model_scope(self, model: str) -> str:
+        """``model:<model>``, or ``model:other`` once :data:`MAX_LEDGER_MODELS` others are kept."""
+        scope = MODEL_PREFIX + model
+        if scope in self._models or len(self._models) < MAX_LEDGER_MODELS:
+            return scope
+        return OTHER_MODEL
 
     # -- background -----------------------------------------------------------------------------
 
@@ -204,6 +222,7 @@ class Ledger:
                 self._failed("read", exc)
                 return
             self._loaded, self.stale, self._read_at = True, False, time.monotonic()
+            self._models.update(scope for scope, _ in self._snapshot if scope.startswith(MODEL_PREFIX))
 
     def _failed(self, what: str, exc: BaseException) -> None:
         if self._on_error is not None:

@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..context import RequestIdFilter
-from ..settings import Settings
+from proxy.http.context import RequestIdFilter
+from proxy.settings import Settings
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and goes into the JSON line.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "request_id",

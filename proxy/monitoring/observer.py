@@ -16,6 +16,12 @@ Conventions other parts rely on:
   ``RequestRecord.shadow_hit``); ``tier="embedding"`` reports an embedding's duration (outcome ``ok`` or
   ``error``) and feeds ``cachegate_embedding_duration_seconds``.
 - A hit's ``record.usage`` is the stored answer's usage: the tokens it saved, priced at its model's rate.
+
+Model names come from clients, so what grows with them is bounded: a model gets a Prometheus label of its
+own (at most :data:`MAX_MODELS`) and is priced (which lists and warns about unknown names) only once the
+upstream answered it with a 2xx; a name the upstream refused counts under ``other`` unless it already has a
+label. The ledger bounds its model scopes over its whole life (:meth:`Ledger.model_scope`), and the request
+log gets the name escaped (:func:`proxy.core.limits.escape_log_field`).
 """
 
 from __future__ import annotations
@@ -23,21 +29,27 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..contracts import RequestRecord
-from .ledger import GLOBAL, Ledger
-from .pricing import Pricing
-from .registry import NS, CounterVec, Metrics
-from .request_log import RequestLog, line_tail
-from .usage import UsageStore
-from .window import Window
+from proxy.contracts import RequestRecord
+from proxy.core.limits import escape_log_field
+from proxy.core.usage import usage_numbers
+from proxy.monitoring.ledger import GLOBAL, Ledger
+from proxy.monitoring.pricing import Pricing
+from proxy.monitoring.registry import NS, CounterVec, Metrics
+from proxy.monitoring.request_log import RequestLog, line_tail
+from proxy.monitoring.usage import UsageStore
+from proxy.monitoring.window import Window
 
 logger = logging.getLogger("cachegate.monitoring")
 
-CHAT_OUTCOMES = {"exact_hit": "exact_hits", "semantic_hit": "semantic_hits", "miss": "misses", "bypass": "bypassed"}
-HITS = {"exact_hit": "exact", "semantic_hit": "semantic"}
-LOG_LABELS = {"exact_hit": "EXACT_HIT", "semantic_hit": "SEMANTIC_HIT", "miss": "MISS", "bypass": "BYPASS"}
+CHAT_OUTCOMES = {"exact_hit": "exact_hits", "semantic_hit": "semantic_hits", "miss": "misses", "bypass": "bypassed",
+                 "stale": "stale_answers"}
+#: outcomes answered from the cache: what they save is counted under their tier (a stale answer, given because
+#: the upstream failed, saved a call that would have failed anyway: its tokens are counted under "stale")
+HITS = {"exact_hit": "exact", "semantic_hit": "semantic", "stale": "stale"}
+LOG_LABELS = {"exact_hit": "EXACT_HIT", "semantic_hit": "SEMANTIC_HIT", "miss": "MISS", "bypass": "BYPASS",
+              "stale": "STALE"}
 MAX_ROUTES = 200
 MAX_MODELS = 500
 OTHER = "other"
@@ -53,24 +65,30 @@ def normalize_route(path: str) -> str:
     return "/" + "/".join(out) + ("/…" if len(parts) > 4 else "")
 
 
-def usage_numbers(usage: Any) -> tuple[int, int, int]:
-    """(prompt, completion, provider-cached) tokens of an OpenAI ``usage`` object; zeros when absent."""
-    if not isinstance(usage, dict):
-        return 0, 0, 0
-    try:
-        prompt = int(usage.get("prompt_tokens") or 0)
-        completion = int(usage.get("completion_tokens") or 0)
-        details = usage.get("prompt_tokens_details")
-        cached = int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0
-    except (TypeError, ValueError):
-        return 0, 0, 0
-    return prompt, completion, cached
+class RequestEvent(NamedTuple):
+    """What the observer keeps of a finished request until the next fold: plain values only, nothing the
+    collector must trace. The first :data:`SIGNATURE` fields say what kind of request it was; requests of one
+    kind add the same to counters and the ledger, which is derived once per batch."""
+
+    path: str
+    method: str
+    status: int
+    outcome: str
+    model: str | None
+    stream: bool
+    stream_failed: bool
+    shadow_hit: bool
+    tokens: tuple[int, int, int]  # prompt, completion, provider-cached
+    duration: float
+    started_at: float
+    upstream_seconds: float | None
+    ttft: float | None
+    request_id: str
+    tier: str | None
+    api_key_hash: str | None
 
 
-#: what the observer keeps of a finished request until the next fold; the first 9 fields are its signature:
-#: (path, method, status, outcome, model, stream, stream_failed, shadow_hit, (prompt, completion, cached),
-#:  duration, started_at, upstream_seconds, ttft, request_id, tier, api_key_hash)
-Event = tuple[Any, ...]
+SIGNATURE = 9
 
 
 class _Kind:
@@ -115,7 +133,7 @@ class MonitoringObserver:
         metrics.gauges[f"{NS}_active_streams"] = ("Streamed responses being sent right now.",
                                                   lambda: self.active_streams)
         metrics.before_collect = self.fold
-        self._records: list[Event] = []
+        self._records: list[RequestEvent] = []
         self._lookups: list[tuple[str, str, float]] = []
         self._routes: dict[str, str] = {}
         self._route_labels: set[str] = set()
@@ -158,10 +176,11 @@ class MonitoringObserver:
             stream = record.stream
             if stream:
                 self._streaming.discard(id(record))
-            self._records.append((record.route, record.method, record.status, record.outcome, record.model, stream,
-                                  record.stream_failed, record.shadow_hit, usage_numbers(record.usage),
-                                  record.duration, record.started_at, record.upstream_seconds, record.ttft,
-                                  record.request_id, record.tier, record.api_key_hash))
+            self._records.append(RequestEvent(
+                record.route, record.method, record.status, record.outcome, record.model, stream, record.stream_failed,
+                record.shadow_hit, record.tokens if record.tokens is not None else usage_numbers(record.usage),
+                record.duration, record.started_at,
+                record.upstream_seconds, record.ttft, record.request_id, record.tier, record.api_key_hash))
         except Exception:
             self._swallow()
         if len(self._records) >= self.FOLD_AT:
@@ -200,7 +219,7 @@ class MonitoringObserver:
         for key, count in counts.items():
             m.cache_lookups.inc(key, count)
 
-    def _fold_records(self, records: list[Event]) -> None:
+    def _fold_records(self, records: list[RequestEvent]) -> None:
         m = self.metrics
         kinds: dict[tuple[Any, ...], _Kind] = {}
         upstream, ttfts, tps = m.upstream_duration, m.stream_ttft, m.stream_tps
@@ -215,7 +234,7 @@ class MonitoringObserver:
                                                               rows.extend, lines.extend)
         for event in records:
             try:
-                signature = event[:9]
+                signature = event[:SIGNATURE]
                 kind = kinds.get(signature)
                 if kind is None:
                     kind = kinds[signature] = self._derive(signature)
@@ -264,7 +283,8 @@ class MonitoringObserver:
         path, method, status, outcome, raw_model, stream, stream_failed, shadow_hit, numbers = signature
         route = self.route_label(path)
         failed = status >= 500
-        model = self.model_label(raw_model) if raw_model else None
+        answered = 200 <= status < 300
+        model = self.model_label(raw_model, claim=answered) if raw_model else None
         kind = _Kind(route, outcome if outcome in CHAT_OUTCOMES else ("error" if failed else "none"), model)
         kind.window_code = self.requests.code((route, kind.cache, status, model))
         kind.stream_code = self.streams.code((kind.cache,))
@@ -284,15 +304,16 @@ class MonitoringObserver:
             ledger += [(GLOBAL, "errors_4xx", 1), (rscope, "errors_4xx", 1)]
 
         if model is not None and outcome in CHAT_OUTCOMES:
-            mscope = f"model:{model}"
+            mscope = self.ledger.model_scope(model)
             scopes = (GLOBAL, mscope, rscope)
             ledger += [(scope, CHAT_OUTCOMES[outcome], 1) for scope in scopes]
             ledger += [(GLOBAL, "requests", 1), (mscope, "requests", 1)]
-            price = self.pricing.price(raw_model)
+            # only an answered model is priced: pricing lists (and warns about) every name it cannot price
+            price = self.pricing.price(raw_model) if answered else None
             tier = HITS.get(outcome)
             if outcome == "bypass":
                 counters.append((m.cache_lookups, ("all", "bypass"), 1))
-            if tier is not None:
+            if price is not None and tier is not None:
                 kind.hit = True
                 tokens = prompt + completion
                 kind.saved = saved = price.full(prompt, completion)
@@ -301,7 +322,7 @@ class MonitoringObserver:
                     for scope in scopes:
                         ledger += [(scope, "tokens_saved", tokens), (scope, "cost_saved_usd", saved)]
                     ledger += [(GLOBAL, f"tokens_saved_{tier}", tokens), (GLOBAL, f"cost_saved_{tier}_usd", saved)]
-            elif prompt or completion:
+            elif price is not None and (prompt or completion):
                 kind.spent = spent = price.spent(prompt, completion, cached)
                 counters += [(m.tokens, (model, "prompt"), prompt), (m.tokens, (model, "completion"), completion),
                              (m.cost, (model, "spent"), spent)]
@@ -318,8 +339,9 @@ class MonitoringObserver:
             if shadow_hit:
                 counters.append((m.cache_lookups, ("semantic", "shadow_hit"), 1))
                 ledger += [(GLOBAL, "shadow_hits", 1), (mscope, "shadow_hits", 1)]
-            kind.log_tail = line_tail("ERROR" if failed or stream_failed else LOG_LABELS[outcome], model,
-                                      prompt + completion, kind.saved if kind.hit else kind.spent)
+            kind.log_tail = line_tail("ERROR" if failed or stream_failed else LOG_LABELS[outcome],
+                                      escape_log_field(model), prompt + completion,
+                                      kind.saved if kind.hit else kind.spent)
 
         if stream:
             if stream_failed:
@@ -351,10 +373,12 @@ class MonitoringObserver:
                 self._routes[path] = label
         return label
 
-    def model_label(self, model: str) -> str:
+    def model_label(self, model: str, *, claim: bool = True) -> str:
+        """``model``'s own label if it has one, or (``claim``: it was answered) while fewer than
+        :data:`MAX_MODELS` are given; else ``other``."""
         label = self._models.get(model)
         if label is None:
-            label = model if len(self._models) < MAX_MODELS else OTHER
+            label = model if claim and len(self._models) < MAX_MODELS else OTHER
             if label != OTHER:
                 self._models[model] = label
         return label

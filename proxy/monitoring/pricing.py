@@ -2,7 +2,9 @@
 
 A model is found by its exact name, then case-insensitively, then by the longest known name it starts
 with followed by ``-`` (``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini``), then without a ``provider/``
-prefix. An unknown model is priced at the fallback, logged once, and listed in :attr:`Pricing.fallbacks`.
+prefix. An unknown model is priced at the fallback, logged once, and listed in :attr:`Pricing.fallbacks` —
+the first :data:`MAX_FALLBACKS` of them: model names come from clients, so the list and the warnings are
+bounded (and the observer prices only models the upstream answered with a 2xx).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import SettingsError
+from proxy.errors import SettingsError
 
 logger = logging.getLogger("cachegate.pricing")
+MAX_FALLBACKS = 1000  # unknown models listed (and warned about) by name
 
 
 @dataclass(frozen=True)
@@ -100,18 +103,22 @@ class Pricing:
             raise SettingsError(f"PRICING_FILE: {exc}", param="PRICING_FILE") from None
         return cls(models, fallback, source=f"defaults+{path}")
 
-    def lookup(self, model: str) -> tuple[Price, bool]:
-        """(price, is_fallback). Cached per model name: O(1) after the first call."""
+    def lookup(self, model: str, *, note: bool = True) -> tuple[Price, bool]:
+        """(price, is_fallback). Cached per model name: O(1) after the first call. ``note``: list and warn
+        about a model without a price (a report that only shows prices does not)."""
         found = self._resolved.get(model)
         if found is None:
             price = self._match(model)
             found = (price, False) if price is not None else (self.fallback, True)
             if len(self._resolved) < 10_000:
                 self._resolved[model] = found
-            if found[1] and model not in self.fallbacks:
-                self.fallbacks.add(model)
-                logger.warning("no price for model %r: using the fallback price (input $%s, output $%s per 1M "
-                               "tokens); add it to PRICING_FILE", model, self.fallback.input, self.fallback.output)
+        if note and found[1] and model not in self.fallbacks and len(self.fallbacks) < MAX_FALLBACKS:
+            self.fallbacks.add(model)
+            logger.warning("no price for model %r: using the fallback price (input $%s, output $%s per 1M "
+                           "tokens); add it to PRICING_FILE", model, self.fallback.input, self.fallback.output)
+            if len(self.fallbacks) == MAX_FALLBACKS:
+                logger.warning("%d models have no price: more are priced at the fallback but not listed or "
+                               "warned about", MAX_FALLBACKS)
         return found
 
     def price(self, model: str) -> Price:

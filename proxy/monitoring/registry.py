@@ -18,6 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from proxy.cache.stats import REASONS, Level
+
 NS = "cachegate"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                    60.0, 120.0)
@@ -130,8 +132,8 @@ class Metrics(Collector):
         self.errors = CounterVec(f"{NS}_errors", "Errors by component and type.", ["component", "type"])
         self.dropped = CounterVec(f"{NS}_monitoring_dropped", "Usage rows or log lines dropped because a writer "
                                   "fell behind.", ["sink"])
-        self.cache_entries: dict[str, float] = {}
-        self.cache_bytes: dict[str, float] = {}
+        #: every cache level (memory, disk, Redis, semantic) as last read: live counters, gauges of the last read
+        self.levels: list[Level] = []
         self.counters: list[CounterVec] = [self.http_requests, self.cache_lookups, self.streams, self.tokens,
                                            self.cost, self.errors, self.dropped]
         self.histograms: list[HistogramVec] = [self.request_duration, self.upstream_duration, self.lookup_duration,
@@ -149,17 +151,53 @@ class Metrics(Collector):
             yield counter.family()
         for histogram in self.histograms:
             yield histogram.family()
-        for name, doc, values in ((f"{NS}_cache_entries", "Entries held, by cache tier.", self.cache_entries),
-                                  (f"{NS}_cache_bytes", "Bytes held, by cache tier.", self.cache_bytes)):
-            family = GaugeMetricFamily(name, doc, labels=["tier"])
-            for tier, value in sorted(values.items()):
-                family.add_metric([tier], value)
-            yield family
+        yield from level_families(self.levels)
         yield GaugeMetricFamily(f"{NS}_uptime_seconds", "Seconds since this process started serving.",
                                 value=self.uptime())
         yield GaugeMetricFamily(f"{NS}_start_time_seconds", "Unix time this process started.", value=self.started_at)
         for name, (doc, read) in self.gauges.items():
             yield GaugeMetricFamily(name, doc, value=read())
+
+#: (name, help, read) of each per-level gauge and counter; ``tier`` is the level: memory, disk, redis, semantic
+_LEVEL_GAUGES: tuple[tuple[str, str, Callable[[Level], float | None]], ...] = (
+    ("cache_entries", "Entries held, by cache level.", lambda level: level.report.entries),
+    ("cache_bytes", "Bytes held, by cache level (Redis: the server's used_memory).", lambda level: level.report.bytes),
+    ("cache_bound_bytes", "Bound of the level in bytes (Redis: maxmemory); absent when unbounded.",
+     lambda level: level.report.bound),
+    ("cache_compression_ratio", "Answer bytes before compression per byte stored, over this process's writes.",
+     lambda level: level.stats.compression_ratio),
+)
+_LEVEL_COUNTERS: tuple[tuple[str, str, Callable[[Level], float]], ...] = (
+    ("cache_hits", "Reads a level answered.", lambda level: level.stats.hits),
+    ("cache_misses", "Reads a level did not have.", lambda level: level.stats.misses),
+    ("cache_sets", "Entries written to a level.", lambda level: level.stats.sets),
+    ("cache_deletes", "Entries deleted from a level (admin deletes and clears).", lambda level: level.stats.deletes),
+    ("cache_expired_reads", "Reads that found an entry past its TTL (a miss, or served stale when asked).",
+     lambda level: level.stats.expired_reads),
+)
+
+
+def level_families(levels: Sequence[Level]) -> Iterator[Metric]:
+    """``cachegate_cache_*{tier=<level>}``: gauges, counters, and evictions by reason (size, expiry)."""
+    for name, doc, read in _LEVEL_GAUGES:
+        family = GaugeMetricFamily(f"{NS}_{name}", doc, labels=["tier"])
+        for level in levels:
+            value = read(level)
+            if value is not None:
+                family.add_metric([level.name], float(value))
+        yield family
+    for name, doc, count in _LEVEL_COUNTERS:
+        counter = CounterMetricFamily(f"{NS}_{name}", doc, labels=["tier"])
+        for level in levels:
+            counter.add_metric([level.name], float(count(level)))
+        yield counter
+    evictions = CounterMetricFamily(f"{NS}_cache_evictions", "Entries a level dropped, by reason: size (its bound) "
+                                    "or expiry (its life ended).", labels=["tier", "reason"])
+    for level in levels:
+        for reason in REASONS:
+            evictions.add_metric([level.name, reason], float(level.stats.evictions.get(reason, 0)))
+    yield evictions
+
 
 #: ledger key (scope "global") → help of its ``cachegate_ledger_<key>`` gauge
 LEDGER_GAUGES = {
@@ -186,3 +224,19 @@ class LedgerCollector(Collector):
         totals = self._totals()
         for key, doc in LEDGER_GAUGES.items():
             yield GaugeMetricFamily(f"{NS}_ledger_{key}", doc, value=float(totals.get(key, 0)))
+
+
+class LabelledCollector(Collector):
+    """One gauge or counter family with one label, read at scrape time: ``read()`` maps label value → value
+    (fail-open states as ``cachegate_dependency_up{component}``, the semantic feedback verdicts...)."""
+
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], Mapping[str, float]], *,
+                 counter: bool = False) -> None:
+        self.name, self.doc, self.label, self.read, self.counter = name, doc, label, read, counter
+
+    def collect(self) -> Iterator[Metric]:
+        kind = CounterMetricFamily if self.counter else GaugeMetricFamily
+        family = kind(f"{NS}_{self.name}", self.doc, labels=[self.label])
+        for value, number in sorted(self.read().items()):
+            family.add_metric([value], float(number))
+        yield family

@@ -12,10 +12,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from .ledger import GLOBAL, Key
-from .observer import MonitoringObserver
-from .usage import iso
-from .window import summarize
+from proxy.monitoring.ledger import GLOBAL, Key
+from proxy.monitoring.observer import MonitoringObserver
+from proxy.monitoring.usage import iso
+from proxy.monitoring.window import summarize
 
 NOTE = ("Dollars use each model's price per 1M tokens (see 'pricing'): a cache hit saves what its stored answer's "
         "prompt and completion tokens cost at the input and output price; provider prompt caching saves the "
@@ -51,10 +51,11 @@ def _int(values: dict[str, float], name: str) -> int:
 def cache_performance(values: dict[str, float]) -> dict[str, Any]:
     exact, semantic = _int(values, "exact_hits"), _int(values, "semantic_hits")
     misses, bypassed = _int(values, "misses"), _int(values, "bypassed")
-    total = exact + semantic + misses + bypassed
+    stale = _int(values, "stale_answers")  # stale-if-error: the upstream failed, an expired entry answered
+    total = exact + semantic + misses + bypassed + stale
     return {"exact_hits": exact, "semantic_hits": semantic, "total_hits": exact + semantic, "misses": misses,
-            "bypassed": bypassed, "total_requests": total, "hit_rate_percent": _pct(exact + semantic, total),
-            "shadow_hits": _int(values, "shadow_hits")}
+            "bypassed": bypassed, "stale_answers": stale, "total_requests": total,
+            "hit_rate_percent": _pct(exact + semantic, total), "shadow_hits": _int(values, "shadow_hits")}
 
 
 def rate_window(observer: MonitoringObserver) -> float:
@@ -66,7 +67,7 @@ class Report:
     def __init__(self, observer: MonitoringObserver) -> None:
         self.observer = observer
 
-    def json(self, *, cache_usage: dict[str, dict[str, int]], components: dict[str, Any],
+    def json(self, *, cache_usage: dict[str, Any], components: dict[str, Any],
              ledger_backend: str) -> dict[str, Any]:
         obs = self.observer
         obs.fold()
@@ -146,7 +147,7 @@ class Report:
                 window[sample[5]].append(sample[1])
         rows = []
         for name, values in sorted(by_scope(totals, "model:").items()):
-            price, fallback = self.observer.pricing.lookup(name)
+            price, fallback = self.observer.pricing.lookup(name, note=False)  # shown, not a model that was priced
             latency = summarize(window.get(name, ()), scale=1000)
             rows.append({**self._model_row(name, values), "pricing_fallback": fallback,
                          "price": price.as_dict(), "requests_per_second": round(latency["count"] / span, 3),

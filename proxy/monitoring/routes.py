@@ -1,4 +1,4 @@
-"""Monitoring endpoints: ``/metrics`` (JSON, Prometheus, CSV), ``/metrics/usage`` and ``/health*``.
+"""Monitoring endpoints: ``/metrics`` (JSON, Prometheus, CSV), ``/metrics/usage`` and ``/kv-cache-metrics``.
 
 ``/metrics`` answers JSON unless asked otherwise: ``?format=prometheus`` (or ``csv``), or an ``Accept``
 header naming ``text/plain`` or ``application/openmetrics-text`` (what a Prometheus scrape sends) without
@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client.exposition import choose_encoder
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
 
-from ..errors import BadRequestError, CachegateError
-from ..health import check_services, health_endpoint, live_endpoint
-from .usage import BUCKETS
-
-if TYPE_CHECKING:
-    from . import Monitoring
+from proxy.component import Guard, RouteSpec, route
+from proxy.errors import BadRequestError, UnavailableError
+from proxy.monitoring.kv import kv_cache_report
+from proxy.monitoring.telemetry import Telemetry
+from proxy.monitoring.usage import BUCKETS
 
 FORMATS = ("json", "prometheus", "csv")
-
-
-class UnavailableError(CachegateError):
-    status_code = 503
-    error_type = "server_error"
-    code = "unavailable"
 
 
 def wants_prometheus(request: Request) -> bool:
@@ -80,23 +73,19 @@ def usage_params(request: Request, now: float) -> tuple[float, float, str | None
 
 
 class MonitoringRoutes:
-    def __init__(self, monitoring: Monitoring) -> None:
-        self.monitoring = monitoring
+    def __init__(self, telemetry: Telemetry, *, refresh: Callable[[], Awaitable[None]],
+                 current: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self.telemetry = telemetry
+        self.refresh = refresh  # fold events, re-read shared totals and cache sizes
+        self.current = current  # the /metrics JSON, brought up to date
 
-    def routes(self) -> list[BaseRoute]:
-        # Mounts: a chat request checks two prefixes here instead of every monitoring path.
+    def routes(self) -> list[RouteSpec]:
         return [
-            Route("/metrics", self.metrics, methods=["GET"]),
-            Mount("/metrics", routes=[
-                Route("/prometheus", self.prometheus, methods=["GET"]),
-                Route("/csv", self.csv, methods=["GET"]),
-                Route("/usage", self.usage, methods=["GET"]),
-            ]),
-            Route("/health", health_endpoint, methods=["GET"]),
-            Mount("/health", routes=[
-                Route("/live", live_endpoint, methods=["GET"]),
-                Route("/detailed", self.detailed, methods=["GET"]),
-            ]),
+            route("/metrics", self.metrics, guard=Guard.MONITOR),
+            route("/metrics/prometheus", self.prometheus, guard=Guard.MONITOR),
+            route("/metrics/csv", self.csv, guard=Guard.MONITOR),
+            route("/metrics/usage", self.usage, guard=Guard.MONITOR),
+            route("/kv-cache-metrics", self.kv_cache, guard=Guard.MONITOR),
         ]
 
     async def metrics(self, request: Request) -> Response:
@@ -107,36 +96,30 @@ class MonitoringRoutes:
             return await self.prometheus(request)
         if fmt == "csv":
             return await self.csv(request)
-        await self.monitoring.refresh()
-        return JSONResponse(self.monitoring.snapshot())
+        return JSONResponse(await self.current())
 
     async def prometheus(self, request: Request) -> Response:
-        await self.monitoring.refresh()
+        await self.refresh()
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(self.monitoring.metrics.registry), media_type=content_type)
+        return Response(encoder(self.telemetry.metrics.registry), media_type=content_type)
 
     async def csv(self, request: Request) -> Response:
-        await self.monitoring.refresh()
+        await self.refresh()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        return Response(self.monitoring.report.csv(), media_type="text/csv; charset=utf-8",
+        return Response(self.telemetry.report.csv(), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="cachegate-metrics-{stamp}.csv"'})
+
+    async def kv_cache(self, request: Request) -> Response:
+        """Provider-side prompt caching per model (:mod:`proxy.monitoring.kv`)."""
+        await self.refresh()
+        observer = self.telemetry.observer
+        return JSONResponse(kv_cache_report(self.telemetry.ledger.totals(), observer.pricing))
 
     async def usage(self, request: Request) -> Response:
         start, end, model, bucket = usage_params(request, time.time())
-        self.monitoring.observer_impl.fold()  # so the rows of requests finished just now are there
+        self.telemetry.observer.fold()  # so the rows of requests finished just now are there
         try:
-            result = await self.monitoring.usage.query(start=start, end=end, model=model, bucket=bucket)
+            result = await self.telemetry.usage.query(start=start, end=end, model=model, bucket=bucket)
         except Exception as exc:
             raise UnavailableError(f"The usage history cannot be read: {exc}") from exc
         return JSONResponse(result)
-
-    async def detailed(self, request: Request) -> Response:
-        services = self.monitoring.services
-        healthy, checks = await check_services(services) if services is not None else (True, {})
-        body: dict[str, Any] = self.monitoring.report.detailed_health()
-        if not healthy:
-            body["status"] = "unhealthy"
-            body["down"] = sorted(name for name, check in checks.items() if check.get("status") == "down")
-        body["services"] = checks
-        body["timestamp"] = time.time()
-        return JSONResponse(body, status_code=503 if body["status"] == "unhealthy" else 200)

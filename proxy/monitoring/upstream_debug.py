@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from ..contracts import Upstream, UpstreamResponse
+from proxy.contracts import ByteStream, Upstream, UpstreamResponse
 
 logger = logging.getLogger("cachegate.upstream.debug")
 
@@ -57,7 +57,7 @@ class LoggingUpstream:
         response.body = self._logged(method, path, response.body)
         return response
 
-    async def _logged(self, method: str, path: str, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def _logged(self, method: str, path: str, body: ByteStream) -> AsyncGenerator[bytes, None]:
         seen = bytearray()
         size = 0
         try:
@@ -70,9 +70,7 @@ class LoggingUpstream:
             text = redact_text(bytes(seen[:BODY_LIMIT]))
             logger.info("upstream response body: %s %s (%d bytes): %s%s", method, path, size, text,
                         "…" if size > BODY_LIMIT else "")
-            aclose = getattr(body, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await body.aclose()
 
     async def aclose(self) -> None:
         await self.inner.aclose()

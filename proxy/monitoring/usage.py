@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .sqlite import Database
+from proxy.platform.sqlite import Database
 
 logger = logging.getLogger("cachegate.usage")
 

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
-from ..contracts import SemanticMatch, SemanticRecord
-from ..errors import BackendError
+from proxy.contracts import SemanticMatch, SemanticRecord
+from proxy.errors import BackendError
 
 logger = logging.getLogger("cachegate.semantic.edge")
 
@@ -43,6 +43,7 @@ class EdgeBackend:
     """:class:`proxy.contracts.SemanticBackend` on a local qdrant-edge shard."""
 
     name = "qdrant-edge"
+    remote = False
 
     def __init__(self, path: Path, *, timeout: float = 1.0) -> None:
         self.path = Path(path)
@@ -53,8 +54,8 @@ class EdgeBackend:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qdrant-edge")
         self._optimizer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge-optimize")
         self._optimizing: asyncio.Future[Any] | None = None
-        self._background: asyncio.Task[None] | None = None
         self._writes_since_optimize = 0
+        self._index_soon = False
         self._blocks_lock = threading.Lock()
 
     @property
@@ -97,8 +98,6 @@ class EdgeBackend:
 
     async def aclose(self) -> None:
         shard, self._shard = self._shard, None
-        if self._background is not None:
-            self._background.cancel()
         if self._optimizing is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._optimizing), 30)
@@ -139,17 +138,13 @@ class EdgeBackend:
 
     def _wrote(self, count: int, *, index: bool = True) -> None:
         self._writes_since_optimize += count
-        if index and self._writes_since_optimize >= INDEX_AFTER_WRITES and self._optimizing is None \
-                and self._background is None:
-            self._background = asyncio.get_running_loop().create_task(self._index_in_background())
+        self._index_soon = index and self._writes_since_optimize >= INDEX_AFTER_WRITES
 
-    async def _index_in_background(self) -> None:
-        try:
-            await self.maintain()
-        except BackendError as exc:
-            logger.warning("indexing the embedded store failed: %s", exc)
-        finally:
-            self._background = None
+    @property
+    def needs_upkeep(self) -> bool:
+        """A burst of writes is waiting to be indexed: the tier runs :meth:`maintain` now, not at its next
+        upkeep (brute force over many unindexed points would slow every search meanwhile)."""
+        return self._index_soon and self._optimizing is None
 
     async def delete(self, ids: Sequence[str]) -> int:
         if not ids:
@@ -211,6 +206,7 @@ class EdgeBackend:
         if shard is None or self._writes_since_optimize == 0 or self._optimizing is not None:
             return
         self._writes_since_optimize = 0
+        self._index_soon = False
         loop = asyncio.get_running_loop()
         self._optimizing = loop.run_in_executor(self._optimizer, _optimize, shard)
         try:

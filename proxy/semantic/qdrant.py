@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
 
-from ..contracts import SemanticMatch, SemanticRecord
-from ..errors import BackendError
+from proxy.contracts import SemanticMatch, SemanticRecord
+from proxy.errors import BackendError
 
 COMPONENT = "qdrant"
 T = TypeVar("T")
@@ -30,15 +30,17 @@ class QdrantBackend:
     """:class:`proxy.contracts.SemanticBackend` on a Qdrant server."""
 
     name = "qdrant"
+    remote = True
 
     def __init__(self, url: str | None = None, *, api_key: str | None = None, collection: str = "cachegate",
-                 timeout: float = 1.0, client: AsyncQdrantClient | None = None) -> None:
+                 timeout: float = 1.0, client: AsyncQdrantClient | None = None, replication_factor: int = 1) -> None:
         if client is None and url is None:
             raise ValueError("QdrantBackend needs a url or a client")
         self.url = url
         self.collection = collection
         self.feedback_collection = f"{collection}_feedback"
         self.timeout = timeout
+        self.replication_factor = replication_factor  # copies of each shard on a Qdrant cluster (new collections)
         # The constructor does no I/O: the first request opens the connection (qdrant-client's version check
         # would otherwise query the server from a thread at construction; ensure_ready checks what matters).
         self.client = client if client is not None else AsyncQdrantClient(
@@ -64,7 +66,8 @@ class QdrantBackend:
             try:
                 async with asyncio.timeout(max(self.timeout, 10.0)):
                     await self.client.create_collection(
-                        name, vectors_config=models.VectorParams(size=dim, distance=distance))
+                        name, vectors_config=models.VectorParams(size=dim, distance=distance),
+                        replication_factor=self.replication_factor)
             except Exception as exc:
                 # Another proxy may have created it between our check and our create: that is fine.
                 if "already exists" not in str(exc).lower():
@@ -124,6 +127,8 @@ class QdrantBackend:
             keys.update(str(p.payload["key"]) for p in points if p.payload and "key" in p.payload)
             if offset is None:
                 return keys
+
+    needs_upkeep = False  # the server indexes by itself
 
     async def maintain(self) -> None:
         return None  # the server indexes and vacuums by itself

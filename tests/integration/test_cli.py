@@ -19,6 +19,9 @@ from tests.support.servers import SimulatorServer, SubprocessServer, free_port
     ({"UPSTREAM_BASE_URL": "ftp://example"}, "UPSTREAM_BASE_URL"),
     ({"CACHE_MAX_BYTES": "lots"}, "CACHE_MAX_BYTES"),
     ({"SEMANTIC_MODE": "sometimes"}, "SEMANTIC_MODE"),
+    # issue 10.11: the operator's key on a reachable interface, and nothing that says who may spend it
+    ({"HOST": "0.0.0.0", "UPSTREAM_API_KEY": "sk-server"}, "CLIENT_API_KEYS"),
+    ({"CLIENT_API_KEYS": "sk-a-plain-key"}, "CLIENT_API_KEYS"),
 ])
 def test_bad_setting_stops_start_up_naming_it(env: dict[str, str], named: str) -> None:
     result = subprocess.run([sys.executable, "-m", "proxy"], env={**os.environ, **env}, capture_output=True,
@@ -45,3 +48,37 @@ def test_cachegate_serve_answers_from_the_cache(sim: SimulatorServer, tmp_path: 
         second = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body)
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
     assert sim.state.chat_calls == 1
+
+
+def test_db_status_lists_every_databases_migrations(tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    from proxy.monitoring import schema as monitoring
+    from proxy.platform.sqlite import Database
+    from proxy.probe import schema as probe
+
+    cachegate = str(Path(sys.executable).parent / "cachegate")
+    before = subprocess.run([cachegate, "db", "status", "--data-dir", str(tmp_path)], capture_output=True, text=True,
+                            timeout=60)
+    assert before.returncode == 0, before.stderr
+    assert f"probe: {tmp_path / probe.FILENAME} (not created yet)" in before.stdout
+    assert "  1  pending                  probe results, verdicts, cycles and TTL searches" in before.stdout
+    assert not any(tmp_path.iterdir())  # status creates nothing
+
+    async def open_both() -> None:
+        for name, migrations in ((monitoring.FILENAME, monitoring.MIGRATIONS), (probe.FILENAME, probe.MIGRATIONS)):
+            db = Database(tmp_path / name, migrations)
+            await db.open()
+            await db.close()
+
+    asyncio.run(open_both())
+    after = subprocess.run([cachegate, "db", "status", "--json"], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "DATA_DIR": str(tmp_path)})
+    assert after.returncode == 0, after.stderr
+    listed = {db["database"]: db for db in json.loads(after.stdout)}
+    assert set(listed) == {"monitoring", "probe"}
+    for name, migrations in (("monitoring", monitoring.MIGRATIONS), ("probe", probe.MIGRATIONS)):
+        rows = listed[name]["migrations"]
+        assert [(r["version"], r["description"]) for r in rows] == [(m.version, m.description) for m in migrations]
+        assert all(r["applied_at"] is not None for r in rows)

@@ -7,14 +7,14 @@ from typing import Any
 
 import openai
 
-from proxy.app import Services, create_app
-from proxy.server import uvicorn_options
+from proxy.app import Parts, create_app
+from proxy.http.server import uvicorn_options
 from proxy.settings import Settings
 from tests.support.servers import ServerThread
 
 
 class ProxyServer(ServerThread):
-    """``create_app(settings)`` served on a free port; ``services`` are the live app's parts."""
+    """``create_app(settings)`` served on a free port; ``parts`` are the live app's parts."""
 
     def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
         self.settings = settings
@@ -22,9 +22,9 @@ class ProxyServer(ServerThread):
         super().__init__(self.app, **uvicorn_options())  # served the way `cachegate serve` serves it
 
     @property
-    def services(self) -> Services:
-        services: Services = self.app.state.services
-        return services
+    def parts(self) -> Parts:
+        parts: Parts = self.app.state.parts
+        return parts
 
     @property
     def base_url(self) -> str:
@@ -35,6 +35,17 @@ class ProxyServer(ServerThread):
 
     def async_client(self, api_key: str = "sk-test-alice", **kwargs: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, **kwargs)
+
+
+def admin_key(proxy: ProxyServer) -> str:
+    """The admin key of a started proxy: ADMIN_API_KEY, or the one it generated into DATA_DIR."""
+    key = proxy.parts.access.control.admin_key
+    assert key is not None, "the proxy has not started"
+    return key
+
+
+def admin_headers(proxy: ProxyServer) -> dict[str, str]:
+    return {"x-api-key": admin_key(proxy)}
 
 
 def proxy_settings(upstream_base_url: str, tmp_path: Path, **overrides: Any) -> Settings:

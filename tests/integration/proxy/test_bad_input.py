@@ -25,8 +25,14 @@ GOOD = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     (None, {"x-cache-ttl": "soon"}, 400, "x-cache-ttl", "x-cache-ttl"),
     (None, {"x-cache-ttl": "31536001"}, 400, "x-cache-ttl", "x-cache-ttl"),
     (None, {"x-bypass-cache": "maybe"}, 400, "x-bypass-cache", "x-bypass-cache"),
+    (b'{"model": "' + b"m" * 257 + b'", "messages": [{"role": "user", "content": "hi"}]}', {}, 400, "model", "256"),
+    (b'{"model": "gpt\\nINJECTED | line", "messages": [{"role": "user", "content": "hi"}]}', {}, 400, "model",
+     "printable"),
+    # 300 levels: too deep to build a key for (that was a 500: "Recursion limit reached")
+    (b'{"model": "m", "messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 300 + b"]" * 300 + b"}",
+     {}, 400, None, "nested"),
 ], ids=["malformed", "array", "no-model", "no-messages", "empty-messages", "bad-message", "model-type",
-        "ttl-zero", "ttl-text", "ttl-too-big", "bypass-garbage"])
+        "ttl-zero", "ttl-text", "ttl-too-big", "bypass-garbage", "model-too-long", "model-newline", "too-deep"])
 def test_bad_requests_are_refused(proxy: ProxyServer, sim: SimulatorServer, content: bytes | None,
                                   headers: dict[str, str], status: int, param: str | None, words: str) -> None:
     response = httpx.post(proxy.base_url + "/chat/completions", content=content or httpx.Request(

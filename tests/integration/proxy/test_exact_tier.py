@@ -44,7 +44,12 @@ def test_hit_never_reaches_the_upstream(proxy: ProxyServer, sim: SimulatorServer
         assert hit.headers["x-cache"] == "HIT"
         assert hit.headers["x-cache-tier"] == "exact"
         assert int(hit.headers["age"]) >= 0
-        assert hit.parse().model_dump() == first.parse().model_dump()
+        served, stored = hit.parse().model_dump(), first.parse().model_dump()
+        assert {k: v for k, v in served.items() if k not in ("id", "created")} == \
+            {k: v for k, v in stored.items() if k not in ("id", "created")}
+        assert served["id"] != stored["id"]  # every answer its own completion id...
+        assert hit.headers["x-cache-original-id"] == stored["id"]  # ...and the stored one in a header
+    assert len({hit.parse().id for hit in hits}) == 3
     assert sim.state.chat_calls == 1
     assert first.parse().choices[0].message.content == "[1] You said: What is a cache?"
 
@@ -69,7 +74,8 @@ def test_plain_entry_answers_a_stream_request(proxy: ProxyServer, sim: Simulator
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == plain.usage.total_tokens
-    assert {c.id for c in chunks} == {plain.id}
+    assert len({c.id for c in chunks}) == 1 and chunks[0].id != plain.id  # one id of its own for the stream
+    assert raw.headers["x-cache-original-id"] == plain.id
     assert sim.state.chat_calls == 1
 
 

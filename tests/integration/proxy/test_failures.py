@@ -89,10 +89,26 @@ def test_redis_going_away_fails_open_and_coming_back_is_picked_up(start_proxy: A
         assert health.json()["services"]["redis"]["status"] == "down"
         assert health.json()["services"]["redis"]["failures"] >= 3
         redis_server.start()
+        # /health asks Redis even while its circuit is open; the answer closes it
+        assert httpx.get(proxy.url + "/health").status_code == 200
         assert post(proxy).headers["x-cache"] == "MISS"
         assert post(proxy).headers["x-cache"] == "HIT"
-        assert httpx.get(proxy.url + "/health").status_code == 200
     assert sim.state.chat_calls == 5  # one miss, three misses while Redis is away, one after
+
+
+def test_after_a_failure_redis_is_skipped_for_the_cool_down_then_tried_again(start_proxy: Any,
+                                                                            sim: SimulatorServer) -> None:
+    with RedisServer() as redis_server:
+        proxy = start_proxy(redis_url=redis_server.url, redis_cooldown=0.5)
+        redis_server.kill()
+        assert post(proxy).headers["x-cache"] == "MISS"  # the failure opens the circuit
+        redis_server.start()
+        assert post(proxy).headers["x-cache"] == "MISS"  # skipped: nothing read, nothing stored
+        assert post(proxy).headers["x-cache"] == "MISS"
+        assert proxy.parts.redis is not None and proxy.parts.redis.breaker.skipped >= 2
+        time.sleep(0.6)  # the cool-down is over: the next call is the trial, and it succeeds
+        assert post(proxy).headers["x-cache"] == "MISS"
+        assert post(proxy).headers["x-cache"] == "HIT"
 
 
 def test_a_client_leaving_mid_stream_stops_the_upstream_and_nothing_is_stored(start_proxy: Any,

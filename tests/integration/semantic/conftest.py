@@ -7,53 +7,19 @@ and the Qdrant server backend (qdrant-client) on qdrant-client's local mode, inj
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from embedding_service.app import create_app as create_embedding_app
-from embedding_service.settings import EmbedSettings
-from proxy.semantic import shared_encoder
 from proxy.semantic.qdrant import QdrantBackend
 from proxy.semantic.tier import SemanticCache
+from tests.support.embedding import wait_until
 from tests.support.proxy import ProxyServer
 from tests.support.servers import ServerThread
 
 StartSemantic = Callable[..., ProxyServer]
-
-
-def wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {limit}s")
-        time.sleep(0.01)
-
-
-def start_embedding_service() -> ServerThread:
-    server = ServerThread(create_embedding_app(EmbedSettings(), encoder=shared_encoder()))
-    server.start()
-    wait_until(lambda: httpx.get(server.url + "/health", timeout=1).status_code == 200, "embedding service health",
-               limit=120)
-    return server
-
-
-@pytest.fixture(scope="session")
-def loaded_encoder() -> Any:
-    encoder = shared_encoder()
-    encoder.load()
-    return encoder
-
-
-@pytest.fixture(scope="session")
-def embedding_service(loaded_encoder: Any) -> Iterator[ServerThread]:
-    server = start_embedding_service()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["edge", "qdrant"])
@@ -80,7 +46,7 @@ def start_semantic(start_proxy: Callable[..., ProxyServer], embedding_service: S
 
 
 def tier_of(proxy: ProxyServer) -> SemanticCache:
-    tier = proxy.services.semantic
+    tier = proxy.parts.semantic
     assert isinstance(tier, SemanticCache)
     return tier
 

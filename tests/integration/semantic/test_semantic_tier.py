@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.proxy import ProxyServer
+from tests.support.embedding import start_embedding_service
+from tests.support.proxy import ProxyServer, admin_headers
 from tests.support.servers import SimulatorServer
 
-from .conftest import StartSemantic, start_embedding_service, tier_of, wait_stored
+from .conftest import StartSemantic, tier_of, wait_stored
 
 MODEL = "gpt-4o-mini"
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -134,18 +135,60 @@ def test_feedback_evicts_the_entry_and_the_pair_never_matches_again(start_semant
     store(proxy)
     hit = ask(proxy, PARAPHRASE)
     assert hit.headers["x-cache-tier"] == "semantic"
+    widened = httpx.post(proxy.url + "/admin/cache/feedback?all=1", headers=admin_headers(proxy),
+                         json={"request_id": hit.headers["x-request-id"]})
+    assert widened.status_code == 400 and widened.json()["error"]["param"] == "all"
+    unknown_key = httpx.post(proxy.url + "/admin/cache/feedback", headers=admin_headers(proxy),
+                             json={"request_id": hit.headers["x-request-id"], "verdict": "wrong", "scope": "all"})
+    assert unknown_key.status_code == 400 and unknown_key.json()["error"]["param"] == "scope"
     verdict = httpx.post(proxy.url + "/admin/cache/feedback",
+                         headers={**admin_headers(proxy), "x-feedback-api-key": "sk-test-alice"},
                          json={"request_id": hit.headers["x-request-id"], "verdict": "wrong"})
     assert verdict.status_code == 200, verdict.text
     assert verdict.json()["evicted"] is True
     after = ask(proxy, PARAPHRASE)
     assert after.headers["x-cache"] == "MISS"
     assert content(after) == f"[2] You said: {PARAPHRASE}"
-    unknown = httpx.post(proxy.url + "/admin/cache/feedback", json={"request_id": "nope", "verdict": "wrong"})
+    unknown = httpx.post(proxy.url + "/admin/cache/feedback", headers=admin_headers(proxy),
+                         json={"request_id": "nope", "verdict": "wrong"})
     assert unknown.status_code == 404
     assert unknown.json()["error"]["param"] == "request_id"
-    bad = httpx.post(proxy.url + "/admin/cache/feedback", json={"request_id": "x", "verdict": "maybe"})
+    bad = httpx.post(proxy.url + "/admin/cache/feedback", headers=admin_headers(proxy),
+                     json={"request_id": "x", "verdict": "maybe"})
     assert bad.status_code == 400
+
+
+def feedback(proxy: ProxyServer, request_id: str, api_key: str) -> httpx.Response:
+    return httpx.post(proxy.url + "/admin/cache/feedback",
+                      headers={**admin_headers(proxy), "x-feedback-api-key": api_key},
+                      json={"request_id": request_id, "verdict": "wrong"})
+
+
+def test_a_client_cannot_take_over_a_remembered_request_id(start_semantic: StartSemantic,
+                                                           sim: SimulatorServer) -> None:
+    # issue 10.15: mallory reuses the id of alice's semantic hit; feedback on it must still reach alice's entry
+    proxy = start_semantic()
+    store(proxy)
+    store(proxy, api_key="sk-test-mallory", count=2)
+    alice = ask(proxy, PARAPHRASE, headers={"x-request-id": "req-1"})
+    assert alice.headers["x-cache-tier"] == "semantic" and alice.headers["x-request-id"] == "req-1"
+    mallory = ask(proxy, PARAPHRASE, api_key="sk-test-mallory", headers={"x-request-id": "req-1"})
+    assert mallory.headers["x-cache-tier"] == "semantic"
+    assert mallory.headers["x-request-id"] != "req-1"  # a fresh id of ours
+    assert feedback(proxy, "req-1", "sk-test-alice").json()["evicted"] is True
+    assert ask(proxy, PARAPHRASE).headers["x-cache"] == "MISS"  # alice's wrong entry is gone
+    assert ask(proxy, PARAPHRASE, api_key="sk-test-mallory").headers["x-cache-tier"] == "semantic"  # not mallory's
+    assert ask(proxy, "Fresh question", headers={"x-request-id": "req-2"}).headers["x-request-id"] == "req-2"
+
+
+def test_feedback_for_another_tenant_is_refused(start_semantic: StartSemantic, sim: SimulatorServer) -> None:
+    proxy = start_semantic()
+    store(proxy)
+    hit = ask(proxy, PARAPHRASE)
+    refused = feedback(proxy, hit.headers["x-request-id"], "sk-test-mallory")
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "unknown_request_id"
+    assert ask(proxy, PARAPHRASE).headers["x-cache-tier"] == "semantic"
+    assert feedback(proxy, hit.headers["x-request-id"], "sk-test-alice").json()["evicted"] is True
 
 
 def test_an_expired_entry_is_never_served(start_semantic: StartSemantic, sim: SimulatorServer) -> None:
@@ -181,7 +224,7 @@ def test_the_embedding_service_going_away_fails_open(start_proxy: Any, sim: Simu
         answer = ask(proxy, text)
         assert answer.headers["x-cache"] == "MISS"
         assert content(answer) == f"[{n}] You said: {text}"
-    assert proxy.services.failopen.state("embedding").failures >= 2
+    assert proxy.parts.failopen.state("embedding").failures >= 2
     health = httpx.get(proxy.url + "/health").json()
     assert health["services"]["embedding"]["status"] == "down"
 
@@ -201,11 +244,12 @@ def test_admin_clear_empties_the_semantic_tier(start_semantic: StartSemantic, si
     proxy = start_semantic()
     store(proxy)
     store(proxy, "How do I boil an egg?", count=2, headers={"x-cache-namespace": "kitchen"})
-    narrowed = httpx.post(proxy.url + "/admin/cache/clear", json={"tier": "semantic", "namespace": "kitchen"})
+    narrowed = httpx.post(proxy.url + "/admin/cache/clear", headers=admin_headers(proxy),
+                          json={"tier": "semantic", "namespace": "kitchen"})
     assert narrowed.status_code == 200, narrowed.text
     assert narrowed.json()["removed"] == {"semantic": 1}
     assert ask(proxy, PARAPHRASE).headers["x-cache-tier"] == "semantic"
-    cleared = httpx.post(proxy.url + "/admin/cache/clear", json={"tier": "semantic"})
+    cleared = httpx.post(proxy.url + "/admin/cache/clear", headers=admin_headers(proxy), json={"tier": "semantic"})
     assert cleared.json()["removed"] == {"semantic": 1}
     assert ask(proxy, "What's the capital of France?").headers["x-cache"] == "MISS"
 
@@ -221,7 +265,7 @@ def test_an_unreachable_qdrant_server_fails_open(start_proxy: Any, sim: Simulato
         assert answer.status_code == 200
         assert answer.headers["x-cache"] == "MISS"
         assert content(answer) == f"[{n}] You said: {text}"
-    assert proxy.services.failopen.state("qdrant").failures >= 1
+    assert proxy.parts.failopen.state("qdrant").failures >= 1
     health = httpx.get(proxy.url + "/health").json()
     assert health["services"]["qdrant"]["status"] == "down"
 
@@ -233,10 +277,10 @@ def test_a_semantic_hit_names_its_entry_and_admin_can_delete_it(start_semantic: 
     hit = ask(proxy, PARAPHRASE)
     key = hit.headers["x-cache-key"]
     assert key.startswith(proxy.settings.cache_key_prefix + "semantic:")
-    deleted = httpx.delete(f"{proxy.url}/admin/cache/entries/{key}")
+    deleted = httpx.delete(f"{proxy.url}/admin/cache/entries/{key}", headers=admin_headers(proxy))
     assert deleted.status_code == 200
     assert deleted.json()["deleted"] == 1
-    assert httpx.delete(f"{proxy.url}/admin/cache/entries/{key}").status_code == 404
+    assert httpx.delete(f"{proxy.url}/admin/cache/entries/{key}", headers=admin_headers(proxy)).status_code == 404
     again = ask(proxy, PARAPHRASE)
     assert again.headers.get("x-cache-tier") != "semantic"
     assert sim.state.chat_calls == 2

@@ -10,21 +10,26 @@ from typing import Any
 import pytest
 
 from proxy.core.canonical import (
+    DEFAULT_CREDENTIAL_HEADERS,
+    DEFAULT_ROUTING_HEADERS,
     IGNORED_FIELDS,
     KEY_VERSION,
     Tenant,
     api_key_of,
     canonical_bytes,
+    credential_of,
     exact_key,
     exact_pattern,
     hash_api_key,
     last_user_text,
     model_id,
+    named_headers,
     namespace_id,
     normalise,
     request_digest,
     semantic_scope,
     tenant_for,
+    tenant_hash,
 )
 
 UPSTREAM = "https://api.openai.com/v1"
@@ -300,11 +305,18 @@ def test_tenant_ids() -> None:
 def test_exact_key_layout() -> None:
     tenant = Tenant(owner=SK_TEST_HASH, namespace="team-a")
     assert exact_key("cachegate:", tenant, "gpt-4o-mini", "d" * 64) == \
-        f"cachegate:exact:f3abf2a6cc4f0098:{TEAM_A_ID}:{GPT_4O_MINI_ID}:{'d' * 64}"
+        f"cachegate:exact:f3abf2a6cc4f0098:{TEAM_A_ID}:{GPT_4O_MINI_ID}:{{{'d' * 64}}}"
+
+
+def test_the_hash_tag_is_the_digest_alone() -> None:
+    """In a cluster the slot comes from the braces: the digest, never the tenant or the model."""
+    key = exact_key("cachegate:", Tenant(owner=SK_TEST_HASH, namespace="team-a"), "gpt-4o-mini", "abc")
+    assert key.count("{") == key.count("}") == 1
+    assert key[key.index("{") + 1:key.index("}")] == "abc"
 
 
 def test_exact_key_without_namespace() -> None:
-    assert exact_key("p:", Tenant("anonymous"), "gpt-4o-mini", "abc") == f"p:exact:anonymous:-:{GPT_4O_MINI_ID}:abc"
+    assert exact_key("p:", Tenant("anonymous"), "gpt-4o-mini", "abc") == f"p:exact:anonymous:-:{GPT_4O_MINI_ID}:{{abc}}"
 
 
 @pytest.mark.parametrize(("model", "namespace", "expected"), [
@@ -447,3 +459,120 @@ def test_last_user_text(messages: list[dict[str, Any]], expected: str | None) ->
 
 def test_last_user_text_without_messages_field() -> None:
     assert last_user_text({"model": "m"}) is None
+
+
+# -- issue 10 item 7: the query string is part of the key ----------------------------------------------
+
+PINNED_BODY = {"model": "gpt-4o-mini", "temperature": 0,
+               "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hello"}]}
+
+
+def test_empty_query_and_routing_keep_the_pinned_digest() -> None:
+    assert request_digest(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED, query="", routing=()) == \
+        "e38a372293300fa601d4f631de7f6a43e0077049f4fc028c25a4118d3e688d88"
+
+
+def test_request_digest_with_query_pinned() -> None:
+    assert request_digest(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED, query="api-version=2024-10-21") == \
+        "ebfa11d02058d766a80bcab51e84109796106a378cbf53d59bd516ebee496d8c"
+
+
+def test_request_digest_differs_by_query() -> None:
+    versions = {request_digest(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED, query=query)
+                for query in ["", "api-version=2024-10-21", "api-version=2024-02-01", "api-version=2024-10-21&x=1",
+                              "x=1&api-version=2024-10-21"]}
+    assert len(versions) == 5  # as sent: another spelling is a miss, never a wrong answer
+
+
+def test_semantic_scope_differs_by_query_and_routing() -> None:
+    plain = semantic_scope(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED)
+    assert semantic_scope(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED, query="") == plain
+    assert semantic_scope(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED, query="api-version=1") != plain
+    assert semantic_scope(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED,
+                          routing=(("openai-project", "proj_1"),)) != plain
+
+
+# -- issue 10 item 12: routing headers into the key, credential headers into the tenant -------------------
+
+
+def test_default_header_lists() -> None:
+    assert DEFAULT_CREDENTIAL_HEADERS == ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "helicone-auth")
+    assert DEFAULT_ROUTING_HEADERS == ("openai-organization", "openai-project", "x-portkey-provider",
+                                       "x-portkey-config", "anthropic-version")
+
+
+def test_named_headers_sorted_lower_case_present_only() -> None:
+    headers = {"openai-project": "proj_1", "anthropic-version": "2023-06-01", "content-type": "application/json",
+               "openai-organization": ""}
+    assert named_headers(headers, ["OpenAI-Project", " anthropic-version ", "openai-organization", "x-portkey-config",
+                                   "", "openai-project"]) == (
+        ("anthropic-version", "2023-06-01"), ("openai-organization", ""), ("openai-project", "proj_1"))
+
+
+def test_request_digest_with_routing_pinned() -> None:
+    assert request_digest(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED,
+                          routing=(("openai-organization", "org-1"),)) == \
+        "7f58765824a581b1eb48d8f6417ff775d01fda59bda358d11301dd465085b466"
+
+
+def test_request_digest_differs_by_each_routing_header_value() -> None:
+    digests = set()
+    for name in DEFAULT_ROUTING_HEADERS:
+        for value in ("a", "b"):
+            routing = named_headers({name: value}, DEFAULT_ROUTING_HEADERS)
+            digests.add(request_digest(PINNED_BODY, upstream=UPSTREAM, tenant=SHARED, routing=routing))
+    assert len(digests) == 2 * len(DEFAULT_ROUTING_HEADERS)
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"authorization": "Bearer sk-x"}, "sk-x"),
+    ({}, None),
+    ({"x-api-key": "gw-1"}, '\0[null,[["x-api-key","gw-1"]]]'),
+    ({"authorization": "Bearer placeholder", "x-portkey-api-key": "pk", "helicone-auth": "Bearer h"},
+     '\0["placeholder",[["helicone-auth","Bearer h"],["x-portkey-api-key","pk"]]]'),
+    ({"api-key": "az", "cf-aig-authorization": "Bearer cf"}, '\0["az",[["cf-aig-authorization","Bearer cf"]]]'),
+])
+def test_credential_of(headers: dict[str, str], expected: str | None) -> None:
+    assert credential_of(headers) == expected
+
+
+def test_gateway_clients_with_one_placeholder_key_are_different_tenants() -> None:
+    secret = b"cachegate-test-secret"
+    owners = {tenant_hash(secret, credential_of({"authorization": "Bearer placeholder", "x-api-key": key}))
+              for key in ("client-a", "client-b")}
+    assert len(owners) == 2
+
+
+def test_credential_of_with_configured_names() -> None:
+    headers = {"authorization": "Bearer sk-x", "x-team-key": "t1", "x-api-key": "k"}
+    assert credential_of(headers, ["X-Team-Key"]) == '\0["sk-x",[["x-team-key","t1"]]]'
+    assert credential_of(headers, []) == "sk-x"
+
+
+# -- issue 10 item 13: HMAC with a per-install secret ------------------------------------------------------
+
+
+def test_tenant_hash_is_hmac_sha256() -> None:
+    # RFC 4231 test case 1
+    assert tenant_hash(b"\x0b" * 20, "Hi There") == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+    # openssl dgst -sha256 -hmac cachegate-test-secret <<< -n sk-test
+    assert tenant_hash(b"cachegate-test-secret", "sk-test") == \
+        "b88f99a6a25ad85ab8e80c31c334de82a26f5aa551b96c2755b707a3e744b756"
+
+
+def test_tenant_hash_is_not_the_unsalted_hash() -> None:
+    assert tenant_hash(b"cachegate-test-secret", "sk-test") != hash_api_key("sk-test") == SK_TEST_HASH
+
+
+def test_tenant_hash_differs_by_secret() -> None:
+    assert tenant_hash(b"install-1", "ollama") != tenant_hash(b"install-2", "ollama")
+
+
+def test_tenant_hash_without_credential_is_none() -> None:
+    assert tenant_hash(b"s", None) is None
+    assert tenant_hash(b"s", "") is None
+
+
+def test_tenant_hash_refuses_an_empty_secret() -> None:
+    with pytest.raises(ValueError, match="the tenant secret is empty"):
+        tenant_hash(b"", "sk-test")

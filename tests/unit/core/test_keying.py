@@ -54,3 +54,14 @@ def test_only_small_bodies_are_remembered_and_the_oldest_go_first() -> None:
     assert memo(first, ALICE) is kept
     memo(third, ALICE)  # over two entries: the oldest (first) goes
     assert memo(first, ALICE) is not kept
+
+
+def test_query_and_routing_are_part_of_the_key_and_of_the_memo() -> None:
+    memo = keys()
+    routing = (("openai-project", "proj_1"),)
+    plain, azure, project = memo(RAW, ALICE), memo(RAW, ALICE, query="api-version=1"), memo(RAW, ALICE, routing=routing)
+    assert len({plain.key, azure.key, project.key}) == 3
+    assert memo(RAW, ALICE, query="") is plain
+    assert memo(RAW, ALICE, query="api-version=1") is azure
+    digest = canonical.request_digest(orjson.loads(RAW), upstream="http://up/v1", tenant=ALICE, routing=routing)
+    assert project.key == canonical.exact_key("cg:", ALICE, "m", digest)

@@ -258,3 +258,41 @@ def test_wants_stream(body: dict[str, Any], expected: bool) -> None:
 ])
 def test_wants_usage_chunk(body: dict[str, Any], expected: bool) -> None:
     assert wants_usage_chunk(body) is expected
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("stale-while-revalidate=60", 60),
+    ("max-age=0, Stale-While-Revalidate=5", 5),
+    ('stale-while-revalidate="30"', 30),
+    ("stale-while-revalidate=0", None),
+    ("no-cache", None),
+])
+def test_stale_while_revalidate(value: str, seconds: int | None) -> None:
+    assert parse_directives({"cache-control": value}).stale_while_revalidate == seconds
+
+
+@pytest.mark.parametrize("value", ["stale-while-revalidate", "stale-while-revalidate=-1", "stale-while-revalidate=1e3",
+                                   "stale-while-revalidate=soon", "stale-while-revalidate=99999999999"])
+def test_bad_stale_while_revalidate_is_bad_request(value: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        parse_directives({"cache-control": value})
+    assert caught.value.param == "cache-control"
+
+
+@pytest.mark.parametrize(("control", "window"), [
+    ("", 300.0),  # the cache's own window
+    ("stale-if-error=60", 60.0),
+    ("max-stale=0", 0.0),  # never a stale answer
+    ("stale-if-error=600", 300.0),  # never more than the cache keeps
+    ("max-stale", 300.0),  # a bare max-stale accepts any staleness
+    ("max-stale=120, stale-if-error=30", 30.0),
+    ("no-cache, stale-if-error=60", 0.0),  # told not to read the cache
+])
+def test_the_stale_if_error_window(control: str, window: float) -> None:
+    assert parse_directives({"cache-control": control}).stale_window(300) == window
+
+
+def test_a_bad_stale_if_error_is_a_400() -> None:
+    with pytest.raises(BadRequestError) as caught:
+        parse_directives({"cache-control": "stale-if-error=soon"})
+    assert caught.value.param == "cache-control"

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.core.sse import DONE, SSEParser, StreamAssembler, encode_event, replay
+from proxy.core.sse import DONE, EventRelay, SSEParser, StreamAssembler, encode_event, is_usage_only_event, replay
 
 HEAD = ('"id":"chatcmpl-AbC123","object":"chat.completion.chunk","created":1732291200,'
         '"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0ba0d124f1"')
@@ -36,7 +36,9 @@ STREAM_COMPLETION = {
     "object": "chat.completion",
     "created": 1732291200,
     "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "H\u00e9llo \U0001f44b there"},
+    # "refusal": null came in the first delta, and a plain answer has it too
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "H\u00e9llo \U0001f44b there",
+                                         "refusal": None},
                  "logprobs": None, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13,
               "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
@@ -256,7 +258,7 @@ def test_assembler_tool_calls_from_split_arguments() -> None:
          "function": {"name": "get_weather", "arguments": "{\"location\": \"Paris\"}"}},
         {"id": "call_def", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
     ]
-    assert "refusal" not in choice["message"]
+    assert choice["message"]["refusal"] is None  # sent as null, kept as null
 
 
 def test_assembler_tool_calls_out_of_order_indices_sorted() -> None:
@@ -341,7 +343,7 @@ def test_assembler_logprobs_concatenated() -> None:
     ]
     result = assemble(events).result()
     assert result is not None
-    assert result["choices"][0]["logprobs"] == {"content": [LOGPROB_A, LOGPROB_B]}
+    assert result["choices"][0]["logprobs"] == {"content": [LOGPROB_A, LOGPROB_B], "refusal": None}
     assert result["choices"][0]["message"]["content"] == "Hi!"
 
 
@@ -523,3 +525,83 @@ def test_round_trip_tool_calls_with_null_content_keeps_the_calls() -> None:
 def test_round_trip_without_usage_chunk_drops_usage() -> None:
     expected = {key: value for key, value in PLAIN.items() if key != "usage"}
     assert round_trip(PLAIN, include_usage=False) == expected
+
+
+# -- issue 10, items 1-3, through the names the chat path imports ----------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    pytest.param(b"data: one\r\rdata: [DONE]\r\r", ["one", "[DONE]"], id="cr-only-line-ends"),
+    pytest.param(b"\xef\xbb\xbfdata: one\n\n", ["one"], id="bom"),
+    pytest.param(b"data\n\n", [""], id="data-without-colon"),
+    pytest.param(b"data: a\r", [], id="cr-is-a-line-end-at-once"),
+])
+def test_sse_parser_is_whatwg(raw: bytes, expected: list[str]) -> None:
+    assert parse_all([raw])[0] == expected
+
+
+def test_sse_parser_cr_then_lf_in_the_next_chunk() -> None:
+    assert parse_all([b"data: a\r", b"\n\r", b"\n"])[0] == ["a"]
+
+
+def test_assembler_keeps_a_legacy_function_call() -> None:
+    events = [chunk([delta(0, role="assistant", content=None, function_call={"name": "f", "arguments": ""})]),
+              chunk([delta(0, function_call={"arguments": "{}"})]), chunk([delta(0, "function_call")]), DONE]
+    result = assemble(events).result()
+    assert result is not None
+    assert result["choices"][0]["message"] == {"role": "assistant", "content": None,
+                                               "function_call": {"name": "f", "arguments": "{}"}}
+
+
+def test_assembler_takes_a_null_choice_index_as_choice_zero() -> None:
+    events = [chunk([{"index": None, "delta": {"content": "a"}, "finish_reason": "stop"}]), DONE]
+    result = assemble(events).result()
+    assert result is not None
+    assert result["choices"][0]["index"] == 0
+    assert result["choices"][0]["message"]["content"] == "a"
+
+
+@pytest.mark.parametrize("events", [
+    pytest.param([chunk([delta(0, tool_calls=[{"index": None, "id": "c"}])]), chunk([delta(0, "stop")]), DONE],
+                 id="tool-call-index-null"),
+    pytest.param([chunk([delta(0, content=[{"type": "text", "text": "a"}])]),
+                  chunk([delta(0, content=[{"type": "text", "text": "b"}])]), chunk([delta(0, "stop")]), DONE],
+                 id="list-content"),
+    pytest.param([chunk([delta(0, content="a", tool_calls="x")]), chunk([delta(0, "stop")]), DONE],
+                 id="tool-calls-string"),
+])
+def test_assembler_does_not_raise_and_does_not_store(events: list[str]) -> None:
+    assembler = assemble(events)
+    assert assembler.result() is None
+    assert isinstance(assembler.reason, str)
+
+
+def test_replay_keeps_a_legacy_function_call() -> None:
+    completion = openai_completion([{"index": 0, "message": {"role": "assistant", "content": None,
+                                                             "function_call": {"name": "f", "arguments": "{}"}},
+                                     "logprobs": None, "finish_reason": "function_call"}])
+    assert round_trip(completion) == completion
+
+
+def test_hiding_usage_keeps_comments_fields_and_bytes() -> None:
+    usage = b'data: {"id":"c","choices":[],"usage":{"total_tokens":3}}\r\n\r\n'
+    upstream = (b": keep-alive\r\n\r\nevent: message\r\nid: 1\r\ndata: " + STREAM_EVENTS[0].encode() + b"\r\n\r\n"
+                + usage + b"data: [DONE]\r\n\r\n")
+    relay = EventRelay(drop=is_usage_only_event)
+    sent = [relay.feed(upstream[i:i + 3])[0] for i in range(0, len(upstream), 3)]
+    assert b"".join(sent) + relay.close() == upstream.replace(usage, b"")
+
+
+def test_moonshot_streams_usage_inside_the_last_choice_is_kept() -> None:
+    assembler = StreamAssembler()
+    head = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "kimi"}
+    assembler.add(orjson.dumps({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]})
+                  .decode())
+    usage = {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10, "cached_tokens": 8}
+    assembler.add(orjson.dumps({**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+                                                     "usage": usage}]}).decode())
+    assembler.add("[DONE]")
+    result = assembler.result()
+    assert result is not None
+    assert result["usage"] == usage
+    assert "usage" not in result["choices"][0]

@@ -10,10 +10,10 @@ import pytest
 
 from embedding_service import onnx_backend
 from embedding_service.app import make_encoder
+from embedding_service.errors import SettingsError
 from embedding_service.model import DEFAULT_ONNX_MAX_BATCH
 from embedding_service.model_files import ModelFiles
 from embedding_service.settings import EmbedSettings
-from proxy.errors import SettingsError
 
 
 def test_backend_settings_defaults_and_values() -> None:

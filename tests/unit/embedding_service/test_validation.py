@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from embedding_service.errors import BadRequestError, SettingsError
 from embedding_service.settings import EmbedSettings
 from embedding_service.validation import InputLimits, openai_options, parse_object, texts_from
-from proxy.errors import BadRequestError, SettingsError
 
 LIMITS = InputLimits(max_inputs=3, max_chars=10)
 

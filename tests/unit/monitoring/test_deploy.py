@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import generate_latest
 
+from proxy.cache.stats import Level, LevelReport, LevelStats
 from proxy.monitoring.registry import LedgerCollector, Metrics
 from tests.unit.monitoring.support import make_observer
 
@@ -23,7 +24,7 @@ def exported_names() -> set[str]:
         counter.inc(tuple("x" for _ in counter.labelnames))
     for histogram in metrics.histograms:
         histogram.observe(tuple("x" for _ in histogram.labelnames), 1.0)
-    metrics.cache_entries["exact"] = metrics.cache_bytes["exact"] = 1
+    metrics.levels = [Level("memory", LevelReport(entries=1, bytes=1, bound=1), LevelStats())]
     text = generate_latest(metrics.registry).decode()
     return set(re.findall(r"^(cachegate_\w+)", text, re.M))
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from proxy.monitoring.ledger import GLOBAL, Ledger, RedisLedgerStore, SqliteLedgerStore
-from proxy.monitoring.sqlite import FILENAME, MIGRATIONS, Database
+from proxy.monitoring.ledger import GLOBAL, MAX_LEDGER_MODELS, Ledger, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.schema import FILENAME, MIGRATIONS
+from proxy.platform.redis import RedisHome
+from proxy.platform.redis_url import parse_redis_url
+from proxy.platform.sqlite import Database
 from tests.unit.monitoring.support import MemoryStore
 
 
 async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: Path) -> None:
-    db = Database(tmp_path / FILENAME)
+    db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
     ledger = Ledger(SqliteLedgerStore(db))
     await ledger.start()
@@ -26,7 +28,7 @@ async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: P
     first = ledger.first_started_at
     await db.close()
 
-    db = Database(tmp_path / FILENAME)
+    db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
     again = Ledger(SqliteLedgerStore(db))
     await again.start()
@@ -52,7 +54,8 @@ async def test_a_failing_store_keeps_the_deltas_for_the_next_flush() -> None:
 
 
 async def test_redis_replicas_add_up(redis_url: str) -> None:
-    stores = [RedisLedgerStore(redis_url, prefix="t:") for _ in range(2)]
+    homes = [RedisHome(parse_redis_url(redis_url), timeout=5.0) for _ in range(3)]  # one per replica
+    stores = [RedisLedgerStore(home, prefix="t:") for home in homes[:2]]
     ledgers = [Ledger(store, refresh_every=0) for store in stores]
     try:
         for ledger in ledgers:
@@ -67,25 +70,12 @@ async def test_redis_replicas_add_up(redis_url: str) -> None:
         assert totals[GLOBAL, "requests"] == 5
         assert totals["model:gpt-4o|x", "cost_saved_usd"] == 0.75  # scopes may contain the separator
         assert ledgers[0].first_started_at == ledgers[1].first_started_at
-        fresh = Ledger(RedisLedgerStore(redis_url, prefix="t:"))
+        fresh = Ledger(RedisLedgerStore(homes[2], prefix="t:"))
         await fresh.start()
         assert fresh.totals() == totals
-        await fresh.store.aclose()
     finally:
-        for store in stores:
-            await store.aclose()
-
-
-def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
-    from proxy.monitoring.sqlite import migrate
-
-    conn = sqlite3.connect(tmp_path / "m.sqlite3")
-    assert migrate(conn) == [version for version, _, _ in MIGRATIONS]
-    assert migrate(conn) == []
-    versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2]
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
+        for home in homes:
+            await home.aclose()
 
 
 async def test_totals_count_deltas_while_they_are_being_written() -> None:
@@ -110,3 +100,18 @@ async def test_totals_count_deltas_while_they_are_being_written() -> None:
     store.release.set()
     assert await flushing
     assert ledger.totals()[GLOBAL, "requests"] == 4
+
+
+async def test_model_scopes_are_bounded_across_restarts() -> None:
+    # issue 10.17: the store keeps every model scope ever written; a restart must not allow MAX more
+    store = MemoryStore()
+    store.data = {(f"model:m{i}", "requests"): 1.0 for i in range(MAX_LEDGER_MODELS)}
+    ledger = Ledger(store)
+    await ledger.start()
+    assert ledger.model_scope("m3") == "model:m3"  # known
+    assert ledger.model_scope("new-one") == "model:other"
+    assert ledger.model_scope("other") == "model:other"
+    roomy = Ledger(MemoryStore())
+    assert roomy.model_scope("m1") == "model:m1"
+    roomy.add("model:m1", "requests")
+    assert roomy.model_scope("m1") == "model:m1"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.context import request_id_var
+from proxy.http.context import request_id_var
 from proxy.monitoring.logs import configure_logging
 from proxy.monitoring.request_log import RequestLog, format_line, line_tail
 from proxy.monitoring.upstream_debug import redact_headers, redact_text

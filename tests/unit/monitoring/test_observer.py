@@ -6,11 +6,15 @@ lookups on tier ``semantic`` and ``embedding``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from proxy.monitoring.ledger import GLOBAL
 from proxy.monitoring.observer import MonitoringObserver, normalize_route
 from proxy.monitoring.report import Report
+from proxy.monitoring.request_log import RequestLog
+from tests.support.usage_shapes import SHAPES, render_usage
 from tests.unit.monitoring.support import make_observer, record, usage
 
 MINI_IN, MINI_OUT, MINI_CACHED = 0.15, 0.6, 0.075  # gpt-4o-mini, USD per 1M tokens
@@ -136,8 +140,8 @@ def test_report_shape_and_numbers() -> None:
     report = Report(obs).json(cache_usage={"exact": {"entries": 3, "bytes": 10}}, components={},
                               ledger_backend="memory")
     assert report["cache_performance"] == {"exact_hits": 1, "semantic_hits": 0, "total_hits": 1, "misses": 4,
-                                           "bypassed": 0, "total_requests": 5, "hit_rate_percent": 20.0,
-                                           "shadow_hits": 0}
+                                           "bypassed": 0, "stale_answers": 0, "total_requests": 5,
+                                           "hit_rate_percent": 20.0, "shadow_hits": 0}
     assert report["token_usage"]["tokens_saved"] == 150
     assert report["token_usage"]["tokens_used"] == 3 * 150 + 1000
     assert report["token_usage"]["total_tokens_without_cache"] == 150 + 1450
@@ -201,6 +205,33 @@ def test_route_and_model_cardinality_is_capped() -> None:
     assert len(models) == 501
 
 
+def test_only_a_model_that_was_answered_claims_a_label_and_a_price() -> None:
+    # issue 10.17: 600 made-up names the upstream refused must not take the 500 labels from real models
+    obs = make_observer()
+    for i in range(600):
+        obs.request_done(record(model=f"made-up-{i}", status=404))
+    obs.request_done(record(model="gpt-4o-mini", usage=usage(10, 5)))
+    obs.request_done(record(model="made-up-7", status=404))
+    obs.fold()
+    assert prom(obs, "cachegate_tokens_total", model="gpt-4o-mini", kind="prompt") == 10
+    assert obs.model_label("gpt-4o-mini") == "gpt-4o-mini"
+    assert obs.model_label("made-up-7", claim=False) == "other"
+    assert obs.pricing.fallbacks == set()  # nothing was priced for the refused names
+    totals = obs.ledger.totals()
+    assert totals[("model:other", "requests")] == 601
+    assert not any(scope.startswith("model:made-up") for scope, _ in totals)
+
+
+def test_the_request_log_line_escapes_the_model(tmp_path: Path) -> None:
+    log = RequestLog(str(tmp_path / "requests.log"))
+    obs = make_observer(request_log=log)
+    obs.request_done(record(model="a\nb\u202ec", usage=usage(1, 1)))
+    obs.fold()
+    [tail] = log._buffer[1::2]
+    assert tail.count("\n") == 1 and tail.endswith("\n")  # one line, whatever the model holds
+    assert tail.split(" | ")[2].strip() == "a\\nb\\u202ec"
+
+
 def test_active_streams_and_a_replayed_hits_first_byte() -> None:
     obs = make_observer()
     hit = record("exact_hit", stream=True, usage=usage(10, 20))
@@ -218,3 +249,22 @@ def test_active_streams_and_a_replayed_hits_first_byte() -> None:
     obs.request_done(miss)
     obs.request_done(record("miss", stream=True))  # never started (the client went away): no underflow
     assert obs.active_streams == 0
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s != "none"])
+def test_provider_cached_tokens_are_counted_in_every_usage_shape(shape: str) -> None:
+    obs = make_observer()
+    obs.request_done(record("miss", usage=render_usage(shape, prompt=2048, completion=10, cached=1024, written=512)))
+    totals = glob(obs)
+    assert totals["provider_cached_tokens"] == 1024
+    assert totals["prompt_tokens"] == 2048
+    assert totals["completion_tokens"] == 10
+    assert totals["cost_saved_provider_usd"] == pytest.approx(1024 * (MINI_IN - MINI_CACHED) / 1e6)
+
+
+def test_no_cache_field_adds_no_provider_cached_tokens() -> None:
+    obs = make_observer()
+    obs.request_done(record("miss", usage=render_usage("none", prompt=2048, completion=10, cached=1024)))
+    totals = glob(obs)
+    assert totals["prompt_tokens"] == 2048
+    assert totals.get("provider_cached_tokens", 0) == 0

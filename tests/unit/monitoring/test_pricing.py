@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy.errors import SettingsError
-from proxy.monitoring.pricing import Price, Pricing
+from proxy.monitoring.pricing import MAX_FALLBACKS, Price, Pricing
 
 
 def test_shipped_defaults_cover_each_provider() -> None:
@@ -42,6 +42,16 @@ def test_unknown_model_uses_the_fallback_and_warns_once(caplog: pytest.LogCaptur
     assert [r.getMessage().split("'")[1] for r in caplog.records] == ["mystery-model", "other-mystery"]
     assert pricing.describe()["fallback_models"] == ["mystery-model", "other-mystery"]
     assert pricing.fallback == Price(0.59, 0.59, 0.79)
+
+
+def test_the_list_and_the_warnings_of_unknown_models_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    pricing = Pricing()
+    with caplog.at_level(logging.WARNING, logger="cachegate.pricing"):
+        for i in range(MAX_FALLBACKS + 50):
+            assert pricing.lookup(f"mystery-{i}") == (pricing.fallback, True)
+    assert len(pricing.fallbacks) == MAX_FALLBACKS
+    assert len(caplog.records) == MAX_FALLBACKS + 1  # one per listed name, then one saying the list is full
+    assert "not listed" in caplog.records[-1].getMessage()
 
 
 def test_price_arithmetic() -> None:

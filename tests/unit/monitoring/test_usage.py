@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from proxy.monitoring.sqlite import FILENAME, Database
+from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.monitoring.usage import UsageStore
+from proxy.platform.sqlite import Database
 
 DAY = 86400
 T0 = datetime(2026, 2, 21, 10, 0, tzinfo=UTC).timestamp()
@@ -23,7 +24,7 @@ def row(ts: float, model: str = "gpt-4o-mini", outcome: str = "miss", prompt: in
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[UsageStore]:
-    db = Database(tmp_path / FILENAME)
+    db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
     yield UsageStore(db, retention_days=30)
     await db.close()

@@ -128,18 +128,17 @@ async def test_a_closed_store_fails_as_a_backend_error(store: SemanticBackend) -
         await store.search([1, 0, 0, 0], "s1", limit=1, now=NOW)
 
 
-async def test_a_burst_of_writes_starts_indexing_without_waiting_for_upkeep(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio
-
+async def test_a_burst_of_writes_asks_for_upkeep_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from proxy.semantic import edge
 
     monkeypatch.setattr(edge, "INDEX_AFTER_WRITES", 3)
     backend = EdgeBackend(tmp_path / "shard", timeout=5.0)
     await backend.ensure_ready(DIM)
-    for i in range(3):
+    for i in range(2):
         await backend.upsert(record([1, i, 0, 0]))
-    assert backend._background is not None
-    await asyncio.wait_for(asyncio.shield(backend._background), 30)
-    assert backend._writes_since_optimize == 0
+    assert not backend.needs_upkeep
+    await backend.upsert(record([1, 2, 0, 0]))
+    assert backend.needs_upkeep
+    await backend.maintain()
+    assert not backend.needs_upkeep and backend._writes_since_optimize == 0
     await backend.aclose()

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from embedding_service.errors import EmbeddingError
 from proxy.cache.entry import CachedResponse
 from proxy.contracts import NullObserver, SemanticMatch
-from proxy.errors import BackendError, EmbeddingError, NotFoundError
-from proxy.failopen import FailOpen
+from proxy.errors import BackendError, NotFoundError
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import JobRunner
 from proxy.semantic.tier import SemanticCache, semantic_text
-from proxy.tasks import BackgroundTasks
 
 from .conftest import make_store
 
@@ -33,12 +34,17 @@ def unit(*values: float) -> list[float]:
 class FakeEmbedder:
     name = "fake"
     dim = DIM
+    remote = False
+    location = "in-process fake"
 
     def __init__(self, vectors: dict[str, list[float]] | None = None) -> None:
         self.vectors = vectors or {}
         self.calls = 0
         self.error: Exception | None = None
         self.delay = 0.0
+
+    async def start(self) -> None:
+        return None
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         self.calls += 1
@@ -104,7 +110,7 @@ async def tier(store_kind: str, tmp_path: Path, embedder: FakeEmbedder, clock: C
 def make_tier(store_kind: str, tmp_path: Path, embedder: FakeEmbedder, clock: Clock, **options: Any) -> SemanticCache:
     options.setdefault("threshold", 0.9)
     return SemanticCache(backend=make_store(store_kind, tmp_path), embedder=embedder, observer=NullObserver(),
-                         failopen=FailOpen(NullObserver()), tasks=BackgroundTasks(), clock=clock, **options)
+                         failopen=FailOpen(NullObserver()), jobs=JobRunner(), clock=clock, **options)
 
 
 async def store(tier: SemanticCache, clock: Clock, text: str = STORED, *, scope: str = "s", ttl: int = 60,
@@ -289,3 +295,48 @@ async def test_a_model_that_fails_to_load_leaves_the_proxy_serving(store_kind: s
         assert tier.ready and len(attempts) == 2
     finally:
         await tier.stop()
+
+
+async def test_a_burst_of_stores_is_indexed_without_waiting_for_upkeep(tmp_path: Path, embedder: FakeEmbedder,
+                                                                      clock: Clock,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from proxy.semantic import edge
+
+    monkeypatch.setattr(edge, "INDEX_AFTER_WRITES", 3)
+    tier = make_tier("edge", tmp_path, embedder, clock, maintenance_interval=3600)
+    await tier.start()
+    try:
+        for text in ("one question", "another question", "a third question"):
+            await store(tier, clock, text)
+        await tier.flush()
+        assert tier.backend._writes_since_optimize == 0  # type: ignore[attr-defined]
+    finally:
+        await tier.stop()
+
+
+# -- issue 10.15: feedback is scoped to the tenant, and a remembered request id is never taken over ------------
+
+
+async def test_feedback_is_scoped_to_the_tenant_that_was_answered(tier: SemanticCache, clock: Clock) -> None:
+    await store(tier, clock)
+    probe = await tier.lookup(body(PARAPHRASE), scope="s", namespace="", request_id="r1", tenant="alice")
+    assert probe is not None and probe.entry is not None
+    for other in ("mallory", None):
+        with pytest.raises(NotFoundError) as caught:
+            await tier.feedback("r1", "wrong", tenant=other)
+        assert caught.value.code == "unknown_request_id"  # the same answer as an id never seen: no oracle
+    assert await tier.count() == 1
+    result = await tier.feedback("r1", "wrong", tenant="alice")
+    assert result["evicted"] is True and await tier.count() == 0
+
+
+async def test_a_remembered_request_id_is_never_taken_over(tier: SemanticCache, clock: Clock) -> None:
+    await store(tier, clock)
+    await store(tier, clock, "far", scope="s2")
+    first = await tier.lookup(body(PARAPHRASE), scope="s", namespace="", request_id="same", tenant="alice")
+    assert first is not None and first.entry is not None
+    assert tier.book.remembers("same") and not tier.book.remembers("other")
+    second = await tier.lookup(body("far"), scope="s2", namespace="", request_id="same", tenant="alice")
+    assert second is not None and second.entry is not None  # served, but not remembered under that id
+    result = await tier.feedback("same", "wrong", tenant="alice")
+    assert result["point_id"] == first.point_id != second.point_id

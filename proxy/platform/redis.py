@@ -1,0 +1,245 @@
+"""The one home for Redis: one client per process, one connection budget, one deadline, errors mapped once.
+
+Every Redis user (the exact tier, the rate counter, the savings ledger, the feedback book, locks) takes a
+:class:`RedisHome` and reaches Redis only through it:
+
+- :meth:`RedisHome.call` runs one command or pipeline, bounded by ``REDIS_TIMEOUT`` from the moment it was
+  asked, and turns every failure (a ``RedisError``, a cluster error, a socket error, no answer in time)
+  into :class:`~proxy.errors.BackendError`, so callers fail open the same way; ``key`` names the key the
+  command touches (in a cluster: the node it goes to);
+- :meth:`RedisHome.get` reads one key through the batched reader (:mod:`proxy.platform.batch`), with the
+  same deadline: a read queued behind a stuck one gives up when *its* time is up, not one timeout later;
+- :meth:`RedisHome.delete`, :meth:`RedisHome.scan` and :meth:`RedisHome.usage` reach every primary.
+
+A :class:`~proxy.platform.breaker.Breaker` per node skips a node for ``REDIS_COOLDOWN`` seconds after it
+failed to answer, so an outage costs a timeout per cool-down rather than per request. The client retries
+only a broken connection, once and at once (never a timeout), and the deadline bounds even that.
+
+This module is the single server (``redis://``) and the Sentinel-watched master (``redis+sentinel://``,
+:class:`SentinelHome`); the cluster is :mod:`proxy.platform.redis_cluster`. The registry picks one by the
+target's kind. Nothing here does I/O until the first command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    ClusterDownError,
+    MaxConnectionsError,
+    RedisClusterException,
+    RedisError,
+    SlotNotCoveredError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from proxy.component import Contribution, HealthCheck
+from proxy.errors import BackendError
+from proxy.platform.batch import BatchedReads
+from proxy.platform.breaker import Breaker
+from proxy.platform.redis_url import RedisTarget
+
+T = TypeVar("T")
+
+COMPONENT = "redis"
+#: What one process may hold open at once (per node in a cluster), for every user together.
+MAX_CONNECTIONS = 64
+#: Seconds a node is skipped after it failed to answer (``REDIS_COOLDOWN``'s default).
+COOLDOWN = 1.0
+#: Every failure a Redis call can end in, whoever made it. In redis-py 8 ``RedisClusterException`` (a
+#: cross-slot command, no node for a slot, a topology that cannot be loaded) is not a ``RedisError``.
+FAILURES: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError, TimeoutError)
+#: The failures that say a node did not answer (its circuit opens); the rest are answers (it is up).
+OUTAGES: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ClusterDownError,
+                                            SlotNotCoveredError, OSError, TimeoutError)
+NODE = "primary"
+SCAN_COUNT = 500
+
+
+def reconnect_once() -> Retry:
+    """One immediate retry on a broken connection (a pooled one left over from before a restart fails once,
+    and a refused reconnect costs nothing), none on a timeout: a hung server is waited for once."""
+    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+
+
+def is_outage(exc: BaseException) -> bool:
+    # a full local pool is our own load, not the node's fault
+    return isinstance(exc, OUTAGES) and not isinstance(exc, MaxConnectionsError)
+
+
+class RedisHome:
+    """One Redis server."""
+
+    name = COMPONENT
+    kind = "redis"
+
+    def __init__(self, target: RedisTarget, *, timeout: float, cooldown: float = COOLDOWN,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self.breaker = Breaker(cooldown)
+        self._client: Any = None
+        self._reads = BatchedReads(self._fetch)
+        # The batcher's own connection: it sends one MGET at a time, so it needs no pool (a checkout and
+        # its health check cost about 45 µs per command, measured).
+        self._read_connection: aioredis.Connection | None = None
+
+    @property
+    def url(self) -> str:
+        return self.target.url
+
+    def connection_options(self) -> dict[str, Any]:
+        return {"socket_timeout": self.timeout, "socket_connect_timeout": self.timeout,
+                "retry": reconnect_once()}
+
+    def make_client(self) -> Any:
+        pool = aioredis.BlockingConnectionPool.from_url(self.target.url, max_connections=self.max_connections,
+                                                        timeout=self.timeout, **self.connection_options())
+        return aioredis.Redis(connection_pool=pool)
+
+    @property
+    def client(self) -> Any:
+        """The client, created on first use (no I/O happens until a command is sent)."""
+        if self._client is None:
+            self._client = self.make_client()
+        return self._client
+
+    # -- errors ------------------------------------------------------------------------------------------
+
+    def failure(self, exc: BaseException) -> BackendError:
+        if isinstance(exc, TimeoutError) and not str(exc):
+            return BackendError(COMPONENT, f"no answer within {self.timeout:g}s (REDIS_TIMEOUT)")
+        return BackendError(COMPONENT, f"{type(exc).__name__}: {exc}")
+
+    def skipped(self, node: str) -> BackendError:
+        return BackendError(COMPONENT, f"{node} skipped for up to {self.breaker.cooldown:g}s (REDIS_COOLDOWN) "
+                                       f"after {self.breaker.reason(node) or 'a failure'}")
+
+    async def guarded(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
+        """``await command()`` on ``node``: skipped while its circuit is open, else :meth:`attempt`.
+        ``node=None``: a call no one node answers for (bounded and mapped, no circuit)."""
+        if node is not None and not self.breaker.allow(node):
+            raise self.skipped(node)
+        return await self.attempt(node, command)
+
+    async def attempt(self, node: str | None, command: Callable[[], Awaitable[T]]) -> T:
+        """``await command()`` bounded by the timeout, failures mapped and told to ``node``'s circuit."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await command()
+        except FAILURES as exc:
+            failure = self.failure(exc)
+            if node is not None and is_outage(exc):
+                self.breaker.failed(node, failure.message.removeprefix(f"{COMPONENT}: "))
+            raise failure from exc
+        if node is not None:
+            self.breaker.succeeded(node)
+        return result
+
+    # -- what every user calls ------------------------------------------------------------------------------
+
+    async def call(self, command: Callable[[Any], Awaitable[T]], *, key: str | None = None) -> T:
+        """``await command(client)`` (touching ``key``, if it touches one); any failure raises BackendError."""
+        return await self.guarded(NODE, lambda: command(self.client))
+
+    async def get(self, key: str) -> bytes | None:
+        """One key, read together with the other reads of this moment."""
+        return await self.guarded(NODE, lambda: self._reads.get(key))
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        return int(await self.call(lambda client: client.unlink(*keys)))
+
+    async def scan(self, pattern: str) -> AsyncIterator[str]:
+        """Every key matching ``pattern`` (each step bounded like any call)."""
+        async for key in self._scan_node(NODE, self.client.scan, pattern):
+            yield key
+
+    async def _scan_node(self, node: str, scan: Callable[..., Awaitable[Any]], pattern: str) -> AsyncIterator[str]:
+        cursor: Any = 0
+        while True:
+            cursor, keys = await self.guarded(node, functools.partial(scan, cursor=cursor, match=pattern,
+                                                                      count=SCAN_COUNT))
+            for key in keys:
+                yield key.decode() if isinstance(key, bytes) else key
+            if not cursor:
+                return
+
+    async def usage(self) -> tuple[int, int]:
+        """(keys in the database, bytes the server uses): DBSIZE counts every key, ours or not."""
+        keys = int(await self.call(lambda client: client.dbsize()))
+        memory = await self.call(lambda client: client.info("memory"))
+        return keys, int(memory.get("used_memory", 0))
+
+    def script(self, source: str) -> Any:
+        """A Lua script registered once (``EVALSHA``, loaded again by redis-py if Redis lost it)."""
+        return self.client.register_script(source)
+
+    async def ping(self) -> None:
+        """Ask the server even while its circuit is open: an answer closes it (``/health`` runs this)."""
+        self.breaker.succeeded(NODE)
+        await self.guarded(NODE, lambda: self.client.ping())
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": self.kind, "open_circuits": self.breaker.open_nodes(), "skipped": self.breaker.skipped}
+
+    # -- the batched reader's fetch --------------------------------------------------------------------------
+
+    async def _fetch(self, keys: Sequence[str]) -> list[bytes | BaseException | None]:
+        connection = self._read_connection
+        if connection is None:
+            connection = self._read_connection = self.client.connection_pool.make_connection()
+        # Connects on first use and again after a failure: read_response drops the connection on any
+        # error (a timeout, a cancellation), so no answer is ever read as another command's.
+        await connection.send_command("MGET", *keys)
+        values = await connection.read_response()
+        return [value.encode() if isinstance(value, str) else value for value in values]
+
+    # -- the component: /health pings Redis once for all its users; it is stopped after them --------------
+
+    def contribution(self) -> Contribution:
+        return Contribution(checks=[HealthCheck(COMPONENT, ping=self.ping)])
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._reads.drain()
+        if self._read_connection is not None:
+            await self._read_connection.disconnect()
+            self._read_connection = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class SentinelHome(RedisHome):
+    """The master the sentinels name: after a failover the next connection goes to the new master."""
+
+    kind = "redis-sentinel"
+
+    def make_client(self) -> Any:
+        target = self.target
+        options = {**self.connection_options(), "ssl": target.tls, "db": target.db}
+        credentials = {"username": target.username, "password": target.password}
+        sentinel = Sentinel(list(target.nodes), min_other_sentinels=0,
+                            sentinel_kwargs={k: v for k, v in options.items() if k != "db"}, **options, **credentials)
+        return sentinel.master_for(target.service or "", max_connections=self.max_connections)
+
+    async def _fetch(self, keys: Sequence[str]) -> list[bytes | BaseException | None]:
+        # Through the pool: its connections ask the sentinels where the master is (a bare connection
+        # made by the pool would not, in redis-py 8).
+        return list(await self.client.mget(list(keys)))

@@ -1,0 +1,101 @@
+"""The probe's history database (``DATA_DIR/probe.sqlite3``): its tables, as versioned migrations.
+
+The probe owns this file's schema; :class:`~proxy.platform.sqlite.Database` applies it at start (forward
+only, recorded in ``schema_migrations``; ``cachegate db status`` lists it). Times are Unix seconds of the
+probe's clock.
+
+- ``results``: one row per probe request (what was sent, what came back, the normalised cache figures
+  next to the redacted raw usage), tied to its run by ``run_id`` (the correlation id every request of one
+  run carries) and to its cycle by ``cycle_id``;
+- ``verdicts``: one row per model per run, the report's headline figures and the report itself;
+- ``cycles``: one row per scheduler cycle (who ran it, how it ended, what it spent);
+- ``ttl_state``: per model, the resumable TTL search and the step waiting for its gap to pass.
+"""
+
+from __future__ import annotations
+
+from proxy.platform.sqlite import Migration
+
+FILENAME = "probe.sqlite3"
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "probe results, verdicts, cycles and TTL searches", (
+        """CREATE TABLE results (
+               id INTEGER PRIMARY KEY,
+               ts REAL NOT NULL,
+               cycle_id TEXT,
+               run_id TEXT NOT NULL,
+               source TEXT NOT NULL,
+               model TEXT NOT NULL,
+               test TEXT NOT NULL,
+               step TEXT NOT NULL,
+               role TEXT NOT NULL,
+               stream INTEGER NOT NULL DEFAULT 0,
+               hints TEXT NOT NULL DEFAULT '',
+               status INTEGER NOT NULL,
+               prompt_tokens INTEGER,
+               cached_tokens INTEGER,
+               write_tokens INTEGER,
+               completion_tokens INTEGER,
+               latency REAL,
+               ttft REAL,
+               error TEXT,
+               request_hash TEXT NOT NULL,
+               upstream_request_id TEXT,
+               host TEXT,
+               balance_usd REAL,
+               balance_diem REAL,
+               cost_usd REAL,
+               saved_usd REAL,
+               raw_usage TEXT
+           )""",
+        "CREATE INDEX results_ts ON results (ts)",
+        "CREATE INDEX results_model_ts ON results (model, ts)",
+        """CREATE TABLE verdicts (
+               id INTEGER PRIMARY KEY,
+               ts REAL NOT NULL,
+               started_at REAL NOT NULL,
+               cycle_id TEXT,
+               run_id TEXT NOT NULL,
+               model TEXT NOT NULL,
+               verdict TEXT NOT NULL,
+               hint TEXT,
+               hit_ratio REAL,
+               cache_rate REAL,
+               min_prefix_tokens INTEGER,
+               step_tokens INTEGER,
+               ttl_lower REAL,
+               ttl_upper REAL,
+               speedup REAL,
+               contaminated INTEGER NOT NULL DEFAULT 0,
+               advertised_caching INTEGER,
+               drift TEXT,
+               tokens_spent INTEGER NOT NULL DEFAULT 0,
+               cost_usd REAL,
+               error TEXT,
+               report TEXT NOT NULL
+           )""",
+        "CREATE INDEX verdicts_model_ts ON verdicts (model, ts)",
+        "CREATE INDEX verdicts_ts ON verdicts (ts)",
+        """CREATE TABLE cycles (
+               id TEXT PRIMARY KEY,
+               replica TEXT NOT NULL,
+               trigger TEXT NOT NULL,
+               started_at REAL NOT NULL,
+               finished_at REAL,
+               status TEXT NOT NULL,
+               reason TEXT,
+               planned TEXT NOT NULL DEFAULT '[]',
+               probed TEXT NOT NULL DEFAULT '[]',
+               requests INTEGER NOT NULL DEFAULT 0,
+               tokens INTEGER NOT NULL DEFAULT 0,
+               cost_usd REAL NOT NULL DEFAULT 0
+           )""",
+        "CREATE INDEX cycles_started ON cycles (started_at)",
+        """CREATE TABLE ttl_state (
+               model TEXT PRIMARY KEY,
+               updated_at REAL NOT NULL,
+               state TEXT NOT NULL
+           ) WITHOUT ROWID""",
+    )),
+)

@@ -1,0 +1,111 @@
+"""Identical misses across "replicas": two coalescers sharing one lease store and one exact tier (what two
+processes share through Redis), on an in-memory lease store so the decisions can be driven exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from proxy.cache.entry import CachedResponse
+from proxy.cache.exact import ExactCache
+from proxy.cache.memory import MemoryBackend
+from proxy.cache.singleflight import SingleFlight
+from proxy.chat.coalesce import Claim, Coalescer
+from proxy.contracts import NullObserver
+from proxy.core.request import ChatRequestParser
+from proxy.platform.failopen import FailOpen
+from proxy.platform.jobs import JobRunner
+from proxy.platform.locks import FAILED, MemoryLocks
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "same question"}]}
+
+
+class Lookups(NullObserver):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def cache_lookup(self, tier: str, outcome: str, seconds: float) -> None:
+        self.seen.append((tier, outcome))
+
+
+def replicas(wait: float = 5.0) -> tuple[Any, list[Coalescer], ExactCache, Lookups]:
+    locks, exact, seen, jobs = MemoryLocks(), ExactCache(MemoryBackend(10**6), prefix="cg:", observer=NullObserver(),
+                                                         failopen=FailOpen(NullObserver())), Lookups(), JobRunner()
+    coalescers = [Coalescer(SingleFlight(), exact=exact, observer=seen, spawn=jobs.spawn, wait=wait, prefix="cg:",
+                            locks=locks) for _ in range(2)]
+    parser = ChatRequestParser(prefix="cg:", upstream="http://up/v1", shared=False, secret=lambda: b"s")
+    return parser, coalescers, exact, seen
+
+
+def request(parser: Any, *, stream: bool = False) -> Any:
+    return parser.parse(orjson.dumps({**BODY, "stream": stream}), [(b"authorization", b"Bearer k")])
+
+
+def entry() -> CachedResponse:
+    completion = {"id": "c", "object": "chat.completion", "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "the answer"}, "finish_reason": "stop"}]}
+    return CachedResponse.from_completion(completion, model="m", stored_at=time.time(), ttl=60)
+
+
+async def test_a_request_on_another_replica_gets_the_leaders_answer_once_it_is_written() -> None:
+    parser, (one, two), exact, seen = replicas()
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim) and leader.lease is not None
+    waiting = asyncio.create_task(two.join(request(parser)))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # it waits for the other replica's answer
+    await exact.store(request(parser).key, entry())
+    leader.resolve(entry())
+    leader.release(stored=True)
+    answered = await asyncio.wait_for(waiting, 5)
+    assert isinstance(answered, CachedResponse) and ("flight", "remote") in seen.seen
+
+
+async def test_a_failed_leader_sends_every_waiter_upstream_at_once() -> None:
+    parser, (one, two), _, seen = replicas(wait=1.0)
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim)
+    waiters = [asyncio.create_task(two.join(request(parser))) for _ in range(3)]
+    await asyncio.sleep(0.1)
+    leader.release(stored=False)  # an error, or an answer that may not be stored
+    outcomes = await asyncio.wait_for(asyncio.gather(*waiters), 5)
+    # the first waiter of the second replica leads there (alone: the lease says failed); its followers in that
+    # process wait for it, never one after another across the lease
+    assert sum(isinstance(o, Claim) for o in outcomes) == 1
+    claim = next(o for o in outcomes if isinstance(o, Claim))
+    assert claim.lease is None and ("flight", "failed") in seen.seen
+    assert await one.locks.state(claim_name(request(parser))) == FAILED  # type: ignore[union-attr]
+
+
+def claim_name(req: Any) -> str:
+    return f"cg:lock:flight:{{{req.key.rpartition('{')[2].rstrip('}')}}}"
+
+
+async def test_a_leader_that_went_away_is_taken_over() -> None:
+    parser, (one, two), _, _ = replicas()
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim) and leader.lease is not None
+    waiting = asyncio.create_task(two.join(request(parser)))
+    await asyncio.sleep(0.1)
+    await one.locks.release(leader.lease)  # type: ignore[union-attr]  # as when its lease lapses
+    taken = await asyncio.wait_for(waiting, 5)
+    assert isinstance(taken, Claim) and taken.lease is not None  # one waiter leads now, with the lease
+
+
+async def test_a_stream_never_waits_for_another_replica() -> None:
+    parser, (one, two), _, _ = replicas()
+    assert isinstance(await one.join(request(parser)), Claim)
+    started = asyncio.get_running_loop().time()
+    streamed = await two.join(request(parser, stream=True))
+    assert isinstance(streamed, Claim) and streamed.lease is None  # asks the upstream itself, at once
+    assert asyncio.get_running_loop().time() - started < 1
+
+
+async def test_a_wait_ends_at_the_lock_timeout_and_asks_the_upstream() -> None:
+    parser, (one, two), _, seen = replicas(wait=0.3)
+    assert isinstance(await one.join(request(parser)), Claim)
+    late = await asyncio.wait_for(two.join(request(parser)), 5)
+    assert isinstance(late, Claim) and late.lease is None and ("flight", "timeout") in seen.seen

@@ -1,0 +1,39 @@
+"""proxy.upstream: the URL aiohttp is given is the one that was checked (issue 10.9), and errors name the
+upstream without its credentials (issue 10.14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.upstream import HttpUpstream, _mapped
+
+
+@pytest.mark.parametrize(("base", "path", "query", "expected"), [
+    ("https://api.example/v1", "/models", "", "https://api.example/v1/models"),
+    ("https://api.example/v1/", "/models", "limit=2", "https://api.example/v1/models?limit=2"),
+    ("https://api.example/v1", "/models/openai%2Fgpt-4o", "", "https://api.example/v1/models/openai%2Fgpt-4o"),
+    # nothing is resolved or re-quoted: what paths.py checked is what goes
+    ("https://api.example/v1", "/a%2e%2e/b", "", "https://api.example/v1/a%2e%2e/b"),
+    ("https://api.example/v1", "/x", "y=%2F&z=a%20b", "https://api.example/v1/x?y=%2F&z=a%20b"),
+    # only what a query cannot hold is escaped
+    ("https://api.example/v1", "/x", "q=a b&r=caf\u00e9#f", "https://api.example/v1/x?q=a%20b&r=caf%C3%A9%23f"),
+    ("https://res.example/openai?api-version=2024-06-01", "/chat/completions", "",
+     "https://res.example/openai/chat/completions?api-version=2024-06-01"),
+    ("https://res.example/openai?api-version=2024-06-01", "/models", "a=1",
+     "https://res.example/openai/models?api-version=2024-06-01&a=1"),
+    ("http://u:p%40w@127.0.0.1:9/v1", "/models", "", "http://u:p%40w@127.0.0.1:9/v1/models"),
+])
+def test_url_for(base: str, path: str, query: str, expected: str) -> None:
+    url = HttpUpstream(base, timeout=1).url_for(path, query)
+    assert str(url) == expected
+    assert url.raw_path_qs == expected.split("127.0.0.1:9", 1)[-1].split(".example", 1)[-1]
+
+
+def test_errors_name_the_upstream_without_its_credentials() -> None:
+    base = "https://alice:hunter2@api.example/v1?key=k-secret"
+    unreachable = _mapped(OSError("cannot reach https://alice:hunter2@api.example/v1/models?key=k-secret"), base)
+    timeout = _mapped(TimeoutError(), base)
+    for error in (unreachable, timeout):
+        assert "hunter2" not in error.message and "k-secret" not in error.message
+        assert "https://alice:<redacted>@api.example/v1?key=<redacted>" in error.message
+    assert unreachable.message.endswith("cannot reach https://alice:<redacted>@api.example/v1/models?key=<redacted>")
