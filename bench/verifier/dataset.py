@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from .augment import augment
 from .generate import Pair, generate
 from .public import DEFAULT_DIR, paws, stsb
 
@@ -22,7 +23,9 @@ SPLITS = ("train", "dev", "test")
 
 
 def build(datasets: Path = DEFAULT_DIR, seed: int = 11) -> list[Pair]:
-    return [*generate(seed), *paws(datasets, seed), *stsb(datasets, seed)]
+    """Generated and public pairs (their splits fixed first), then the training split's augmented pairs."""
+    pairs = [*generate(seed), *paws(datasets, seed), *stsb(datasets, seed)]
+    return pairs + augment([p for p in pairs if p.split == "train"], seed)
 
 
 def write(pairs: list[Pair], path: Path) -> None:

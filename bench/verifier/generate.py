@@ -23,6 +23,7 @@ from .lexicon import ROLE_PAIRS, SLOTS
 from .templates import TEMPLATES, Template
 
 POSITIVE_FAMILIES = ("paraphrase", "reorder_same", "loose_duplicate")
+_UNSHOWN = "unshown_slot"
 SPLIT_SHARES = {"train": 0.70, "dev": 0.15, "test": 0.15}
 
 
@@ -211,7 +212,11 @@ class _Instance:
             changed[slot] = rng.choice([v for v in choices if v not in taken])
             base = rng.choice(t.forms)
             other = base if rng.random() < 0.6 else rng.choice(t.forms)
-            yield self.pair(family, 0, _render(base, self.values, self.narrow), _render(other, changed, self.narrow))
+            # a slot no chosen form shows (pronoun_boss's profession) changes nothing: that pair is a paraphrase
+            # mislabelled 0, marked here and dropped at the end (not skipped: every other pair stays as it was)
+            shown = "{" + slot + "}" in base or "{" + slot + "}" in other
+            yield self.pair(family if shown else _UNSHOWN, 0, _render(base, self.values, self.narrow),
+                            _render(other, changed, self.narrow))
 
 
 def _template_families(template: Template) -> set[str]:
@@ -267,7 +272,7 @@ def generate(seed: int = 11, instances: int = 60, templates: tuple[Template, ...
                 seen.add(key)
                 out.append(Pair(**{**pair.to_json(), "split": splits[template.id]}))  # type: ignore[arg-type]
     out.extend(_unrelated(out, seed))
-    return out
+    return [p for p in out if p.family != _UNSHOWN]
 
 
 def _unrelated(pairs: list[Pair], seed: int, share: float = 0.03) -> list[Pair]:
