@@ -1,6 +1,13 @@
 """How often the semantic tier answers a paraphrase, and how rarely it answers the wrong question.
 
     .venv/bin/python -m bench.semantic_eval [--threshold T] [--embedding-url URL] [--json out.json]
+    .venv/bin/python -m bench.semantic_eval --splits [bench.verifier.evaluate options]
+
+``--splits`` is the evidence: the held-out **test** split of ``bench/verifier`` (generated look-alike
+prompts by template, PAWS-Wiki and STS-B by source sentence; ``python -m bench.verifier.dataset`` builds
+it), scored offline per family with raw cosine, today's guards and the verifier, the rule tuned on dev only
+(see :mod:`bench.verifier.evaluate`). What follows below reads ``bench/data/`` only: a regression set,
+written alongside the guards, not evidence of how the tier does on prompts it has never seen.
 
 Reads the labelled pairs in ``bench/data/semantic_pairs.jsonl`` (``a`` is stored, ``b`` is asked; ``kind``
 is ``paraphrase`` — should hit — or a kind of hard negative that must not: ``entity``, ``number``,
@@ -267,6 +274,11 @@ def _pct(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--splits" in argv:
+        from bench.verifier import evaluate
+
+        return evaluate.main([a for a in argv if a != "--splits"])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threshold", type=float, default=Settings().semantic_threshold,
                         help="similarity threshold (default: the shipped SEMANTIC_THRESHOLD)")
