@@ -46,6 +46,14 @@ def simulator() -> Iterator[SubprocessServer]:
 
 
 @contextmanager
+def bare(*, plain: bool = False) -> Iterator[SubprocessServer]:
+    """The bare ASGI endpoint of :mod:`bench.bare_server`: on the proxy's server stack, or ``plain`` uvicorn."""
+    command = [sys.executable, "-m", "bench.bare_server", "--port", "{port}", *(["--plain"] if plain else [])]
+    with SubprocessServer(command, health_path="/", cwd=str(ROOT)) as server:
+        yield server
+
+
+@contextmanager
 def redis() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
@@ -73,8 +81,9 @@ _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(url: str, *, body: bytes | None = None, connections: int = 32, seconds: int = 10,
-        headers: dict[str, str] | None = None) -> dict[str, float]:
-    """Run wrk against ``url``; returns req/s and p50/p90/p99 in milliseconds."""
+        headers: dict[str, str] | None = None, threads: int = 1) -> dict[str, float]:
+    """Run wrk against ``url``; returns req/s and p50/p90/p99 in milliseconds. One wrk thread by default:
+    on two cores a second one takes CPU from the server it measures."""
     lines = []
     if body is not None:
         lines += ['wrk.method = "POST"', f"wrk.body = [==[{body.decode()}]==]",
@@ -83,7 +92,7 @@ def wrk(url: str, *, body: bytes | None = None, connections: int = 32, seconds: 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     try:
-        out = subprocess.run([ensure_wrk(), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+        out = subprocess.run([ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
                               script.name, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)

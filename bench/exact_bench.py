@@ -1,15 +1,17 @@
 """Exact-tier benchmark (run by hand): ``python -m bench.exact_bench [--seconds 10]``.
 
-Reports in one run, with wrk at 32 connections for all throughput figures (each the median of
-``--rounds`` rounds that take turns, so a noisy moment on the machine does not favour one row; the share
-of the ceiling is the median of each round's share):
-- the ceiling: a bare JSON endpoint of the simulator;
+Reports in one run, with wrk (one thread) at 32 connections for all throughput figures (each the median
+of ``--rounds`` rounds that take turns, so a noisy moment on the machine does not favour one row; the
+share of the ceiling is the median of each round's share):
+- the ceiling: a bare ASGI endpoint on the proxy's own server stack (:mod:`bench.bare_server`: reads the
+  body, answers a constant chat.completion), beside the same on plain uvicorn and the simulator's
+  Starlette ``GET /bare`` (the ceiling of earlier notes, itself slower);
 - exact-hit throughput and p50/p99 through the proxy, on the in-process store and on Redis;
 - the latency a miss adds over calling the simulator directly (sequential, p50; direct and proxied
   requests take turns, one proxy at a time);
 - time to first byte of a stream through the proxy vs direct (the same way), on both backends;
 - with ``--entry``: cost and size of the stored envelope with and without compression.
-Targets (issue 2): hits ≥ 50% of the ceiling, hit p99 ≤ 20 ms, miss and TTFB overhead ≤ 1 ms p50.
+Targets (issue 16): hits ≥ 50% of the same-stack ceiling, hit p99 ≤ 10 ms, miss and TTFB overhead ≤ 1 ms p50.
 """
 
 from __future__ import annotations
@@ -65,11 +67,13 @@ def main() -> None:
     if args.entry:
         entry_costs()
 
-    names = ["ceiling: simulator GET /bare", "exact hit, memory", "exact hit, redis"]
+    names = ["ceiling: bare ASGI, our stack", "bare ASGI, plain uvicorn", "simulator GET /bare (Starlette)",
+             "exact hit, memory", "exact hit, redis"]
     if args.versus:
         names += ["exact hit, memory [versus]", "exact hit, redis [versus]"]
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-    with h.simulator() as sim, h.redis() as redis, contextlib.ExitStack() as stack:
+    with h.simulator() as sim, h.redis() as redis, h.bare() as ceiling, h.bare(plain=True) as plain, \
+            contextlib.ExitStack() as stack:
         upstream = sim.url + "/v1"
         memory = stack.enter_context(h.proxy(upstream))
         on_redis = stack.enter_context(h.proxy(upstream, REDIS_URL=redis.url))
@@ -78,7 +82,9 @@ def main() -> None:
             servers.append((" [versus]", stack.enter_context(h.proxy(upstream, source=args.versus)),
                             stack.enter_context(h.proxy(upstream, source=args.versus, REDIS_URL=redis.url,
                                                         CACHE_KEY_PREFIX="versus:"))))
-        targets: dict[str, tuple[str, bytes | None]] = {names[0]: (sim.url + "/bare", None)}
+        targets: dict[str, tuple[str, bytes | None]] = {names[0]: (ceiling.url + "/v1/chat/completions", HIT_BODY),
+                                                        names[1]: (plain.url + "/v1/chat/completions", HIT_BODY),
+                                                        names[2]: (sim.url + "/bare", None)}
         for suffix, mem, red in servers:
             for name, server in ((f"exact hit, memory{suffix}", mem), (f"exact hit, redis{suffix}", red)):
                 url = server.url + "/v1/chat/completions"

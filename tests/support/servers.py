@@ -249,6 +249,10 @@ class SubprocessServer(_Managed):
         assert self._proc is not None
         self._proc.send_signal(signum)
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def wait(self, timeout: float) -> int:
         """The exit code once the process ended by itself (a negative number: killed by that signal)."""
         assert self._proc is not None
