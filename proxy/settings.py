@@ -204,7 +204,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
     Spec("SEMANTIC_THRESHOLD", float_in(0, 1), None,
-         "Cosine similarity a candidate needs to be considered; unset: 0.8 with the verifier (it decides), 0.9 "
+         "Cosine similarity a candidate needs to be considered; unset: 0.85 with the verifier (it decides), 0.9 "
          "without (the guards decide)."),
     Spec("SEMANTIC_VERIFIER", one_of("on", "off"), "on",
          "on: a cross-encoder reads the best candidate with the new prompt and serves it only above "

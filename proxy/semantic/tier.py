@@ -51,7 +51,7 @@ VERIFIED_CHECKS = ("numbers", "names", "negation")
 DEFAULT_VERIFIER_THRESHOLD = 0.99
 #: The cosine a candidate needs to be considered: lower with the verifier (the search casts a wider net and
 #: the verifier decides), higher without it (the guards alone decide). Chosen on bench/verifier's dev split.
-VERIFIED_THRESHOLD = 0.8
+VERIFIED_THRESHOLD = 0.85
 GUARDED_THRESHOLD = 0.9
 GROUP = "semantic"  # the job runner's group of this tier's background upserts
 

@@ -137,7 +137,7 @@ def test_defaults() -> None:
     assert settings.max_body_bytes == 10_000_000
     assert settings.cache_shared is False
     assert settings.semantic_mode == "serve"
-    assert settings.semantic_threshold is None  # 0.8 with the verifier, 0.9 without (proxy.semantic.tier)
+    assert settings.semantic_threshold is None  # 0.85 with the verifier, 0.9 without (proxy.semantic.tier)
     assert settings.semantic_verifier == "on"
     assert settings.allowed_origins == ()
     assert settings.redacted() == DEFAULTS_REDACTED

@@ -31,7 +31,7 @@ def ask(proxy: ProxyServer, text: str, **params: Any) -> Any:
 
 def verified(start_semantic: StartSemantic, **overrides: Any) -> ProxyServer:
     overrides.setdefault("semantic_verifier", "on")
-    overrides.setdefault("semantic_threshold", None)  # the verifier's default: 0.8
+    overrides.setdefault("semantic_threshold", None)  # the verifier's default: 0.85
     return start_semantic(**overrides)
 
 
@@ -42,7 +42,7 @@ def semantic_metrics(proxy: ProxyServer) -> Any:
 def test_the_verifier_serves_a_paraphrase_and_refuses_swapped_roles(start_semantic: StartSemantic,
                                                                      sim: SimulatorServer) -> None:
     proxy = verified(start_semantic)
-    assert tier_of(proxy).selector.threshold == 0.8
+    assert tier_of(proxy).selector.threshold == 0.85
     for stored, _ in (SAME, ROLES):
         assert ask(proxy, stored).headers["x-cache"] == "MISS"
     wait_stored(proxy, 2)
