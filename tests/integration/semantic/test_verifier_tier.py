@@ -32,6 +32,7 @@ def ask(proxy: ProxyServer, text: str, **params: Any) -> Any:
 def verified(start_semantic: StartSemantic, **overrides: Any) -> ProxyServer:
     overrides.setdefault("semantic_verifier", "on")
     overrides.setdefault("semantic_threshold", None)  # the verifier's default: 0.85
+    overrides.setdefault("semantic_verifier_timeout", 30.0)  # a loaded CI box must not turn a hit into a miss
     return start_semantic(**overrides)
 
 

@@ -46,6 +46,7 @@ class StandInVerifier:
 
 
 def verified_tier(store_kind: str, tmp_path: Path, verifier: Any, **options: Any) -> SemanticCache:
+    options.setdefault("verifier_timeout", 30.0)  # only the timeout's own test may depend on it (a busy box)
     embedder = FakeEmbedder({STORED: unit(1, 0, 0, 0), PARAPHRASE: unit(1, 0.3, 0, 0), "far": unit(0, 1, 0, 0)})
     return make_tier(store_kind, tmp_path, embedder, Clock(), threshold=0.85, verifier=verifier, **options)
 
@@ -172,7 +173,7 @@ async def test_an_answer_that_calls_a_tool_is_not_stored(store_kind: str, tmp_pa
 async def test_verification_counts_and_books_each_decision() -> None:
     stats: Counter[str] = Counter()
     verifier = StandInVerifier(score=0.98)
-    verification = Verification(verifier, threshold=0.99, timeout=1.0, stats=stats)
+    verification = Verification(verifier, threshold=0.99, timeout=30.0, stats=stats)
     assert await verification.check("a", "b") == (False, 0.98)
     verifier.value = 0.99
     assert await verification.check("a", "b") == (True, 0.99)  # the threshold itself is accepted
