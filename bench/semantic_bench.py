@@ -3,13 +3,17 @@
     .venv/bin/python -m bench.semantic_bench [--requests 200] [--sizes 10000 100000] [--skip-http]
                                              [--skip-store] [--embedding]
 
-1. **Semantic hit, end to end**: a proxy process (``cachegate serve``, SEMANTIC_MODE=serve, the defaults:
-   model in-process, qdrant-edge under DATA_DIR) in front of the upstream simulator; ``--requests`` prompts
-   are stored, then a paraphrase of each is asked once (every one a semantic hit, every one embedded anew:
-   no two texts repeat). p50/p99 of the whole response as the client sees it.
-2. **Added latency on a miss**: unique prompts through a proxy with the tier off and one with it on; the
-   difference of the p50s is what embedding + search cost a request that misses (the store write happens
-   after the answer is sent).
+1. **Side by side, taking turns** (one client, sequential): three proxy processes of this checkout
+   (``python -m proxy`` with PYTHONPATH here; model in-process, qdrant-edge under DATA_DIR) in front of the
+   upstream simulator: the tier with the verifier (the default), the tier with the guards alone at the same
+   search threshold, and the tier off; and the simulator called directly. ``--requests`` prompts are stored
+   in both tiers, then a paraphrase of each is asked of each in turn: a semantic hit's p50 with and
+   without the verifier (the difference: the verifier per candidate over HTTP), and the paraphrases the
+   verifier refuses (a miss that read one candidate).
+2. **A miss with no candidate**: unique prompts far from every stored one, one to each of the four in
+   turn: the tier's overhead on a miss (on - off), each over calling the upstream directly, and that the
+   verifier read no candidate for them (its per-day book in ``/metrics/semantic``, an exact count).
+   Then the verifier in process, one thread, one candidate a call.
 3. **Lookup at 10k and 100k entries** on the embedded store: synthetic unit vectors with payloads the size
    of real ones, bulk-loaded, indexed (the time to index is reported), then searched within one scope
    holding every entry (the worst case: one app, one system prompt) and within one of 1,000 scopes.
@@ -29,6 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -37,15 +42,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._harness import median, pct, proxy, sequential_ms, simulator  # noqa: E402
+from bench._harness import interleaved_ms, median, pct, proxy, sequential_ms, simulator  # noqa: E402
 from proxy.cache.entry import CachedResponse  # noqa: E402
 from proxy.contracts import SemanticRecord  # noqa: E402
 from proxy.semantic.edge import EdgeBackend  # noqa: E402
+from proxy.semantic.tier import VERIFIED_THRESHOLD  # noqa: E402
+from proxy.semantic.verifier import OnnxVerifier  # noqa: E402
 
 TOPICS = ["password", "invoice", "refund", "shipping", "account", "subscription", "login", "order", "warranty",
           "delivery", "discount", "receipt", "profile", "address", "payment", "upgrade"]
-STORED = "How do I reset the {t} settings for project number {i}?"
-ASKED = "How can I reset the {t} settings of project number {i}?"
+STORED = "How do I reset the {t} settings for project {i}?"
+ASKED = "What are the steps to reset the {t} settings for project {i}?"
 OTHER = "Write a short note about the {t} backlog item {i} for the weekly report."
 
 
@@ -60,43 +67,105 @@ def summary(label: str, values: list[float]) -> str:
 def wait_entries(client: httpx.Client, url: str, count: int, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        stats = client.get(url + "/admin/stats").json()
-        semantic = (stats.get("cache") or {}).get("semantic") or stats.get("semantic") or {}
-        if (semantic.get("entries") or 0) >= count:
+        if (client.get(url + "/metrics/semantic").json().get("entries") or 0) >= count:
             return
         time.sleep(0.1)
     raise TimeoutError(f"{count} semantic entries were not stored within {limit}s")
 
 
+def semantic_metrics(client: httpx.Client, url: str) -> dict[str, Any]:
+    body: dict[str, Any] = client.get(url + "/metrics/semantic").json()
+    return body
+
+
+def verifier_candidates(client: httpx.Client, url: str) -> int:
+    """How many candidates the verifier has read since the proxy started (its per-day book)."""
+    return sum(day["candidates"] for day in (semantic_metrics(client, url).get("verifier") or {}).get("days", []))
+
+
+def post_ms(client: httpx.Client, url: str, payload: bytes) -> tuple[float, str]:
+    """One request's whole-response latency (ms) and what answered it (``semantic``, ``exact`` or ``miss``)."""
+    started = time.perf_counter()
+    response = client.post(url, content=payload, headers={"content-type": "application/json"})
+    elapsed = (time.perf_counter() - started) * 1000
+    response.raise_for_status()
+    return elapsed, response.headers.get("x-cache-tier") or "miss"
+
+
 def http_figures(requests: int) -> None:
-    print("\n## End to end (proxy process, model in-process, qdrant-edge)")
-    stored = [body(STORED.format(t=TOPICS[i % len(TOPICS)], i=i)) for i in range(requests)]
-    asked = [body(ASKED.format(t=TOPICS[i % len(TOPICS)], i=i)) for i in range(requests)]
+    """Three proxy processes of this checkout side by side, one client, sequential, taking turns: the tier
+    with the verifier (the default), the tier with the guards alone at the same search threshold, and the
+    tier off; and the simulator called directly."""
+    print("\n## End to end (proxy processes of this checkout, model in-process, qdrant-edge), taking turns")
     with simulator() as sim:
         upstream = sim.url + "/v1"
-        with proxy(upstream, SEMANTIC_MODE="serve") as on, httpx.Client(timeout=30) as client:
-            url = on.url + "/v1/chat/completions"
-            sequential_ms(client, url, [body(f"warm up {i}") for i in range(20)])
-            sequential_ms(client, url, stored)
-            wait_entries(client, on.url, requests + 20)
-            hits = []
-            for payload in asked:
-                started = time.perf_counter()
-                response = client.post(url, content=payload, headers={"content-type": "application/json"})
-                hits.append((time.perf_counter() - started) * 1000)
-                if response.headers.get("x-cache-tier") != "semantic":
-                    raise RuntimeError(f"expected a semantic hit, got {response.headers.get('x-cache')}")
-            print(summary("semantic hit (whole response)", hits))
-            misses_on = sequential_ms(client, url, [body(OTHER.format(t=t, i=i)) for i, t in
-                                                    enumerate(TOPICS * (requests // len(TOPICS) + 1))][:requests])
-        with proxy(upstream, SEMANTIC_MODE="off") as off, httpx.Client(timeout=30) as client:
-            url = off.url + "/v1/chat/completions"
-            sequential_ms(client, url, [body(f"warm up {i}") for i in range(20)])
-            misses_off = sequential_ms(client, url, [body(OTHER.format(t=t, i=i) + " (off)") for i, t in
-                                                     enumerate(TOPICS * (requests // len(TOPICS) + 1))][:requests])
-    print(summary("miss, semantic tier on", misses_on))
-    print(summary("miss, semantic tier off", misses_off))
-    print(f"{'added latency on a miss (p50 on - off)':<38} {median(misses_on) - median(misses_off):7.2f} ms")
+        with proxy(upstream, source=ROOT, SEMANTIC_MODE="serve") as verified, \
+                proxy(upstream, source=ROOT, SEMANTIC_MODE="serve", SEMANTIC_VERIFIER="off",
+                      SEMANTIC_THRESHOLD=str(VERIFIED_THRESHOLD)) as guarded, \
+                proxy(upstream, source=ROOT, SEMANTIC_MODE="off") as off, httpx.Client(timeout=30) as client:
+            urls = {"verifier": verified.url + "/v1/chat/completions",
+                    "guards only": guarded.url + "/v1/chat/completions",
+                    "tier off": off.url + "/v1/chat/completions", "upstream direct": upstream + "/chat/completions"}
+            for name, url in urls.items():
+                sequential_ms(client, url, [body(f"warm up {name} {i}") for i in range(20)])
+            for name in ("verifier", "guards only"):
+                sequential_ms(client, urls[name], [body(STORED.format(t=TOPICS[i % len(TOPICS)], i=i))
+                                                   for i in range(requests)])
+            wait_entries(client, verified.url, requests + 20)
+            wait_entries(client, guarded.url, requests + 20)
+            # 1. paraphrases of stored prompts: a semantic hit where the verifier accepts (one candidate read)
+            times: dict[str, dict[str, list[float]]] = {"verifier": {}, "guards only": {}}
+            for i in range(requests):
+                payload = body(ASKED.format(t=TOPICS[i % len(TOPICS)], i=i))
+                for name in times:
+                    elapsed, tier = post_ms(client, urls[name], payload)
+                    times[name].setdefault(tier, []).append(elapsed)
+            print(f"paraphrases asked: {requests} per proxy")
+            for name, by_tier in times.items():
+                for tier, values in sorted(by_tier.items()):
+                    label = "semantic hit" if tier == "semantic" else "miss (candidate refused)"
+                    print(summary(f"{name}: {label}", values))
+            hits_v, hits_g = times["verifier"].get("semantic", []), times["guards only"].get("semantic", [])
+            if hits_v and hits_g:
+                print(f"{'verifier per candidate, over HTTP':<38} {median(hits_v) - median(hits_g):7.2f} ms "
+                      "(p50 hit with the verifier - p50 hit with the guards alone)")
+            # 2. prompts with no candidate above the search threshold: what the tier costs every such miss
+            read_before = verifier_candidates(client, verified.url)
+            counter = iter(range(10**9))
+
+            def other() -> bytes:
+                n = next(counter)
+                return body(OTHER.format(t=TOPICS[n % len(TOPICS)], i=n))
+
+            misses = interleaved_ms(client, urls, other, requests, warmup=0)
+            read = verifier_candidates(client, verified.url) - read_before
+    print(f"\nmisses with no candidate, taking turns ({requests} rounds; the verifier read {read} candidates "
+          "for them)")
+    for name, values in misses.items():
+        print(summary(f"miss: {name}", values))
+    direct = median(misses["upstream direct"])
+    overhead = median(misses["verifier"]) - median(misses["tier off"])
+    print(f"{'tier overhead on a miss (on - off)':<38} {overhead:7.2f} ms")
+    print(f"{'proxy over the upstream, tier on':<38} {median(misses['verifier']) - direct:7.2f} ms")
+    print(f"{'proxy over the upstream, tier off':<38} {median(misses['tier off']) - direct:7.2f} ms")
+    print(f"{'verifier on a miss with no candidate':<38} "
+          f"{median(misses['verifier']) - median(misses['guards only']):7.2f} ms (verifier - guards only; noise)")
+    verifier_in_process(requests)
+
+
+def verifier_in_process(requests: int) -> None:
+    """The shipped cross-encoder on one thread (as the tier runs it), one candidate a call."""
+    verifier = OnnxVerifier(threads=1)
+    verifier.load()
+    pairs = [(STORED.format(t=TOPICS[i % len(TOPICS)], i=i), ASKED.format(t=TOPICS[i % len(TOPICS)], i=i))
+             for i in range(requests)]
+    verifier.score(pairs[:10])
+    values = []
+    for pair in pairs:
+        started = time.perf_counter()
+        verifier.score([pair])
+        values.append((time.perf_counter() - started) * 1000)
+    print(summary("verifier per candidate, in process", values))
 
 
 def entry_payload() -> str:

@@ -1,6 +1,17 @@
 """How often the semantic tier answers a paraphrase, and how rarely it answers the wrong question.
 
     .venv/bin/python -m bench.semantic_eval [--threshold T] [--embedding-url URL] [--json out.json]
+    .venv/bin/python -m bench.semantic_eval --splits [bench.verifier.http_eval options]
+    .venv/bin/python -m bench.semantic_eval --splits --offline [bench.verifier.evaluate options]
+
+``--splits`` is the evidence: the held-out **test** split of ``bench/verifier`` (generated look-alike
+prompts by template, PAWS-Wiki and STS-B by source sentence; ``python -m bench.verifier.dataset`` builds
+it) sent through a real proxy's HTTP API at the shipped defaults, each pair in its own namespace, reported
+per family (:mod:`bench.verifier.http_eval`). ``--splits --offline`` scores it offline with raw cosine,
+the guards and the verifier, the rule tuned on dev only, with the trade-off curve
+(:mod:`bench.verifier.evaluate`). What follows below reads ``bench/data/`` only: a regression set, written
+alongside the guards, not evidence of how the tier does on prompts it has never seen; its HTTP run is the
+guards-only tier (``SEMANTIC_VERIFIER=off``) at 0.9.
 
 Reads the labelled pairs in ``bench/data/semantic_pairs.jsonl`` (``a`` is stored, ``b`` is asked; ``kind``
 is ``paraphrase`` — should hit — or a kind of hard negative that must not: ``entity``, ``number``,
@@ -37,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from proxy.semantic import guards, shared_encoder  # noqa: E402
-from proxy.settings import Settings  # noqa: E402
+from proxy.semantic.tier import GUARDED_THRESHOLD  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "semantic_pairs.jsonl"
 MODEL = "gpt-4o-mini"
@@ -98,14 +109,18 @@ def embed_offline(pairs: list[Pair]) -> None:
 # -- the HTTP run -----------------------------------------------------------------------------------
 
 
-def run_http(pairs: list[Pair], threshold: float, embedding_url: str | None) -> dict[str, Any]:
+def run_http(pairs: list[Pair], threshold: float | None, embedding_url: str | None, *, progress: int = 0,
+             **overrides: Any) -> dict[str, Any]:
+    """Each pair through a real proxy (``threshold`` None: the shipped one; ``overrides``: other settings)."""
     from tests.support.proxy import ProxyServer, proxy_settings
     from tests.support.servers import SimulatorServer
 
     with tempfile.TemporaryDirectory(prefix="cachegate-eval-") as tmp, SimulatorServer() as sim:
         settings = proxy_settings(sim.base_url, Path(tmp), semantic_mode="serve", semantic_threshold=threshold,
-                                  embedding_timeout=5.0, **({"embedding_url": embedding_url} if embedding_url else {}))
+                                  embedding_timeout=5.0, **({"embedding_url": embedding_url} if embedding_url else {}),
+                                  **overrides)
         proxy = ProxyServer(settings)
+        proxy.startup_timeout = 120.0  # loads the embedding model and the verifier on a shared machine
         proxy.start()
         tier: Any = proxy.parts.semantic
         started = time.perf_counter()
@@ -124,6 +139,8 @@ def run_http(pairs: list[Pair], threshold: float, embedding_url: str | None) -> 
                     pair.http_hit = second.headers.get("x-cache-tier") == "semantic"
                     similarity = second.headers.get("x-cache-similarity")
                     pair.http_similarity = float(similarity) if similarity else None
+                    if progress and number % progress == 0:
+                        print(f"  {number}/{len(pairs)} pairs, {time.perf_counter() - started:.0f} s", flush=True)
         finally:
             proxy.stop()
         return {"seconds": round(time.perf_counter() - started, 1), "stats": dict(tier.stats),
@@ -267,9 +284,18 @@ def _pct(value: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--splits" in argv and "--offline" in argv:
+        from bench.verifier import evaluate
+
+        return evaluate.main([a for a in argv if a not in ("--splits", "--offline")])
+    if "--splits" in argv:
+        from bench.verifier import http_eval
+
+        return http_eval.main([a for a in argv if a != "--splits"])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threshold", type=float, default=Settings().semantic_threshold,
-                        help="similarity threshold (default: the shipped SEMANTIC_THRESHOLD)")
+    parser.add_argument("--threshold", type=float, default=GUARDED_THRESHOLD,
+                        help="similarity threshold of the guards-only tier this set was written for")
     parser.add_argument("--pairs", type=Path, default=DATA, help="labelled pairs (JSON lines)")
     parser.add_argument("--embedding-url", help="use this embedding service instead of the in-process model")
     parser.add_argument("--offline", action="store_true", help="skip the HTTP run (curve and ablation only)")
@@ -278,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pairs = load(args.pairs)
     embed_offline(pairs)
-    http = None if args.offline else run_http(pairs, args.threshold, args.embedding_url)
+    # the regression set measures the guards (what it was written alongside): the verifier is off here
+    http = None if args.offline else run_http(pairs, args.threshold, args.embedding_url, semantic_verifier="off")
     out = report(pairs, args.threshold, http)
     print_report(out, pairs, args.verbose)
     if args.json:

@@ -42,6 +42,8 @@ DEFAULT_ONNX_MAX_BATCH = 4
 _BF16_MIN_AGREEMENT = 0.999
 _AGREEMENT_PROBES = ["How do I reset my password?", "What is the capital of France?",
                      "Summarise the attached quarterly report in three bullet points for the board. " * 6]
+#: What an int8 ONNX graph must agree with torch float32 to, on the probes, to be used (the product needs 0.99).
+INT8_MIN_AGREEMENT = 0.99
 # Also past the 256-token window, and each alone as well as in one padded batch.
 _ONNX_PROBES = [*_AGREEMENT_PROBES, "A very long customer message that goes on and on about an invoice. " * 30]
 
@@ -84,7 +86,8 @@ class SentenceEncoder:
     def __init__(self, model_path: Path | None = None, *, torch_threads: int | None = None,
                  batch_size: int = 32, precision: str = "auto", name: str = MODEL_NAME,
                  backend: str = "auto", onnx_max_batch: int = DEFAULT_ONNX_MAX_BATCH,
-                 onnx_threads: int | None = None, cache_dir: Path | str | None = None) -> None:
+                 onnx_threads: int | None = None, cache_dir: Path | str | None = None,
+                 onnx_int8: bool = False) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if backend not in BACKENDS:
@@ -101,6 +104,9 @@ class SentenceEncoder:
         self.backend = "torch"  # what actually runs, decided in load(): "torch", "onnx" or "onnx+torch"
         self.onnx_max_batch = onnx_max_batch
         self.onnx_threads = onnx_threads
+        # Internal, no setting: run an int8 copy of the ONNX graph, trusted at cosine >= 0.99 against torch
+        # float32 instead of 0.999 (bench/verifier/latency.py measures what it saves and how well it agrees).
+        self.onnx_int8 = onnx_int8
         self.cache_dir = cache_dir
         self.onnx_error: str | None = None  # why ONNX was asked for and is not used
         self.onnx_exported = False  # the graph was exported by this load (not found in the cache)
@@ -167,7 +173,7 @@ class SentenceEncoder:
             try:
                 session, exported = onnx_backend.load_or_export(self.files, self._transformer,
                                                                 cache_dir=self.cache_dir, threads=self.onnx_threads,
-                                                                reexport=reexport)
+                                                                reexport=reexport, int8=self.onnx_int8)
             except Exception as exc:  # a missing onnxruntime/onnx, a failed export or load: keep torch
                 self._onnx_failed(f"{exc}")
                 return
@@ -175,7 +181,7 @@ class SentenceEncoder:
             agreement = min(_agreement(reference, self._encode_now(_ONNX_PROBES, session)),
                             *(_agreement([vector], self._encode_now([text], session))
                               for text, vector in zip(_ONNX_PROBES, reference, strict=True)))
-            if agreement >= self.onnx_min_agreement:
+            if agreement >= (INT8_MIN_AGREEMENT if self.onnx_int8 else self.onnx_min_agreement):
                 self._onnx, self.onnx_agreement = session, agreement
                 self.backend = "onnx" if self.requested_backend == "onnx" else "onnx+torch"
                 return

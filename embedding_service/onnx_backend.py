@@ -82,9 +82,27 @@ def model_key(files: ModelFiles) -> str:
     return digest.hexdigest()[:20]
 
 
-def cache_path(files: ModelFiles, cache_dir: Path | str | None) -> Path:
+def cache_path(files: ModelFiles, cache_dir: Path | str | None, *, int8: bool = False) -> Path:
     directory = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
-    return directory / f"{files.name}-{model_key(files)}.onnx"
+    return directory / f"{files.name}-{model_key(files)}{'-int8' if int8 else ''}.onnx"
+
+
+def quantize_int8(graph: bytes) -> bytes:
+    """``graph`` with int8 weights for its matrix products (per output channel, activations quantised per
+    call), the embedding tables left in float32: a prototype measured by ``bench/verifier/latency.py``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="cachegate-int8-") as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        model = onnx.load_from_string(graph)
+        if not any(o.domain == "com.microsoft" for o in model.opset_import):  # the fused ops' domain
+            model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+        source.write_bytes(model.SerializeToString())
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Attention"],
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        return onnx.load(str(target)).SerializeToString()
 
 
 def export_transformer(transformer: Any) -> bytes:
@@ -212,16 +230,17 @@ class OnnxTransformer:
 
 
 def load_or_export(files: ModelFiles, transformer: Any, *, cache_dir: Path | str | None,
-                   threads: int | None, reexport: bool = False) -> tuple[OnnxTransformer, bool]:
+                   threads: int | None, reexport: bool = False, int8: bool = False) -> tuple[OnnxTransformer, bool]:
     """A session on the cached graph for ``files``, exporting it from the float32 ``transformer`` first
     when there is none (or ``reexport``). Returns the session and whether it was exported now.
 
     A cached file that does not load is replaced by a fresh export. A cache directory that cannot be
     written only costs the cache: the session is built from the exported bytes in memory.
-    Raises :class:`OnnxUnavailableError` when no session can be had.
+    Raises :class:`OnnxUnavailableError` when no session can be had. ``int8`` quantises the export
+    (:func:`quantize_int8`) and caches it under its own name.
     """
     try:
-        path: Path | None = cache_path(files, cache_dir)
+        path: Path | None = cache_path(files, cache_dir, int8=int8)
     except (OSError, RuntimeError) as exc:  # RuntimeError: expanduser without a home directory
         logger.warning("no cache directory for the ONNX graph (%s); it is exported at every start", exc)
         path = None
@@ -233,6 +252,8 @@ def load_or_export(files: ModelFiles, transformer: Any, *, cache_dir: Path | str
     started = time.perf_counter()
     try:
         graph = export_transformer(transformer)
+        if int8:
+            graph = quantize_int8(graph)
     except Exception as exc:
         raise OnnxUnavailableError(f"exporting {files.name} to ONNX failed: {exc!r}") from exc
     logger.info("exported %s to ONNX in %.1f s", files.name, time.perf_counter() - started)

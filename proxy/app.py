@@ -69,7 +69,10 @@ from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
 from proxy.probe.sql_store import SqlProbeStore
 from proxy.semantic.feedback import FeedbackStore, TenantOf
-from proxy.semantic.tier import SemanticCache
+from proxy.semantic.labels import FILENAME as LABELS_FILE
+from proxy.semantic.labels import FeedbackLabels
+from proxy.semantic.tier import GUARDED_THRESHOLD, VERIFIED_THRESHOLD, SemanticCache
+from proxy.semantic.verifier import Verifier
 from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
 
@@ -103,7 +106,7 @@ class Parts:
 
 def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend: ExactBackend | None = None,
           observer: Observer | None = None, semantic_backend: SemanticBackend | None = None,
-          embedder: Embedder | None = None, probe_clock: Clock | None = None,
+          embedder: Embedder | None = None, verifier: Verifier | None = None, probe_clock: Clock | None = None,
           probe_upstream: Upstream | None = None) -> Parts:
     """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
     kind = registry.store_kind(settings)
@@ -130,7 +133,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                shared=settings.cache_shared, secret=lambda: secret.value,
                                key_headers=settings.cache_key_headers)
     semantic = _semantic_tier(settings, observer=observer, failopen=failopen, jobs=jobs, backend=semantic_backend,
-                              embedder=embedder, tenant_of=lambda headers: parser.tenant(headers)[1].owner,
+                              embedder=embedder, verifier=verifier,
+                              tenant_of=lambda headers: parser.tenant(headers)[1].owner,
                               feedback=registry.FEEDBACK_STORES[kind](settings, redis))
     history = RequestHistory(settings.data_path / HISTORY_FILE) if settings.cache_keep_requests else None
     refresher = Refresher(RefreshPolicy(ahead=settings.cache_refresh_ahead, min_hits=settings.cache_refresh_min_hits,
@@ -216,19 +220,25 @@ def collect_panels(components: Sequence[Component]) -> list[Panel]:
 
 
 def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen, jobs: JobRunner,
-                   backend: SemanticBackend | None, embedder: Embedder | None,
+                   backend: SemanticBackend | None, embedder: Embedder | None, verifier: Verifier | None,
                    tenant_of: TenantOf, feedback: FeedbackStore) -> SemanticCache | None:
     if settings.semantic_mode == "off":
         return None
     from embedding_service.model_files import ModelFiles
 
+    if verifier is None:
+        verifier = registry.VERIFIERS[settings.semantic_verifier](settings)
     return SemanticCache(
         backend=backend or registry.SEMANTIC_STORES[registry.semantic_store_kind(settings)](settings),
         embedder=embedder or registry.EMBEDDERS[registry.embedder_kind(settings)](settings),
         observer=observer, failopen=failopen, jobs=jobs, mode=settings.semantic_mode,
-        threshold=settings.semantic_threshold, embedding_timeout=settings.embedding_timeout,
+        threshold=settings.semantic_threshold if settings.semantic_threshold is not None else (
+            VERIFIED_THRESHOLD if verifier is not None else GUARDED_THRESHOLD),
+        verifier=verifier, verifier_threshold=settings.semantic_verifier_threshold,
+        verifier_timeout=settings.semantic_verifier_timeout, embedding_timeout=settings.embedding_timeout,
         max_tokens=ModelFiles.read().max_tokens, tenant_of=tenant_of, feedback=feedback,
-        feedback_ttl=settings.semantic_feedback_ttl)
+        feedback_ttl=settings.semantic_feedback_ttl,
+        labels=FeedbackLabels(settings.data_path / LABELS_FILE, keep_text=settings.feedback_keep_text))
 
 
 class CachegateApp(Starlette):

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -150,10 +151,12 @@ def databases(settings: Settings) -> list[tuple[str, Schema, bool]]:
     from proxy.cache import disk, history
     from proxy.monitoring import schema as monitoring
     from proxy.probe import schema as probe
+    from proxy.semantic import labels
 
     return [("monitoring", monitoring.SCHEMA, True), ("probe", probe.SCHEMA, True),
             ("exact cache (disk level)", Schema("disk", disk.FILENAME, disk.MIGRATIONS), False),
-            ("cache history (warm from history)", Schema("history", history.FILENAME, history.MIGRATIONS), False)]
+            ("cache history (warm from history)", Schema("history", history.FILENAME, history.MIGRATIONS), False),
+            ("semantic feedback (labelled pairs)", Schema("labels", labels.FILENAME, labels.MIGRATIONS), False)]
 
 
 def _report(settings: Settings) -> list[dict[str, Any]]:
@@ -234,6 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_status_parser = db.add_parser("status", help="list every database's migrations: applied or pending")
     db_status_parser.add_argument("--data-dir", help="the directory to look in [env DATA_DIR]")
     db_status_parser.add_argument("--json", action="store_true", help="print JSON")
+    semantic = commands.add_parser("semantic", help="the semantic tier").add_subparsers(dest="semantic_command",
+                                                                                         required=True)
+    export_parser = semantic.add_parser("export-feedback", help="write the feedback verdicts as labelled pairs "
+                                                                "(JSON lines, bench/verifier's format)")
+    export_parser.add_argument("--data-dir", help="the directory to read [env DATA_DIR]")
+    export_parser.add_argument("--out", help="the file to write (default: standard output)")
     args, rest = parser.parse_known_args(argv)
     if args.command == "probe":
         from proxy.probe.cli import main as probe_main
@@ -247,7 +256,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "db":
         return db_status(args)
+    if args.command == "semantic":
+        return export_feedback(args)
     return serve(args)
+
+
+def export_feedback(args: argparse.Namespace) -> int:
+    """``cachegate semantic export-feedback``: every verdict as a labelled pair, one JSON object a line."""
+    from proxy.semantic.labels import FILENAME, export
+
+    data_dir = Path(args.data_dir or os.environ.get("DATA_DIR") or Settings().data_dir)
+    lines = [json.dumps(pair, ensure_ascii=False) for pair in export(data_dir / FILENAME)]
+    text = "".join(line + "\n" for line in lines)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(lines)} labelled pairs -> {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from proxy.platform.redis_url import RedisTarget, parse_redis_url
 from proxy.platform.sql import Schema, SqlDatabase
 from proxy.platform.sqlite import Database
 from proxy.semantic.feedback import FeedbackStore, MemoryFeedbackStore, RedisFeedbackStore
+from proxy.semantic.verifier import OnnxVerifier, Verifier
 from proxy.settings import Settings
 
 
@@ -175,6 +176,13 @@ def _local_embedder(settings: Settings) -> Embedder:
 
     return LocalEmbedder(shared_encoder(), window_ms=LOCAL_BATCH_WINDOW_MS)
 
+
+def _onnx_verifier(settings: Settings) -> Verifier:
+    return OnnxVerifier(threads=1)  # one thread: a verification is one short pair, the loop runs beside it
+
+
+#: SEMANTIC_VERIFIER: the cross-encoder on ONNX Runtime, or none (the guards alone decide)
+VERIFIERS: dict[str, Callable[[Settings], Verifier | None]] = {"on": _onnx_verifier, "off": lambda _: None}
 
 SEMANTIC_STORES: dict[str, Callable[[Settings], SemanticBackend]] = {"qdrant": _qdrant, "qdrant-edge": _edge}
 EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {"http": _http_embedder, "in-process": _local_embedder}

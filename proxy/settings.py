@@ -211,8 +211,19 @@ SPECS: tuple[Spec, ...] = (
     # -- semantic tier
     Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
-    Spec("SEMANTIC_THRESHOLD", float_in(0, 1), 0.9,
-         "Cosine similarity a semantic match needs (0.9: measured by bench/semantic_eval.py; guards apply too)."),
+    Spec("SEMANTIC_THRESHOLD", float_in(0, 1), None,
+         "Cosine similarity a candidate needs to be considered; unset: 0.85 with the verifier (it decides), 0.9 "
+         "without (the guards decide)."),
+    Spec("SEMANTIC_VERIFIER", one_of("on", "off"), "on",
+         "on: a cross-encoder reads the best candidate with the new prompt and serves it only above "
+         "SEMANTIC_VERIFIER_THRESHOLD (fails closed); off: the cosine threshold and every guard decide."),
+    Spec("SEMANTIC_VERIFIER_THRESHOLD", float_in(0, 1), None,
+         "The verifier score a candidate needs; unset: the one the shipped model was tuned to."),
+    Spec("SEMANTIC_VERIFIER_TIMEOUT", float_in(0, low_open=True), 0.25,
+         "Seconds the verifier may take for a candidate before it counts as refused (a miss)."),
+    Spec("FEEDBACK_KEEP_TEXT", parse_bool, False,
+         "Keep the two prompts of every semantic feedback verdict in DATA_DIR/semantic-feedback.sqlite3, to export "
+         "and retrain on (cachegate semantic export-feedback); false: only their hashes."),
     Spec("SEMANTIC_FEEDBACK_TTL", int_in(1, 31_536_000), 86_400,
          "Seconds a semantic hit can be given feedback (remembered in Redis with REDIS_URL, so on any replica)."),
     Spec("EMBEDDING_URL", _http, None, "Embedding service; unset: embed in-process."),
@@ -332,7 +343,11 @@ class Settings:
     database_url: str | None = None
     database_timeout: float = 5.0
     semantic_mode: str = "serve"
-    semantic_threshold: float = 0.9
+    semantic_threshold: float | None = None
+    semantic_verifier: str = "on"
+    semantic_verifier_threshold: float | None = None
+    semantic_verifier_timeout: float = 0.25
+    feedback_keep_text: bool = False
     semantic_feedback_ttl: int = 86_400
     embedding_url: str | None = None
     embedding_timeout: float = 0.5

@@ -35,6 +35,7 @@ from proxy.errors import BackendError, BadRequestError, NotFoundError
 from proxy.http.params import check_names
 from proxy.platform.failopen import FailOpen
 from proxy.platform.redis import RedisHome
+from proxy.semantic.labels import FeedbackLabels
 from proxy.semantic.prompts import block_key
 
 logger = logging.getLogger("cachegate.semantic")
@@ -61,6 +62,8 @@ class Served:
     asked_hash: str
     stored_hash: str
     tenant: str | None = None  # the owner of the request that was answered (None: not told, not checked)
+    asked_text: str | None = None  # the prompts, only with FEEDBACK_KEEP_TEXT (for the labelled pairs)
+    stored_text: str | None = None
 
 
 class FeedbackStore(Protocol):
@@ -149,12 +152,13 @@ class RedisFeedbackStore:
 class FeedbackBook:
     def __init__(self, backend: SemanticBackend, *, blocks: set[str], failopen: FailOpen, stats: Counter[str],
                  spawn: Spawn, store: FeedbackStore | None = None, remember: float = REMEMBER,
-                 tenant_of: TenantOf | None = None, memory: int = MEMORY) -> None:
+                 tenant_of: TenantOf | None = None, memory: int = MEMORY, labels: FeedbackLabels | None = None) -> None:
         self.backend = backend
         self.blocks = blocks  # shared with the selector: a block added here refuses the pair at once
         self.store: FeedbackStore = store or MemoryFeedbackStore(memory=memory)
         self.remember = remember
         self.tenant_of = tenant_of
+        self.labels = labels  # every verdict kept as a labelled pair (None: not kept)
         self._failopen = failopen
         self._stats = stats
         self._spawn = spawn
@@ -204,6 +208,7 @@ class FeedbackBook:
         if served is None or (served.tenant is not None and served.tenant != tenant):
             raise NotFoundError(f"No semantic hit with request id {request_id!r} is remembered (semantic hits "
                                 f"are, for {self.remember:g} s).", param="request_id", code="unknown_request_id")
+        await self._label(verdict, served)
         if verdict == "right":
             self._stats["feedback_right"] += 1
             return {"request_id": request_id, "verdict": verdict, "evicted": False}
@@ -217,6 +222,20 @@ class FeedbackBook:
                     served.point_id)
         return {"request_id": request_id, "verdict": verdict, "evicted": bool(evicted),
                 "point_id": served.point_id, "blocked": True}
+
+    @property
+    def keeps_text(self) -> bool:
+        return self.labels is not None and self.labels.keep_text
+
+    async def _label(self, verdict: str, served: Served) -> None:
+        if self.labels is None:
+            return
+        try:
+            await self.labels.record(verdict, scope=served.scope, stored_hash=served.stored_hash,
+                                     asked_hash=served.asked_hash, stored_text=served.stored_text,
+                                     asked_text=served.asked_text)
+        except Exception:  # the verdict still counts; only its row for retraining is lost
+            logger.exception("feedback: the labelled pair could not be written")
 
     async def endpoint(self, request: Request) -> JSONResponse:
         try:

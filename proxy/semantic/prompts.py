@@ -31,8 +31,11 @@ def block_key(scope: str, first: str, second: str) -> str:
 
 def semantic_text(body: Mapping[str, Any]) -> str | None:
     """The text the tier embeds — the last user turn — or ``None`` when the request must skip the tier:
-    the conversation carries tool calls or tool results, the last turn is not the user's, or the user's
-    turn holds anything but text (images, audio, files)."""
+    it declares tools or functions (a tool call built for one wording is not an answer to another), the
+    conversation carries tool calls or tool results, the last turn is not the user's, or the user's turn
+    holds anything but text (images, audio, files)."""
+    if body.get("tools") or body.get("functions"):
+        return None
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return None

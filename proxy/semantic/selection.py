@@ -18,8 +18,9 @@ logger = logging.getLogger("cachegate.semantic")
 
 class Selector:
     def __init__(self, *, threshold: float, substitution_similarity: float, blocks: set[str],
-                 stats: Counter[str]) -> None:
+                 stats: Counter[str], checks: tuple[str, ...] = guards.GUARDS) -> None:
         self.threshold = threshold
+        self.checks = checks  # with the verifier behind, only the cheap guards it is weakest at stay here
         self.substitution_similarity = substitution_similarity
         self.blocks = blocks  # pairs feedback said must never match again (shared with the feedback book)
         self.stats = stats
@@ -37,7 +38,7 @@ class Selector:
             if block_key(str(payload.get("scope", "")), asked, str(payload.get("text_hash", ""))) in self.blocks:
                 self.stats["refused_feedback"] += 1
                 continue
-            refused = guards.refusal(stored_text, text, match.score,
+            refused = guards.refusal(stored_text, text, match.score, self.checks,
                                      substitution_similarity=self.substitution_similarity)
             if refused is not None:
                 self.stats[f"refused_{refused}"] += 1
@@ -45,10 +46,18 @@ class Selector:
                              clip(text), match.score)
                 continue
             entry = decode_entry(payload.get("entry"))
-            if entry is None or entry.expired(now):
-                continue
+            if entry is None or entry.expired(now) or calls_tools(entry):
+                continue  # a tool call built for one wording is not an answer to another
             return match, entry
         return None
+
+
+def calls_tools(entry: CachedResponse) -> bool:
+    """The answer calls a tool (or a legacy function): never given to another wording."""
+    choices = entry.completion.get("choices")
+    return isinstance(choices, list) and any(
+        isinstance(choice, dict) and isinstance(choice.get("message"), dict)
+        and (choice["message"].get("tool_calls") or choice["message"].get("function_call")) for choice in choices)
 
 
 def encode_entry(entry: CachedResponse) -> str:

@@ -25,18 +25,19 @@ PANEL = Panel("semantic", "Semantic tier", "semantic", ROUTE, order=65)
 COUNT_TIMEOUT = 2.0
 #: the counters reported as they are (zero when never counted)
 COUNTERS = ("lookups", "hits", "shadow_hits", "misses", "skipped", "errors", "stored", "store_errors",
-            "expired_removed", "feedback_right", "feedback_wrong")
+            "expired_removed", "feedback_right", "feedback_wrong", "verifier_errors")
 REFUSED = "refused_"
 
 
 class SemanticStats:
     def __init__(self, stats: Counter[str], *, count: Callable[[], Awaitable[int]], mode: str, threshold: float,
-                 ready: Callable[[], bool]) -> None:
+                 ready: Callable[[], bool], verifier: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
         self.stats = stats  # the tier's counters, shared with its parts
         self.count = count
         self.mode = mode
         self.threshold = threshold
         self.ready = ready
+        self.verifier = verifier  # the verifier's name, threshold and per-day scores (None: it is off)
 
     def route(self) -> RouteSpec:
         return route(ROUTE, self.endpoint, guard=Guard.MONITOR)
@@ -58,5 +59,6 @@ class SemanticStats:
 
     async def endpoint(self, request: Request) -> JSONResponse:
         return JSONResponse({"mode": self.mode, "ready": self.ready(), "threshold": self.threshold,
-                             "entries": await self.entries(), **self.counters(), "timestamp": time.time()},
+                             "entries": await self.entries(), **self.counters(), "verifier": self.verifier(),
+                             "timestamp": time.time()},
                             headers={"cache-control": "no-store"})

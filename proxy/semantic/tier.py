@@ -16,6 +16,7 @@ request goes on to the upstream as if the tier were not there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -32,16 +33,26 @@ from proxy.platform.failopen import FailOpen
 from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
 from proxy.semantic.feedback import REMEMBER, FeedbackBook, FeedbackStore, Served, TenantOf
+from proxy.semantic.labels import FeedbackLabels
 from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
-from proxy.semantic.selection import Selector, encode_entry
+from proxy.semantic.selection import Selector, calls_tools, encode_entry
 from proxy.semantic.stats import PANEL as STATS_PANEL
 from proxy.semantic.stats import SemanticStats
 from proxy.semantic.upkeep import EMBEDDING, INTERVAL, STORE, Upkeep
 from proxy.semantic.vectors import Vectors
+from proxy.semantic.verification import Verification
+from proxy.semantic.verifier import Verifier
 
 logger = logging.getLogger("cachegate.semantic")
 
 MODES = ("serve", "shadow")
+#: The guards that stay in front of the verifier, and the verifier threshold when the model says none.
+VERIFIED_CHECKS = ("numbers", "names", "negation")
+DEFAULT_VERIFIER_THRESHOLD = 0.99
+#: The cosine a candidate needs to be considered: lower with the verifier (the search casts a wider net and
+#: the verifier decides), higher without it (the guards alone decide). Chosen on bench/verifier's dev split.
+VERIFIED_THRESHOLD = 0.85
+GUARDED_THRESHOLD = 0.9
 GROUP = "semantic"  # the job runner's group of this tier's background upserts
 
 __all__ = ["SemanticCache", "semantic_text"]
@@ -55,7 +66,10 @@ class SemanticCache:
                  max_tokens: int = 256, candidates: int = 5, maintenance_interval: float = INTERVAL,
                  feedback: FeedbackStore | None = None, feedback_ttl: float = REMEMBER, vector_cache: int = 4096,
                  substitution_similarity: float = guards.SUBSTITUTION_SIMILARITY,
-                 clock: Callable[[], float] = time.time, tenant_of: TenantOf | None = None) -> None:
+                 clock: Callable[[], float] = time.time, tenant_of: TenantOf | None = None,
+                 verifier: Verifier | None = None, verifier_threshold: float | None = None,
+                 verifier_timeout: float = 0.25, checks: tuple[str, ...] | None = None,
+                 labels: FeedbackLabels | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.backend = backend
@@ -76,13 +90,21 @@ class SemanticCache:
         blocks: set[str] = set()
         self.vectors = Vectors(embedder, timeout=embedding_timeout, observer=observer, failopen=failopen,
                                stats=self.stats, cache_size=vector_cache)
+        # With the verifier, the search casts a wider net and only the cheap guards it is weakest at stay in
+        # front of it (numbers, names, negation: bench/verifier's tuning); without it, every guard.
+        if checks is None:
+            checks = VERIFIED_CHECKS if verifier is not None else guards.GUARDS
         self.selector = Selector(threshold=threshold, substitution_similarity=substitution_similarity, blocks=blocks,
-                                 stats=self.stats)
+                                 stats=self.stats, checks=checks)
+        self._verifier_threshold = verifier_threshold  # None: the one the model was tuned to (read at start)
+        self.verification = (Verification(verifier, threshold=verifier_threshold if verifier_threshold is not None
+                                          else DEFAULT_VERIFIER_THRESHOLD, timeout=verifier_timeout, stats=self.stats)
+                             if verifier is not None else None)
         self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, store=feedback,
-                                 spawn=jobs.spawn, remember=feedback_ttl, tenant_of=tenant_of)
+                                 spawn=jobs.spawn, remember=feedback_ttl, tenant_of=tenant_of, labels=labels)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
         self.report = SemanticStats(self.stats, count=self.count, mode=mode, threshold=threshold,
-                                    ready=lambda: self.ready)
+                                    ready=lambda: self.ready, verifier=self._verifier_report)
 
     @property
     def ready(self) -> bool:
@@ -101,9 +123,33 @@ class SemanticCache:
 
     async def start(self) -> None:
         await self.upkeep.open()
+        if self.book.labels is not None:
+            try:
+                await self.book.labels.open()
+            except Exception:  # verdicts still work; their rows for retraining are not kept
+                logger.exception("the semantic feedback file cannot be opened")
+                self.book.labels = None
+        verification = self.verification
+        if verification is not None:
+            try:  # loaded now, not on the first candidate; a verifier that cannot load refuses every candidate
+                await asyncio.to_thread(verification.verifier.load)
+                if self._verifier_threshold is None:
+                    verification.threshold = verification.verifier.threshold
+            except Exception as exc:
+                self._failopen.failed("verifier", exc)
+
+    def _verifier_report(self) -> dict[str, Any] | None:
+        verification = self.verification
+        if verification is None:
+            return None
+        return {"name": verification.verifier.name, "threshold": verification.threshold,
+                "timeout": verification.timeout, "checks_in_front": list(self.selector.checks),
+                "days": verification.days.report()}
 
     async def stop(self) -> None:
         await self.flush(timeout=5.0)
+        if self.book.labels is not None:
+            await self.book.labels.close()
         await self.upkeep.close()
 
     async def maintain(self) -> None:
@@ -143,18 +189,30 @@ class SemanticCache:
             self._observer.cache_lookup("semantic", "miss", time.perf_counter() - started)
             return probe
         match, entry = chosen
+        stored_text = str(match.payload.get("text", ""))
+        verified: float | None = None
+        if self.verification is not None:
+            accepted, verified = await self.verification.check(stored_text, text)
+            if not accepted:  # refused, or the verifier failed: a miss (fail closed)
+                self.stats["misses"] += 1
+                self._observer.cache_lookup("semantic", "miss", time.perf_counter() - started)
+                return probe
         probe.similarity, probe.point_id = match.score, match.id
         if self.mode == "shadow":
             probe.shadow_hit = True
             self.stats["shadow_hits"] += 1
-            logger.info("shadow hit (similarity %.4f, request %s): %r would be answered with the answer to %r",
-                        match.score, request_id, clip(text), clip(str(match.payload.get("text", ""))))
+            logger.info("shadow hit (similarity %.4f, verifier %s, request %s): %r would be answered with the "
+                        "answer to %r", match.score, "off" if verified is None else f"{verified:.3f}", request_id,
+                        clip(text), clip(stored_text))
             self._observer.cache_lookup("semantic", "shadow_hit", time.perf_counter() - started)
             return probe
         probe.entry = entry
         self.stats["hits"] += 1
+        keep = self.book.keeps_text
         await self.book.served(request_id, Served(match.id, scope, text_hash(text),
-                                                  str(match.payload.get("text_hash", "")), tenant))
+                                                  str(match.payload.get("text_hash", "")), tenant,
+                                                  asked_text=text if keep else None,
+                                                  stored_text=stored_text if keep else None))
         self._observer.cache_lookup("semantic", "hit", time.perf_counter() - started)
         return probe
 
@@ -170,8 +228,12 @@ class SemanticCache:
     # -- storing --------------------------------------------------------------------------------------
 
     def remember(self, probe: SemanticProbe, entry: CachedResponse, *, namespace: str) -> None:
-        """Store ``entry`` for the probed prompt, in the background."""
+        """Store ``entry`` for the probed prompt, in the background (not an answer that calls a tool: it was
+        built for this wording)."""
         if probe.vector is None or probe.scope is None or probe.text is None or not self.ready:
+            return
+        if calls_tools(entry):
+            self.stats["skipped_tool_answers"] += 1
             return
         record = SemanticRecord(
             id=point_id(probe.scope, probe.text),

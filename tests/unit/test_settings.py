@@ -67,7 +67,11 @@ DEFAULTS_REDACTED = {
     "DATABASE_URL": None,
     "DATABASE_TIMEOUT": 5.0,
     "SEMANTIC_MODE": "serve",
-    "SEMANTIC_THRESHOLD": 0.9,
+    "SEMANTIC_THRESHOLD": None,
+    "SEMANTIC_VERIFIER": "on",
+    "SEMANTIC_VERIFIER_THRESHOLD": None,
+    "SEMANTIC_VERIFIER_TIMEOUT": 0.25,
+    "FEEDBACK_KEEP_TEXT": False,
     "SEMANTIC_FEEDBACK_TTL": 86_400,
     "EMBEDDING_URL": None,
     "EMBEDDING_TIMEOUT": 0.5,
@@ -136,7 +140,8 @@ def test_defaults() -> None:
     assert settings.max_body_bytes == 10_000_000
     assert settings.cache_shared is False
     assert settings.semantic_mode == "serve"
-    assert settings.semantic_threshold == 0.9
+    assert settings.semantic_threshold is None  # 0.85 with the verifier, 0.9 without (proxy.semantic.tier)
+    assert settings.semantic_verifier == "on"
     assert settings.allowed_origins == ()
     assert settings.redacted() == DEFAULTS_REDACTED
 

@@ -67,7 +67,8 @@ def chat_status(proxy: ProxyServer, n: int) -> int:
 def test_feedback_reaches_the_replica_that_did_not_serve_the_hit(start_proxy: Any, redis_store: Any, backend: str,
                                                                   embedding_service: ServerThread,
                                                                   tmp_path: Path) -> None:
-    semantic = {"semantic_mode": "serve", "embedding_url": embedding_service.url, "embedding_timeout": 5.0}
+    semantic = {"semantic_mode": "serve", "embedding_url": embedding_service.url, "embedding_timeout": 5.0,
+                "semantic_verifier": "off", "semantic_threshold": 0.9}  # about feedback: the guards alone decide
     a, b = replicas(start_proxy, redis_store, tmp_path, **semantic)
     system = {"role": "system", "content": "Answer briefly."}
     a.client().chat.completions.create(model="gpt-4o-mini", messages=[

@@ -30,17 +30,20 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def start_semantic(start_proxy: Callable[..., ProxyServer], embedding_service: ServerThread,
                    store_kind: str) -> StartSemantic:
-    """Start a proxy with the semantic tier on (serve), embedding over HTTP, on the parametrised store."""
+    """Start a proxy with the semantic tier on (serve), embedding over HTTP, on the parametrised store; the
+    guards alone decide (the verifier's path has tests of its own: test_verifier_tier.py)."""
 
     def start(**overrides: Any) -> ProxyServer:
         overrides.setdefault("semantic_mode", "serve")
         overrides.setdefault("semantic_threshold", 0.9)
+        overrides.setdefault("semantic_verifier", "off")
         overrides.setdefault("embedding_url", embedding_service.url)
         overrides.setdefault("embedding_timeout", 5.0)  # a loaded 2-core CI box; the fail-open test uses its own
+        app_kwargs = dict(overrides.pop("app_kwargs", {}))
         if store_kind == "qdrant":
             client = AsyncQdrantClient(location=":memory:")
-            overrides.setdefault("app_kwargs", {"semantic_backend": QdrantBackend(client=client, timeout=5.0)})
-        return start_proxy(**overrides)
+            app_kwargs.setdefault("semantic_backend", QdrantBackend(client=client, timeout=5.0))
+        return start_proxy(**overrides, app_kwargs=app_kwargs)
 
     return start
 

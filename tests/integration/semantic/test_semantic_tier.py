@@ -19,6 +19,9 @@ MODEL = "gpt-4o-mini"
 SYSTEM = {"role": "system", "content": "Be brief."}
 STORED = "What is the capital of France?"
 PARAPHRASE = "Which city is the capital of France?"
+#: the tests that start their own proxy are about the embedding and the store: the guards alone decide, as
+#: with ``start_semantic`` (the verifier has tests of its own: test_verifier_tier.py)
+GUARDS_ONLY: dict[str, Any] = {"semantic_verifier": "off", "semantic_threshold": 0.9}
 
 
 def messages(text: str, history: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
@@ -217,7 +220,7 @@ def test_the_embedding_service_going_away_fails_open(start_proxy: Any, sim: Simu
                                                      loaded_encoder: Any) -> None:
     service = start_embedding_service()
     try:
-        proxy = start_proxy(semantic_mode="serve", embedding_url=service.url, embedding_timeout=2.0)
+        proxy = start_proxy(semantic_mode="serve", embedding_url=service.url, embedding_timeout=2.0, **GUARDS_ONLY)
         store(proxy)
         assert ask(proxy, PARAPHRASE).headers["x-cache-tier"] == "semantic"
     finally:
@@ -233,7 +236,7 @@ def test_the_embedding_service_going_away_fails_open(start_proxy: Any, sim: Simu
 
 def test_the_default_embeds_in_process_and_stores_under_data_dir(start_proxy: Any, sim: SimulatorServer,
                                                                  loaded_encoder: Any) -> None:
-    proxy = start_proxy(semantic_mode="serve")
+    proxy = start_proxy(semantic_mode="serve", **GUARDS_ONLY)
     store(proxy)
     assert ask(proxy, PARAPHRASE).headers["x-cache-tier"] == "semantic"
     services = httpx.get(proxy.url + "/health").json()["services"]

@@ -62,6 +62,13 @@ def test_the_cache_name_follows_the_model_files(tmp_path: Path) -> None:
     assert onnx_backend.cache_path(files, tmp_path / "cache") != moved_on
 
 
+def test_the_int8_graph_is_cached_under_its_own_name(tmp_path: Path) -> None:
+    files = fake_model(tmp_path / "model")
+    float32 = onnx_backend.cache_path(files, tmp_path / "cache")
+    int8 = onnx_backend.cache_path(files, tmp_path / "cache", int8=True)
+    assert int8 == float32.with_name(float32.stem + "-int8.onnx")
+
+
 def test_the_default_cache_is_under_the_home_directory(tmp_path: Path) -> None:
     path = onnx_backend.cache_path(fake_model(tmp_path / "model"), None)
     assert path.parent == Path.home() / ".cache" / "cachegate" / "onnx"

@@ -39,8 +39,9 @@ def test_every_counter_and_the_refusals_by_guard() -> None:
     assert isinstance(body.pop("timestamp"), float)
     assert body == {"mode": "serve", "ready": True, "threshold": 0.9, "entries": 7, "lookups": 10, "hits": 3,
                     "shadow_hits": 1, "misses": 4, "skipped": 0, "errors": 0, "stored": 4, "store_errors": 0,
-                    "expired_removed": 0, "feedback_right": 0, "feedback_wrong": 0, "refusals": 5,
-                    "refused": {"feedback": 2, "numbers": 2, "negation": 1}}  # largest first, then by name
+                    "expired_removed": 0, "feedback_right": 0, "feedback_wrong": 0, "verifier_errors": 0,
+                    "refusals": 5, "refused": {"feedback": 2, "numbers": 2, "negation": 1},
+                    "verifier": None}  # refusals largest first, then by name
     assert list(body["refused"]) == ["feedback", "numbers", "negation"]
 
 

@@ -171,6 +171,8 @@ async def test_shadow_mode_counts_but_never_serves(store_kind: str, tmp_path: Pa
     {"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Sure"}]},
     body("word " * 300),
     body("   "),
+    body("weather?", tools=[{"type": "function", "function": {"name": "weather", "parameters": {}}}]),
+    body("weather?", functions=[{"name": "weather", "parameters": {}}]),
 ])
 async def test_requests_the_model_cannot_see_whole_skip_the_tier(tier: SemanticCache,
                                                                   request_body: dict[str, Any]) -> None:
