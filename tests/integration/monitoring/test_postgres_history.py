@@ -154,7 +154,7 @@ def test_a_database_that_hangs_under_load_neither_fails_nor_slows_a_request(
             longest = max(longest, time.monotonic() - started)
             statuses.append(raw.http_response.status_code)
         assert statuses == [200] * 30  # not one request failed
-        assert longest < min(database_timeout * 5, WAIT)  # generous: no request waited out a database call
+        assert longest < WAIT  # generous; a request that awaited the database would take HUNG_TIMEOUT (waiting)
         proxy.parts.telemetry.observer.fold()
         hung = wait_for(lambda: history(proxy), lambda h: h["status"] == "degraded" and h["pending"] == 30, WAIT)
         assert (hung["status"], hung["written"], hung["pending"], hung["dropped"]) == ("degraded", 5, 30, 0)
