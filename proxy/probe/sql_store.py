@@ -146,10 +146,25 @@ class SqlProbeStore:
             params.append(limit)
         return [_verdict(row) for row in await self._read(sql, params)]
 
+    async def _models(self) -> list[str]:
+        """The models with verdicts: one index seek each (a skip scan of ``verdicts_model_ts``), not a scan."""
+        rows = await self._read("""
+            WITH RECURSIVE seen(model) AS (
+                SELECT MIN(model) FROM verdicts
+                UNION ALL SELECT (SELECT MIN(model) FROM verdicts WHERE model > seen.model) FROM seen
+                WHERE seen.model IS NOT NULL)
+            SELECT model FROM seen WHERE model IS NOT NULL""")
+        return [model for (model,) in rows]
+
     async def recent_verdicts(self, per_model: int) -> dict[str, list[VerdictRow]]:
-        rows = await self._read(
-            f"SELECT {_V} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY model ORDER BY ts DESC, id DESC) AS n "
-            "FROM verdicts) AS ranked WHERE n <= ? ORDER BY model, ts, id", (per_model,))
+        # each model's newest, read backwards along its index: a window over every verdict sorted them all
+        models = await self._models()
+        if not models:
+            return {}
+        newest = " UNION ALL ".join(f"SELECT * FROM (SELECT {_V}, id FROM verdicts WHERE model = ? "
+                                    "ORDER BY ts DESC, id DESC LIMIT ?) AS newest" for _ in models)
+        params = [value for model in models for value in (model, per_model)]
+        rows = await self._read(f"SELECT {_V} FROM ({newest}) AS recent ORDER BY model, ts, id", params)
         out: dict[str, list[VerdictRow]] = {}
         for row in rows:
             verdict = _verdict(row)
@@ -157,12 +172,14 @@ class SqlProbeStore:
         return out
 
     async def streaks(self) -> dict[str, float]:
-        # the first verdict after the last one that differs from the model's latest
+        # the first verdict after the last one that differs from the model's latest; MATERIALIZED: else SQLite
+        # evaluates ``broken`` again for each verdict of the LEFT JOIN (760 ms at 5,760 verdicts)
         rows = await self._read("""
-            WITH latest AS (SELECT model, verdict FROM verdicts WHERE id IN (SELECT MAX(id) FROM verdicts
-                                                                              GROUP BY model)),
-                 broken AS (SELECT v.model, MAX(v.id) AS id FROM verdicts v JOIN latest l ON v.model = l.model
-                            WHERE v.verdict != l.verdict GROUP BY v.model)
+            WITH latest AS MATERIALIZED (SELECT model, verdict FROM verdicts
+                                         WHERE id IN (SELECT MAX(id) FROM verdicts GROUP BY model)),
+                 broken AS MATERIALIZED (SELECT v.model, MAX(v.id) AS id FROM verdicts v
+                                         JOIN latest l ON v.model = l.model
+                                         WHERE v.verdict != l.verdict GROUP BY v.model)
             SELECT v.model, MIN(v.ts) FROM verdicts v LEFT JOIN broken b ON v.model = b.model
             WHERE b.id IS NULL OR v.id > b.id GROUP BY v.model""")
         return {model: ts for model, ts in rows}
