@@ -23,6 +23,14 @@ _VERDICT_COLUMNS = ("ts", "started_at", "cycle_id", "run_id", "model", "verdict"
 _CYCLE_COLUMNS = ("id", "replica", "trigger", "started_at", "finished_at", "status", "reason", "planned", "probed",
                   "requests", "tokens", "cost_usd")
 _V = ", ".join(_VERDICT_COLUMNS)
+#: the models with verdicts, as the table ``seen``, found by a skip scan (one index seek per model): the latest
+#: verdict, streak and success of each are then a few steps of ``verdicts_model_id`` or ``verdicts_model_ts`` each
+_SEEN = """WITH RECURSIVE seen(model) AS (
+               SELECT MIN(model) FROM verdicts
+               UNION ALL SELECT (SELECT MIN(model) FROM verdicts WHERE model > seen.model) FROM seen
+               WHERE seen.model IS NOT NULL)"""
+_LATEST_IDS = ("SELECT (SELECT MAX(id) FROM verdicts AS w WHERE w.model = seen.model) FROM seen "
+               "WHERE seen.model IS NOT NULL")
 _R = ", ".join(COLUMNS)
 
 
@@ -133,8 +141,7 @@ class SqlProbeStore:
         return counts[0] if counts else 0
 
     async def latest_verdicts(self) -> list[VerdictRow]:
-        rows = await self._read(f"SELECT {_V} FROM verdicts WHERE id IN (SELECT MAX(id) FROM verdicts GROUP BY model) "
-                                "ORDER BY model")
+        rows = await self._read(f"{_SEEN} SELECT {_V} FROM verdicts WHERE id IN ({_LATEST_IDS}) ORDER BY model")
         return [_verdict(row) for row in rows]
 
     async def verdicts(self, *, model: str | None = None, since: float | None = None, until: float | None = None,
@@ -147,14 +154,8 @@ class SqlProbeStore:
         return [_verdict(row) for row in await self._read(sql, params)]
 
     async def _models(self) -> list[str]:
-        """The models with verdicts: one index seek each (a skip scan of ``verdicts_model_ts``), not a scan."""
-        rows = await self._read("""
-            WITH RECURSIVE seen(model) AS (
-                SELECT MIN(model) FROM verdicts
-                UNION ALL SELECT (SELECT MIN(model) FROM verdicts WHERE model > seen.model) FROM seen
-                WHERE seen.model IS NOT NULL)
-            SELECT model FROM seen WHERE model IS NOT NULL""")
-        return [model for (model,) in rows]
+        """The models with verdicts: one index seek each (a skip scan of ``verdicts_model_id``), not a scan."""
+        return [model for (model,) in await self._read(f"{_SEEN} SELECT model FROM seen WHERE model IS NOT NULL")]
 
     async def recent_verdicts(self, per_model: int) -> dict[str, list[VerdictRow]]:
         # each model's newest, read backwards along its index: a window over every verdict sorted them all
@@ -172,21 +173,23 @@ class SqlProbeStore:
         return out
 
     async def streaks(self) -> dict[str, float]:
-        # the first verdict after the last one that differs from the model's latest; MATERIALIZED: else SQLite
-        # evaluates ``broken`` again for each verdict of the LEFT JOIN (760 ms at 5,760 verdicts)
-        rows = await self._read("""
-            WITH latest AS MATERIALIZED (SELECT model, verdict FROM verdicts
-                                         WHERE id IN (SELECT MAX(id) FROM verdicts GROUP BY model)),
-                 broken AS MATERIALIZED (SELECT v.model, MAX(v.id) AS id FROM verdicts v
-                                         JOIN latest l ON v.model = l.model
-                                         WHERE v.verdict != l.verdict GROUP BY v.model)
-            SELECT v.model, MIN(v.ts) FROM verdicts v LEFT JOIN broken b ON v.model = b.model
-            WHERE b.id IS NULL OR v.id > b.id GROUP BY v.model""")
+        # the first verdict after the last one that differs from the model's latest: from each model's latest,
+        # back along verdicts_model_id to the last different one (as far as the streak goes), then the streak's
+        # first time; MATERIALIZED: else SQLite evaluates each step again for every row of the next
+        rows = await self._read(f"""{_SEEN},
+            latest AS MATERIALIZED (SELECT model, verdict FROM verdicts WHERE id IN ({_LATEST_IDS})),
+            broken AS MATERIALIZED (SELECT l.model, (SELECT w.id FROM verdicts AS w WHERE w.model = l.model
+                                                     AND w.verdict != l.verdict ORDER BY w.id DESC LIMIT 1) AS id
+                                    FROM latest AS l)
+            SELECT b.model, (SELECT MIN(w.ts) FROM verdicts AS w WHERE w.model = b.model AND w.id > COALESCE(b.id, 0))
+            FROM broken AS b""")
         return {model: ts for model, ts in rows}
 
     async def last_successes(self) -> dict[str, float]:
-        rows = await self._read("SELECT model, MAX(ts) FROM verdicts WHERE error IS NULL GROUP BY model")
-        return {model: ts for model, ts in rows}
+        rows = await self._read(f"""{_SEEN}
+            SELECT model, (SELECT w.ts FROM verdicts AS w WHERE w.model = seen.model AND w.error IS NULL
+                           ORDER BY w.ts DESC LIMIT 1) AS ts FROM seen WHERE model IS NOT NULL""")
+        return {model: ts for model, ts in rows if ts is not None}
 
     async def verdict_series(self, *, since: float, until: float | None, width: int,
                              model: str | None = None) -> list[dict[str, Any]]:

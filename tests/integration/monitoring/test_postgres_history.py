@@ -161,6 +161,9 @@ def test_a_database_that_hangs_under_load_neither_fails_nor_slows_a_request(
         health = httpx.get(proxy.url + "/health", timeout=30)
         assert health.status_code == 200  # requests are served all the same
         assert health.json()["services"]["history"]["status"] == "degraded"
+        if database_timeout < WAIT:  # reading gives up at DATABASE_TIMEOUT, however long the server hangs
+            answer = httpx.get(proxy.url + "/metrics/usage", timeout=WAIT)
+            assert answer.status_code == 503 and "usage history cannot be read" in answer.text, answer.text
     finally:
         own_postgres.resume_server()
     state = wait_for(lambda: history(proxy), lambda h: h["status"] == "up" and h["pending"] == 0, WAIT)
