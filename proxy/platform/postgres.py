@@ -135,7 +135,7 @@ class PostgresDatabase:
         self.applied: list[int] = []  # the versions this process applied (tests: replicas migrate once)
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
-        self._abandoned: set[asyncio.Task[Any]] = set()  # calls given up on, still cleaning up (tests: count)
+        self._abandoned: set[asyncio.Task[Any]] = set()  # calls given up on, still cleaning up: kept from the GC
 
     def describe(self) -> str:
         return f"{redact_url(self.url)} (schema {self.schema})"

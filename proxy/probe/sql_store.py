@@ -173,15 +173,18 @@ class SqlProbeStore:
         return out
 
     async def streaks(self) -> dict[str, float]:
-        # the first verdict after the last one that differs from the model's latest: from each model's latest,
-        # back along verdicts_model_id to the last different one (as far as the streak goes), then the streak's
-        # first time; MATERIALIZED: else SQLite evaluates each step again for every row of the next
+        # the first verdict after the last one that differs from the model's latest (a model's verdicts are written
+        # in the order of their times): from each model's latest, back to the last different one (as far as the
+        # streak goes), then one step forward. Every step is "by id, LIMIT 1", short along verdicts_model_id or
+        # the primary key, whichever the planner takes (a MIN(ts) let PostgreSQL walk verdicts_ts from the first
+        # verdict: 6.4 s at 833,333). MATERIALIZED: else SQLite evaluates each step again for every row of the next
         rows = await self._read(f"""{_SEEN},
             latest AS MATERIALIZED (SELECT model, verdict FROM verdicts WHERE id IN ({_LATEST_IDS})),
             broken AS MATERIALIZED (SELECT l.model, (SELECT w.id FROM verdicts AS w WHERE w.model = l.model
                                                      AND w.verdict != l.verdict ORDER BY w.id DESC LIMIT 1) AS id
                                     FROM latest AS l)
-            SELECT b.model, (SELECT MIN(w.ts) FROM verdicts AS w WHERE w.model = b.model AND w.id > COALESCE(b.id, 0))
+            SELECT b.model, (SELECT w.ts FROM verdicts AS w WHERE w.model = b.model AND w.id > COALESCE(b.id, 0)
+                             ORDER BY w.id LIMIT 1)
             FROM broken AS b""")
         return {model: ts for model, ts in rows}
 
