@@ -174,8 +174,10 @@ class PostgresDatabase:
             except Exception:
                 pool.terminate()
 
-    async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()`` (take a connection, connecting if need be, and use it) within the timeout, or ``TimeoutError``.
+    async def _bounded(self, call: Callable[[], Awaitable[T]], *, steps: int = 1) -> T:
+        """``call()`` (take a connection, connecting if need be, and use it) within ``steps`` timeouts, or
+        ``TimeoutError``. A transaction counts its statements, BEGIN and COMMIT as steps: each one may take the
+        timeout, so a big batch written after an outage on a slow server is not cut off again at each attempt.
 
         The call runs as a task of its own. When time is up (or the caller is cancelled: ``/health``'s own bound)
         it is cancelled but not waited for: asyncpg's cleanup after a cancel (the rollback, the release of the
@@ -188,13 +190,13 @@ class PostgresDatabase:
 
         task = asyncio.get_running_loop().create_task(run())
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+            done, _ = await asyncio.wait({task}, timeout=self.timeout * steps)
         except BaseException:
             self._abandon(task)
             raise
         if not done:
             self._abandon(task)
-            raise TimeoutError(f"PostgreSQL did not answer within {self.timeout:g}s")
+            raise TimeoutError(f"PostgreSQL did not answer within {self.timeout * steps:g}s")
         return task.result()
 
     def _abandon(self, task: asyncio.Task[Any]) -> None:
@@ -213,7 +215,7 @@ class PostgresDatabase:
 
     async def write(self, statements: Sequence[Statement], *, exclusive: str | None = None) -> list[int] | None:
         pool = await self._ready()
-        return await self._bounded(lambda: self._write(pool, statements, exclusive))
+        return await self._bounded(lambda: self._write(pool, statements, exclusive), steps=len(statements) + 3)
 
     async def _write(self, pool: asyncpg.Pool, statements: Sequence[Statement],
                      exclusive: str | None) -> list[int] | None:
@@ -233,7 +235,7 @@ class PostgresDatabase:
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
                           then: Sequence[Statement] = ()) -> None:
         pool = await self._ready()
-        await self._bounded(lambda: self._insert_rows(pool, table, columns, flat, then))
+        await self._bounded(lambda: self._insert_rows(pool, table, columns, flat, then), steps=len(then) + 6)
 
     async def _insert_rows(self, pool: asyncpg.Pool, table: str, columns: Sequence[str], flat: list[Any],
                            then: Sequence[Statement]) -> None:
