@@ -90,6 +90,7 @@ class UsageStore:
         self.db = db
         self.retention_days = retention_days
         self._flat: list[Any] = []  # the values of the buffered rows, one after the other
+        self._writing = 0  # rows taken from the buffer by a write that has not ended yet
         self._on_drop = on_drop
         self._on_error = on_error
         self.dropped = 0
@@ -121,7 +122,8 @@ class UsageStore:
 
     @property
     def pending(self) -> int:
-        return len(self._flat) // len(COLUMNS)
+        """Rows not written yet: buffered, or in a write that has not ended (one a hung database holds)."""
+        return len(self._flat) // len(COLUMNS) + self._writing
 
     def state(self) -> dict[str, Any]:
         """What ``/health`` and ``/metrics`` show of the writer: rows waiting, written and dropped."""
@@ -134,6 +136,13 @@ class UsageStore:
             return
         flat, self._flat = self._flat, []
         rows = len(flat) // len(COLUMNS)
+        self._writing += rows
+        try:
+            await self._write(flat, rows)
+        finally:
+            self._writing -= rows
+
+    async def _write(self, flat: list[Any], rows: int) -> None:
         try:
             await self.db.insert_rows("usage", COLUMNS, flat, then=[self._add_hourly])
         except Exception as exc:

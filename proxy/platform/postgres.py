@@ -10,7 +10,10 @@ pending while the others wait, then find nothing left to do.
 Nothing connects until the first use, and a failed connection or migration is tried again on the next use:
 a database that is down at start (or goes down later) costs the callers an exception each time, and the
 stores that write in the background keep their rows until it is back. Every call is bounded by
-``DATABASE_TIMEOUT``. Statements are written with ``?`` placeholders, as for SQLite, and numbered here.
+``DATABASE_TIMEOUT`` as a whole (:meth:`PostgresDatabase._bounded`), also against a server that hangs (stopped,
+swapping, a network that drops packets): asyncpg bounds each statement, but then waits without a bound for the
+hung server to acknowledge the cancel, in the rollback and in the pool's release. Statements are written
+with ``?`` placeholders, as for SQLite, and numbered here.
 
 asyncpg was chosen over psycopg 3 by ``bench/postgres_driver_bench.py``: see the README's monitoring section.
 """
@@ -23,8 +26,8 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -37,6 +40,7 @@ POOL_SIZE = 4  # a background writer and a few readers per owner: the dashboard,
 _LEDGER_TABLE = ("CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (version INTEGER PRIMARY KEY, "
                  "description TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
 _QUOTED_OR_MARK = re.compile(r"'(?:[^']|'')*'|\?")
+T = TypeVar("T")
 
 
 def schema_of(owner: str) -> str:
@@ -131,6 +135,7 @@ class PostgresDatabase:
         self.applied: list[int] = []  # the versions this process applied (tests: replicas migrate once)
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self._abandoned: set[asyncio.Task[Any]] = set()  # calls given up on, still cleaning up: kept from the GC
 
     def describe(self) -> str:
         return f"{redact_url(self.url)} (schema {self.schema})"
@@ -150,7 +155,7 @@ class PostgresDatabase:
                         self.applied = await asyncio.wait_for(migrate(conn, self.schema, self.migrations),
                                                               max(60.0, self.timeout))
                 except BaseException:
-                    await pool.close()
+                    pool.terminate()  # not close(): it waits for the server, which may be what hangs
                     raise
                 if self.applied:
                     logger.info("%s: applied migrations %s", self.describe(), self.applied)
@@ -169,13 +174,51 @@ class PostgresDatabase:
             except Exception:
                 pool.terminate()
 
+    async def _bounded(self, call: Callable[[], Awaitable[T]], *, steps: int = 1) -> T:
+        """``call()`` (take a connection, connecting if need be, and use it) within ``steps`` timeouts, or
+        ``TimeoutError``. A transaction counts its statements, BEGIN and COMMIT as steps: each one may take the
+        timeout, so a big batch written after an outage on a slow server is not cut off again at each attempt.
+
+        The call runs as a task of its own. When time is up (or the caller is cancelled: ``/health``'s own bound)
+        it is cancelled but not waited for: asyncpg's cleanup after a cancel (the rollback, the release of the
+        connection) waits for the server, and a hung server would hold the caller until it resumes. The task
+        ends once the server answers or the connection is closed; a transaction it had open is rolled back,
+        unless its COMMIT had already been sent (then it may be applied: the caller, told it failed, cannot
+        know)."""
+        async def run() -> T:
+            return await call()
+
+        task = asyncio.get_running_loop().create_task(run())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout * steps)
+        except BaseException:
+            self._abandon(task)
+            raise
+        if not done:
+            self._abandon(task)
+            raise TimeoutError(f"PostgreSQL did not answer within {self.timeout * steps:g}s")
+        return task.result()
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: not logged
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         pool = await self._ready()
+        return await self._bounded(lambda: self._fetch(pool, sql, params))
+
+    async def _fetch(self, pool: asyncpg.Pool, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with pool.acquire(timeout=self.timeout) as conn:
             return [tuple(row) for row in await conn.fetch(numbered(sql), *params)]
 
     async def write(self, statements: Sequence[Statement], *, exclusive: str | None = None) -> list[int] | None:
         pool = await self._ready()
+        return await self._bounded(lambda: self._write(pool, statements, exclusive), steps=len(statements) + 3)
+
+    async def _write(self, pool: asyncpg.Pool, statements: Sequence[Statement],
+                     exclusive: str | None) -> list[int] | None:
         async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
             lock = job_key(self.schema, exclusive) if exclusive is not None else None
             if lock is not None and not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock):
@@ -191,11 +234,15 @@ class PostgresDatabase:
 
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
                           then: Sequence[Statement] = ()) -> None:
+        pool = await self._ready()
+        await self._bounded(lambda: self._insert_rows(pool, table, columns, flat, then), steps=len(then) + 6)
+
+    async def _insert_rows(self, pool: asyncpg.Pool, table: str, columns: Sequence[str], flat: list[Any],
+                           then: Sequence[Statement]) -> None:
         width = len(columns)
         records = [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]
         names = ", ".join(columns)
         batch = batch_table(table)
-        pool = await self._ready()
         async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
             if not then:
                 await conn.copy_records_to_table(table, records=records, columns=list(columns),

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import stat
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def read_or_create(path: Path, make: Callable[[], str], *, setting: str) -> tupl
     if found is not None:
         return found, False
     secret = make()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # the pid and a random part: two apps of one process (replicas in a test) must not share the name either
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, MODE)

@@ -107,6 +107,9 @@ def _history(d: Dialect) -> tuple[str, ...]:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "probe results, verdicts, cycles and TTL searches", _history(SQLITE), postgres=_history(POSTGRES)),
+    # each model's latest verdict, and where its streak began, in a few steps of one index, not a scan of every
+    # verdict (bench/probe_history_bench.py: the models route took 4.7 s at 833,333 verdicts without it)
+    Migration(2, "verdicts by model and id", ("CREATE INDEX verdicts_model_id ON verdicts (model, id)",)),
 )
 
 SCHEMA = Schema(NAME, FILENAME, MIGRATIONS)

@@ -13,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -97,9 +98,36 @@ class PostgresServer(_Managed):
         """Stop the server (fast: connections are cut), keeping its data and port."""
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
 
+    def server_pids(self) -> list[int]:
+        """The postmaster's pid (the first line of its pid file), then those of its children (the backends
+        and the background processes)."""
+        postmaster = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # the parent's pid is the second field after the command, which is in parentheses
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def pause_server(self) -> None:
+        """Hang the server (SIGSTOP): connections stay open and new ones are accepted by the kernel, but
+        nothing answers, the case where only a client's own timeouts help. The postmaster first, so that it
+        starts no process that would not be stopped."""
+        for pid in self.server_pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume_server(self) -> None:
+        """Let a paused server go on (SIGCONT), the postmaster last."""
+        for pid in reversed(self.server_pids()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def stop(self) -> None:
         if self._dir is None:
             return
+        with contextlib.suppress(Exception):
+            self.resume_server()  # a stopped process would not stop
         with contextlib.suppress(Exception):
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop", timeout=60)
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -9,6 +9,7 @@ tests/unit/monitoring/test_usage.py).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -123,6 +124,51 @@ def test_a_database_stopped_under_load_fails_no_request_and_gets_every_row_back(
     wait_for(lambda: history(proxy), lambda h: h["status"] == "up" and h["pending"] == 0, WAIT)
     assert rows_in(own_postgres, url) == 80
     assert usage(proxy)["totals"]["requests"] == 80
+
+
+#: longer than the test keeps the server hung: a request that waited for the database could not end before it resumes
+HUNG_TIMEOUT = 300.0
+
+
+@pytest.mark.parametrize("database_timeout", [2.0, HUNG_TIMEOUT], ids=["timing-out", "waiting"])
+def test_a_database_that_hangs_under_load_neither_fails_nor_slows_a_request(
+        start_proxy: Any, own_postgres: PostgresServer, database_timeout: float) -> None:
+    """SIGSTOP, not a stop: connections stay open and nothing answers. Every request is answered while the server
+    is still hung, so none of them waited for it (``waiting``: a write would wait the whole time; ``timing-out``: a
+    write times out, and its cancel cannot reach the server either); the rows are written once it resumes."""
+    url = own_postgres.create_database()
+    proxy = start_proxy(database_url=url, database_timeout=database_timeout)
+    client = proxy.client(timeout=60.0)
+    for i in range(5):
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}])
+    state = wait_for(lambda: history(proxy), lambda h: h["written"] == 5, WAIT)
+    assert (state["status"], state["written"]) == ("up", 5)
+
+    own_postgres.pause_server()
+    try:
+        statuses, longest = [], 0.0
+        for i in range(30):
+            started = time.monotonic()
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"question {i % 7}"}])
+            longest = max(longest, time.monotonic() - started)
+            statuses.append(raw.http_response.status_code)
+        assert statuses == [200] * 30  # not one request failed
+        assert longest < WAIT  # generous; a request that awaited the database would take HUNG_TIMEOUT (waiting)
+        proxy.parts.telemetry.observer.fold()
+        hung = wait_for(lambda: history(proxy), lambda h: h["status"] == "degraded" and h["pending"] == 30, WAIT)
+        assert (hung["status"], hung["written"], hung["pending"], hung["dropped"]) == ("degraded", 5, 30, 0)
+        health = httpx.get(proxy.url + "/health", timeout=30)
+        assert health.status_code == 200  # requests are served all the same
+        assert health.json()["services"]["history"]["status"] == "degraded"
+        if database_timeout < WAIT:  # reading gives up at DATABASE_TIMEOUT, however long the server hangs
+            answer = httpx.get(proxy.url + "/metrics/usage", timeout=WAIT)
+            assert answer.status_code == 503 and "usage history cannot be read" in answer.text, answer.text
+    finally:
+        own_postgres.resume_server()
+    state = wait_for(lambda: history(proxy), lambda h: h["status"] == "up" and h["pending"] == 0, WAIT)
+    assert (state["status"], state["pending"], state["written"], state["dropped"]) == ("up", 0, 35, 0)
+    assert rows_in(own_postgres, url) == 35  # every row, once
 
 
 def test_retention_runs_at_start(start_proxy: Any, database_url: str) -> None:

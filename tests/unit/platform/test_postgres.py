@@ -44,7 +44,7 @@ async def test_replicas_starting_together_migrate_once(database_url: str) -> Non
 
 async def test_status_reads_only_and_owners_keep_apart(database_url: str) -> None:
     exists, rows = await status(database_url, "cachegate_probe", PROBE.migrations)
-    assert (exists, [row["applied_at"] for row in rows]) == (False, [None])
+    assert (exists, [row["applied_at"] for row in rows]) == (False, [None] * len(PROBE.migrations))
     conn = await asyncpg.connect(database_url)
     assert await conn.fetchval("SELECT to_regnamespace('cachegate_probe')") is None  # nothing was created
     await conn.close()

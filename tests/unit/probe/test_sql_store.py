@@ -46,8 +46,8 @@ async def store(make_database: Callable[[Schema], SqlDatabase]) -> AsyncIterator
 async def test_migrations_are_applied_and_recorded(store: SqlProbeStore, sql_engine: str) -> None:
     await store.ping()
     assert store.name == sql_engine
-    [(version,)] = await store.db.fetch("SELECT version FROM schema_migrations")
-    assert version == 1
+    versions = await store.db.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    assert versions == [(1,), (2,)]
     for table in ("results", "verdicts", "cycles", "ttl_state"):
         assert await store.db.fetch(f"SELECT COUNT(*) FROM {table}") == [(0,)]
 
