@@ -109,3 +109,31 @@ async def test_a_wait_ends_at_the_lock_timeout_and_asks_the_upstream() -> None:
     assert isinstance(await one.join(request(parser)), Claim)
     late = await asyncio.wait_for(two.join(request(parser)), 5)
     assert isinstance(late, Claim) and late.lease is None and ("flight", "timeout") in seen.seen
+
+
+async def wait_released(coalescer: Coalescer, name: str) -> None:
+    assert coalescer.locks is not None
+    for _ in range(500):  # the lease is given up by a spawned job
+        if await coalescer.locks.state(name) is None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the lease was never given up")
+
+
+async def test_a_miss_that_reaches_the_flight_after_the_leader_stored_is_answered_by_that_entry() -> None:
+    # Under load a request can miss the exact tier just before the leader writes the entry, then spend long
+    # enough in the semantic tier (an embedding) that the leader has stored and let the key go when it gets
+    # here: leading then would ask the upstream a second time for an answer that is already stored.
+    parser, (one, two), exact, seen = replicas()
+    name = claim_name(request(parser))
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim)
+    await exact.store(request(parser).key, entry())
+    leader.resolve(entry())
+    leader.release(stored=True)
+    await wait_released(one, name)
+    for late in (two, one):  # on another replica, and on the leader's own
+        answered = await late.join(request(parser))
+        assert isinstance(answered, CachedResponse), answered
+        await wait_released(late, name)  # the lease it took to look is given back
+    assert seen.seen.count(("flight", "stored")) == 2
