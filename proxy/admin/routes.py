@@ -52,9 +52,11 @@ def _json(payload: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(payload, status_code=status, headers={"cache-control": "no-store"})
 
 
-async def _options(request: Request, declared: frozenset[str]) -> dict[str, Any]:
+async def _options(request: Request, declared: frozenset[str],
+                   numbers: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The ``declared`` parameters, from the query string or a JSON object body (each name in one of them);
-    anything else is a :class:`BadRequestError` naming it."""
+    anything else is a :class:`BadRequestError` naming it. Values are strings, except that a body may give the
+    ``numbers`` as JSON numbers (the route's own parser checks those, whatever their type)."""
     where = f"{request.method} {request.url.path}"
     options: dict[str, Any] = check_query(request.scope.get("query_string", b""), declared, where)
     raw = await read_body(request, 64 * 1024)
@@ -71,7 +73,7 @@ async def _options(request: Request, declared: frozenset[str]) -> dict[str, Any]
                 raise repeated(name, where)
         options.update(body)
     for name, value in options.items():
-        if value is not None and not isinstance(value, str):
+        if value is not None and not isinstance(value, str) and name not in numbers:
             raise BadRequestError(f"{name} must be a string.", param=name, code="invalid_type")
     return options
 
@@ -101,7 +103,7 @@ class AdminRoutes:
     # -- clearing -------------------------------------------------------------------------------
 
     async def clear(self, request: Request) -> JSONResponse:
-        options = await _options(request, CLEAR_PARAMS)
+        options = await _options(request, CLEAR_PARAMS, numbers=frozenset({"older_than"}))
         for name in ("tier", "model"):  # empty would read as "every": say so by leaving it out
             if options.get(name) is not None and not options[name].strip():
                 raise BadRequestError(f"{name} must not be empty; leave it out to clear every {name}.", param=name,

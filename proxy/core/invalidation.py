@@ -1,9 +1,10 @@
 """What ``POST /admin/cache/clear`` may be narrowed by, checked before anything is deleted. Pure: no I/O.
 
-- ``pattern``: a glob over the exact tier's key layout, ``<prefix>exact:<owner>:<namespace>:<model>:<digest>``
+- ``pattern``: a glob over the exact tier's key layout, ``<prefix>exact:<owner>:<namespace>:<model>:{<digest>}``
   (:func:`proxy.core.canonical.exact_key`; every hit names its key in ``x-cache-key``). It must start with
   ``<prefix>exact:`` and may use ``*`` (any run of characters) and ``?`` (one character) besides the
-  characters keys are made of (letters, digits, ``:``, ``-``, ``_``, ``.``). Nothing else: ``[...]`` and
+  characters keys are made of (letters, digits, ``:``, ``-``, ``_``, ``.``, and the braces of the digest's
+  hash tag, which every store reads literally). Nothing else: ``[...]`` and
   ``\\`` mean different things to Redis, SQLite and Python's ``fnmatch``, so a pattern that one store would
   read more widely than another is refused rather than guessed at.
 - ``older_than``: seconds; entries stored longer ago than that go. A whole or decimal number from 0 to
@@ -23,12 +24,12 @@ from proxy.errors import BadRequestError
 
 MAX_PATTERN = 512
 MAX_AGE = 10 * 365 * 86400.0
-_PATTERN = re.compile(r"^[A-Za-z0-9:_.*?-]+$")
-_NUMBER = re.compile(r"^\d+(\.\d+)?$")
+_PATTERN = re.compile(r"[A-Za-z0-9:_.*?{}-]+")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
 
 
 def parse_pattern(raw: Any, prefix: str) -> str:
-    layout = f"{prefix}exact:<owner>:<namespace>:<model>:<digest>"
+    layout = f"{prefix}exact:<owner>:<namespace>:<model>:{{<digest>}}"
     if not isinstance(raw, str):
         raise BadRequestError("pattern must be a string.", param="pattern", code="invalid_type")
     if not raw or len(raw) > MAX_PATTERN:
@@ -37,9 +38,9 @@ def parse_pattern(raw: Any, prefix: str) -> str:
     if not raw.startswith(f"{prefix}exact:"):
         raise BadRequestError(f"pattern must start with {prefix}exact: (keys are {layout}).", param="pattern",
                               code="invalid_value")
-    if not _PATTERN.match(raw):
-        raise BadRequestError(f"pattern may use * and ? besides letters, digits, ':', '-', '_' and '.' (keys are "
-                              f"{layout}).", param="pattern", code="invalid_value")
+    if not _PATTERN.fullmatch(raw):  # fullmatch: a trailing newline is refused too
+        raise BadRequestError(f"pattern may use * and ? besides letters, digits, ':', '-', '_', '.', '{{' and '}}' "
+                              f"(keys are {layout}).", param="pattern", code="invalid_value")
     return raw
 
 
@@ -48,7 +49,7 @@ def parse_older_than(raw: Any) -> float:
         raise BadRequestError("older_than must be a number of seconds.", param="older_than", code="invalid_type")
     if isinstance(raw, str):
         text = raw.strip()
-        if not _NUMBER.match(text):
+        if not _NUMBER.fullmatch(text):
             raise BadRequestError(f"older_than must be a number of seconds, got {raw[:40]!r}.", param="older_than",
                                   code="invalid_value")
         value = float(text)

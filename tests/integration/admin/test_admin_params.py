@@ -31,9 +31,10 @@ def refused(response: httpx.Response, param: str, code: str = "unknown_parameter
 
 
 @pytest.mark.parametrize(("params", "body", "param", "code"), [
-    ({"pattern": "gpt-4o*"}, None, "pattern", "unknown_parameter"),
-    ({"model": "gpt-4o", "older_than": "3600"}, None, "older_than", "unknown_parameter"),
-    ({}, {"pattern": "gpt-4o*"}, "pattern", "unknown_parameter"),
+    ({"pattern": "gpt-4o*"}, None, "pattern", "invalid_value"),  # not over the key layout: never a wider clear
+    ({"model": "gpt-4o", "older_than": "an hour"}, None, "older_than", "invalid_value"),
+    ({}, {"pattern": "gpt-4o*"}, "pattern", "invalid_value"),
+    ({"patern": "cachegate:exact:*"}, None, "patern", "unknown_parameter"),
     ({}, {"tier": "exact", "modle": "gpt-4o"}, "modle", "unknown_parameter"),
     ({"model": ""}, None, "model", "invalid_value"),
     ({"tier": ""}, None, "tier", "invalid_value"),
@@ -41,8 +42,11 @@ def refused(response: httpx.Response, param: str, code: str = "unknown_parameter
     ({"model": ["gpt-4o", "gpt-4o-mini"]}, None, "model", "repeated_parameter"),
     ({"model": "gpt-4o"}, {"model": "gpt-4o-mini"}, "model", "repeated_parameter"),
     ({}, {"model": 4}, "model", "invalid_type"),
-], ids=["pattern", "older_than", "body-pattern", "typo", "empty-model", "empty-tier", "body-empty-model",
-        "model-twice", "query-and-body", "model-not-a-string"])
+    ({}, {"older_than": True}, "older_than", "invalid_type"),  # a number is welcome in a body, a boolean is not
+    ({}, {"older_than": -1}, "older_than", "invalid_value"),
+], ids=["pattern", "older_than", "body-pattern", "pattern-typo", "typo", "empty-model", "empty-tier",
+        "body-empty-model", "model-twice", "query-and-body", "model-not-a-string",
+        "older_than-boolean", "older_than-negative"])
 def test_clear_with_a_parameter_it_cannot_apply_clears_nothing(admin_proxy: ProxyServer, params: dict[str, Any],
                                                                body: dict[str, Any] | None, param: str,
                                                                code: str) -> None:
@@ -77,4 +81,5 @@ def test_the_refusal_names_every_unknown_parameter(admin_proxy: ProxyServer) -> 
     response = admin(admin_proxy, "POST", "/admin/cache/clear", params={"zeta": "1", "alpha": "2", "tier": "exact"})
     refused(response, "alpha")
     assert "'alpha', 'zeta'" in response.json()["error"]["message"]
-    assert "model, namespace, tier" in response.json()["error"]["message"]  # and what the route takes
+    # and what the route takes
+    assert "model, namespace, older_than, pattern, tier" in response.json()["error"]["message"]

@@ -11,7 +11,7 @@ from proxy.errors import BadRequestError
 
 
 @pytest.mark.parametrize("pattern", ["cg:exact:*", "cg:exact:*:-:*", "cg:exact:abc?:*:0123456789ab:*",
-                                     "cg:exact:o1:ns:m1:d1"])
+                                     "cg:exact:o1:ns:m1:d1", "cg:exact:o1:-:m1:{d1}"])
 def test_patterns_over_the_key_layout(pattern: str) -> None:
     assert parse_pattern(pattern, "cg:") == pattern
 
@@ -24,6 +24,7 @@ def test_patterns_over_the_key_layout(pattern: str) -> None:
     ("cg:exact:\\*", "may use * and ?"),
     ("cg:exact:* ", "may use * and ?"),
     ("cg:exact:é", "may use * and ?"),
+    ("cg:exact:*\n", "may use * and ?"),  # a trailing newline: refused, not matched before it
     ("", "1 to 512"),
     ("cg:exact:" + "a" * 600, "1 to 512"),
     (5, "must be a string"),
