@@ -129,7 +129,11 @@ class Coalescer:
     async def _unless_stored(self, request: ChatRequest, claim: Claim) -> CachedResponse | Claim:
         """The entry, if another call stored it since this request looked (the key is given back); else ``claim``."""
         started = time.perf_counter()
-        entry = await self.exact.lookup(request.key, observe=False)
+        try:
+            entry = await self.exact.lookup(request.key, observe=False)
+        except BaseException:  # cancelled while holding the key: give it back, or the lease is renewed forever
+            claim.release(stored=False)
+            raise
         if entry is None:
             return claim
         self.observer.cache_lookup("flight", "stored", time.perf_counter() - started)

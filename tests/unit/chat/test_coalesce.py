@@ -4,6 +4,7 @@ processes share through Redis), on an in-memory lease store so the decisions can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -137,3 +138,40 @@ async def test_a_miss_that_reaches_the_flight_after_the_leader_stored_is_answere
         assert isinstance(answered, CachedResponse), answered
         await wait_released(late, name)  # the lease it took to look is given back
     assert seen.seen.count(("flight", "stored")) == 2
+
+
+class Gated(MemoryBackend):
+    """A level whose reads wait until ``gate`` is set (a slow Redis), to cancel a request in the middle of one."""
+
+    def __init__(self) -> None:
+        super().__init__(10**6)
+        self.gate, self.reading = asyncio.Event(), asyncio.Event()
+
+    async def get(self, key: str) -> bytes | None:
+        self.reading.set()
+        await self.gate.wait()
+        return await super().get(key)
+
+
+async def test_a_request_cancelled_while_it_looks_again_gives_the_key_back() -> None:
+    # The look before leading is an await while the request holds the key (the local flight and a lease that a
+    # job renews): a request cancelled there must let both go, or the key is held (and renewed) for ever.
+    locks, level, jobs = MemoryLocks(), Gated(), JobRunner()
+    exact = ExactCache(level, prefix="cg:", observer=NullObserver(), failopen=FailOpen(NullObserver()))
+    flights: SingleFlight[CachedResponse] = SingleFlight()
+    one = Coalescer(flights, exact=exact, observer=NullObserver(), spawn=jobs.spawn, wait=5.0, prefix="cg:",
+                    locks=locks)
+    parser = ChatRequestParser(prefix="cg:", upstream="http://up/v1", shared=False, secret=lambda: b"s")
+    joining = asyncio.create_task(one.join(request(parser)))
+    await asyncio.wait_for(level.reading.wait(), 5)
+    name = claim_name(request(parser))
+    assert await locks.state(name) not in (None, FAILED)  # it holds the lease while it looks
+    joining.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await joining
+    for _ in range(500):  # the lease is given up by a spawned job
+        if await locks.state(name) == FAILED:
+            break
+        await asyncio.sleep(0.01)
+    assert await locks.state(name) == FAILED  # the waiters elsewhere ask on their own at once
+    assert len(flights) == 0  # this process's key is free: the next request leads
