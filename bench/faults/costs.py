@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bench.faults.load import Ask, Mix, Prompt, Record, send
+from bench.faults.load import KEEPALIVE, Ask, Mix, Prompt, Record, send
 from bench.faults.topology import Stack
 
 HOT = 40  # pool groups the hit kinds cycle over
@@ -46,7 +46,7 @@ async def _closed(url: str, mix: Mix, asks: list[Ask], *, workers: int, seconds:
     out: list[Record] = []
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**9))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=workers),
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=workers, keepalive_timeout=KEEPALIVE),
                                      timeout=aiohttp.ClientTimeout(total=60)) as session:
         async def worker() -> None:
             while time.perf_counter() < deadline:

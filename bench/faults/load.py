@@ -36,6 +36,9 @@ MODEL = "gpt-4o-mini"
 TENANTS = ("sk-fault-bench-tenant-a", "sk-fault-bench-tenant-b")
 ZIPF_S = 1.1
 GROUPS = 120  # pool size: small enough that the popular half is hot within a CACHE_TTL
+#: below HAProxy's `timeout http-keep-alive 5s`: a connection it closes as we reuse it would fail a request
+#: on the client side only (a real client retries that; this one counts failures)
+KEEPALIVE = 2.0
 ANSWER = re.compile(r"^\[[0-9#]+\] You said: (?P<said>.*) \(key (?P<tag>[0-9a-f]{8})\)$", re.S)
 
 
@@ -181,7 +184,7 @@ async def open_loop(url: str, mix: Mix, *, rate: float, start: float, stop: asyn
     """Send ``rate`` requests a second on schedule from ``start`` (perf_counter) until ``stop`` is set.
 
     Requests still in flight then are awaited (their latency counts)."""
-    connector = aiohttp.TCPConnector(limit=connections)
+    connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=KEEPALIVE)
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(ask: Ask, at: float) -> None:
@@ -210,7 +213,7 @@ async def closed_loop(url: str, mix: Mix, *, workers: int, seconds: float) -> li
     out: list[Record] = []
     start = time.perf_counter()
     deadline = start + seconds
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=workers),
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=workers, keepalive_timeout=KEEPALIVE),
                                      timeout=aiohttp.ClientTimeout(total=60)) as session:
         async def worker() -> None:
             while time.perf_counter() < deadline:

@@ -93,6 +93,7 @@ async def identical_misses(stack: Stack, hold: float, out: Outcome) -> None:
     """Bursts of ``BURST`` identical plain misses at once, alternately on each replica (straight, not through
     HAProxy, so the spread is exact), one new prompt per burst, until ``hold`` is over (3 bursts at least)."""
     mix = Mix(seed=99)
+    before = await asyncio.to_thread(stack.counters)
     ends = time.perf_counter() + hold
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=BURST, force_close=True),
                                      timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -107,7 +108,11 @@ async def identical_misses(stack: Stack, hold: float, out: Outcome) -> None:
                                              for i in range(BURST)))
             out.bursts.append((await asyncio.to_thread(stack.asked, text), list(answers)))
             await asyncio.sleep(1.0)
-    out.note = f"{n} bursts of {BURST} identical plain misses, spread evenly over {len(stack.replicas)} replicas"
+    counted = await asyncio.to_thread(stack.counters)
+    counted.subtract(before)
+    seen = ", ".join(f"{name} {value}" for name, value in sorted(counted.items()) if value)
+    out.note = (f"{n} bursts of {BURST} identical plain misses, spread evenly over {len(stack.replicas)} replicas; "
+                f"the replicas counted (the open-loop load's too): {seen}")
 
 
 RUNS: dict[str, Act] = {

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -145,6 +146,17 @@ class Stack:
     def outage(self, seconds: float, status: int = 503) -> None:
         httpx.post(self.sim.url + "/_sim/outage", json={"status": status, "seconds": seconds},
                    timeout=5).raise_for_status()
+
+    def counters(self) -> Counter[str]:
+        """Flight outcomes and errors, summed over the replicas (their /metrics), to explain a burst's calls."""
+        out: Counter[str] = Counter()
+        for replica in self.replicas:
+            with contextlib.suppress(httpx.HTTPError):
+                for line in httpx.get(replica.url + "/metrics/prometheus", timeout=5).text.splitlines():
+                    if line.startswith(('cachegate_cache_lookups_total{tier="flight"', "cachegate_errors_total{")):
+                        name, value = line.rsplit(" ", 1)
+                        out[name.split("{", 1)[1].rstrip("}")] += int(float(value))
+        return out
 
     def processes(self) -> dict[str, list[int | None]]:
         """Every process of the stack by role, for CPU accounting."""
