@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.faults import costs, report
 from bench.faults.load import Mix, closed_loop
 from bench.faults.runs import RUNS, Windows, run
-from bench.faults.topology import HAPROXY, Stack
+from bench.faults.topology import HAPROXY, STALE_IF_ERROR, Stack
 
 
 def _args() -> argparse.Namespace:
@@ -54,7 +54,7 @@ async def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cachegate-fault-stack-") as work, \
-            Stack(Path(work), latency=args.latency, ttl=args.ttl) as stack:
+            Stack(Path(work), latency=args.latency, ttl=args.ttl, keep_logs=logs) as stack:
         print(f"stack up in {time.monotonic() - started:.0f} s: {stack.url} → "
               f"{', '.join(r.url for r in stack.replicas)}; cluster {stack.cluster.url}", flush=True)
         mix = Mix(seed=1)
@@ -65,9 +65,10 @@ async def main() -> None:
         print(f"capacity (closed loop, 48 clients, this mix): {capacity:.0f} req/s; open-loop rate {rate} req/s",
               flush=True)
         rows = []
+        answered = report.Answered(keep=args.ttl + STALE_IF_ERROR)
         for name in args.runs.split(","):
             outcome = await run(name, stack, mix, rate=rate, windows=windows, log=logs / f"{name}.jsonl")
-            rows.append(report.analyse(outcome, redis_timeout=stack.redis_timeout))
+            rows.append(report.analyse(outcome, redis_timeout=stack.redis_timeout, answered=answered))
             print(f"{name}: done ({rows[-1].note})", flush=True)
         cost_rows = [] if args.no_costs else await costs.measure(stack, seconds=windows.steady / 2)
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

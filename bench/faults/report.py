@@ -18,7 +18,7 @@ class Row:
     note: str
     requests: int
     failed: tuple[int, int, int]  # steady, fault, recovery
-    failed_fresh: int  # of the failures: prompts that had no cached answer anywhere (fresh ones)
+    failed_unstored: int  # of the failures: prompts with no answer stored to serve (see :class:`Answered`)
     wrong: int
     p50: tuple[float, float]  # steady, fault (ms)
     p99: tuple[float, float]
@@ -38,7 +38,35 @@ def _hit_rate(records: list[Record]) -> float:
     return sum(r.cache == "HIT" for r in pooled) / len(pooled) if pooled else 0.0
 
 
-def analyse(out: Outcome, *, redis_timeout: float) -> Row:
+class Answered:
+    """When each (tenant, prompt) was last answered, over the runs: an answer is in the cache, fresh or kept
+    to serve stale, for ``keep`` seconds (``CACHE_TTL`` + ``CACHE_STALE_IF_ERROR``) after it was given. A
+    request that fails with none that recent had nothing to be served from (a new prompt while the upstream is
+    down): it counts apart from the failures the proxy could have avoided."""
+
+    def __init__(self, keep: float) -> None:
+        self.keep = keep
+        self.last: dict[tuple[int, str], float] = {}
+
+    def stored(self, record: Record, started: float) -> bool:
+        at = self.last.get((record.tenant, record.prompt))
+        return at is not None and started + record.sent - at < self.keep
+
+    def note(self, record: Record, started: float) -> None:
+        if not record.failed and record.tier != "semantic":  # a semantic hit stores nothing under its own key
+            self.last[(record.tenant, record.prompt)] = started + record.sent + record.ms / 1000
+
+
+def _unstored(records: list[Record], started: float, answered: Answered) -> int:
+    """Failures with nothing stored to serve; and ``answered`` learns this run's answers, in order."""
+    count = 0
+    for record in sorted(records, key=lambda r: r.sent):
+        count += record.failed and not answered.stored(record, started)
+        answered.note(record, started)
+    return count
+
+
+def analyse(out: Outcome, *, redis_timeout: float, answered: Answered) -> Row:
     records = out.records
     steady = [r for r in records if r.sent < out.fault_start]
     fault = [r for r in records if out.fault_start <= r.sent < out.fault_end]
@@ -61,7 +89,7 @@ def analyse(out: Outcome, *, redis_timeout: float) -> Row:
     return Row(
         name=out.name, note=out.note, requests=len(records),
         failed=(sum(r.failed for r in steady), sum(r.failed for r in fault), sum(r.failed for r in after)),
-        failed_fresh=sum(r.fresh for r in records if r.failed),
+        failed_unstored=_unstored(records, out.started, answered),
         wrong=sum(r.right is False for r in records), p50=(pct(steady_ms, 50), pct(fault_ms, 50)), p99=p99,
         within_bound=p99[1] <= p99[0] + redis_timeout * 1000, hit_before=before, hit_lowest=lowest,
         back_after=back, stale=sum(r.cache == "STALE" for r in records),
@@ -77,8 +105,8 @@ def table(rows: list[Row], *, redis_timeout: float) -> str:
     lines = [head, "|" + "---|" * 11]
     for row in rows:
         failed = f"{row.failed[0]} / {row.failed[1]} / {row.failed[2]}"
-        if row.failed_fresh:
-            failed += f" ({row.failed_fresh} fresh prompts)"
+        if row.failed_unstored:
+            failed += f" ({row.failed_unstored} with nothing stored to serve)"
         back = "—" if row.back_after is None else f"{row.back_after:.1f} s"
         if row.hit_lowest >= 0.95 * row.hit_before:
             back = "never below"

@@ -29,6 +29,7 @@ class Outcome:
     records: list[Record]
     fault_start: float  # seconds since the load started
     fault_end: float
+    started: float = 0.0  # perf_counter when the load started (runs share that clock)
     bursts: list[tuple[int, list[Record]]] = field(default_factory=list)  # upstream calls, the burst's answers
     note: str = ""
 
@@ -129,7 +130,7 @@ async def run(name: str, stack: Stack, mix: Mix, *, rate: float, windows: Window
     records: list[Record] = []
     out = Outcome(name, records, 0.0, 0.0)
     stop = asyncio.Event()
-    start = time.perf_counter()
+    start = out.started = time.perf_counter()
     load = asyncio.create_task(open_loop(stack.url, mix, rate=rate, start=start, stop=stop, on_record=records.append))
     try:
         await asyncio.sleep(windows.steady)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 HAPROXY = "/usr/sbin/haproxy"
 PREFIX = "cachegate:"
+STALE_IF_ERROR = 300  # CACHE_STALE_IF_ERROR's default, which the replicas keep
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -50,8 +51,9 @@ def cpu_seconds(pid: int | None) -> float:
 
 class Stack:
     def __init__(self, work: Path, *, replicas: int = 2, latency: float = 0.05, ttl: int = 20,
-                 redis_timeout: float = 0.25) -> None:
+                 redis_timeout: float = 0.25, keep_logs: Path | None = None) -> None:
         self.work = work
+        self.keep_logs = keep_logs  # where HAProxy's and the replicas' logs are copied at the end
         self.redis_timeout = redis_timeout
         self.cluster = LocalCluster(masters=3)
         self.sim = SubprocessServer([sys.executable, "-m", "tests.support.simulator", "--port", "{port}",
@@ -100,6 +102,13 @@ class Stack:
         if self._haproxy is not None:
             self._haproxy.terminate()
             self._haproxy.wait(10)
+        if self.keep_logs is not None:
+            self.keep_logs.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                shutil.copy(self.work / "haproxy.log", self.keep_logs / "haproxy.log")
+            for n, replica in enumerate(self.replicas):
+                with contextlib.suppress(OSError, ValueError):
+                    (self.keep_logs / f"replica-{n}.log").write_text(replica.output())
         self._stack.close()
 
     def _start_haproxy(self) -> None:
@@ -107,9 +116,12 @@ class Stack:
         servers = "".join(f"    server replica{n + 1} 127.0.0.1:{r.port} check\n" for n, r in enumerate(self.replicas))
         config = re.sub(r"(?m)^    server replica\d+ .*\n", "", config).rstrip("\n") + "\n" + servers
         path = self.work / "haproxy.cfg"
+        # its log (one line a request, with the termination state: who closed what) for a failure's cause
+        config = config.replace("global\n", "global\n    log stdout format raw local0\n", 1).replace(
+            "defaults\n", "defaults\n    log global\n    option httplog\n", 1)
         path.write_text(config)
-        log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as haproxy
-        self._haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT)
+        with (self.work / "haproxy.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+            self._haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT)
         self.wait_in_rotation(len(self.replicas))
 
     def wait_in_rotation(self, count: int, timeout: float = 30) -> None:
@@ -153,9 +165,12 @@ class Stack:
         for replica in self.replicas:
             with contextlib.suppress(httpx.HTTPError):
                 for line in httpx.get(replica.url + "/metrics/prometheus", timeout=5).text.splitlines():
-                    if line.startswith(('cachegate_cache_lookups_total{tier="flight"', "cachegate_errors_total{")):
-                        name, value = line.rsplit(" ", 1)
-                        out[name.split("{", 1)[1].rstrip("}")] += int(float(value))
+                    name, _, rest = line.partition("{")
+                    if name not in ("cachegate_cache_lookups_total", "cachegate_errors_total"):
+                        continue
+                    labels, _, value = rest.rpartition("} ")
+                    if name == "cachegate_errors_total" or 'tier="flight"' in labels:
+                        out[labels] += int(float(value))
         return out
 
     def processes(self) -> dict[str, list[int | None]]:
