@@ -5,9 +5,10 @@ On a machine shared with other work, requests per second say little; CPU seconds
 closed loop through HAProxy for a few seconds, and every process's CPU is read before and after:
 
 - ``exact hit``: pool prompts (first wording) asked just before, so each is an exact hit (Redis Cluster);
-- ``semantic hit``: their second wordings, which the semantic tier answers with the first's entry (the
-  replica keeps the last 4096 embeddings, so a repeated wording is not embedded again); sent to one
-  replica straight, since each replica has a semantic store of its own here;
+- ``semantic hit``: their second wordings, which the semantic tier answers with the first's entry the
+  first time; sent to one replica straight, since each replica has a semantic store of its own here.
+  A paraphrase answered once is then an exact hit under its own key, so most of this kind's requests
+  are exact hits: its ``answers`` column gives the mix, and it is no semantic hit's cost;
 - ``miss``: fresh prompts: exact lookup, an embedding, a semantic lookup, the flight lease, the upstream,
   then the entry stored in Redis and the vector in the replica's semantic store.
 """
