@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= test
 PYTEST_ARGS ?=
 
-.PHONY: install run embed test lint unit integration bench clean browser haproxy prometheus
+.PHONY: install run embed test lint unit integration bench clean browser haproxy prometheus postgres
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/ruff check proxy embedding_service tests bench
 	$(BIN)/mypy
 
-test: install lint browser haproxy prometheus
+test: install lint browser haproxy prometheus postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Headless Chromium for the dashboard tests: installed from Debian when missing and we are root. Without it
@@ -53,10 +53,18 @@ prometheus:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }; } \
 		|| echo "prometheus is not installed and cannot be installed here: the alert tests will skip"
 
-unit: install prometheus
+# PostgreSQL for the tests of DATABASE_URL (each session starts a throw-away cluster with initdb/pg_ctl):
+# installed from Debian when missing and we are root. Without it those tests skip, and fail in CI.
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }; } \
+		|| echo "PostgreSQL is not installed and cannot be installed here: the DATABASE_URL tests will skip"
+
+unit: install prometheus postgres
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: install browser haproxy prometheus
+integration: install browser haproxy prometheus postgres
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 bench: install

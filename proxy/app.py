@@ -44,7 +44,7 @@ from proxy.cache.singleflight import SingleFlight
 from proxy.chat.coalesce import Coalescer
 from proxy.chat.endpoint import ChatEndpoint
 from proxy.chat.pipeline import ChatPipeline
-from proxy.chat.refresh import Refresher, RefreshPolicy
+from proxy.chat.refresh import Refresher, RefreshPolicy, SharedLease
 from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
@@ -53,8 +53,8 @@ from proxy.health import Health
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
+from proxy.monitoring import schema as monitoring_schema
 from proxy.monitoring.alerts import Alerts, Sampler, export_states
-from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.monitoring.warnings import Thresholds
 from proxy.monitoring.webhook import Webhook
@@ -64,9 +64,10 @@ from proxy.platform.jobs import JobRunner
 from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
 from proxy.platform.secret import TenantSecret
-from proxy.platform.sqlite import Database
+from proxy.probe import schema as probe_schema
 from proxy.probe.clock import Clock
 from proxy.probe.component import ProbeMonitor, build_monitor
+from proxy.probe.sql_store import SqlProbeStore
 from proxy.semantic.feedback import FeedbackStore, TenantOf
 from proxy.semantic.tier import SemanticCache
 from proxy.settings import Settings
@@ -108,9 +109,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     kind = registry.store_kind(settings)
     jobs = JobRunner()
     redis = registry.redis_home(settings)
-    database = Database(settings.data_path / FILENAME, MIGRATIONS)
-    telemetry = Telemetry(settings, database=database,
-                          ledger_store=registry.LEDGER_STORES[kind](settings, redis, database))
+    history_db = registry.HISTORY_DATABASES[registry.history_kind(settings)]  # usage rows, the probe's history
+    database = history_db(settings, monitoring_schema.SCHEMA)
+    ledger_store = registry.LEDGER_STORES[registry.ledger_kind(settings)](settings, redis, database)
+    telemetry = Telemetry(settings, database=database, ledger_store=ledger_store)
     observer = observer or telemetry.observer
     failopen = FailOpen(observer)
     upstream = upstream or HttpUpstream(settings.upstream_base_url, timeout=settings.upstream_timeout)
@@ -135,7 +137,10 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                         fraction=settings.cache_refresh_ahead_fraction,
                                         max_per_minute=settings.cache_refresh_max_per_minute,
                                         creative_temperature=settings.cache_creative_temperature),
-                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP))
+                          spawn=functools.partial(jobs.spawn, group=REFRESH_GROUP),
+                          # one refresh per key across replicas when they share Redis; the lease outlives a refresh
+                          lease=SharedLease(locks, prefix=settings.cache_key_prefix,
+                                            ttl=settings.upstream_timeout + 5.0) if redis is not None else None)
     # Identical misses share one upstream call in this process, and across replicas when they share Redis.
     coalescer = Coalescer(SingleFlight[CachedResponse](), exact=exact, observer=observer, spawn=jobs.spawn,
                           wait=settings.cache_lock_timeout, prefix=settings.cache_key_prefix,
@@ -158,7 +163,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     probe = None
     if settings.probe_monitor_enabled:  # a probe that cannot run (Venice without a key) stops start-up here
         probe = build_monitor(settings, jobs=jobs, redis=redis, locks=locks, metrics=telemetry.metrics,
-                              clock=probe_clock, upstream=probe_upstream)
+                              clock=probe_clock, upstream=probe_upstream,
+                              store=SqlProbeStore(history_db(settings, probe_schema.SCHEMA)))
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
     webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
@@ -168,8 +174,8 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
                                    false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
     export_states(telemetry.metrics, failopen, feedback=semantic.stats if semantic is not None else None,
                   refreshes=refresher.counts)
-    health = Health([check for part in checked for check in part.contribution().checks], failopen,
-                    traffic=telemetry.traffic, warnings=alerts.active)
+    health = Health([*[check for part in checked for check in part.contribution().checks], telemetry.history_check()],
+                    failopen, traffic=telemetry.traffic, warnings=alerts.active)
     monitoring = Monitoring(telemetry, levels=[exact.level_reports, *([semantic.levels] if semantic else [])],
                             failopen=failopen)
     warm_pipeline = ChatPipeline(upstream=upstream, exact=exact, coalescer=coalescer,

@@ -62,6 +62,9 @@ class HealthCheck:
     name: str
     ping: Callable[[], Awaitable[Any]] | None = None
     embedded: str | None = None  # what runs in-process instead (``memory``, ``qdrant-edge at …``)
+    details: Callable[[], dict[str, Any]] | None = None  # more to show beside the status (a writer's backlog)
+    #: False for what no request needs (the history's database): failing, it is ``degraded``, never ``down``
+    critical: bool = True
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ with ``raise ... from exc``::
     └── BackendError: a cache dependency failed (Redis, Qdrant, the embedding service); never reaches a
         client: callers fail open
 
-Outside the tree, on purpose: ``EntryFormatError`` (a stored entry that cannot be read; the entry is
-dropped) and the embedding service's own tree (:mod:`embedding_service.errors`), which ships without this.
+Outside the tree, on purpose, because no client ever sees them: ``EntryFormatError`` (a stored entry that
+cannot be read; the entry is dropped), ``proxy.core.folding.Unfoldable`` (a streamed answer the assembler
+cannot fold faithfully; the answer is relayed and not stored: it never leaves the assembler), and the
+embedding service's own tree (:mod:`embedding_service.errors`), which ships without this.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """``/health``: is every configured dependency answering? The checks are the ones components contribute.
 
 - ``/health``: 200 ``healthy`` when every dependency (Redis, Qdrant, the embedding service) answers, 503
-  ``unhealthy`` naming what is down; parts that run in-process report ``embedded``. Each check runs
+  ``unhealthy`` naming what is down; parts that run in-process report ``embedded``. What no request needs
+  (the history's database, ``history``) is ``degraded`` when it does not answer, and keeps the answer 200:
+  requests are served all the same, so a load balancer must not take the replica out. Each check runs
   concurrently, bounded by :data:`CHECK_TIMEOUT`; what the fail-open book-keeping saw (failures, the last
   error) is added. Error texts are scrubbed (:func:`~proxy.settings.scrub`): they often name the URL that
   failed, with whatever credentials it holds, and these routes are open to everyone.
@@ -34,12 +36,13 @@ CHECK_TIMEOUT = 3.0
 async def _ping(check: HealthCheck, timeout: float) -> tuple[str, dict[str, Any]]:
     assert check.ping is not None
     started = time.perf_counter()
+    failed = "down" if check.critical else "degraded"
     try:
         await asyncio.wait_for(check.ping(), timeout)
     except TimeoutError:
-        return check.name, {"status": "down", "error": f"no answer within {timeout:g}s"}
+        return check.name, {"status": failed, "error": f"no answer within {timeout:g}s"}
     except Exception as exc:
-        return check.name, {"status": "down", "error": scrub(str(exc) or type(exc).__name__)}
+        return check.name, {"status": failed, "error": scrub(str(exc) or type(exc).__name__)}
     return check.name, {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -63,6 +66,9 @@ class Health:
         checks: dict[str, dict[str, Any]] = {c.name: {"status": "embedded", "backend": c.embedded}
                                              for c in self.checks if c.ping is None}
         checks.update(await asyncio.gather(*[_ping(c, timeout) for c in self.checks if c.ping is not None]))
+        for c in self.checks:
+            if c.details is not None:
+                checks[c.name].update(scrub(c.details()))
         for name, state in self.failopen.components.items():
             checks.setdefault(name, {"status": "degraded" if state.degraded else "up"})["failures"] = state.failures
             if state.last_error:

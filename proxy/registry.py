@@ -3,9 +3,10 @@ knows which classes exist.
 
 The settings name a kind for each family (:func:`store_kind`: ``memory`` without REDIS_URL, else the kind
 of Redis it names, ``redis``, ``redis-cluster`` or ``redis-sentinel``; :func:`exact_levels`: the exact tier's
-levels, ``memory`` then ``disk`` without Redis; :func:`semantic_store_kind`; :func:`embedder_kind`), and each
-registry maps that name to a factory with one signature per contract. Adding a backend is adding a module and
-a line here. Heavy modules (qdrant-edge, qdrant-client, the model) are imported only by the factory that needs
+levels, ``memory`` then ``disk`` without Redis; :func:`history_kind`: ``postgres`` with DATABASE_URL, else
+``sqlite``; :func:`ledger_kind`; :func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps
+that name to a factory with one signature per contract. Adding a backend is adding a module and a line here.
+Heavy modules (qdrant-edge, qdrant-client, the model, asyncpg) are imported only by the factory that needs
 them.
 """
 
@@ -20,12 +21,13 @@ from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
 from proxy.contracts import Embedder, ExactBackend, SemanticBackend
 from proxy.errors import SettingsError
-from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqlLedgerStore
 from proxy.platform.locks import Locks, MemoryLocks, RedisLocks
 from proxy.platform.redis import RedisHome, SentinelHome
 from proxy.platform.redis_cluster import ClusterHome
 from proxy.platform.redis_url import KINDS as REDIS_KINDS
 from proxy.platform.redis_url import RedisTarget, parse_redis_url
+from proxy.platform.sql import Schema, SqlDatabase
 from proxy.platform.sqlite import Database
 from proxy.semantic.feedback import FeedbackStore, MemoryFeedbackStore, RedisFeedbackStore
 from proxy.settings import Settings
@@ -54,6 +56,18 @@ def exact_levels(settings: Settings) -> tuple[str, ...]:
     if settings.redis_url:
         return (store_kind(settings),)  # redis, redis-cluster or redis-sentinel
     return ("memory", "disk") if settings.cache_disk_max_bytes > 0 else ("memory",)
+
+
+def history_kind(settings: Settings) -> str:
+    """Where the usage history and the probe's history live: ``postgres`` (DATABASE_URL, shared by replicas) or
+    ``sqlite`` (files under DATA_DIR)."""
+    return "postgres" if settings.database_url else "sqlite"
+
+
+def ledger_kind(settings: Settings) -> str:
+    """Where the savings ledger lives: Redis when there is one (of whichever kind), else the monitoring database
+    (``sqlite`` or ``postgres``)."""
+    return store_kind(settings) if settings.redis_url else history_kind(settings)
 
 
 def semantic_store_kind(settings: Settings) -> str:
@@ -98,8 +112,9 @@ RATE_COUNTERS: dict[str, Callable[[RedisHome | None], Counter]] = {
     **{kind: (lambda redis: RedisCounter(_home(redis))) for kind in REDIS_KINDS},
 }
 
-LEDGER_STORES: dict[str, Callable[[Settings, RedisHome | None, Database], LedgerStore]] = {
-    "memory": lambda _, __, database: SqliteLedgerStore(database),
+LEDGER_STORES: dict[str, Callable[[Settings, RedisHome | None, SqlDatabase], LedgerStore]] = {
+    "sqlite": lambda _, __, database: SqlLedgerStore(database),
+    "postgres": lambda _, __, database: SqlLedgerStore(database),
     **{kind: (lambda settings, redis, _: RedisLedgerStore(_home(redis), prefix=settings.cache_key_prefix))
        for kind in REDIS_KINDS},
 }
@@ -113,6 +128,22 @@ FEEDBACK_STORES: dict[str, Callable[[Settings, RedisHome | None], FeedbackStore]
 LOCKS: dict[str, Callable[[RedisHome | None], Locks]] = {
     "memory": lambda _: MemoryLocks(),
     **{kind: (lambda redis: RedisLocks(_home(redis))) for kind in REDIS_KINDS},
+}
+
+
+# -- history databases (usage rows, the probe's history): (settings, the owner's schema) ---------------------
+
+
+def _postgres(settings: Settings, schema: Schema) -> SqlDatabase:
+    from proxy.platform.postgres import PostgresDatabase
+
+    return PostgresDatabase(settings.database_url or "", owner=schema.name, migrations=schema.migrations,
+                            timeout=settings.database_timeout)
+
+
+HISTORY_DATABASES: dict[str, Callable[[Settings, Schema], SqlDatabase]] = {
+    "sqlite": lambda settings, schema: Database(settings.data_path / schema.filename, schema.migrations),
+    "postgres": _postgres,
 }
 
 

@@ -47,6 +47,7 @@ CACHE_KEY_HEADERS = ("x-api-key", "x-portkey-api-key", "cf-aig-authorization", "
                      "openai-project", "x-portkey-provider", "x-portkey-config", "anthropic-version")
 #: the probe's test types (proxy.probe.runner.TESTS; a unit test keeps the two equal)
 PROBE_TESTS = ("basic", "hints", "sizes", "persistence", "partial", "stream", "latency", "ttl")
+_postgres = parse_url("postgresql", "postgres")
 BALANCE_UNITS = ("diem", "usd")
 
 
@@ -135,6 +136,8 @@ SPECS: tuple[Spec, ...] = (
     # -- serving
     Spec("HOST", parse_str, "127.0.0.1", "Interface to listen on."),
     Spec("PORT", int_in(0, 65535), 3000, "Port to listen on."),
+    Spec("WORKERS", int_in(1, 256), 1,
+         "Processes serving HOST:PORT (SO_REUSEPORT; one per core); more than 1 needs REDIS_URL."),
     Spec("UPSTREAM_BASE_URL", _http, "https://api.openai.com/v1",
          "Base URL of the OpenAI-compatible upstream, including its /v1."),
     Spec("UPSTREAM_API_KEY", parse_optional_str, None,
@@ -200,6 +203,11 @@ SPECS: tuple[Spec, ...] = (
     Spec("CACHE_LOCK_TIMEOUT", float_in(0, low_open=True), 60.0,
          "Seconds an identical request waits for the one already asking the upstream before asking itself."),
     Spec("DATA_DIR", parse_str, "./data", "Directory for the embedded semantic store and SQLite files."),
+    Spec("DATABASE_URL", _postgres, None,
+         "PostgreSQL (postgresql://) for the usage history, the probe's history and (without REDIS_URL) the savings "
+         "ledger, shared by replicas; unset: SQLite files under DATA_DIR.", secret=True),
+    Spec("DATABASE_TIMEOUT", float_in(0, low_open=True), 5.0,
+         "Seconds a PostgreSQL call may take; writes that fail wait in memory and are tried again."),
     # -- semantic tier
     Spec("SEMANTIC_MODE", one_of("serve", "shadow", "off"), "serve",
          "serve: answer semantic hits; shadow: only count them; off: no semantic tier."),
@@ -289,6 +297,7 @@ _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
 class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
+    workers: int = 1
     upstream_base_url: str = "https://api.openai.com/v1"
     upstream_api_key: str | None = None
     upstream_timeout: float = 60.0
@@ -320,6 +329,8 @@ class Settings:
     cache_keep_requests: bool = False
     cache_lock_timeout: float = 60.0
     data_dir: str = "./data"
+    database_url: str | None = None
+    database_timeout: float = 5.0
     semantic_mode: str = "serve"
     semantic_threshold: float = 0.9
     semantic_feedback_ttl: int = 86_400

@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Redis, one real 3-master Redis Cluster and one upstream simulator per session.
+"""Shared fixtures: one real Redis, one real 3-master Redis Cluster, one PostgreSQL cluster and one upstream
+simulator per session.
 
 Session scope keeps startup cost out of every test; the function-scoped ``sim`` and ``redis_url`` wipe
 state first so tests stay independent. The proxy's own fixtures are added separately.
@@ -6,10 +7,15 @@ state first so tests stay independent. The proxy's own fixtures are added separa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from proxy.platform.postgres import PostgresDatabase
+from proxy.platform.sql import Schema, SqlDatabase
+from proxy.platform.sqlite import Database
+from tests.support.postgres import PostgresServer, require_postgres
 from tests.support.redis_cluster import LocalCluster
 from tests.support.servers import RedisServer, SimulatorServer, valkey_binary
 
@@ -53,3 +59,36 @@ def simulator() -> Iterator[SimulatorServer]:
 def sim(simulator: SimulatorServer) -> SimulatorServer:
     simulator.state.reset()
     return simulator
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL cluster per session (``initdb`` in a temp dir, a free port)."""
+    with PostgresServer(require_postgres()) as server:
+        yield server
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database of the session's cluster: tests never see each other's rows or schemas."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_engine(request: pytest.FixtureRequest) -> str:
+    """The history's SQL engine; tests using ``make_database`` run once on each, and must answer the same."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_database(sql_engine: str, tmp_path: Path,
+                  request: pytest.FixtureRequest) -> Callable[[Schema], SqlDatabase]:
+    """``make_database(schema)``: the owner's database on this test's SQL engine, not open yet."""
+    url = str(request.getfixturevalue("database_url")) if sql_engine == "postgres" else ""
+
+    def make(schema: Schema) -> SqlDatabase:
+        if sql_engine == "postgres":
+            return PostgresDatabase(url, owner=schema.name, migrations=schema.migrations)
+        return Database(tmp_path / schema.filename, schema.migrations)
+
+    return make

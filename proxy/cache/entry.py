@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from proxy.core.replay import identity_spans, with_identity
+from proxy.core.identity import IdentityTemplate, identity_template
+from proxy.core.replay import identity_spans
 from proxy.core.usage import usage_numbers
 
 VERSION = 1
@@ -38,6 +39,7 @@ class CachedResponse:
     meta: dict[str, Any] = field(default_factory=dict)
     _completion: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _tokens: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
+    _identity: tuple[IdentityTemplate | None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_completion(cls, completion: dict[str, Any], *, model: str, stored_at: float, ttl: int,
@@ -73,16 +75,17 @@ class CachedResponse:
             self._tokens = usage_numbers(self.usage)
         return self._tokens
 
-    def with_fresh_identity(self, completion_id: str, created: int) -> tuple[bytes, str | None]:
-        """The plain body under its own completion id, and the stored id (see :mod:`proxy.core.replay`)."""
-        spans = self.meta.get("spans")
-        if not (isinstance(spans, list) and len(spans) == 4):
-            found = identity_spans(self.body)
-            spans = self.meta["spans"] = list(found) if found is not None else []
-        if not spans:
-            return self.body, None
-        stored = self.stored_id or orjson.loads(self.body[spans[0]:spans[1]])
-        return with_identity(self.body, tuple(spans), completion_id=completion_id, created=created), stored
+    def identity(self) -> IdentityTemplate | None:
+        """The plain body cut around its id and ``created``, worked out once per entry (see
+        :mod:`proxy.core.identity`); ``None`` when the body has no string id to replace."""
+        if self._identity is None:
+            spans = self.meta.get("spans")
+            if not (isinstance(spans, list) and len(spans) == 4):
+                found = identity_spans(self.body)
+                spans = self.meta["spans"] = list(found) if found is not None else []
+            template = identity_template(self.body, tuple(spans), self.stored_id) if spans else None
+            self._identity = (template,)
+        return self._identity[0]
 
     def expired(self, now: float) -> bool:
         return now >= self.stored_at + self.ttl

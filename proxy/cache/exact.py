@@ -45,9 +45,10 @@ MAINTAIN_EVERY = 30.0
 #: times as long as it took (a 10 ms SCAN is redone after a second at the earliest), and at most CENSUS_EVERY.
 CENSUS_SPACING = 100.0
 CENSUS_EVERY = 60.0
-#: Decoded entries kept for an in-process first level, which hands back the very bytes object it stored: a
-#: repeated hit reuses the decoded entry (and what it worked out: usage, id spans) instead of decoding the
-#: envelope again. Bounded in count and in body size, so it holds at most a few MB.
+#: Decoded entries kept for the first level: a repeated hit whose stored bytes are the same as last time
+#: (the very object, from an in-process level; equal bytes, from a server) reuses the decoded entry (and
+#: what it worked out: usage, the identity template) instead of decoding the envelope again. Comparing a
+#: few KB costs far less than decoding them. Bounded in count and in body size: at most a few MB.
 DECODED = 512
 DECODED_MAX_BODY = 8192
 
@@ -66,7 +67,7 @@ class ExactCache:
         self._clock = clock
         self._touched: dict[str, int] = {}
         self._census: dict[str, tuple[float, int]] = {}  # level → (reuse until, entries) for server levels
-        self._decoded: dict[str, tuple[bytes, CachedResponse]] | None = None if self.backend.remote else {}
+        self._decoded: dict[str, tuple[bytes, CachedResponse]] = {}
 
     @property
     def component(self) -> str:
@@ -90,7 +91,7 @@ class ExactCache:
         decoded = self._decoded if depth == 0 else None
         if decoded is not None:
             known = decoded.get(key)
-            if known is not None and known[0] is raw:
+            if known is not None and known[0] == raw:  # identity first, then length, then the bytes
                 return known[1]
         entry = CachedResponse.decode(raw)
         if decoded is not None and len(entry.body) <= DECODED_MAX_BODY:

@@ -50,6 +50,7 @@ class Answer:
 
 #: Models whose upstream refused ``stream_options`` remembered at most (then the oldest is forgotten).
 REFUSERS = 1024
+_JSON = (b"content-type", JSON.encode())  # a plain hit's, given with its headers: the response need not look
 
 
 class ChatPipeline:
@@ -140,18 +141,19 @@ class ChatPipeline:
                    (b"age", str(entry.age(now)).encode()), (b"x-cache-key", key.encode())]
         if similarity is not None:
             headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))
+        template = entry.identity()
+        if template is not None and template.original_header is not None:
+            headers.append((b"x-cache-original-id", template.original_header))
         if not request.stream:
-            body, original = entry.with_fresh_identity(self._fresh_id(entry), int(now))
-            _original_id(headers, original)
-            return Answer(200, headers, "STALE" if stale else "HIT", key, body=body)
+            body = template.fill(self.ids()[:24], int(now)) if template is not None else entry.body
+            headers.append(_JSON)
+            return Answer(200, headers, "STALE" if stale else "HIT", key, body=body, media_type=None)
         completion = entry.completion
-        frames = replay.replay(completion, include_usage=request.wants_usage, completion_id=self._fresh_id(entry),
-                               created=int(now))
-        _original_id(headers, completion.get("id"))
+        if template is None:
+            _original_id(headers, completion.get("id"))
+        fresh = (template.id_prefix if template is not None else identifiers.DEFAULT_PREFIX) + self.ids()[:24]
+        frames = replay.replay(completion, include_usage=request.wants_usage, completion_id=fresh, created=int(now))
         return Answer(200, headers, "STALE" if stale else "HIT", key, events=_iterate(frames), media_type=SSE)
-
-    def _fresh_id(self, entry: CachedResponse) -> str:
-        return identifiers.fresh_completion_id(entry.stored_id, self.ids()[:24])
 
     # -- asking the upstream ----------------------------------------------------------------------
 

@@ -14,8 +14,9 @@ and only for a request whose answer would be stored again: not bypassed, not ``n
 the creative temperature (or with a ``seed``).
 
 Two bounds keep it from spending more than the operator allows: one refresh at a time per key (a
-:class:`Lease`: in-process now, :class:`LocalLease`; a Redis lease across replicas plugs in here), and at
-most ``CACHE_REFRESH_MAX_PER_MINUTE`` refreshes started in any 60 seconds. What happened is counted
+:class:`Lease`: :class:`LocalLease` in one process; :class:`SharedLease` across replicas that share Redis, a
+short lease named after the entry's hash tag, so it lives on the entry's node), and at most
+``CACHE_REFRESH_MAX_PER_MINUTE`` refreshes started in any 60 seconds by each process. What happened is counted
 (:attr:`Refresher.counts`: started, refreshed, failed, capped, busy; ``cachegate_cache_refreshes_total``).
 """
 
@@ -30,6 +31,8 @@ from typing import Any, Protocol
 
 from proxy.cache.entry import CachedResponse
 from proxy.core.request import ChatRequest
+from proxy.errors import BackendError
+from proxy.platform import locks
 
 logger = logging.getLogger("cachegate.refresh")
 
@@ -60,6 +63,42 @@ class LocalLease:
 
     async def release(self, key: str) -> None:
         self.held.discard(key)
+
+
+class SharedLease:
+    """One refresh per key across the replicas that share ``locks`` (Redis): ``SET NX PX`` on
+    ``<prefix>lock:refresh:{<digest>}`` for ``ttl`` seconds (longer than a refresh may take, so a replica that
+    dies while refreshing frees the key by itself). When Redis does not answer, this replica goes ahead alone:
+    the in-process bound still holds, and a refresh is only ever a wasted upstream call, never a wrong answer."""
+
+    def __init__(self, shared: locks.Locks, *, prefix: str, ttl: float) -> None:
+        self._locks = shared
+        self._prefix = prefix
+        self._ttl = ttl
+        self._held: dict[str, locks.Lease | None] = {}  # key → its lease (None: taken alone, Redis failing)
+
+    async def acquire(self, key: str) -> bool:
+        if key in self._held:
+            return False
+        name = locks.lock_name(self._prefix, "refresh", key.rpartition("{")[2].rstrip("}"))
+        try:
+            lease = await self._locks.acquire(name, self._ttl)
+        except BackendError as exc:
+            logger.info("refresh lease for %s not taken (%s): refreshing alone", key, exc)
+            self._held[key] = None
+            return True
+        if lease is None:
+            return False  # another replica refreshes it
+        self._held[key] = lease
+        return True
+
+    async def release(self, key: str) -> None:
+        lease = self._held.pop(key, None)
+        if lease is not None:
+            try:
+                await self._locks.release(lease)
+            except BackendError as exc:  # it expires by itself
+                logger.info("refresh lease for %s not released (%s)", key, exc)
 
 
 @dataclass(frozen=True)

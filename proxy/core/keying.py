@@ -25,6 +25,7 @@ class KeyedRequest:
     body: dict[str, Any]
     key: str
     stream: bool
+    wants_usage: bool  # stream_options.include_usage
 
 
 _Known = tuple[bytes, canonical.Tenant, str, tuple[tuple[str, str], ...]]
@@ -49,7 +50,7 @@ class RequestKeys:
         body = policy.parse_chat_request(raw)
         digest = canonical.request_digest(body, upstream=self.upstream, tenant=tenant, query=query, routing=routing)
         keyed = KeyedRequest(body, canonical.exact_key(self.prefix, tenant, body["model"], digest),
-                             policy.wants_stream(body))
+                             policy.wants_stream(body), policy.wants_usage_chunk(body))
         if len(raw) <= self._max_bytes:
             if len(self._known) >= self._entries:
                 del self._known[next(iter(self._known))]  # the oldest: first in, first out

@@ -24,6 +24,11 @@ _READ = frozenset({b"authorization", b"api-key", b"x-cache-namespace", b"x-bypas
                    b"cache-control"})
 #: Owners remembered per credential: the HMAC is computed once per API key, not once per request.
 OWNERS = 4096
+#: What distinct sets of read headers decided (tenant, routing, directives), remembered at most.
+FRONTS = 4096
+
+#: What a request's read headers decide: (the tenant hash, the tenant, the routing headers, the directives).
+_Front = tuple[str | None, canonical.Tenant, tuple[tuple[str, str], ...], policy.Directives]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,9 @@ class ChatRequestParser:
         self.routing = tuple(sorted(names - set(self.credentials)))
         self._read = _READ | {name.encode("latin-1") for name in names}
         self._owners: dict[tuple[bytes, str], str] = {}
+        #: A client sends the same few headers on every request: what they decide depends on nothing else
+        #: (and the secret), so it is worked out once per distinct set (a bad one raises and is not kept).
+        self._fronts: dict[tuple[bytes, tuple[tuple[bytes, bytes], ...]], _Front] = {}
         self.keys = RequestKeys(prefix=prefix, upstream=upstream)
 
     def tenant(self, headers: Mapping[str, str]) -> tuple[str | None, canonical.Tenant]:
@@ -110,16 +118,28 @@ class ChatRequestParser:
         return owner, canonical.tenant_for(owner, headers.get("x-cache-namespace"), shared=self.shared)
 
     def parse(self, raw: bytes, headers: Sequence[tuple[bytes, bytes]], query: str = "") -> ChatRequest:
-        read = read_headers(headers, self._read)
-        api_key_hash, tenant = self.tenant(read)
-        routing = canonical.named_headers(read, self.routing) if self.routing else ()
+        names = self._read
+        known_as = (self.secret(), tuple([pair for pair in headers if pair[0] in names]))
+        front = self._fronts.get(known_as)
+        if front is None:
+            front = self._front(known_as[1])
+            if len(self._fronts) >= FRONTS:
+                del self._fronts[next(iter(self._fronts))]  # the oldest: first in, first out
+            self._fronts[known_as] = front
+        api_key_hash, tenant, routing, directives = front
         keyed = self.keys(raw, tenant, query=query, routing=routing)
-        directives = policy.parse_directives(read)
         body = keyed.body
         return ChatRequest(raw=raw, body=body, model=body["model"], stream=keyed.stream,
-                           wants_usage=policy.wants_usage_chunk(body), directives=directives, tenant=tenant,
+                           wants_usage=keyed.wants_usage, directives=directives, tenant=tenant,
                            api_key_hash=api_key_hash, key=keyed.key, headers=headers, upstream=self.upstream,
                            query=query, routing=routing)
+
+
+    def _front(self, picked: Sequence[tuple[bytes, bytes]]) -> _Front:
+        read = read_headers(picked, self._read)
+        api_key_hash, tenant = self.tenant(read)
+        routing = canonical.named_headers(read, self.routing) if self.routing else ()
+        return api_key_hash, tenant, routing, policy.parse_directives(read)
 
 
 def read_headers(headers: Sequence[tuple[bytes, bytes]],

@@ -9,6 +9,8 @@ stay streamed.
 Measured with wrk at 32 connections, a bare Starlette POST endpoint went from 19.5k to 25.8k requests/s.
 
 :class:`DrainingServer` is how ``cachegate serve`` stops on SIGTERM: readiness first, then a graceful drain.
+:class:`WorkerServer` is the same for a worker of ``cachegate serve --workers N``, which listens on sockets of
+its own made by :func:`listening_sockets` (``SO_REUSEPORT``: the kernel spreads connections over the workers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -135,6 +139,46 @@ class DrainingServer(uvicorn.Server):
         if self.exit_at is not None and time.monotonic() >= self.exit_at:
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+class WorkerServer(DrainingServer):
+    """A worker of ``cachegate serve --workers N``: drains on SIGTERM as :class:`DrainingServer` (its supervisor
+    passes the signal on), and drains by itself once the supervisor is gone (killed with SIGKILL, say), so that
+    no worker outlives it: gunicorn's workers watch their parent the same way."""
+
+    def __init__(self, config: uvicorn.Config, *, on_drain: Callable[[], None], delay: float, parent: int) -> None:
+        super().__init__(config, on_drain=on_drain, delay=delay)
+        self.parent = parent
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.exit_at is None and not self.should_exit and os.getppid() != self.parent:
+            logger.warning("the supervisor (pid %d) is gone: stopping", self.parent)
+            self.handle_exit(signal.SIGTERM, None)
+        return await super().on_tick(counter)
+
+
+def listening_sockets(host: str, port: int, *, reuse_port: bool) -> list[socket.socket]:
+    """Sockets bound to every address ``host`` names, as ``asyncio``'s ``create_server`` (what uvicorn does with a
+    host and port) binds them: ``SO_REUSEADDR``, IPv6 sockets IPv6 only; with ``reuse_port``, ``SO_REUSEPORT`` too,
+    so the other workers (only processes of the same user) bind the same port. Raises ``OSError`` (the port
+    is taken, the address is not this machine's) with nothing left open."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 class QuietServer(uvicorn.Server):

@@ -76,8 +76,9 @@ class Monitoring:
             await t.database.open()
             await t.usage.purge()
         except Exception as exc:
-            logger.error("monitoring database %s unavailable (usage history%s will not be kept): %s", t.database.path,
-                         "" if t.ledger.store.shared else " and savings ledger", exc)
+            # rows wait in the bounded buffer, and every flush tries again: writing resumes once it answers
+            logger.error("monitoring database %s unavailable (usage history%s kept in memory until it answers): %s",
+                         t.database.describe(), "" if t.ledger.store.name == "redis" else " and savings ledger", exc)
         await t.ledger.start()
         if t.request_log is not None:
             try:
@@ -152,8 +153,10 @@ class Monitoring:
 
     def snapshot(self) -> dict[str, Any]:
         components = {name: state.snapshot() for name, state in self.failopen.components.items()}
-        return self.telemetry.report.json(cache_usage=self.cache_usage(), components=components,
-                                          ledger_backend=self.telemetry.ledger.store.name)
+        snapshot = self.telemetry.report.json(cache_usage=self.cache_usage(), components=components,
+                                              ledger_backend=self.telemetry.ledger.store.name)
+        snapshot["history"] = self.telemetry.history_state()
+        return snapshot
 
     async def current(self) -> dict[str, Any]:
         """What ``GET /metrics`` answers, brought up to date (``/admin/stats`` shows it too)."""

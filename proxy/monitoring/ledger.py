@@ -6,7 +6,9 @@ every second, and on shutdown, to a :class:`LedgerStore`:
 - :class:`RedisLedgerStore` (with ``REDIS_URL``): one hash, incremented atomically (``MULTI`` of
   ``HINCRBY``/``HINCRBYFLOAT`` over that one key, so one slot in a cluster), so every replica adds to the
   same totals;
-- :class:`SqliteLedgerStore` (without): a table in the monitoring SQLite file under ``DATA_DIR``.
+- :class:`SqlLedgerStore` (without): a table of the monitoring database, in PostgreSQL with ``DATABASE_URL``
+  (shared by the replicas: each adds in one ``INSERT ... ON CONFLICT`` transaction), else in the monitoring
+  SQLite file under ``DATA_DIR``.
 
 The totals a reader sees are the store's totals (re-read at most once a second when replicas share
 them) plus this process's deltas that are not flushed yet. A failing flush keeps its deltas for the
@@ -17,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from proxy.platform.redis import RedisHome
-from proxy.platform.sqlite import Database
+from proxy.platform.sql import SqlDatabase, Statement
 
 logger = logging.getLogger("cachegate.ledger")
 
@@ -103,38 +104,33 @@ class RedisLedgerStore:
         return None  # the home is closed by the composition root
 
 
-class SqliteLedgerStore:
-    name = "sqlite"
-    shared = False
+class SqlLedgerStore:
+    """The ledger in the monitoring database: SQLite (this process) or PostgreSQL (shared by replicas)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
+        self.name = db.dialect.name
+        self.shared = db.dialect.name != "sqlite"
 
     async def load(self) -> dict[Key, float]:
-        def read(conn: sqlite3.Connection) -> dict[Key, float]:
-            rows = conn.execute("SELECT scope, name, value FROM ledger")
-            return {(scope, name): value for scope, name, value in rows}
-        return await self.db.run(read)
+        rows = await self.db.fetch("SELECT scope, name, value FROM ledger")
+        return {(scope, name): value for scope, name, value in rows}
 
     async def add(self, deltas: Mapping[Key, float]) -> None:
-        rows = [(scope, name, amount) for (scope, name), amount in deltas.items()]
-
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.executemany("INSERT INTO ledger (scope, name, value) VALUES (?, ?, ?) ON CONFLICT (scope, name) "
-                                 "DO UPDATE SET value = value + excluded.value", rows)
-        await self.db.run(write)
+        # sorted: replicas adding to the same rows lock them in the same order, so they never deadlock
+        rows = sorted((scope, name, float(amount)) for (scope, name), amount in deltas.items())
+        await self.db.write([Statement("INSERT INTO ledger (scope, name, value) VALUES (?, ?, ?) "
+                                       "ON CONFLICT (scope, name) DO UPDATE SET value = ledger.value + excluded.value",
+                                       rows, many=True)])
 
     async def first_started(self, now: float) -> float:
-        def once(conn: sqlite3.Connection) -> float:
-            with conn:
-                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('first_started_at', ?)", (repr(now),))
-            row = conn.execute("SELECT value FROM meta WHERE key = 'first_started_at'").fetchone()
-            return float(row[0])
-        return await self.db.run(once)
+        await self.db.write([Statement("INSERT INTO meta (key, value) VALUES ('first_started_at', ?) "
+                                       "ON CONFLICT (key) DO NOTHING", (repr(now),))])
+        rows = await self.db.fetch("SELECT value FROM meta WHERE key = 'first_started_at'")
+        return float(rows[0][0])
 
     async def aclose(self) -> None:
-        return None  # the Database is closed by its owner
+        return None  # the database is closed by its owner
 
 
 class Ledger:

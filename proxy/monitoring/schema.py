@@ -1,19 +1,28 @@
-"""The monitoring database (``DATA_DIR/monitoring.sqlite3``): usage history and the savings ledger.
+"""The monitoring database: usage history (its rows and their hourly sums) and the savings ledger.
 
-Monitoring owns this file's schema; :class:`~proxy.platform.sqlite.Database` applies it.
+Monitoring owns this schema: ``DATA_DIR/monitoring.sqlite3``, or the schema ``cachegate_monitoring`` at
+``DATABASE_URL`` (:mod:`proxy.platform.postgres`). Each migration is written once, as a function of the
+engine's :class:`~proxy.platform.sql.Dialect` (only column types and one SQLite-only clause differ), and
+never edited once released: the SQLite text of versions 1 and 2 is what it always was.
+
+On PostgreSQL the ``usage`` table is ready to become a TimescaleDB hypertable in one step (README,
+"Time series at scale"): it has no unique key without its time column, and ``usage_time`` is the immutable
+function that turns its Unix seconds into the ``timestamptz`` TimescaleDB partitions by.
 """
 
 from __future__ import annotations
 
-from proxy.platform.sqlite import Migration
+from proxy.platform.sql import POSTGRES, SQLITE, Dialect, Migration, Schema
 
+NAME = "monitoring"
 FILENAME = "monitoring.sqlite3"
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "usage history", (
-        """CREATE TABLE usage (
-               id INTEGER PRIMARY KEY,
-               ts REAL NOT NULL,
+
+def _usage(d: Dialect) -> tuple[str, ...]:
+    statements: tuple[str, ...] = (
+        f"""CREATE TABLE usage (
+               id {d.sequence},
+               ts {d.real} NOT NULL,
                request_id TEXT NOT NULL,
                route TEXT NOT NULL,
                model TEXT,
@@ -23,22 +32,78 @@ MIGRATIONS: tuple[Migration, ...] = (
                outcome TEXT NOT NULL,
                tier TEXT,
                status INTEGER NOT NULL,
-               latency_ms REAL NOT NULL,
+               latency_ms {d.real} NOT NULL,
                stream INTEGER NOT NULL DEFAULT 0,
                api_key_hash TEXT,
-               cost_usd REAL NOT NULL DEFAULT 0,
-               saved_usd REAL NOT NULL DEFAULT 0
+               cost_usd {d.real} NOT NULL DEFAULT 0,
+               saved_usd {d.real} NOT NULL DEFAULT 0
            )""",
         # one index: a second one (model, ts) doubled the cost of each insert; queries scan the time range
         "CREATE INDEX usage_ts ON usage (ts)",
-    )),
-    Migration(2, "savings ledger", (
-        """CREATE TABLE ledger (
+    )
+    if d is POSTGRES:
+        statements += ("CREATE FUNCTION usage_time(seconds DOUBLE PRECISION) RETURNS timestamptz "
+                       "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT to_timestamp(seconds)'",)
+    return statements
+
+
+def _ledger(d: Dialect) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE ledger (
                scope TEXT NOT NULL,
                name TEXT NOT NULL,
-               value REAL NOT NULL DEFAULT 0,
+               value {d.real} NOT NULL DEFAULT 0,
                PRIMARY KEY (scope, name)
-           ) WITHOUT ROWID""",
+           ){d.keyed}""",
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    )),
+    )
+
+
+def _hourly(d: Dialect) -> tuple[str, ...]:
+    """Per UTC hour and model, the sums ``/metrics/usage`` reports: a 30-day window reads 720 rows per model
+    instead of every request (the rows are still read for the partial hours at either end)."""
+    hour = d.bucket("ts", 3600)
+    hit = "outcome IN ('exact_hit', 'semantic_hit')"
+    return (
+        f"""CREATE TABLE usage_hourly (
+               hour BIGINT NOT NULL,
+               model TEXT NOT NULL,
+               requests BIGINT NOT NULL,
+               exact_hits BIGINT NOT NULL,
+               semantic_hits BIGINT NOT NULL,
+               misses BIGINT NOT NULL,
+               bypassed BIGINT NOT NULL,
+               errors BIGINT NOT NULL,
+               prompt_tokens BIGINT NOT NULL,
+               completion_tokens BIGINT NOT NULL,
+               cached_tokens BIGINT NOT NULL,
+               tokens_saved BIGINT NOT NULL,
+               tokens_used BIGINT NOT NULL,
+               cost_usd {d.real} NOT NULL,
+               saved_usd {d.real} NOT NULL,
+               latency_ms {d.real} NOT NULL,
+               PRIMARY KEY (hour, model)
+           ){d.keyed}""",
+        # the rows written before this table existed ('' stands for "no model": a key cannot be NULL)
+        f"""INSERT INTO usage_hourly
+            SELECT {hour}, COALESCE(model, ''), COUNT(*),
+                   COUNT(*) FILTER (WHERE outcome = 'exact_hit'), COUNT(*) FILTER (WHERE outcome = 'semantic_hit'),
+                   COUNT(*) FILTER (WHERE outcome = 'miss'), COUNT(*) FILTER (WHERE outcome = 'bypass'),
+                   COUNT(*) FILTER (WHERE status >= 500),
+                   COALESCE(SUM(CASE WHEN {hit} THEN 0 ELSE prompt_tokens END), 0),
+                   COALESCE(SUM(CASE WHEN {hit} THEN 0 ELSE completion_tokens END), 0),
+                   COALESCE(SUM(cached_tokens), 0),
+                   COALESCE(SUM(CASE WHEN {hit} THEN prompt_tokens + completion_tokens ELSE 0 END), 0),
+                   COALESCE(SUM(CASE WHEN {hit} THEN 0 ELSE prompt_tokens + completion_tokens END), 0),
+                   COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), COALESCE(SUM(latency_ms), 0)
+            FROM usage GROUP BY 1, 2""",
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "usage history", _usage(SQLITE), postgres=_usage(POSTGRES)),
+    Migration(2, "savings ledger", _ledger(SQLITE), postgres=_ledger(POSTGRES)),
+    Migration(3, "hourly sums of the usage history", _hourly(SQLITE), postgres=_hourly(POSTGRES)),
 )
+
+SCHEMA = Schema(NAME, FILENAME, MIGRATIONS)

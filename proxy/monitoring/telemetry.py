@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.component import HealthCheck
 from proxy.monitoring.ledger import GLOBAL, Ledger, LedgerStore
 from proxy.monitoring.observer import MonitoringObserver
 from proxy.monitoring.pricing import Pricing
@@ -17,12 +18,12 @@ from proxy.monitoring.registry import LedgerCollector, Metrics
 from proxy.monitoring.report import Report
 from proxy.monitoring.request_log import RequestLog
 from proxy.monitoring.usage import UsageStore
-from proxy.platform.sqlite import Database
+from proxy.platform.sql import SqlDatabase
 from proxy.settings import Settings
 
 
 class Telemetry:
-    def __init__(self, settings: Settings, *, database: Database, ledger_store: LedgerStore) -> None:
+    def __init__(self, settings: Settings, *, database: SqlDatabase, ledger_store: LedgerStore) -> None:
         self.settings = settings
         self.metrics = Metrics()
         self.database = database
@@ -36,6 +37,18 @@ class Telemetry:
                                            request_log=self.request_log)
         self.report = Report(self.observer)
         self.metrics.registry.register(LedgerCollector(self.global_totals))
+
+    def history_check(self) -> HealthCheck:
+        """``/health``'s entry for the usage history's database: does it answer (``degraded`` when not: no
+        request needs it), and the writer's backlog (rows pending, written, dropped because the bounded buffer
+        was full)."""
+        async def ping() -> None:
+            await self.database.fetch("SELECT 1")
+
+        return HealthCheck("history", ping=ping, details=self.history_state, critical=False)
+
+    def history_state(self) -> dict[str, Any]:
+        return {"backend": self.database.dialect.name, "where": self.database.describe(), **self.usage.state()}
 
     def background_error(self, component: str, exc: BaseException) -> None:
         self.metrics.errors.inc((component, type(exc).__name__))

@@ -1,88 +1,91 @@
-"""Usage history: one SQLite row per proxied request, written in batches off the request path.
+"""Usage history: one row per proxied request, written in batches off the request path, with hourly sums.
 
 The observer's fold adds each row's values to one flat in-memory list (bounded: beyond :data:`MAX_BUFFER`
-rows are dropped and counted), so buffered rows are no work for the garbage collector; a background task
-inserts the buffer every second with multi-row ``INSERT`` statements (one SQLite step per
-:data:`ROWS_PER_INSERT` rows, so the writer thread hands the GIL back and forth rarely). ``query``
-answers ``/metrics/usage``; ``purge`` deletes rows older than the retention, run at start and then hourly.
+rows are dropped and counted), so buffered rows are no work for the garbage collector. A background task
+writes the buffer every second, in one transaction: the rows by the engine's bulk path (multi-row
+``INSERT`` on SQLite, ``COPY`` on PostgreSQL) and their sums added to ``usage_hourly`` per hour and model,
+summed by the database itself (PostgreSQL's server, SQLite's C code on its thread), not by the event loop.
+A write that fails (the database is down or slow) keeps the rows for the next attempt; the request path
+never waits for it.
+
+``query`` answers ``/metrics/usage`` from the hourly sums for the whole hours of the range and from the rows
+for the partial hours at either end, so a 30-day window costs the same at 10 million rows as at 10
+thousand. ``purge`` deletes what is older than the retention (whole hours, so sums and rows agree), on one
+replica at a time; it runs at start and then hourly. The SQL is the same on both engines
+(:mod:`proxy.platform.sql`); only the bucket expression comes from the dialect.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from proxy.platform.sqlite import Database
+from proxy.platform.sql import SqlDatabase, Statement, batch_table
 
 logger = logging.getLogger("cachegate.usage")
 
 MAX_BUFFER = 100_000
 COLUMNS = ("ts", "request_id", "route", "model", "prompt_tokens", "completion_tokens", "cached_tokens", "outcome",
            "tier", "status", "latency_ms", "stream", "api_key_hash", "cost_usd", "saved_usd")
-ROWS_PER_INSERT = 500  # 500 rows of 15 parameters: well below SQLite's limit of 32766
-
-
-def _insert(rows: int) -> str:
-    values = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-    return f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES " + ", ".join([values] * rows)
-
-
-def insert_flat(conn: sqlite3.Connection, flat: list[Any]) -> None:
-    """Insert rows given as one flat list of values (COLUMNS order), in one transaction."""
-    step = ROWS_PER_INSERT * len(COLUMNS)
-    with conn:
-        for start in range(0, len(flat), step):
-            chunk = flat[start:start + step]
-            conn.execute(_insert(len(chunk) // len(COLUMNS)), chunk)
 BUCKETS = {"hour": 3600, "day": 86400}
+HOUR = 3600
+#: the sums kept per hour and model, in ``usage_hourly`` and in every partial answer
+SUMS = ("requests", "exact_hits", "semantic_hits", "misses", "bypassed", "errors", "prompt_tokens",
+        "completion_tokens", "cached_tokens", "tokens_saved", "tokens_used", "cost_usd", "saved_usd", "latency_ms")
+_HIT = "outcome IN ('exact_hit', 'semantic_hit')"
+ROW_SUMS = f"""COUNT(*),
+    COUNT(*) FILTER (WHERE outcome = 'exact_hit'), COUNT(*) FILTER (WHERE outcome = 'semantic_hit'),
+    COUNT(*) FILTER (WHERE outcome = 'miss'), COUNT(*) FILTER (WHERE outcome = 'bypass'),
+    COUNT(*) FILTER (WHERE status >= 500),
+    COALESCE(SUM(CASE WHEN {_HIT} THEN 0 ELSE prompt_tokens END), 0),
+    COALESCE(SUM(CASE WHEN {_HIT} THEN 0 ELSE completion_tokens END), 0),
+    COALESCE(SUM(cached_tokens), 0),
+    COALESCE(SUM(CASE WHEN {_HIT} THEN prompt_tokens + completion_tokens ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN {_HIT} THEN 0 ELSE prompt_tokens + completion_tokens END), 0),
+    COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0), COALESCE(SUM(latency_ms), 0)"""
+#: the batch's sums added to each (hour, model), in key order: replicas adding to the same sums lock them in the
+#: same order, so their transactions never deadlock (``WHERE true``: SQLite's parser needs a WHERE before an
+#: upsert's ON CONFLICT)
+_ADD_HOURLY = (f"INSERT INTO usage_hourly (hour, model, {', '.join(SUMS)}) "
+               f"SELECT {{hour}}, COALESCE(model, ''), {ROW_SUMS} FROM {batch_table('usage')} WHERE true "
+               "GROUP BY 1, 2 ORDER BY 1, 2 ON CONFLICT (hour, model) DO UPDATE SET "
+               + ", ".join(f"{name} = usage_hourly.{name} + excluded.{name}" for name in SUMS))
 
 Row = tuple[Any, ...]  # in COLUMNS order
-
-_SUMS = """COUNT(*) AS requests,
-    SUM(outcome = 'exact_hit') AS exact_hits,
-    SUM(outcome = 'semantic_hit') AS semantic_hits,
-    SUM(outcome = 'miss') AS misses,
-    SUM(outcome = 'bypass') AS bypassed,
-    SUM(status >= 500) AS errors,
-    SUM(CASE WHEN outcome IN ('exact_hit', 'semantic_hit') THEN 0 ELSE prompt_tokens END) AS prompt_tokens,
-    SUM(CASE WHEN outcome IN ('exact_hit', 'semantic_hit') THEN 0 ELSE completion_tokens END) AS completion_tokens,
-    SUM(cached_tokens) AS cached_tokens,
-    SUM(CASE WHEN outcome IN ('exact_hit', 'semantic_hit') THEN prompt_tokens + completion_tokens ELSE 0 END)
-        AS tokens_saved,
-    SUM(CASE WHEN outcome IN ('exact_hit', 'semantic_hit') THEN 0 ELSE prompt_tokens + completion_tokens END)
-        AS tokens_used,
-    SUM(cost_usd) AS cost_spent_usd,
-    SUM(saved_usd) AS cost_saved_usd,
-    AVG(latency_ms) AS avg_latency_ms"""
-
-
-def _shape(row: sqlite3.Row) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
-        value = row[key]
-        if key.endswith("_usd"):
-            value = round(value or 0.0, 8)
-        elif key == "avg_latency_ms":
-            value = round(value, 3) if value is not None else None
-        elif key not in {"model", "bucket"}:
-            value = int(value or 0)
-        out[key] = value
-    requests, hits = out.get("requests", 0), out.get("exact_hits", 0) + out.get("semantic_hits", 0)
-    if "requests" in out:
-        out["hit_rate_percent"] = round(100 * hits / requests, 2) if requests else 0.0
-    return out
+Sums = list[float]  # in SUMS order
 
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _shape(sums: Sums) -> dict[str, Any]:
+    values = dict(zip(SUMS, sums, strict=True))
+    requests = int(values["requests"])
+    out: dict[str, Any] = {name: int(values[name]) for name in SUMS[:11]}
+    out["cost_spent_usd"] = round(values["cost_usd"], 8)
+    out["cost_saved_usd"] = round(values["saved_usd"], 8)
+    out["avg_latency_ms"] = round(values["latency_ms"] / requests, 3) if requests else None
+    hits = out["exact_hits"] + out["semantic_hits"]
+    out["hit_rate_percent"] = round(100 * hits / requests, 2) if requests else 0.0
+    return out
+
+
+def _add(into: dict[Any, Sums], key: Any, sums: Sums) -> None:
+    total = into.get(key)
+    if total is None:
+        into[key] = list(sums)
+    else:
+        for i, value in enumerate(sums):
+            total[i] += value
+
+
 class UsageStore:
-    def __init__(self, db: Database, *, retention_days: int, on_drop: Callable[[int], None] | None = None,
+    def __init__(self, db: SqlDatabase, *, retention_days: int, on_drop: Callable[[int], None] | None = None,
                  on_error: Callable[[str, BaseException], None] | None = None) -> None:
         self.db = db
         self.retention_days = retention_days
@@ -91,6 +94,9 @@ class UsageStore:
         self._on_error = on_error
         self.dropped = 0
         self.written = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._add_hourly = Statement(_ADD_HOURLY.format(hour=db.dialect.bucket("ts", HOUR)))
 
     def append(self, row: Row) -> None:
         """Queue one row (values in COLUMNS order)."""
@@ -117,55 +123,87 @@ class UsageStore:
     def pending(self) -> int:
         return len(self._flat) // len(COLUMNS)
 
+    def state(self) -> dict[str, Any]:
+        """What ``/health`` and ``/metrics`` show of the writer: rows waiting, written and dropped."""
+        return {"pending": self.pending, "written": self.written, "dropped": self.dropped,
+                "buffer_rows": MAX_BUFFER, "write_failures": self.failures, "last_error": self.last_error}
+
     async def flush(self) -> None:
-        """Insert what is buffered; a failure is logged and the rows are kept for the next attempt."""
+        """Write what is buffered; a failure is logged and the rows are kept for the next attempt."""
         if not self._flat:
             return
         flat, self._flat = self._flat, []
         rows = len(flat) // len(COLUMNS)
         try:
-            await self.db.run(lambda conn: insert_flat(conn, flat))
+            await self.db.insert_rows("usage", COLUMNS, flat, then=[self._add_hourly])
         except Exception as exc:
-            logger.warning("usage history: writing %d rows failed, will retry: %s", rows, exc)
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("usage history: writing %d rows failed, will retry: %s", rows, self.last_error)
             if self._on_error is not None:
-                self._on_error("usage_sqlite", exc)
-            room = max(0, MAX_BUFFER * len(COLUMNS) - len(self._flat))
-            self._flat[:0] = flat[:room - room % len(COLUMNS)]
+                self._on_error(f"usage_{self.db.dialect.name}", exc)
+            # the kept rows go first (they are older); what arrived since fills the rest of the bound
+            keep = flat[:MAX_BUFFER * len(COLUMNS)]
+            room = MAX_BUFFER * len(COLUMNS) - len(keep)
+            later = self._flat[:room - room % len(COLUMNS)]
+            lost = (len(flat) - len(keep) + len(self._flat) - len(later)) // len(COLUMNS)
+            if lost:
+                self.dropped += lost
+                if self._on_drop is not None:
+                    self._on_drop(lost)
+            self._flat = keep + later
             return
         self.written += rows
+        self.last_error = None
 
     async def purge(self, now: float | None = None) -> int:
-        """Delete rows older than the retention; returns how many."""
+        """Delete rows (and hourly sums) of the whole hours older than the retention; how many rows went.
+        ``0`` also when another replica is deleting them just now."""
         cutoff = (now if now is not None else time.time()) - self.retention_days * 86400
-
-        def delete(conn: sqlite3.Connection) -> int:
-            with conn:
-                return conn.execute("DELETE FROM usage WHERE ts < ?", (cutoff,)).rowcount
-
-        removed = await self.db.run(delete)
+        cutoff = math.floor(cutoff / HOUR) * HOUR
+        counts = await self.db.write([Statement("DELETE FROM usage WHERE ts < ?", (float(cutoff),)),
+                                      Statement("DELETE FROM usage_hourly WHERE hour < ?", (int(cutoff),))],
+                                     exclusive="usage-retention")
+        removed = counts[0] if counts else 0
         if removed:
             logger.info("usage history: deleted %d rows older than %d days", removed, self.retention_days)
         return removed
+
+    async def _rows(self, start: float, end: float, model: str | None, width: int) -> list[tuple[Any, ...]]:
+        where = "ts >= ? AND ts < ?" + (" AND model = ?" if model is not None else "")
+        params: tuple[Any, ...] = (start, end, model) if model is not None else (start, end)
+        return await self.db.fetch(f"SELECT {self.db.dialect.bucket('ts', width)}, model, {ROW_SUMS} FROM usage "
+                                   f"WHERE {where} GROUP BY 1, 2", params)
+
+    async def _hours(self, start: int, end: int, model: str | None, width: int) -> list[tuple[Any, ...]]:
+        where = "hour >= ? AND hour < ?" + (" AND model = ?" if model is not None else "")
+        params: tuple[Any, ...] = (start, end, model) if model is not None else (start, end)
+        rows = await self.db.fetch(f"SELECT {self.db.dialect.bucket('hour', width)}, model, "
+                                   f"{', '.join(f'SUM({name})' for name in SUMS)} FROM usage_hourly WHERE {where} "
+                                   "GROUP BY 1, 2", params)
+        return [(bucket, name or None, *sums) for bucket, name, *sums in rows]
 
     async def query(self, *, start: float, end: float, model: str | None, bucket: str) -> dict[str, Any]:
         """Totals, per-model totals and a time series of ``bucket`` (hour|day, UTC) between start and end."""
         await self.flush()
         width = BUCKETS[bucket]
-        where = "ts >= ? AND ts < ?" + (" AND model = ?" if model is not None else "")
-        params: tuple[Any, ...] = (start, end, model) if model is not None else (start, end)
-
-        def read(conn: sqlite3.Connection) -> dict[str, Any]:
-            conn.row_factory = sqlite3.Row
-            try:
-                totals = conn.execute(f"SELECT {_SUMS} FROM usage WHERE {where}", params).fetchone()
-                by_model = conn.execute(f"SELECT model, {_SUMS} FROM usage WHERE {where} GROUP BY model "
-                                        "ORDER BY requests DESC, model", params).fetchall()
-                series = conn.execute(f"SELECT CAST(ts / {width} AS INTEGER) * {width} AS bucket, {_SUMS} "
-                                      f"FROM usage WHERE {where} GROUP BY 1 ORDER BY 1", params).fetchall()
-            finally:
-                conn.row_factory = None
-            return {"totals": _shape(totals), "by_model": [_shape(row) for row in by_model],
-                    "timeseries": [{**_shape(row), "bucket": iso(row["bucket"])} for row in series]}
-
-        result = await self.db.run(read)
-        return {"from": iso(start), "to": iso(end), "model": model, "bucket": bucket, **result}
+        first, last = math.ceil(start / HOUR) * HOUR, math.floor(end / HOUR) * HOUR  # the whole hours
+        if first < last:
+            parts = await self._hours(first, last, model, width)
+            for low, high in ((start, first), (last, end)):
+                if low < high:
+                    parts += await self._rows(low, high, model, width)
+        else:
+            parts = await self._rows(start, end, model, width)
+        totals: dict[Any, Sums] = {}
+        by_model: dict[Any, Sums] = {}
+        series: dict[Any, Sums] = {}
+        for bucket_start, name, *sums in parts:
+            _add(totals, None, sums)
+            _add(by_model, name, sums)
+            _add(series, int(bucket_start), sums)
+        models = sorted(by_model.items(), key=lambda item: (-item[1][0], item[0] is not None, item[0] or ""))
+        return {"from": iso(start), "to": iso(end), "model": model, "bucket": bucket,
+                "totals": _shape(totals.get(None, [0] * len(SUMS))),
+                "by_model": [{"model": name, **_shape(sums)} for name, sums in models],
+                "timeseries": [{"bucket": iso(at), **_shape(sums)} for at, sums in sorted(series.items())]}

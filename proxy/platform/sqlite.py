@@ -1,10 +1,13 @@
 """The one SQLite layer: a database file, one connection owned by one worker thread, versioned migrations.
 
 Every statement runs on that thread (``await db.run(fn)``), so the event loop never waits on disk and no
-two writers race. Each owner of a file (monitoring now, the probe next) registers its schema as a list of
+two writers race. Each owner of a file (monitoring, the probe) registers its schema as a list of
 :class:`Migration` s; they are applied in order, once each, forward only, each in its own transaction, and
 recorded in ``schema_migrations`` (version, description, applied_at). :func:`status` reads that table
-without applying anything (``cachegate db status``).
+without applying anything (``cachegate db status``). The same lists serve PostgreSQL
+(:mod:`proxy.platform.postgres`): a migration names the statements PostgreSQL runs instead only when they
+must differ. :class:`Database` also speaks the engine-neutral surface of :mod:`proxy.platform.sql`
+(``fetch``, ``write``, ``insert_rows``) that the stores written once over both engines use.
 
 A *disposable* database (a cache: losing it costs misses, never data) is checked when it opens; a file that
 is not a database, or a damaged one (truncated, overwritten), is moved aside (``<name>.corrupt-<time>``, with
@@ -21,11 +24,17 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, batch_table, check_versions
+
+__all__ = ["Database", "Migration", "check_versions", "migrate", "status"]
 
 T = TypeVar("T")
+#: rows per multi-row INSERT of :meth:`Database.insert_rows`: one SQLite step per this many rows (so the writer
+#: thread hands the GIL back and forth rarely), within SQLite's 32766 parameters for up to 65 columns
+ROWS_PER_INSERT = 500
 
 logger = logging.getLogger("cachegate.sqlite")
 
@@ -33,20 +42,9 @@ _LEDGER_TABLE = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER 
                  "description TEXT NOT NULL, applied_at REAL NOT NULL)")
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One step of a schema; append new versions, never edit applied ones."""
-
-    version: int
-    description: str
-    statements: Sequence[str]
-
-
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[int]:
     """Apply the migrations ``conn`` lacks, each in its own transaction; returns the versions applied."""
-    versions = [migration.version for migration in migrations]
-    if versions != sorted(set(versions)):
-        raise ValueError(f"migration versions must increase: {versions}")
+    check_versions(migrations)
     conn.execute(_LEDGER_TABLE)
     conn.commit()
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
@@ -55,10 +53,16 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[i
         if migration.version in done:
             continue
         # One explicit transaction: a migration is applied entirely or not at all. (sqlite3 opens transactions
-        # implicitly only before INSERT/UPDATE/DELETE, so a CREATE would otherwise commit on its own.)
-        conn.execute("BEGIN")
+        # implicitly only before INSERT/UPDATE/DELETE, so a CREATE would otherwise commit on its own.) IMMEDIATE
+        # takes the write lock first, then the ledger is read again: another process opening the same file at
+        # the same moment (the workers of ``cachegate serve --workers N`` on one DATA_DIR) may have applied
+        # this version since ``done`` was read, and applying it twice would fail ("table already exists").
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in migration.statements:
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)).fetchone():
+                conn.rollback()
+                continue
+            for statement in migration.for_engine("sqlite"):
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
                          (migration.version, migration.description, time.time()))
@@ -85,6 +89,18 @@ def status(path: Path, migrations: Sequence[Migration]) -> list[dict[str, object
             for m in migrations]
 
 
+def _insert_sql(table: str, columns: Sequence[str], rows: int) -> str:
+    values = "(" + ", ".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([values] * rows)
+
+
+def _run(conn: sqlite3.Connection, statement: Statement) -> int:
+    if statement.many:
+        conn.executemany(statement.sql, statement.params)
+        return len(statement.params)
+    return conn.execute(statement.sql, tuple(statement.params)).rowcount
+
+
 def is_corruption(exc: BaseException) -> bool:
     """A damaged or foreign file (``file is not a database``, ``database disk image is malformed``): sqlite3
     raises these as plain ``DatabaseError``; its subclasses (locked, integrity, no such table) are not damage."""
@@ -92,6 +108,8 @@ def is_corruption(exc: BaseException) -> bool:
 
 
 class Database:
+    dialect: Dialect = SQLITE
+
     def __init__(self, path: Path, migrations: Sequence[Migration], *, disposable: bool = False) -> None:
         self.path = path
         self.migrations = tuple(migrations)
@@ -106,6 +124,7 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA temp_store=MEMORY")  # insert_rows' batch tables
             if self.disposable:
                 verdict = conn.execute("PRAGMA quick_check").fetchone()
                 if verdict is None or verdict[0] != "ok":
@@ -162,6 +181,46 @@ class Database:
                 raise
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    # -- the engine-neutral surface (proxy.platform.sql.SqlDatabase) --------------------------------
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self.run(lambda conn: conn.execute(sql, tuple(params)).fetchall())
+
+    async def write(self, statements: Sequence[Statement], *, exclusive: str | None = None) -> list[int] | None:
+        # One connection on one thread, and SQLite's own lock on the file between processes: every write is
+        # exclusive already.
+        def go(conn: sqlite3.Connection) -> list[int]:
+            with conn:
+                return [_run(conn, statement) for statement in statements]
+
+        return await self.run(go)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
+                          then: Sequence[Statement] = ()) -> None:
+        step = ROWS_PER_INSERT * len(columns)
+        names = ", ".join(columns)
+        batch = batch_table(table)
+        into = batch if then else table  # with work to do on the batch, the rows go through its table first
+
+        def go(conn: sqlite3.Connection) -> None:
+            with conn:
+                if then:
+                    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {batch} AS SELECT {names} FROM main.{table} "
+                                 "WHERE 0")
+                for start in range(0, len(flat), step):
+                    chunk = flat[start:start + step]
+                    conn.execute(_insert_sql(into, columns, len(chunk) // len(columns)), chunk)
+                if then:
+                    conn.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM {batch}")
+                    for statement in then:
+                        _run(conn, statement)
+                    conn.execute(f"DELETE FROM {batch}")
+
+        await self.run(go)
 
     async def close(self) -> None:
         if self._executor is None:

@@ -22,7 +22,6 @@ from proxy.monitoring.registry import Metrics
 from proxy.platform.jobs import JobRunner
 from proxy.platform.locks import Locks
 from proxy.platform.redis import RedisHome
-from proxy.platform.sqlite import Database
 from proxy.probe.budget import Limits
 from proxy.probe.catalog import Advertised, list_models
 from proxy.probe.clock import Clock, SystemClock
@@ -36,8 +35,6 @@ from proxy.probe.report import ProbeReport
 from proxy.probe.routes import ProbeRoutes
 from proxy.probe.runner import run_probe
 from proxy.probe.scheduler import Plan, ProbeScheduler
-from proxy.probe.schema import FILENAME, MIGRATIONS
-from proxy.probe.sqlite_store import SqliteProbeStore
 from proxy.probe.stepper import TtlStepper
 from proxy.probe.store import ProbeStore
 from proxy.settings import Settings
@@ -81,7 +78,7 @@ class ProbeMonitor:
             await self.store.open()
             await self.purge()
         except Exception as exc:
-            logger.error("probe history %s unavailable: the probe monitor keeps no history: %s", self.store.name, exc)
+            logger.error("probe history (%s) unavailable for now, tried again on each use: %s", self.store.name, exc)
 
     async def stop(self) -> None:
         try:
@@ -103,13 +100,13 @@ def _replica() -> str:
 
 
 def build_monitor(settings: Settings, *, jobs: JobRunner, redis: RedisHome | None, locks: Locks, metrics: Metrics,
-                  clock: Clock | None = None, upstream: Upstream | None = None) -> ProbeMonitor:
-    """The monitor, made from the settings (no I/O); raises :class:`~proxy.errors.SettingsError` when the probe
-    cannot run (Venice without a key)."""
+                  store: ProbeStore, clock: Clock | None = None, upstream: Upstream | None = None) -> ProbeMonitor:
+    """The monitor, made from the settings (no I/O), keeping its history in ``store`` (SQLite or PostgreSQL: the
+    registry's choice); raises :class:`~proxy.errors.SettingsError` when the probe cannot run (Venice without a
+    key)."""
     target: ProbeTarget = resolve(settings)
     clock = clock or SystemClock()
     upstream = upstream or HttpUpstream(target.upstream_url, timeout=target.timeout, max_connections=16)
-    store = SqliteProbeStore(Database(settings.data_path / FILENAME, MIGRATIONS))
     replica = _replica()
     leadership: Leadership = (LockLeader(redis, locks, key=f"{settings.cache_key_prefix}probe:leader",
                                          replica=replica, lock_seconds=settings.probe_lock_seconds, clock=clock)

@@ -92,7 +92,8 @@ async def persistence(session: ModelSession) -> CheckResult:
                                         repeats=cfg.persistence_repeats, hints=(*content_hints, routing))
     r1 = ratio(with_hint[1:])
     limited = r0 is not None and r1 is not None and 0 < r0 < FULL <= r1
-    # every server that missed has stored the prompt since, so the misses count the servers reached
+    # every server that missed has stored the prompt since, so the misses count the servers reached: all of them
+    # behind a rotating balancer, a lower bound behind a random one (tests/integration/probe/test_run_probe.py)
     misses = sum(1 for ex in without[1:] if ex.ok and not ex.hit)
     hosts = {ex.host for ex in without if ex.host}
     figures = {"repeats": cfg.persistence_repeats, "hit_ratio_without_hint": r0,

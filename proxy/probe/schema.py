@@ -1,8 +1,11 @@
-"""The probe's history database (``DATA_DIR/probe.sqlite3``): its tables, as versioned migrations.
+"""The probe's history database (``DATA_DIR/probe.sqlite3``, or the schema ``cachegate_probe`` at
+``DATABASE_URL``): its tables, as versioned migrations.
 
-The probe owns this file's schema; :class:`~proxy.platform.sqlite.Database` applies it at start (forward
-only, recorded in ``schema_migrations``; ``cachegate db status`` lists it). Times are Unix seconds of the
-probe's clock.
+The probe owns this schema; :class:`~proxy.platform.sqlite.Database` (or
+:class:`~proxy.platform.postgres.PostgresDatabase`) applies it at start (forward only, recorded in
+``schema_migrations``; ``cachegate db status`` lists it). Each migration is written once, as a function of
+the engine's :class:`~proxy.platform.sql.Dialect` (a surrogate key's type, 8-byte floats, SQLite's
+``WITHOUT ROWID``). Times are Unix seconds of the probe's clock.
 
 - ``results``: one row per probe request (what was sent, what came back, the normalised cache figures
   next to the redacted raw usage), tied to its run by ``run_id`` (the correlation id every request of one
@@ -14,15 +17,17 @@ probe's clock.
 
 from __future__ import annotations
 
-from proxy.platform.sqlite import Migration
+from proxy.platform.sql import POSTGRES, SQLITE, Dialect, Migration, Schema
 
+NAME = "probe"
 FILENAME = "probe.sqlite3"
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "probe results, verdicts, cycles and TTL searches", (
-        """CREATE TABLE results (
-               id INTEGER PRIMARY KEY,
-               ts REAL NOT NULL,
+
+def _history(d: Dialect) -> tuple[str, ...]:
+    return (
+        f"""CREATE TABLE results (
+               id {d.key},
+               ts {d.real} NOT NULL,
                cycle_id TEXT,
                run_id TEXT NOT NULL,
                source TEXT NOT NULL,
@@ -37,65 +42,71 @@ MIGRATIONS: tuple[Migration, ...] = (
                cached_tokens INTEGER,
                write_tokens INTEGER,
                completion_tokens INTEGER,
-               latency REAL,
-               ttft REAL,
+               latency {d.real},
+               ttft {d.real},
                error TEXT,
                request_hash TEXT NOT NULL,
                upstream_request_id TEXT,
                host TEXT,
-               balance_usd REAL,
-               balance_diem REAL,
-               cost_usd REAL,
-               saved_usd REAL,
+               balance_usd {d.real},
+               balance_diem {d.real},
+               cost_usd {d.real},
+               saved_usd {d.real},
                raw_usage TEXT
            )""",
         "CREATE INDEX results_ts ON results (ts)",
         "CREATE INDEX results_model_ts ON results (model, ts)",
-        """CREATE TABLE verdicts (
-               id INTEGER PRIMARY KEY,
-               ts REAL NOT NULL,
-               started_at REAL NOT NULL,
+        f"""CREATE TABLE verdicts (
+               id {d.key},
+               ts {d.real} NOT NULL,
+               started_at {d.real} NOT NULL,
                cycle_id TEXT,
                run_id TEXT NOT NULL,
                model TEXT NOT NULL,
                verdict TEXT NOT NULL,
                hint TEXT,
-               hit_ratio REAL,
-               cache_rate REAL,
+               hit_ratio {d.real},
+               cache_rate {d.real},
                min_prefix_tokens INTEGER,
                step_tokens INTEGER,
-               ttl_lower REAL,
-               ttl_upper REAL,
-               speedup REAL,
+               ttl_lower {d.real},
+               ttl_upper {d.real},
+               speedup {d.real},
                contaminated INTEGER NOT NULL DEFAULT 0,
                advertised_caching INTEGER,
                drift TEXT,
                tokens_spent INTEGER NOT NULL DEFAULT 0,
-               cost_usd REAL,
+               cost_usd {d.real},
                error TEXT,
                report TEXT NOT NULL
            )""",
         "CREATE INDEX verdicts_model_ts ON verdicts (model, ts)",
         "CREATE INDEX verdicts_ts ON verdicts (ts)",
-        """CREATE TABLE cycles (
+        f"""CREATE TABLE cycles (
                id TEXT PRIMARY KEY,
                replica TEXT NOT NULL,
                trigger TEXT NOT NULL,
-               started_at REAL NOT NULL,
-               finished_at REAL,
+               started_at {d.real} NOT NULL,
+               finished_at {d.real},
                status TEXT NOT NULL,
                reason TEXT,
                planned TEXT NOT NULL DEFAULT '[]',
                probed TEXT NOT NULL DEFAULT '[]',
                requests INTEGER NOT NULL DEFAULT 0,
                tokens INTEGER NOT NULL DEFAULT 0,
-               cost_usd REAL NOT NULL DEFAULT 0
+               cost_usd {d.real} NOT NULL DEFAULT 0
            )""",
         "CREATE INDEX cycles_started ON cycles (started_at)",
-        """CREATE TABLE ttl_state (
+        f"""CREATE TABLE ttl_state (
                model TEXT PRIMARY KEY,
-               updated_at REAL NOT NULL,
+               updated_at {d.real} NOT NULL,
                state TEXT NOT NULL
-           ) WITHOUT ROWID""",
-    )),
+           ){d.keyed}""",
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "probe results, verdicts, cycles and TTL searches", _history(SQLITE), postgres=_history(POSTGRES)),
 )
+
+SCHEMA = Schema(NAME, FILENAME, MIGRATIONS)

@@ -1,7 +1,7 @@
 """The contract of the probe's history: what the monitor writes and the API reads.
 
-:class:`~proxy.probe.sqlite_store.SqliteProbeStore` implements it on ``DATA_DIR/probe.sqlite3``; another
-implementation (PostgreSQL, for replicas that share no disk) answers the same calls. Times are Unix
+:class:`~proxy.probe.sql_store.SqlProbeStore` implements it once for both engines: ``DATA_DIR/probe.sqlite3``,
+or PostgreSQL at ``DATABASE_URL`` for replicas that share no disk (the registry chooses). Times are Unix
 seconds of the probe's clock; every ``since`` is inclusive and every ``until`` exclusive.
 """
 

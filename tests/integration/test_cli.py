@@ -83,3 +83,46 @@ def test_db_status_lists_every_databases_migrations(tmp_path: Path) -> None:
         rows = listed[name]["migrations"]
         assert [(r["version"], r["description"]) for r in rows] == [(m.version, m.description) for m in migrations]
         assert all(r["applied_at"] is not None for r in rows)
+
+
+def test_db_status_on_postgresql_lists_each_owners_schema(database_url: str) -> None:
+    import asyncio
+    import json
+
+    from proxy.monitoring import schema as monitoring
+    from proxy.platform.postgres import PostgresDatabase
+    from proxy.probe import schema as probe
+
+    url = database_url.replace("postgresql://postgres@", "postgresql://postgres:pw-secret@")  # trusted: ignored
+    cachegate = str(Path(sys.executable).parent / "cachegate")
+    env = {**os.environ, "DATABASE_URL": url}
+    before = subprocess.run([cachegate, "db", "status"], capture_output=True, text=True, timeout=60, env=env)
+    assert before.returncode == 0, before.stderr
+    shown = url.replace("pw-secret", "<redacted>")
+    assert f"probe: {shown} (schema cachegate_probe) (not created yet)" in before.stdout
+    assert "  3  pending                  hourly sums of the usage history" in before.stdout
+    assert "pw-secret" not in before.stdout
+
+    async def open_both() -> None:
+        for schema in (monitoring.SCHEMA, probe.SCHEMA):
+            db = PostgresDatabase(url, owner=schema.name, migrations=schema.migrations)
+            await db.open()
+            await db.close()
+
+    asyncio.run(open_both())
+    after = subprocess.run([cachegate, "db", "status", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert after.returncode == 0, after.stderr
+    listed = {db["database"]: db for db in json.loads(after.stdout)}
+    shared = {name: (db["schema"], db["exists"]) for name, db in listed.items() if db["engine"] == "postgres"}
+    assert shared == {"monitoring": ("cachegate_monitoring", True), "probe": ("cachegate_probe", True)}
+    assert all(row["applied_at"] is not None for name in shared for row in listed[name]["migrations"])
+    # the caches of one machine stay in SQLite under DATA_DIR
+    assert {listed[name]["engine"] for name in listed if name not in shared} == {"sqlite"}
+
+
+def test_db_status_names_a_database_that_does_not_answer() -> None:
+    cachegate = str(Path(sys.executable).parent / "cachegate")
+    env = {**os.environ, "DATABASE_URL": f"postgresql://u:pw-secret@127.0.0.1:{free_port()}/x", "DATABASE_TIMEOUT": "2"}
+    result = subprocess.run([cachegate, "db", "status"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1
+    assert "DATABASE_URL does not answer" in result.stderr and "pw-secret" not in result.stderr

@@ -4,8 +4,10 @@ Each profile is the *truth* a probe must rediscover: whether the model caches, h
 are matched (``prefix``: the longest common prefix with any stored prompt; ``units``: DeepSeek-style,
 only whole stored units match and a shared prefix becomes a unit once it was seen twice; ``marks``:
 only prefixes ending at a ``cache_control`` mark), the minimum cached prefix and the step above it, the
-TTL, refresh-on-hit, a write delay, how many servers there are and which hint pins a prompt to one, the
-parameters rejected with a 400, the usage shape, the latency model and the price it advertises.
+TTL, refresh-on-hit, a write delay, how many servers there are, how unpinned requests spread over them
+and which hint pins a prompt to one, a parameter without which nothing is cached, the parameters rejected
+with a 400, the usage shape (and whether a stream reports the same), the latency model and the price it
+advertises.
 
 Tokens in the simulator are whitespace-separated words, plus one ``<role>`` token per message, so a
 prompt's length is known exactly from ``prompt_tokens``.
@@ -28,10 +30,13 @@ class CacheProfile:
     ttl: float = 300.0  # seconds of the simulator's clock after the write (or the last hit, with refresh_on_hit)
     refresh_on_hit: bool = False
     write_delay: float = 0.0  # seconds before a written prefix can be read
-    servers: int = 1  # unhinted requests go round-robin over them: a balancer without affinity
+    servers: int = 1  # unhinted requests spread over them: a balancer without affinity
+    spread: str = "round_robin"  # round_robin | random (seeded by the simulator, so runs repeat exactly)
     pin: str | None = None  # the hint that pins a prompt to one server: prompt_cache_key | x-grok-conv-id
+    requires: str | None = None  # a body parameter without which nothing is read or written
     rejects: tuple[str, ...] = ()  # body parameters answered with a 400
     usage_shape: str = "openai"
+    stream_usage: str = "same"  # same | missing (a stream never reports usage) | uncached (it reports 0 cached)
     venice_system_tokens: int = 0  # Venice-style prompt prepended unless include_venice_system_prompt is false
     base_latency: float = 0.2  # seconds to the first token ...
     per_token_latency: float = 0.0002  # ... plus this per uncached prompt token
@@ -63,6 +68,13 @@ PROFILES: dict[str, CacheProfile] = {p.name: p for p in (
     # xAI-like: four servers, pinned only by x-grok-conv-id (prompt_cache_key is ignored), no retention parameter
     CacheProfile("sim-grok", servers=4, pin="x-grok-conv-id", rejects=("prompt_cache_retention",), ttl=600.0),
     CacheProfile("sim-routed", servers=4, pin="prompt_cache_key", ttl=600.0),
+    # a balancer that picks a server at random, as a real one may: persistence meets an uneven spread
+    CacheProfile("sim-scattered", servers=4, spread="random", pin="prompt_cache_key", ttl=600.0),
+    # caches only with OpenAI's extended retention asked for: the needed hint is prompt_cache_retention
+    CacheProfile("sim-retained", requires="prompt_cache_retention", ttl=600.0),
+    # streams that do not tell what the plain answers tell: stream parity must say False
+    CacheProfile("sim-stream-blind", stream_usage="missing", ttl=600.0),
+    CacheProfile("sim-stream-stale", stream_usage="uncached", ttl=600.0),
     CacheProfile("sim-delayed", write_delay=1.5, ttl=240.0, refresh_on_hit=True),
     CacheProfile("sim-llama", caches=False),  # advertises a cached price it never delivers: drift
     CacheProfile("sim-nocache", caches=False, cache_price=None),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -96,11 +97,16 @@ def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
 
 
 class ProviderCache:
-    def __init__(self, clock: SimClock) -> None:
+    """``seed`` makes the ``random`` spread of unpinned requests repeat exactly: each profile draws from its
+    own generator, seeded by ``seed`` and its name, so models probed side by side do not disturb each other."""
+
+    def __init__(self, clock: SimClock, seed: int = 0) -> None:
         self.clock = clock
+        self.seed = seed
         self.truth: list[dict[str, Any]] = []
         self._entries: dict[tuple[str, int], list[_Entry]] = {}
         self._rotation: dict[str, itertools.count[int]] = {}
+        self._draws: dict[str, random.Random] = {}
         self._lock = threading.Lock()
         self.balance_usd, self.balance_diem = 100.0, 1000.0
 
@@ -110,6 +116,7 @@ class ProviderCache:
             self.truth.clear()
             self._entries.clear()
             self._rotation.clear()
+            self._draws.clear()
 
     def route(self, profile: CacheProfile, prompt: Prompt, body: dict[str, Any], headers: dict[str, str]) -> int:
         if profile.servers <= 1:
@@ -119,9 +126,13 @@ class ProviderCache:
         if pin:
             seed = " ".join(prompt.tokens[:32]) + "|" + str(pin)
             return int(hashlib.sha256(seed.encode()).hexdigest(), 16) % profile.servers
-        return next(self._rotation.setdefault(profile.name, itertools.count())) % profile.servers
+        with self._lock:
+            if profile.spread == "random":
+                draws = self._draws.setdefault(profile.name, random.Random(f"{self.seed}:{profile.name}"))
+                return draws.randrange(profile.servers)
+            return next(self._rotation.setdefault(profile.name, itertools.count())) % profile.servers
 
-    def decide(self, profile: CacheProfile, prompt: Prompt, server: int) -> Decision:
+    def decide(self, profile: CacheProfile, prompt: Prompt, server: int, body: dict[str, Any]) -> Decision:
         """Look the prompt up on ``server`` now, let the modelled time to first token pass on the clock,
         then write what this request stores (at the time of the answer)."""
         with self._lock:
@@ -129,7 +140,9 @@ class ProviderCache:
             entries = self._live(profile, server, now)
             if profile.venice_system_tokens:
                 self._seed_venice(profile, prompt, entries)
-            matched, reason, found = self._match(profile, prompt, entries, now)
+            enabled = profile.caches and (profile.requires is None or profile.requires in body)
+            matched, reason, found = self._match(profile, prompt, entries, now) if enabled else (
+                0, f"cached only with {profile.requires}" if profile.caches else "this model does not cache", None)
             cached = profile.cached_for(matched)
             if cached == 0 and matched:
                 reason = f"{matched} tokens matched, below the minimum prefix of {profile.min_prefix}"
@@ -139,7 +152,7 @@ class ProviderCache:
             answered = self.clock.advance(ttft)
             if found is not None and cached and profile.refresh_on_hit:
                 found.expires_at = max(found.expires_at, answered + profile.ttl)
-            written = self._write(profile, prompt, server, answered, cached) if profile.caches else 0
+            written = self._write(profile, prompt, server, answered, cached) if enabled else 0
             return Decision(server, matched, cached, written, "hit" if cached else reason, ttft)
 
     def record(self, entry: dict[str, Any], spent_usd: float) -> int:

@@ -41,7 +41,7 @@ async def profiled_chat(request: Request, body: dict[str, Any], profile: CachePr
     prompt = tokenize(body["messages"], profile, body)
     server = cache.route(profile, prompt, body, headers)
     arrived = cache.clock.now()
-    decision = cache.decide(profile, prompt, server)
+    decision = cache.decide(profile, prompt, server, body)
     prompt_tokens = len(prompt.tokens)
     stream = bool(body.get("stream"))
     text = "OK"
@@ -65,7 +65,10 @@ async def profiled_chat(request: Request, body: dict[str, Any], profile: CachePr
         response = json_response({**head, "choices": [choice], "usage": usage})
         response.headers.update(out_headers)
         return response
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    wants_usage = bool((body.get("stream_options") or {}).get("include_usage")) and profile.stream_usage != "missing"
+    if profile.stream_usage == "uncached":  # a stream that loses the cache figures the plain answer has
+        usage = render_usage(profile.usage_shape, prompt=prompt_tokens, completion=completion_tokens, cached=0,
+                             written=decision.written)
     events = list(chat_events(seq, head, [text], None, "stop", usage if wants_usage else None))
     if in_choice(profile.usage_shape):  # Moonshot: the usage rides on the last choice, always
         events = [e for e in events if e.get("choices")]

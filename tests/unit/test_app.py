@@ -57,6 +57,9 @@ def test_the_probe_monitor_is_built_only_when_enabled(tmp_path: Path) -> None:
     for spec in contribution.routes:
         assert spec.guard is expected_guard(spec.path, spec.methods), spec.path
     assert [job.name for job in contribution.jobs] == ["probe-scheduler", "probe-retention"]
+    retention = contribution.jobs[1]
+    # daily, as PROBE_RETENTION_DAYS promises (the run at start is ProbeMonitor.start's, so not at_start here)
+    assert (retention.every, retention.at_start, retention.run) == (86400.0, False, on.probe.purge)
     assert [(p.id, p.kind, p.source) for p in contribution.panels] == [("probe", "link", "/probe")]
     assert "probe" in [check.name for check in on.health.checks]
 
@@ -82,9 +85,28 @@ def test_redis_is_checked_once_for_all_its_users(tmp_path: Path) -> None:
                            rate_limit_per_minute=5))
     assert parts.redis is not None
     names = [check.name for check in parts.health.checks]
-    assert names == ["redis"]  # the exact tier, the rate counter and the ledger share the one home
+    assert names == ["redis", "history"]  # the exact tier, the rate counter and the ledger share the one home
     assert parts.exact.backend.home is parts.redis  # type: ignore[attr-defined]
     assert parts.telemetry.ledger.store.home is parts.redis  # type: ignore[attr-defined]
+
+
+def test_database_url_puts_every_history_in_postgresql(tmp_path: Path) -> None:
+    from proxy.platform.postgres import PostgresDatabase
+
+    url = "postgresql://cachegate:secret@127.0.0.1:1/cachegate"
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode="off", database_url=url, probe_enabled=True,
+                           probe_upstream_url="http://127.0.0.1:1/v1"))
+    usage_db, ledger = parts.telemetry.database, parts.telemetry.ledger.store
+    assert isinstance(usage_db, PostgresDatabase) and usage_db.schema == "cachegate_monitoring"
+    assert (ledger.name, ledger.shared) == ("postgres", True)  # without Redis the replicas share it here
+    assert parts.probe is not None
+    probe_db = parts.probe.store.db  # type: ignore[attr-defined]
+    assert isinstance(probe_db, PostgresDatabase) and probe_db.schema == "cachegate_probe"
+    assert "secret" not in usage_db.describe()
+    with_redis = build(Settings(data_dir=str(tmp_path), semantic_mode="off", database_url=url,
+                                redis_url="redis://127.0.0.1:1"))
+    assert with_redis.telemetry.ledger.store.name == "redis"  # Redis keeps the totals when there is one
+    assert not list(tmp_path.iterdir())  # nothing connects, nothing is written under DATA_DIR
 
 
 def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
@@ -92,7 +114,7 @@ def test_the_embedded_defaults_need_no_server(tmp_path: Path) -> None:
     assert parts.redis is None
     assert {check.name: check.embedded for check in parts.health.checks} == {
         "exact_cache": "memory+disk", "embedding": parts.semantic.embedder.location,  # type: ignore[union-attr]
-        "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}"}
+        "qdrant": f"qdrant-edge at {tmp_path / 'semantic' / 'cachegate'}", "history": None}
 
 
 SHIPPED_PANELS = ["warnings", "totals", "outcomes", "levels", "timeline", "tokens", "latency", "streaming", "models",

@@ -30,6 +30,7 @@ from proxy.settings import (
 DEFAULTS_REDACTED = {
     "HOST": "127.0.0.1",
     "PORT": 3000,
+    "WORKERS": 1,
     "UPSTREAM_BASE_URL": "https://api.openai.com/v1",
     "UPSTREAM_API_KEY": None,
     "UPSTREAM_TIMEOUT": 60.0,
@@ -63,6 +64,8 @@ DEFAULTS_REDACTED = {
     "CACHE_KEEP_REQUESTS": False,
     "CACHE_LOCK_TIMEOUT": 60.0,
     "DATA_DIR": "./data",
+    "DATABASE_URL": None,
+    "DATABASE_TIMEOUT": 5.0,
     "SEMANTIC_MODE": "serve",
     "SEMANTIC_THRESHOLD": 0.9,
     "SEMANTIC_FEEDBACK_TTL": 86_400,
@@ -372,6 +375,10 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE: expected a whole number of at least 0, got '-1'"),
     ("REDIS_COOLDOWN", "-1", "REDIS_COOLDOWN: expected a number at least 0, got '-1'"),
     ("DRAIN_TIMEOUT", "soon", "DRAIN_TIMEOUT: expected a number, got 'soon'"),
+    # a secret's value is never echoed: it may hold a password
+    ("DATABASE_URL", "mysql://u:pw@db/x", "DATABASE_URL: expected a URL starting with postgresql:// or postgres://, "
+                                          "got <redacted>"),
+    ("DATABASE_TIMEOUT", "0", "DATABASE_TIMEOUT: expected a number above 0, got '0'"),
 ])
 def test_from_env_bad_value(env: str, raw: str, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -411,13 +418,15 @@ def test_from_env_error_has_no_chained_cause() -> None:
 def test_redacted_hides_secrets() -> None:
     settings = Settings(upstream_api_key="sk-live-123", admin_api_key="admin-456", monitor_api_key="mon-789",
                         qdrant_api_key="qd-000", redis_url="redis://:s3cret@localhost:6379/0",
+                        database_url="postgresql://cachegate:pg-pass@db.internal:5432/cachegate",
                         allowed_origins=("https://a.test",))
     out = settings.redacted()
     assert out == {**DEFAULTS_REDACTED, "UPSTREAM_API_KEY": "<redacted>", "ADMIN_API_KEY": "<redacted>",
                    "MONITOR_API_KEY": "<redacted>", "QDRANT_API_KEY": "<redacted>",
-                   "REDIS_URL": "redis://:<redacted>@localhost:6379/0", "ALLOWED_ORIGINS": ["https://a.test"]}
+                   "REDIS_URL": "redis://:<redacted>@localhost:6379/0", "ALLOWED_ORIGINS": ["https://a.test"],
+                   "DATABASE_URL": "postgresql://cachegate:<redacted>@db.internal:5432/cachegate"}
     text = repr(out)
-    for secret in ("sk-live-123", "admin-456", "mon-789", "qd-000", "s3cret"):
+    for secret in ("sk-live-123", "admin-456", "mon-789", "qd-000", "s3cret", "pg-pass"):
         assert secret not in text
 
 
@@ -511,7 +520,7 @@ def test_the_disk_level_is_turned_off_by_zero() -> None:
 def test_secret_specs() -> None:
     assert {spec.env for spec in SPECS if spec.secret} == {
         "UPSTREAM_API_KEY", "REDIS_URL", "QDRANT_API_KEY", "ADMIN_API_KEY", "MONITOR_API_KEY", "PROBE_API_KEY",
-        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS", "ALERT_WEBHOOK_URL"}
+        "VENICE_API_KEY", "TENANT_SECRET", "CLIENT_API_KEYS", "ALERT_WEBHOOK_URL", "DATABASE_URL"}
 
 
 # -- client keys (issue 10.11) ---------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from typing import Any
 
 import httpx
 
+from proxy.monitoring.schema import SCHEMA
+from proxy.monitoring.usage import UsageStore
+from proxy.platform.sqlite import Database
 from tests.integration.monitoring.helpers import chat, usage_of
 from tests.support.proxy import ProxyServer
 
@@ -73,14 +77,19 @@ def test_retention_deletes_old_rows(start_proxy: Any, tmp_path: Any) -> None:
     first = start_proxy(usage_retention_days=30)
     chat(first)
     first.stop()
-    conn = sqlite3.connect(tmp_path / "data" / "monitoring.sqlite3")
-    now = time.time()
-    for age_days in (45, 31, 29):
-        conn.execute("INSERT INTO usage (ts, request_id, route, model, outcome, status, latency_ms) "
-                     "VALUES (?, 'old', '/v1/chat/completions', 'gpt-4o-mini', 'miss', 200, 1.0)",
-                     (now - age_days * 86400,))
-    conn.commit()
-    conn.close()
+
+    async def old_rows() -> None:  # written the way the proxy writes them: rows and their hourly sums
+        db = Database(tmp_path / "data" / SCHEMA.filename, SCHEMA.migrations)
+        await db.open()
+        store = UsageStore(db, retention_days=30)
+        now = time.time()
+        for age_days in (45, 31, 29):
+            store.append((now - age_days * 86400, "old", "/v1/chat/completions", "gpt-4o-mini", 0, 0, 0, "miss", None,
+                          200, 1.0, 0, None, 0.0, 0.0))
+        await store.flush()
+        await db.close()
+
+    asyncio.run(old_rows())
 
     second = start_proxy(usage_retention_days=30)  # the retention job runs at start, then hourly
     body = usage(second, **{"from": "0"}).json()

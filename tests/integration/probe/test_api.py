@@ -5,7 +5,7 @@ the Prometheus metrics say the same."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from statistics import mean
+from statistics import mean, median
 from typing import Any
 
 import httpx
@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from tests.integration.probe.conftest import StartMonitor
-from tests.integration.probe.helpers import api, cycle_done, scheduler, truth
+from tests.integration.probe.helpers import advance, api, cycle_done, scheduler, truth, wait_for
+from tests.support.cache_profiles import PROFILES
 from tests.support.proxy import ProxyServer
 from tests.support.servers import SimulatorServer
 
@@ -149,6 +150,52 @@ def test_prometheus_exports_the_latest_verdicts(ran: Any) -> None:
     assert any(line.startswith('cachegate_probe_last_success_timestamp_seconds{model="sim-llama"}')
                and float(line.split()[-1]) == pytest.approx(success) for line in lines)
     assert not any(line.startswith("cachegate_probe_errors_total{") for line in lines)  # nothing failed
+
+
+def prometheus(proxy: ProxyServer) -> dict[str, float]:
+    """Every sample of the probe's families, ``name{labels}`` -> value."""
+    text = httpx.get(proxy.url + "/metrics/prometheus").text
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("cachegate_probe_"))
+    return {name: float(value) for name, value in samples}
+
+
+def test_prometheus_exports_the_measured_figures(start_monitor: StartMonitor, psim: SimulatorServer) -> None:
+    """Minimum prefix, TTL bracket and speed-up after a run that measured them: exactly the stored figures, which
+    are the simulator's (its latency model gives the speed-up; its profile the minimum and the TTL)."""
+    proxy = start_monitor(probe_models=("sim-openai",), probe_tests=("basic", "sizes", "latency", "ttl"),
+                          probe_ttl_range=(300.0, 600.0))
+    cycle_done(proxy)
+    while (model := api(proxy, "models")["models"][0])["ttl_status"] == "measuring":
+        now = httpx.get(psim.url + "/_clock").json()["now"]
+        advance(psim, max(0.0, model["ttl_due"] - now))
+        wait_for(lambda due=model["ttl_due"]: api(proxy, "models")["models"][0]["ttl_due"] != due
+                 and not scheduler(proxy)["ttl"]["busy"], "the due TTL step to be taken")
+    profile = PROFILES["sim-openai"]  # minimum 1024, step 128, TTL 420 s
+    minimum, (lower, upper), speedup = model["min_prefix_tokens"], model["ttl_seconds"], model["speedup"]
+    assert profile.min_prefix <= minimum < profile.min_prefix + profile.step
+    assert lower < profile.ttl <= upper
+    done = {f"sim-{t['seq']}": t for t in truth(psim, "sim-openai")}
+    latency = api(proxy, "results", model="sim-openai", test="latency", limit=1000)["results"]
+    cold = [done[r["upstream_request_id"]]["ttft"] for r in latency if r["role"] == "prime"]
+    warm = [done[r["upstream_request_id"]]["ttft"] for r in latency if r["role"] == "repeat"]
+    assert speedup == pytest.approx(median(cold) / median(warm), abs=1e-3)
+    samples = prometheus(proxy)
+    assert samples['cachegate_probe_min_prefix_tokens{model="sim-openai"}'] == float(minimum)
+    assert samples['cachegate_probe_ttl_seconds{bound="lower",model="sim-openai"}'] == lower
+    assert samples['cachegate_probe_ttl_seconds{bound="upper",model="sim-openai"}'] == upper
+    assert samples['cachegate_probe_speedup{model="sim-openai"}'] == speedup
+
+
+def test_prometheus_counts_a_failing_probe_request(start_monitor: StartMonitor, psim: SimulatorServer) -> None:
+    # a wrong base path: the simulator answers every probe request 404 ("no route")
+    proxy = start_monitor(probe_upstream_url=psim.url + "/nowhere")
+    cycle_done(proxy)
+    rows = api(proxy, "results", limit=1000)["results"]
+    assert rows and {r["status"] for r in rows} == {404}
+    samples = prometheus(proxy)
+    assert samples['cachegate_probe_errors_total{model="sim-openai",type="http_4xx"}'] == float(len(rows))
+    assert samples['cachegate_probe_requests_total{model="sim-openai",status="404"}'] == float(len(rows))
+    assert not any(name.startswith("cachegate_probe_errors_total{") and "http_4xx" not in name for name in samples)
 
 
 @pytest.mark.parametrize(("path", "params", "named"), [

@@ -5,6 +5,7 @@ errors, laptop and phone widths. Screenshots go to ``test-artifacts/``."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.probe.conftest import StartMonitor
-from tests.integration.probe.helpers import advance, api, cycle_done
+from tests.integration.probe.helpers import advance, api, cycle_done, scheduler
 from tests.support.browser import ARTIFACTS, Chromium, Page
 from tests.support.proxy import ProxyServer
 from tests.support.servers import SimulatorServer
@@ -101,6 +102,67 @@ def test_the_page_shows_what_the_api_says(probed: ProxyServer, chromium: Chromiu
         page.close()
 
 
+COLUMNS = ("model", "provider", "verdict", "cache_rate", "hit_ratio", "spark", "min_prefix_tokens", "step_tokens",
+           "ttl", "speedup", "advertised_cache_price", "since", "tokens_spent")
+
+
+def sort_value(model: dict[str, Any], key: str, sparks: dict[str, list[dict[str, Any]]]) -> Any:
+    """What the page sorts a column by: the TTL's lower bound, the mean of the sparkline's known rates."""
+    if key == "ttl":
+        return model["ttl_seconds"][0] if isinstance(model["ttl_seconds"], list) else None
+    if key == "spark":
+        rates = [p["cache_rate"] for p in sparks.get(model["model"], []) if p["cache_rate"] is not None]
+        return sum(rates) / len(rates) if rates else None
+    value = model.get(key) or None if key == "provider" else model.get(key)
+    return value.casefold() if isinstance(value, str) else value
+
+
+def expected_order(models: list[dict[str, Any]], key: str, sparks: dict[str, list[dict[str, Any]]],
+                   descending: bool) -> list[str]:
+    """Known values in order (ties by model id), unknown ones last by model id, whichever the direction."""
+    by_id = sorted(models, key=lambda m: m["model"])
+    known = [m for m in by_id if sort_value(m, key, sparks) is not None]
+    unknown = [m["model"] for m in by_id if sort_value(m, key, sparks) is None]
+    known.sort(key=lambda m: sort_value(m, key, sparks), reverse=descending)  # stable: ties keep the id order
+    return [m["model"] for m in known] + unknown
+
+
+def check_every_column_sorts(page: Page, proxy: ProxyServer) -> None:
+    """Each column, clicked once and then again, orders the rows by its values, ascending then descending."""
+    models, sparks = api(proxy, "models")["models"], api(proxy, "sparklines")["models"]
+    page.evaluate("document.querySelector('#models th[data-sort=tokens_spent]').click()")  # model is not the key
+    for key in COLUMNS:
+        header = f"document.querySelector('#models th[data-sort={key}]')"
+        page.evaluate(f"{header}.click()")
+        assert page.evaluate(f"{header}.getAttribute('aria-sort')") == "ascending"
+        assert page.evaluate(ROWS) == expected_order(models, key, sparks, descending=False), key
+        page.evaluate(f"{header}.click()")
+        assert page.evaluate(f"{header}.getAttribute('aria-sort')") == "descending"
+        assert page.evaluate(ROWS) == expected_order(models, key, sparks, descending=True), key
+
+
+@pytest.fixture
+def measured(start_monitor: StartMonitor) -> Iterator[ProxyServer]:
+    """One cycle that measured every column: minimum, step, speed-up, and a TTL search kept short (every gap
+    within the cycle), so the numeric columns have values that differ between the models."""
+    proxy = start_monitor(probe_models=MODELS, probe_tests=("basic", "hints", "sizes", "latency", "ttl"),
+                          probe_ttl_range=(1.0, 20.0))
+    cycle_done(proxy)
+    yield proxy
+
+
+def test_every_column_sorts_by_its_values(measured: ProxyServer, chromium: Chromium) -> None:
+    page = open_page(chromium, measured)
+    try:
+        models = api(measured, "models")["models"]
+        for key in ("min_prefix_tokens", "step_tokens"):  # the data can tell a sort from none
+            assert len({m[key] for m in models}) > 2, key
+        check_every_column_sorts(page, measured)
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+
+
 def test_filters_and_sorting(probed: ProxyServer, chromium: Chromium) -> None:
     page = open_page(chromium, probed)
     try:
@@ -116,12 +178,7 @@ def test_filters_and_sorting(probed: ProxyServer, chromium: Chromium) -> None:
         page.evaluate("document.querySelector('#models th[data-sort=cache_rate]').click()")
         descending = sorted(known, key=lambda m: (-m["cache_rate"], m["model"]))
         assert page.evaluate(ROWS) == [m["model"] for m in descending] + unknown
-        for key in ("provider", "verdict", "hit_ratio", "spark", "min_prefix_tokens", "step_tokens", "ttl", "speedup",
-                    "advertised_cache_price", "since", "tokens_spent"):  # every column sorts
-            page.evaluate(f"document.querySelector('#models th[data-sort={key}]').click()")
-            assert page.evaluate(f"document.querySelector('#models th[data-sort={key}]').getAttribute('aria-sort')") \
-                == "ascending"
-            assert sorted(page.evaluate(ROWS)) == sorted(MODELS)
+        check_every_column_sorts(page, probed)
 
         def choose(select: str, value: str) -> Any:
             page.evaluate(f"var s = document.getElementById('{select}'); s.value = {json.dumps(value)};"
@@ -144,6 +201,34 @@ def test_filters_and_sorting(probed: ProxyServer, chromium: Chromium) -> None:
         assert page.evaluate(ROWS) == ["sim-kimi"]
         page.evaluate("document.querySelector('#models button.copy[data-copy=\"sim-kimi\"]').click()")
         page.wait_for("document.querySelector('#models button.copy').getAttribute('data-copied') !== null")
+        assert page.errors == [], page.errors
+    finally:
+        page.close()
+
+
+def sparks_shown(page: Page) -> dict[str, int]:
+    return {model: len(json.loads(row["spark"]["value"])) for model, row in cells(page).items()}
+
+
+def test_the_countdown_refreshes_the_table_when_it_reaches_zero(probed: ProxyServer, psim: SimulatorServer,
+                                                                 chromium: Chromium) -> None:
+    page = open_page(chromium, probed)
+    try:
+        assert sparks_shown(page) == dict.fromkeys(MODELS, 2)
+        countdown = page.text("#countdown") or ""
+        assert re.fullmatch(r"Refresh in \d+ s", countdown), countdown
+        # a third cycle: the API has news the page has not fetched
+        second = scheduler(probed)["last_cycle"]
+        advance(psim, 600.0)
+        cycle_done(probed, after=second["id"])
+        assert {m: len(points) for m, points in api(probed, "sparklines")["models"].items()} == dict.fromkeys(MODELS, 3)
+        polls = page.evaluate("window.cachegateProbe.state.polls")
+        # shorten the wait the page counts down (its own state, not a clock of the test), then let it reach 0
+        page.evaluate("window.cachegateProbe.state.left = 2")
+        page.wait_for(f"window.cachegateProbe.state.polls > {polls}", timeout=60)
+        assert sparks_shown(page) == dict.fromkeys(MODELS, 3)  # the table was drawn again from the new data
+        page.wait_for("window.cachegateProbe.state.left > 2", timeout=60)  # and the countdown started over
+        assert re.fullmatch(r"Refresh in \d+ s", page.text("#countdown") or "")
         assert page.errors == [], page.errors
     finally:
         page.close()

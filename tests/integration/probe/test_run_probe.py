@@ -88,6 +88,33 @@ def test_a_narrow_ttl_range_reports_an_open_bracket(profiled: SimulatorServer) -
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_persistence_holds_under_a_random_spread(profiled: SimulatorServer, seed: int) -> None:
+    """Whatever servers a random balancer happens to pick, the verdict is routing-limited with the key and the
+    estimate is the servers the unpinned repeats met (a lower bound of the true four), never more."""
+    profiled.state.reset()
+    profiled.state.cache.seed = seed
+
+    async def go() -> None:
+        upstream = HttpUpstream(profiled.base_url, timeout=10)
+        try:
+            report = await run_probe("sim-scattered", ["basic", "hints", "persistence"], upstream,
+                                     clock=SimHttpClock(profiled.url))
+        finally:
+            await upstream.aclose()
+            profiled.state.cache.seed = 0
+        assert (report.verdict.verdict, report.verdict.hint) == ("routing_limited", "prompt_cache_key")
+        figures = report.tests["persistence"].figures
+        truth = httpx.get(profiled.url + "/_truth", params={"model": "sim-scattered"}).json()
+        servers = {f"sim-{t['seq']}": t["server"] for t in truth}
+        unpinned = [servers[ex.upstream_request_id or ""] for ex in report.tests["persistence"].evidence
+                    if ex.step == "without_hint"]
+        assert figures["servers_estimate"] == len(set(unpinned)) <= PROFILES["sim-scattered"].servers
+        assert figures["hit_ratio_with_hint"] == 1.0
+
+    asyncio.run(go())
+
+
 CACHEGATE = str(Path(sys.executable).parent / "cachegate")
 
 

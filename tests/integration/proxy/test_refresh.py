@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support.proxy import ProxyServer
-from tests.support.servers import SimulatorServer
+from tests.support.proxy import ProxyServer, proxy_settings
+from tests.support.servers import RedisServer, SimulatorServer
 
 
 def ask(proxy: ProxyServer, content: str = "fresh please", **headers: str) -> httpx.Response:
@@ -96,3 +97,31 @@ def test_refreshes_are_capped_per_minute_and_counted(start_proxy: Any, sim: Simu
     prom = httpx.get(proxy.url + "/metrics", params={"format": "prometheus"}).text
     assert 'cachegate_cache_refreshes_total{result="capped"} 1.0' in prom
     assert 'cachegate_cache_refreshes_total{result="refreshed"} 1.0' in prom
+
+
+def test_two_replicas_refresh_a_stale_entry_once(sim: SimulatorServer, tmp_path: Path,
+                                                 redis_server: RedisServer) -> None:
+    """Both replicas serve the same expired entry under stale-while-revalidate while the refresh takes a
+    second upstream: the lease in Redis lets one of them refresh it."""
+    with redis_server.client() as client:
+        client.flushall()
+    replicas = [ProxyServer(proxy_settings(sim.base_url, tmp_path / name, redis_url=redis_server.url))
+                for name in ("a", "b")]
+    for replica in replicas:
+        replica.start()
+    try:
+        ask(replicas[0], **{"x-cache-ttl": "1"})
+        settled(replicas[0])
+        time.sleep(1.2)
+        window = {"cache-control": "stale-while-revalidate=60", "x-sim-delay": "1"}
+        answers = [ask(replica, **window) for replica in replicas]
+        assert [a.headers["x-cache"] for a in answers] == ["STALE", "STALE"]
+        for replica in replicas:
+            settled(replica)
+        counts = [replica.parts.pipeline.refresher.counts for replica in replicas
+                  if replica.parts.pipeline.refresher is not None]
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert sim.state.chat_calls == 2  # the first answer, then one refresh for both replicas
+    assert sum(c["refreshed"] for c in counts) == 1 and sum(c["busy"] for c in counts) == 1

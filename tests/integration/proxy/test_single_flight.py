@@ -26,6 +26,23 @@ async def test_concurrent_plain_misses_make_one_upstream_call(proxy: ProxyServer
     assert {a.choices[0].message.content for a in answers} == {"[1] You said: Tell me about single flight."}
 
 
+async def test_followers_get_their_own_completion_id(proxy: ProxyServer, sim: SimulatorServer) -> None:
+    """Issue 10, item 5: every answer of a flight has its own id; the followers name the leader's original."""
+    async with proxy.async_client() as client:
+        answers = await asyncio.gather(*[
+            client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES,  # type: ignore[arg-type]
+                                                             extra_headers={"x-sim-delay": "0.3"})
+            for _ in range(6)
+        ])
+    assert sim.state.chat_calls == 1
+    ids = [answer.parse().id for answer in answers]
+    assert len(set(ids)) == 6 and all(i.startswith("chatcmpl-") for i in ids)
+    leader = [answer for answer in answers if answer.headers["x-cache"] == "MISS"]
+    followers = [answer for answer in answers if answer.headers["x-cache"] != "MISS"]
+    assert len(leader) == 1 and len(followers) == 5
+    assert {answer.headers["x-cache-original-id"] for answer in followers} == {leader[0].parse().id}
+
+
 async def test_plain_requests_wait_for_a_streaming_leader(proxy: ProxyServer, sim: SimulatorServer) -> None:
     async def stream(client: openai.AsyncOpenAI) -> str:
         answer = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,  # type: ignore[arg-type]

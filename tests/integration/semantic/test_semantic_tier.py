@@ -57,6 +57,8 @@ def test_a_paraphrase_hits_in_plain_and_stream_form(start_semantic: StartSemanti
     assert hit.headers["x-cache-tier"] == "semantic"
     assert 0.9 <= float(hit.headers["x-cache-similarity"]) <= 1.0
     assert content(hit) == content(first) == f"[1] You said: {STORED}"
+    # its own completion id (issue 10, item 5), naming the neighbour's original
+    assert hit.parse().id != first.parse().id and hit.headers["x-cache-original-id"] == first.parse().id
     raw, text = streamed(proxy, "What's the capital of France?")
     assert raw.headers["x-cache"] == "HIT" and raw.headers["x-cache-tier"] == "semantic"
     assert raw.headers["content-type"].startswith("text/event-stream")

@@ -179,6 +179,9 @@ async def test_an_entry_gives_its_usage_and_a_fresh_identity_without_parsing_the
     stored = CachedResponse.decode(cached_entry("hi").encode())
     assert stored.usage == {"prompt_tokens": 2, "completion_tokens": 1} and stored._completion is None
     assert stored.tokens == (2, 1, 0)
-    body, original = stored.with_fresh_identity("chatcmpl-new", 99)
-    assert original == "chatcmpl-1" and stored._completion is None
+    template = stored.identity()
+    assert template is not None and stored.identity() is template  # worked out once
+    body = template.fill("new", 99)
+    assert (template.original, template.original_header) == ("chatcmpl-1", b"chatcmpl-1")
+    assert stored._completion is None
     assert body == stored.body.replace(b'"chatcmpl-1"', b'"chatcmpl-new"').replace(b'"created":5', b'"created":99')

@@ -9,8 +9,10 @@ from typing import Any
 import orjson
 
 from proxy.cache.entry import CachedResponse
-from proxy.chat.refresh import LocalLease, Refresher, RefreshPolicy, storable
+from proxy.chat.refresh import LocalLease, Refresher, RefreshPolicy, SharedLease, storable
 from proxy.core.request import ChatRequest, ChatRequestParser
+from proxy.errors import BackendError
+from proxy.platform.locks import MemoryLocks
 
 
 class Clock:
@@ -127,3 +129,54 @@ async def test_a_lease_held_elsewhere_makes_it_busy() -> None:
     assert refresher.start("a", refresh)
     await spawn.settle()
     assert refresher.counts["busy"] == 1 and lease.held == {"a"}
+
+
+class Unreachable:
+    """Locks whose Redis does not answer."""
+
+    async def acquire(self, name: str, ttl: float) -> None:
+        raise BackendError("redis", "timed out")
+
+    async def release(self, lease: Any) -> bool:
+        raise BackendError("redis", "timed out")
+
+
+async def test_replicas_sharing_locks_refresh_a_key_once() -> None:
+    shared = MemoryLocks()
+    key = request().key
+    first, second = SharedLease(shared, prefix="cg:", ttl=60), SharedLease(shared, prefix="cg:", ttl=60)
+    assert await first.acquire(key)
+    assert not await second.acquire(key)  # held by the other replica
+    assert not await first.acquire(key)  # and by this one, once
+    digest = key.rpartition("{")[2].rstrip("}")
+    assert await shared.state(f"cg:lock:refresh:{{{digest}}}") == "held"  # beside the entry: its hash tag
+    await first.release(key)
+    assert await shared.state(f"cg:lock:refresh:{{{digest}}}") is None
+    assert await second.acquire(key)
+
+
+async def test_a_shared_lease_without_redis_refreshes_alone() -> None:
+    lease = SharedLease(Unreachable(), prefix="cg:", ttl=60)  # type: ignore[arg-type]
+    assert await lease.acquire("cg:exact:o:-:m:{d}")
+    assert not await lease.acquire("cg:exact:o:-:m:{d}")  # still one at a time in this process
+    await lease.release("cg:exact:o:-:m:{d}")  # nothing to release on Redis, and no error
+    assert await lease.acquire("cg:exact:o:-:m:{d}")
+
+
+async def test_two_refreshers_on_shared_locks_make_one_upstream_call() -> None:
+    shared, spawn, calls = MemoryLocks(), Spawned(), []
+    gate = asyncio.Event()
+
+    async def refresh() -> None:
+        calls.append(1)
+        await gate.wait()
+
+    one = Refresher(RefreshPolicy(), spawn=spawn, lease=SharedLease(shared, prefix="cg:", ttl=60), clock=Clock())
+    two = Refresher(RefreshPolicy(), spawn=spawn, lease=SharedLease(shared, prefix="cg:", ttl=60), clock=Clock())
+    assert one.start("cg:k:{d}", refresh) and two.start("cg:k:{d}", refresh)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    gate.set()
+    await spawn.settle()
+    assert calls == [1]
+    assert one.counts["refreshed"] + two.counts["refreshed"] == 1 and one.counts["busy"] + two.counts["busy"] == 1

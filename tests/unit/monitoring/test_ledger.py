@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from proxy.monitoring.ledger import GLOBAL, MAX_LEDGER_MODELS, Ledger, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.ledger import GLOBAL, MAX_LEDGER_MODELS, Ledger, RedisLedgerStore, SqlLedgerStore
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.platform.redis import RedisHome
 from proxy.platform.redis_url import parse_redis_url
@@ -16,7 +16,7 @@ from tests.unit.monitoring.support import MemoryStore
 async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: Path) -> None:
     db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
-    ledger = Ledger(SqliteLedgerStore(db))
+    ledger = Ledger(SqlLedgerStore(db))
     await ledger.start()
     ledger.add(GLOBAL, "requests", 3)
     ledger.add(GLOBAL, "cost_saved_usd", 0.25)
@@ -30,7 +30,7 @@ async def test_totals_include_unflushed_deltas_and_survive_a_restart(tmp_path: P
 
     db = Database(tmp_path / FILENAME, MIGRATIONS)
     await db.open()
-    again = Ledger(SqliteLedgerStore(db))
+    again = Ledger(SqlLedgerStore(db))
     await again.start()
     assert again.totals() == {(GLOBAL, "requests"): 5, (GLOBAL, "cost_saved_usd"): 0.25}
     assert again.first_started_at == first

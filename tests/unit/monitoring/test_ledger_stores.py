@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.monitoring.ledger import GLOBAL, LedgerStore, RedisLedgerStore, SqliteLedgerStore
+from proxy.monitoring.ledger import GLOBAL, LedgerStore, RedisLedgerStore, SqlLedgerStore
 from proxy.monitoring.schema import FILENAME, MIGRATIONS
 from proxy.platform.sqlite import Database
 from tests.support.redis_homes import KINDS, home_for
@@ -18,7 +18,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "sqlite":
         db = Database(tmp_path / FILENAME, MIGRATIONS)
         await db.open()
-        yield SqliteLedgerStore(db)
+        yield SqlLedgerStore(db)
         await db.close()
         return
     home = home_for(request.param, request)

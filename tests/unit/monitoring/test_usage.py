@@ -1,30 +1,30 @@
-"""Usage history: batched rows, queries by time, model and bucket, retention."""
+"""Usage history: batched rows, queries by time, model and bucket, retention; every test runs on SQLite and on
+PostgreSQL (the ``sql_engine`` fixture) and expects the same answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from proxy.monitoring.schema import FILENAME, MIGRATIONS
-from proxy.monitoring.usage import UsageStore
-from proxy.platform.sqlite import Database
+from proxy.monitoring.schema import SCHEMA
+from proxy.monitoring.usage import COLUMNS, UsageStore
+from proxy.platform.sql import Schema, SqlDatabase
 
 DAY = 86400
 T0 = datetime(2026, 2, 21, 10, 0, tzinfo=UTC).timestamp()
 
 
-def row(ts: float, model: str = "gpt-4o-mini", outcome: str = "miss", prompt: int = 10, completion: int = 5,
+def row(ts: float, model: str | None = "gpt-4o-mini", outcome: str = "miss", prompt: int = 10, completion: int = 5,
         cached: int = 0, status: int = 200, cost: float = 0.001, saved: float = 0.0) -> tuple[object, ...]:
     return (ts, "req", "/v1/chat/completions", model, prompt, completion, cached, outcome,
             "exact" if outcome == "exact_hit" else None, status, 12.5, 0, "ab" * 32, cost, saved)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[UsageStore]:
-    db = Database(tmp_path / FILENAME, MIGRATIONS)
+async def store(make_database: Callable[[Schema], SqlDatabase]) -> AsyncIterator[UsageStore]:
+    db = make_database(SCHEMA)
     await db.open()
     yield UsageStore(db, retention_days=30)
     await db.close()
@@ -99,3 +99,116 @@ async def test_large_batches_are_inserted_in_chunks(store: UsageStore) -> None:
     result = await store.query(start=T0, end=T0 + DAY, model=None, bucket="day")
     assert (result["totals"]["requests"], result["totals"]["misses"]) == (1201, 401)
     assert store.pending == 0 and store.written == 1201
+
+
+async def test_whole_hours_come_from_the_sums_and_the_ends_from_the_rows(store: UsageStore) -> None:
+    # rows across five hours; ranges that start and end inside hours, on hour boundaries, and inside one hour
+    rows = [row(T0 + minute * 60 + 13, model="a" if minute % 2 else "b",
+                outcome=("miss", "exact_hit", "semantic_hit", "bypass")[minute % 4],
+                status=502 if minute % 5 == 0 else 200, cost=0.001 * (minute % 3)) for minute in range(0, 300, 7)]
+    for one in rows:
+        store.append(one)
+    await store.flush()
+    assert (await store.query(start=0, end=T0 + DAY, model=None, bucket="hour"))["totals"]["requests"] == 43
+    for start, end in ((T0 + 1000, T0 + 4 * 3600 + 1000), (T0, T0 + 3 * 3600), (T0 + 100, T0 + 2000),
+                       (T0 + 3600 + 1, T0 + 7200 - 1), (T0 - 3600, T0 + 6 * 3600)):
+        for model in (None, "a"):
+            expected = [r for r in rows if start <= r[0] < end and model in (None, r[3])]  # type: ignore[operator]
+            result = await store.query(start=start, end=end, model=model, bucket="hour")
+            totals = result["totals"]
+            assert totals["requests"] == len(expected), (start, end, model)
+            assert totals["misses"] == sum(r[7] == "miss" for r in expected)
+            assert totals["errors"] == sum(r[9] >= 500 for r in expected)  # type: ignore[operator]
+            assert totals["cost_spent_usd"] == pytest.approx(sum(r[13] for r in expected))  # type: ignore[misc]
+            assert sum(point["requests"] for point in result["timeseries"]) == len(expected)
+
+
+async def test_rows_without_a_model_have_their_own_line(store: UsageStore) -> None:
+    store.append(row(T0 + 10, model=None))
+    store.append(row(T0 + 20))
+    store.append(row(T0 + 3600 + 20, model=None))
+    result = await store.query(start=T0 - 1, end=T0 + 2 * 3600 + 1, model=None, bucket="day")
+    assert [(m["model"], m["requests"]) for m in result["by_model"]] == [(None, 2), ("gpt-4o-mini", 1)]
+
+
+async def test_each_batch_adds_its_hourly_sums(store: UsageStore) -> None:
+    store.append(row(T0 + 5))
+    store.append(row(T0 + 6, outcome="exact_hit", cost=0.0, saved=0.002, status=503))
+    store.append(row(T0 + 3601, model=None))
+    await store.flush()
+    store.append(row(T0 + 7, cached=3))  # a later batch adds to the same hour
+    await store.flush()
+    assert await store.db.fetch("SELECT * FROM usage_hourly ORDER BY hour, model") == [
+        (int(T0), "gpt-4o-mini", 3, 1, 0, 2, 0, 1, 20, 10, 3, 15, 30, 0.002, 0.002, 37.5),
+        (int(T0) + 3600, "", 1, 0, 0, 1, 0, 0, 10, 5, 0, 0, 15, 0.001, 0.0, 12.5)]
+    assert await store.db.fetch("SELECT COUNT(*) FROM usage") == [(4,)]
+
+
+async def test_a_failed_write_keeps_its_rows_and_counts_only_what_overflows(
+        store: UsageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import proxy.monitoring.usage as usage_module
+
+    monkeypatch.setattr(usage_module, "MAX_BUFFER", 3)
+    drops: list[int] = []
+    store._on_drop = drops.append
+    store.append(row(T0))
+    store.append(row(T0 + 1))
+    real = store.db
+
+    class Down:
+        dialect = real.dialect
+
+        async def insert_rows(self, *args: object, **kwargs: object) -> None:
+            store.append(row(T0 + 2))  # arrives while the write is under way
+            store.append(row(T0 + 3))
+            raise ConnectionRefusedError("the database is down")
+
+    store.db = Down()  # type: ignore[assignment]
+    await store.flush()
+    assert (store.pending, store.dropped, drops, store.failures) == (3, 1, [1], 1)
+    assert "ConnectionRefusedError" in (store.last_error or "")
+    store.db = real
+    await store.flush()
+    assert (store.pending, store.written, store.last_error) == (0, 3, None)
+    result = await store.query(start=T0, end=T0 + 10, model=None, bucket="hour")
+    assert result["totals"]["requests"] == 3  # the oldest rows were kept; the newest did not fit
+
+
+async def test_the_hourly_sums_are_filled_in_from_rows_written_before_them(
+        make_database: Callable[[Schema], SqlDatabase]) -> None:
+    # a database of versions 1 and 2 (rows, no sums) is upgraded: version 3 adds up what is there
+    old = make_database(Schema(SCHEMA.name, SCHEMA.filename, SCHEMA.migrations[:2]))
+    await old.open()
+    await old.insert_rows("usage", COLUMNS, [*row(T0 + 10), *row(T0 + 20, outcome="exact_hit", saved=0.5),
+                                             *row(T0 + 3600 * 5, model=None, status=500)])
+    await old.close()
+    db = make_database(SCHEMA)
+    await db.open()
+    store = UsageStore(db, retention_days=30)
+    result = await store.query(start=T0 - 3600, end=T0 + DAY, model=None, bucket="hour")
+    assert (await db.fetch("SELECT COUNT(*) FROM usage_hourly")) == [(2,)]
+    totals = result["totals"]
+    assert (totals["requests"], totals["exact_hits"], totals["errors"], totals["tokens_saved"]) == (3, 1, 1, 15)
+    assert totals["cost_saved_usd"] == 0.5
+    assert [(m["model"], m["requests"]) for m in result["by_model"]] == [("gpt-4o-mini", 2), (None, 1)]
+    await db.close()
+
+
+async def test_retention_runs_on_one_replica_at_a_time(store: UsageStore, sql_engine: str,
+                                                        request: pytest.FixtureRequest) -> None:
+    if sql_engine != "postgres":
+        pytest.skip("one SQLite file has one writer at a time already")
+    import asyncpg
+
+    database_url = request.getfixturevalue("database_url")  # the store's own database
+    from proxy.platform.postgres import job_key
+
+    now = T0 + 100 * DAY
+    store.append(row(now - 31 * DAY))
+    await store.flush()
+    other = await asyncpg.connect(database_url)
+    async with other.transaction():  # another replica is purging just now
+        await other.execute("SELECT pg_advisory_xact_lock($1)", job_key("cachegate_monitoring", "usage-retention"))
+        assert await store.purge(now) == 0
+    await other.close()
+    assert await store.purge(now) == 1

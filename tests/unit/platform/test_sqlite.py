@@ -16,7 +16,7 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     assert migrate(conn, MIGRATIONS) == [migration.version for migration in MIGRATIONS]
     assert migrate(conn, MIGRATIONS) == []
     versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
 
@@ -37,6 +37,29 @@ def test_a_failing_migration_is_rolled_back_entirely(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'a'").fetchone() == (0,)
 
 
+class AppliedMeanwhile(tuple[Migration, ...]):
+    """Migrations that another connection applies between ``migrate`` reading which versions are done (its first
+    pass over the list) and applying them (its second): two workers opening one fresh file at the same moment."""
+
+    other: sqlite3.Connection
+    passes = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.passes += 1
+        if self.passes == 2:
+            migrate(self.other, tuple(self))
+        return super().__iter__()
+
+
+def test_a_migration_another_process_applied_meanwhile_is_skipped(tmp_path: Path) -> None:
+    mine, theirs = sqlite3.connect(tmp_path / "m.sqlite3"), sqlite3.connect(tmp_path / "m.sqlite3")
+    migrations = AppliedMeanwhile(MIGRATIONS)
+    migrations.other = theirs
+    assert migrate(mine, migrations) == []  # no "table usage already exists": the other process applied both
+    assert migrations.passes >= 2
+    assert mine.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
+
+
 def test_versions_must_increase(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.sqlite3")
     with pytest.raises(ValueError, match="increase"):
@@ -45,11 +68,12 @@ def test_versions_must_increase(tmp_path: Path) -> None:
 
 async def test_status_shows_applied_and_pending_without_writing(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
-    assert [row["applied_at"] for row in status(path, MIGRATIONS)] == [None, None]
+    assert [row["applied_at"] for row in status(path, MIGRATIONS)] == [None, None, None]
     assert not path.exists()  # reading the status creates nothing
     db = Database(path, MIGRATIONS[:1])
     await db.open()
     await db.close()
     rows = status(path, MIGRATIONS)
-    assert [(row["version"], row["description"]) for row in rows] == [(1, "usage history"), (2, "savings ledger")]
+    assert [(row["version"], row["description"]) for row in rows] == [
+        (1, "usage history"), (2, "savings ledger"), (3, "hourly sums of the usage history")]
     assert rows[0]["applied_at"] is not None and rows[1]["applied_at"] is None

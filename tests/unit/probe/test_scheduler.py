@@ -26,7 +26,7 @@ from proxy.probe.report import ProbeReport
 from proxy.probe.scheduler import Plan, ProbeScheduler
 from proxy.probe.schema import FILENAME, MIGRATIONS
 from proxy.probe.session import ProbeConfig
-from proxy.probe.sqlite_store import SqliteProbeStore
+from proxy.probe.sql_store import SqlProbeStore
 from proxy.probe.stepper import TtlStepper
 from proxy.probe.verdict import Verdict
 
@@ -77,7 +77,7 @@ class FakeProbe:
 
 
 class Harness:
-    def __init__(self, store: SqliteProbeStore, tmp: Path) -> None:
+    def __init__(self, store: SqlProbeStore, tmp: Path) -> None:
         self.store = store
         self.clock = FakeClock()
         self.tasks: list[asyncio.Task[Any]] = []
@@ -111,7 +111,7 @@ async def until(check: Any) -> None:
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    store = SqliteProbeStore(Database(tmp_path / FILENAME, MIGRATIONS))
+    store = SqlProbeStore(Database(tmp_path / FILENAME, MIGRATIONS))
     await store.open()
     yield Harness(store, tmp_path)
     await store.close()

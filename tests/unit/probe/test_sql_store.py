@@ -1,19 +1,18 @@
-"""The probe's history in SQLite: every query of the store contract, with exact values, and retention."""
+"""The probe's history: every query of the store contract, with exact values, and retention; every test runs
+on SQLite and on PostgreSQL (the ``sql_engine`` fixture) and expects the same answers."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from proxy.platform.sqlite import Database, status
-from proxy.probe import sqlite_store
+from proxy.platform.sql import Schema, SqlDatabase
+from proxy.probe import sql_store
 from proxy.probe.records import CycleRow, ResultRow, VerdictRow
-from proxy.probe.schema import FILENAME, MIGRATIONS
-from proxy.probe.sqlite_store import SqliteProbeStore
+from proxy.probe.schema import SCHEMA
+from proxy.probe.sql_store import SqlProbeStore
 from proxy.probe.store import Balance, ResultFilter, Spend
 
 DAY = 86400.0
@@ -37,30 +36,30 @@ def verdict(ts: float, model: str = "a", name: str = "caches", *, cache_rate: fl
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteProbeStore]:
-    store = SqliteProbeStore(Database(tmp_path / FILENAME, MIGRATIONS))
+async def store(make_database: Callable[[Schema], SqlDatabase]) -> AsyncIterator[SqlProbeStore]:
+    store = SqlProbeStore(make_database(SCHEMA))
     await store.open()
     yield store
     await store.close()
 
 
-async def test_migrations_are_applied_and_listed(store: SqliteProbeStore) -> None:
+async def test_migrations_are_applied_and_recorded(store: SqlProbeStore, sql_engine: str) -> None:
     await store.ping()
-    [row] = status(store.db.path, MIGRATIONS)
-    assert row["version"] == 1 and row["applied_at"] is not None
-    conn = sqlite3.connect(store.db.path)
-    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"results", "verdicts", "cycles", "ttl_state", "schema_migrations"} <= tables
+    assert store.name == sql_engine
+    [(version,)] = await store.db.fetch("SELECT version FROM schema_migrations")
+    assert version == 1
+    for table in ("results", "verdicts", "cycles", "ttl_state"):
+        assert await store.db.fetch(f"SELECT COUNT(*) FROM {table}") == [(0,)]
 
 
-async def test_runs_round_trip(store: SqliteProbeStore) -> None:
+async def test_runs_round_trip(store: SqlProbeStore) -> None:
     rows = [result(100.0, role="prime", cached=0), result(101.0), result(102.0, cached=None)]
     await store.add_run(rows, verdict(110.0))
     assert await store.results(ResultFilter(), limit=10) == rows[::-1]  # newest first, every field back
     assert [v.as_dict(report=True) for v in await store.latest_verdicts()] == [verdict(110.0).as_dict(report=True)]
 
 
-async def test_latest_streaks_and_recent(store: SqliteProbeStore) -> None:
+async def test_latest_streaks_and_recent(store: SqlProbeStore) -> None:
     for ts, model, name in ((1.0, "a", "caches"), (2.0, "a", "no_caching"), (3.0, "a", "caches"), (4.0, "a", "caches"),
                             (2.5, "b", "unknown")):
         await store.add_run([], verdict(ts, model, name, error="x" if ts == 4.0 else None))
@@ -73,7 +72,7 @@ async def test_latest_streaks_and_recent(store: SqliteProbeStore) -> None:
     assert [v.ts for v in await store.verdicts(limit=1)] == [4.0]
 
 
-async def test_series_by_bucket_and_model(store: SqliteProbeStore) -> None:
+async def test_series_by_bucket_and_model(store: SqlProbeStore) -> None:
     await store.add_run([], verdict(10.0, "a", cache_rate=0.9))
     await store.add_run([], verdict(20.0, "a", cache_rate=0.7))
     await store.add_run([], verdict(30.0, "b", "no_caching", cache_rate=None))
@@ -85,7 +84,7 @@ async def test_series_by_bucket_and_model(store: SqliteProbeStore) -> None:
     assert len(await store.verdict_series(since=0.0, until=7200.0, width=3600, model="b")) == 1
 
 
-async def test_result_filters_and_the_export(store: SqliteProbeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_result_filters_and_the_export(store: SqlProbeStore, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [result(float(i), "a" if i % 2 else "b", test="sizes" if i % 3 == 0 else "basic",
                    source="ttl" if i == 4 else "cycle") for i in range(1, 8)]
     await store.add_run(rows, None)
@@ -93,11 +92,11 @@ async def test_result_filters_and_the_export(store: SqliteProbeStore, monkeypatc
     assert [r.ts for r in await store.results(ResultFilter(test="sizes"), limit=10)] == [6.0, 3.0]
     assert [r.ts for r in await store.results(ResultFilter(source="ttl"), limit=10)] == [4.0]
     assert [r.ts for r in await store.results(ResultFilter(since=2.0, until=5.0), limit=2)] == [4.0, 3.0]
-    monkeypatch.setattr(sqlite_store, "EXPORT_PAGE", 2)  # pages of two: every row once, oldest first
+    monkeypatch.setattr(sql_store, "EXPORT_PAGE", 2)  # pages of two: every row once, oldest first
     assert [r.ts async for r in store.export(ResultFilter(since=2.0))] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
 
 
-async def test_spend_usage_stats_and_balance(store: SqliteProbeStore) -> None:
+async def test_spend_usage_stats_and_balance(store: SqlProbeStore) -> None:
     await store.add_run([result(DAY - 1, prompt=100, cached=0, diem=50.0),
                          result(DAY + 1, role="prime", prompt=1000, cached=0),
                          result(DAY + 2, prompt=1000, cached=800, diem=49.0),
@@ -115,7 +114,7 @@ async def test_spend_usage_stats_and_balance(store: SqliteProbeStore) -> None:
                      "last_success": DAY + 2}
 
 
-async def test_cycles(store: SqliteProbeStore) -> None:
+async def test_cycles(store: SqlProbeStore) -> None:
     mine = CycleRow("c1", "me", "scheduled", 10.0, planned=["a"])
     theirs = CycleRow("c2", "other", "manual", 20.0)
     await store.save_cycle(mine)
@@ -128,14 +127,14 @@ async def test_cycles(store: SqliteProbeStore) -> None:
     assert first == mine
 
 
-async def test_ttl_states(store: SqliteProbeStore) -> None:
+async def test_ttl_states(store: SqlProbeStore) -> None:
     state: dict[str, Any] = {"search": {"low": 5.0}, "pending": None}
     await store.save_ttl_state("a", state, 1.0)
     await store.save_ttl_state("a", {**state, "pending": {"due": 9.0}}, 2.0)
     assert await store.ttl_states() == {"a": {"search": {"low": 5.0}, "pending": {"due": 9.0}}}
 
 
-async def test_retention_deletes_what_is_older(store: SqliteProbeStore) -> None:
+async def test_retention_deletes_what_is_older(store: SqlProbeStore) -> None:
     await store.add_run([result(10.0), result(100.0)], verdict(10.0))
     await store.add_run([], verdict(100.0))
     await store.save_cycle(CycleRow("old", "me", "scheduled", 10.0, finished_at=11.0, status="completed"))
@@ -144,3 +143,20 @@ async def test_retention_deletes_what_is_older(store: SqliteProbeStore) -> None:
     assert [r.ts for r in await store.results(ResultFilter(), limit=10)] == [100.0]
     assert [v.ts for v in await store.verdicts()] == [100.0]
     assert [c.id for c in await store.cycles(5)] == ["stuck"]
+
+
+async def test_retention_runs_on_one_replica_at_a_time(store: SqlProbeStore, sql_engine: str,
+                                                        request: pytest.FixtureRequest) -> None:
+    if sql_engine != "postgres":
+        pytest.skip("one SQLite file has one writer at a time already")
+    import asyncpg
+
+    from proxy.platform.postgres import job_key
+
+    await store.add_run([result(10.0)], verdict(10.0))
+    other = await asyncpg.connect(request.getfixturevalue("database_url"))
+    async with other.transaction():  # another replica is purging just now
+        await other.execute("SELECT pg_advisory_xact_lock($1)", job_key("cachegate_probe", "probe-retention"))
+        assert await store.purge(50.0) == 0
+    await other.close()
+    assert await store.purge(50.0) == 2

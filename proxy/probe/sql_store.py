@@ -1,17 +1,17 @@
-"""The probe's history in SQLite (``DATA_DIR/probe.sqlite3``), through the one SQLite layer.
+"""The probe's history in SQL, written once for both engines: ``DATA_DIR/probe.sqlite3`` (the one SQLite
+layer, every statement on its thread) or PostgreSQL at ``DATABASE_URL`` (replicas share it).
 
-Every statement runs on the :class:`~proxy.platform.sqlite.Database` thread; the schema is
-:mod:`proxy.probe.schema`. Replicas that share ``DATA_DIR`` share this file (WAL mode lets one write while
-the others read).
+The schema is :mod:`proxy.probe.schema`. The SQL is the subset both engines speak (``COUNT(*) FILTER``,
+``INSERT ... ON CONFLICT``, window functions); the bucket of a time comes from the engine's dialect.
+Replicas that share ``DATA_DIR`` share the SQLite file too (WAL mode lets one write while the others read).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from proxy.platform.sqlite import Database
+from proxy.platform.sql import SqlDatabase, Statement
 from proxy.probe.records import COLUMNS, CycleRow, ResultRow, VerdictRow, dumps, loads
 from proxy.probe.store import Balance, ResultFilter, Spend
 
@@ -58,11 +58,23 @@ def _where(where: ResultFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-class SqliteProbeStore:
-    name = "sqlite"
+#: booleans are stored as 0/1 on both engines (the columns are INTEGER), so the same SQL sums them
+_FLAGS = {"stream", "contaminated", "advertised_caching"}
 
-    def __init__(self, db: Database) -> None:
+
+def _row(values: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(int(values[c]) if c in _FLAGS and values[c] is not None else values[c] for c in columns)
+
+
+def _upsert(table: str, columns: Sequence[str], key: str) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns if c != key))
+
+
+class SqlProbeStore:
+    def __init__(self, db: SqlDatabase) -> None:
         self.db = db
+        self.name = db.dialect.name
 
     async def open(self) -> None:
         await self.db.open()
@@ -71,52 +83,42 @@ class SqliteProbeStore:
         await self.db.close()
 
     async def ping(self) -> None:
-        await self.db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self.db.fetch("SELECT 1")
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return await self.db.run(lambda conn: conn.execute(sql, tuple(params)).fetchall())
+        return await self.db.fetch(sql, tuple(params))
 
     async def purge(self, before: float) -> int:
-        def delete(conn: sqlite3.Connection) -> int:
-            with conn:
-                removed = conn.execute("DELETE FROM results WHERE ts < ?", (before,)).rowcount
-                removed += conn.execute("DELETE FROM verdicts WHERE ts < ?", (before,)).rowcount
-                removed += conn.execute("DELETE FROM cycles WHERE started_at < ? AND status != 'running'",
-                                        (before,)).rowcount
-            return removed
-
-        return await self.db.run(delete)
+        """Only one replica at a time deletes (``0`` from the others meanwhile)."""
+        counts = await self.db.write([
+            Statement("DELETE FROM results WHERE ts < ?", (before,)),
+            Statement("DELETE FROM verdicts WHERE ts < ?", (before,)),
+            Statement("DELETE FROM cycles WHERE started_at < ? AND status != 'running'", (before,))],
+            exclusive="probe-retention")
+        return sum(counts or ())
 
     async def add_run(self, results: Sequence[ResultRow], verdict: VerdictRow | None) -> None:
         rows = []
         for r in results:
             values = r.as_dict()
             values["raw_usage"] = dumps(values["raw_usage"])
-            rows.append(tuple(values[c] for c in COLUMNS))
-
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                if rows:
-                    conn.executemany(f"INSERT INTO results ({_R}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
-                if verdict is not None:
-                    values = verdict.as_dict(report=True)
-                    values["report"] = dumps(values["report"])
-                    conn.execute(f"INSERT INTO verdicts ({_V}) VALUES ({', '.join('?' * len(_VERDICT_COLUMNS))})",
-                                 tuple(values[c] for c in _VERDICT_COLUMNS))
-
-        await self.db.run(write)
+            rows.append(_row(values, COLUMNS))
+        statements = []
+        if rows:
+            statements.append(Statement(f"INSERT INTO results ({_R}) VALUES ({', '.join('?' * len(COLUMNS))})", rows,
+                                        many=True))
+        if verdict is not None:
+            values = verdict.as_dict(report=True)
+            values["report"] = dumps(values["report"])
+            statements.append(Statement(f"INSERT INTO verdicts ({_V}) VALUES "
+                                        f"({', '.join('?' * len(_VERDICT_COLUMNS))})", _row(values, _VERDICT_COLUMNS)))
+        if statements:
+            await self.db.write(statements)
 
     async def save_cycle(self, cycle: CycleRow) -> None:
         values = cycle.as_dict()
         values["planned"], values["probed"] = dumps(values["planned"]), dumps(values["probed"])
-        row = tuple(values[c] for c in _CYCLE_COLUMNS)
-
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute(f"INSERT OR REPLACE INTO cycles ({', '.join(_CYCLE_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(_CYCLE_COLUMNS))})", row)
-
-        await self.db.run(write)
+        await self.db.write([Statement(_upsert("cycles", _CYCLE_COLUMNS, "id"), _row(values, _CYCLE_COLUMNS))])
 
     async def cycles(self, limit: int = 1) -> list[CycleRow]:
         rows = await self._read(f"SELECT {', '.join(_CYCLE_COLUMNS)} FROM cycles ORDER BY started_at DESC, id "
@@ -124,13 +126,11 @@ class SqliteProbeStore:
         return [_cycle(row) for row in rows]
 
     async def interrupt_cycles(self, *, replica: str, at: float) -> int:
-        def write(conn: sqlite3.Connection) -> int:
-            with conn:
-                return conn.execute("UPDATE cycles SET status = 'interrupted', finished_at = ?, reason = "
-                                    "'its replica stopped leading before the cycle ended' "
-                                    "WHERE status = 'running' AND replica != ?", (at, replica)).rowcount
-
-        return await self.db.run(write)
+        counts = await self.db.write([Statement(
+            "UPDATE cycles SET status = 'interrupted', finished_at = ?, reason = "
+            "'its replica stopped leading before the cycle ended' WHERE status = 'running' AND replica != ?",
+            (at, replica))])
+        return counts[0] if counts else 0
 
     async def latest_verdicts(self) -> list[VerdictRow]:
         rows = await self._read(f"SELECT {_V} FROM verdicts WHERE id IN (SELECT MAX(id) FROM verdicts GROUP BY model) "
@@ -149,7 +149,7 @@ class SqliteProbeStore:
     async def recent_verdicts(self, per_model: int) -> dict[str, list[VerdictRow]]:
         rows = await self._read(
             f"SELECT {_V} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY model ORDER BY ts DESC, id DESC) AS n "
-            "FROM verdicts) WHERE n <= ? ORDER BY model, ts, id", (per_model,))
+            "FROM verdicts) AS ranked WHERE n <= ? ORDER BY model, ts, id", (per_model,))
         out: dict[str, list[VerdictRow]] = {}
         for row in rows:
             verdict = _verdict(row)
@@ -175,9 +175,9 @@ class SqliteProbeStore:
                              model: str | None = None) -> list[dict[str, Any]]:
         clause, params = _where(ResultFilter(model=model, since=since, until=until))
         rows = await self._read(
-            f"SELECT CAST(ts / {int(width)} AS INTEGER) * {int(width)} AS bucket, model, COUNT(*), "
-            f"SUM(verdict IN {CACHING_SQL}), AVG(cache_rate), AVG(hit_ratio) FROM verdicts WHERE {clause} "
-            "GROUP BY 1, 2 ORDER BY 1, 2", params)
+            f"SELECT {self.db.dialect.bucket('ts', width)} AS bucket, model, COUNT(*), "
+            f"COUNT(*) FILTER (WHERE verdict IN {CACHING_SQL}), AVG(cache_rate), AVG(hit_ratio) FROM verdicts "
+            f"WHERE {clause} GROUP BY 1, 2 ORDER BY 1, 2", params)
         return [{"bucket": bucket, "model": name, "runs": runs, "caching": caching,
                  "cache_rate": None if rate is None else round(rate, 4),
                  "hit_ratio": None if hit is None else round(hit, 4)}
@@ -211,7 +211,7 @@ class SqliteProbeStore:
     async def usage_by_day(self, *, since: float, until: float | None) -> list[dict[str, Any]]:
         clause, params = _where(ResultFilter(since=since, until=until))
         rows = await self._read(
-            "SELECT CAST(ts / 86400 AS INTEGER) * 86400, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
+            f"SELECT {self.db.dialect.bucket('ts', 86400)}, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
             "COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_usd), 0), "
             f"COALESCE(SUM(saved_usd), 0) FROM results WHERE {clause} GROUP BY 1 ORDER BY 1", params)
         return [{"day": day, "requests": n, "prompt_tokens": p, "cached_tokens": c, "completion_tokens": o,
@@ -219,8 +219,9 @@ class SqliteProbeStore:
 
     async def model_stats(self, since: float) -> dict[str, dict[str, Any]]:
         rows = await self._read("""
-            SELECT model, COUNT(*), SUM(status != 200 OR error IS NOT NULL),
-                   SUM(role = 'repeat' AND cached_tokens IS NOT NULL), SUM(role = 'repeat' AND cached_tokens > 0),
+            SELECT model, COUNT(*), COUNT(*) FILTER (WHERE status != 200 OR error IS NOT NULL),
+                   COUNT(*) FILTER (WHERE role = 'repeat' AND cached_tokens IS NOT NULL),
+                   COUNT(*) FILTER (WHERE role = 'repeat' AND cached_tokens > 0),
                    COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(cached_tokens), 0), AVG(latency), AVG(ttft),
                    SUM(saved_usd), SUM(cost_usd), MAX(CASE WHEN status = 200 AND error IS NULL THEN ts END)
             FROM results WHERE ts >= ? GROUP BY model""", (since,))
@@ -245,9 +246,5 @@ class SqliteProbeStore:
         return {model: loads(state) for model, state in await self._read("SELECT model, state FROM ttl_state")}
 
     async def save_ttl_state(self, model: str, state: dict[str, Any], at: float) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            with conn:
-                conn.execute("INSERT OR REPLACE INTO ttl_state (model, updated_at, state) VALUES (?, ?, ?)",
-                             (model, at, dumps(state)))
-
-        await self.db.run(write)
+        await self.db.write([Statement(_upsert("ttl_state", ("model", "updated_at", "state"), "model"),
+                                       (model, at, dumps(state)))])
