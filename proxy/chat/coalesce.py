@@ -20,7 +20,9 @@ entry another call had written since its own lookup), ``timeout``, ``failed`` (t
 Before a request leads it looks at the exact tier once more, *after* it holds the key (the local flight,
 then the lease): a leader writes the entry before it lets the key go, so an entry written since this
 request's first lookup (which the semantic tier's embedding can make long ago under load) is seen here,
-and the upstream is not asked twice for an answer that is already stored.
+and the upstream is not asked twice for an answer that is already stored. A waiter that takes a lease
+over does the same: the leader may have stored and let go between the waiter's last poll and its look
+at the lease.
 """
 
 from __future__ import annotations
@@ -162,7 +164,9 @@ class Coalescer:
                     outcome = "failed"
                     break
                 if state is None and (lease := await self.locks.acquire(name, LEASE)) is not None:
-                    return Claim(flight, lease=lease, locks=self.locks, spawn=self.spawn)  # its leader went away
+                    # its leader went away, or it stored and let go since the look above: look once more
+                    return await self._unless_stored(request, Claim(flight, lease=lease, locks=self.locks,
+                                                                    spawn=self.spawn))
         except BackendError:
             outcome = "error"
         self.observer.cache_lookup("flight", outcome, time.perf_counter() - started)

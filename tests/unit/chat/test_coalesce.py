@@ -175,3 +175,37 @@ async def test_a_request_cancelled_while_it_looks_again_gives_the_key_back() -> 
         await asyncio.sleep(0.01)
     assert await locks.state(name) == FAILED  # the waiters elsewhere ask on their own at once
     assert len(flights) == 0  # this process's key is free: the next request leads
+
+
+class FinishingLocks(MemoryLocks):
+    """Leases whose first look at a lease's state lets ``finish`` run first: the leader storing and letting go
+    just after a waiter polled the exact tier and just before it looks at the lease."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finish: Any = None
+
+    async def state(self, name: str) -> str | None:
+        finish, self.finish = self.finish, None
+        if finish is not None:
+            await finish()
+        return await super().state(name)
+
+
+async def test_a_waiter_that_takes_the_lease_over_after_the_leader_stored_is_answered_by_that_entry() -> None:
+    locks, jobs = FinishingLocks(), JobRunner()
+    exact = ExactCache(MemoryBackend(10**6), prefix="cg:", observer=NullObserver(), failopen=FailOpen(NullObserver()))
+    one, two = (Coalescer(SingleFlight(), exact=exact, observer=NullObserver(), spawn=jobs.spawn, wait=5.0,
+                          prefix="cg:", locks=locks) for _ in range(2))
+    parser = ChatRequestParser(prefix="cg:", upstream="http://up/v1", shared=False, secret=lambda: b"s")
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim) and leader.lease is not None
+    lease = leader.lease
+
+    async def finish() -> None:  # what the leader's store and its spawned give-up do, in that order
+        await exact.store(request(parser).key, entry())
+        await locks.release(lease)
+
+    locks.finish = finish
+    answered = await asyncio.wait_for(two.join(request(parser)), 5)
+    assert isinstance(answered, CachedResponse), answered  # not a second call upstream
