@@ -10,6 +10,12 @@ or between two reads of the body) becomes :class:`UpstreamTimeoutError` (504), a
 failure :class:`UpstreamUnreachableError` (502), whether it happens while connecting or in the middle of
 a streamed body. The session is created on first use, inside the running loop (no I/O in constructors).
 
+A request sent on a *pooled* connection that fails before any byte of an answer (reset, or closed without
+one) is sent once more, on another connection, when its body can be sent again: the upstream had closed
+that idle connection as we took it (uvicorn closes them after 5 s, aiohttp keeps them 15 s), so the request
+never reached it. Browsers resend a POST in exactly this case; aiohttp itself does only for idempotent
+methods. A failure on a new connection is never sent again (the upstream may have got it).
+
 URLs are handed to aiohttp already encoded (``yarl.URL(..., encoded=True)``): by default yarl re-quotes
 the path and resolves dot segments (``/v1/%2e%2e/key`` becomes ``/key``), and decodes ``%2F`` in the
 query. The path comes checked and encoded from :mod:`proxy.core.paths` (or is a constant), the query as
@@ -24,6 +30,7 @@ import os
 import ssl
 import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -35,6 +42,8 @@ from proxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachabl
 from proxy.settings import scrub
 
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+#: how a pooled connection the upstream closed fails a request before an answer (connecting is not one)
+_STALE = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 #: what a query may hold as it is (RFC 3986 ``query``: pchar, "/" and "?", and "%" of escapes already made)
 _QUERY_SAFE = "!$&'()*+,;=:@/?%"
 
@@ -62,6 +71,22 @@ def env_proxy(url: str) -> str | None:
     return urllib.request.getproxies().get(parts.scheme)
 
 
+class _Attempt:
+    """One try of a request: whether it went on a pooled connection (aiohttp's trace tells)."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _note_reused(session: aiohttp.ClientSession, context: SimpleNamespace,
+                       params: aiohttp.TraceConnectionReuseconnParams) -> None:
+    attempt = context.trace_request_ctx
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
+
+
 class HttpUpstream:
     def __init__(self, base_url: str, *, timeout: float, max_connections: int = 512) -> None:
         self.base_url = base_url.rstrip("/")
@@ -78,8 +103,11 @@ class HttpUpstream:
         # The CA bundle httpx and the openai SDK use (certifi), unless SSL_CERT_FILE names another.
         context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
         connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=context)
+        reuse = aiohttp.TraceConfig()
+        reuse.on_connection_reuseconn.append(_note_reused)
         self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
-                                              proxy=env_proxy(self.base_url), auto_decompress=True)
+                                              proxy=env_proxy(self.base_url), auto_decompress=True,
+                                              trace_configs=[reuse])
         return self._session
 
     async def send(self, method: str, path: str, *, headers: Sequence[tuple[str, str]],
@@ -87,11 +115,19 @@ class HttpUpstream:
         """Send ``path`` (relative to the base URL, e.g. ``/chat/completions``); the body is streamed."""
         session = self._session or self._open()
         url = self.url_for(path, params)
-        try:
-            response = await session.request(method, url, headers=list(headers), data=content,
-                                             allow_redirects=False)
-        except _FAILURES as exc:
-            raise _mapped(exc, self.base_url) from exc
+        again = not isinstance(content, AsyncIterator)  # a streamed body is gone once sent
+        while True:
+            attempt = _Attempt()
+            try:
+                response = await session.request(method, url, headers=list(headers), data=content,
+                                                 allow_redirects=False, trace_request_ctx=attempt)
+                break
+            except _STALE as exc:
+                if not (again and attempt.reused) or isinstance(exc, aiohttp.ClientConnectorError):
+                    raise _mapped(exc, self.base_url) from exc
+                again = False  # once: the next connection may be a new one, whose failure is the upstream's
+            except _FAILURES as exc:
+                raise _mapped(exc, self.base_url) from exc
         # Bodies are decoded here (gzip, deflate), so content-encoding/-length are not passed on (see headers.py).
         raw_headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers]
 

@@ -14,7 +14,15 @@
   never an error because of the lock.
 
 What it counts, as lookups of tier ``flight`` (``cachegate_cache_lookups_total{tier="flight",outcome}``):
-``local`` and ``remote`` (answered by another request's call), ``timeout``, ``failed`` (the leader said so).
+``local`` and ``remote`` (answered by another request's call), ``stored`` (a request about to lead found the
+entry another call had written since its own lookup), ``timeout``, ``failed`` (the leader said so).
+
+Before a request leads it looks at the exact tier once more, *after* it holds the key (the local flight,
+then the lease): a leader writes the entry before it lets the key go, so an entry written since this
+request's first lookup (which the semantic tier's embedding can make long ago under load) is seen here,
+and the upstream is not asked twice for an answer that is already stored. A waiter that takes a lease
+over does the same: the leader may have stored and let go between the waiter's last poll and its look
+at the lease.
 """
 
 from __future__ import annotations
@@ -110,15 +118,30 @@ class Coalescer:
                 self.observer.cache_lookup("flight", "local", time.perf_counter() - started)
             return shared
         if self.locks is None:
-            return Claim(flight)
+            return await self._unless_stored(request, Claim(flight))
         name = lock_name(self.prefix, "flight", request.key.rpartition("{")[2].rstrip("}"))
         try:
             lease = await self.locks.acquire(name, LEASE)
         except BackendError:
             return Claim(flight)  # Redis cannot say who leads: lead here (fail open)
         if lease is not None or request.stream:
-            return Claim(flight, lease=lease, locks=self.locks, spawn=self.spawn)
+            return await self._unless_stored(request, Claim(flight, lease=lease, locks=self.locks, spawn=self.spawn))
         return await self._wait_for_another_replica(request, flight, name)
+
+    async def _unless_stored(self, request: ChatRequest, claim: Claim) -> CachedResponse | Claim:
+        """The entry, if another call stored it since this request looked (the key is given back); else ``claim``."""
+        started = time.perf_counter()
+        try:
+            entry = await self.exact.lookup(request.key, observe=False)
+        except BaseException:  # cancelled while holding the key: give it back, or the lease is renewed forever
+            claim.release(stored=False)
+            raise
+        if entry is None:
+            return claim
+        self.observer.cache_lookup("flight", "stored", time.perf_counter() - started)
+        claim.resolve(entry)  # this process's followers, if any joined meanwhile
+        claim.release(stored=True)
+        return entry
 
     async def _wait_for_another_replica(self, request: ChatRequest, flight: Flight[CachedResponse],
                                         name: str) -> CachedResponse | Claim:
@@ -141,7 +164,9 @@ class Coalescer:
                     outcome = "failed"
                     break
                 if state is None and (lease := await self.locks.acquire(name, LEASE)) is not None:
-                    return Claim(flight, lease=lease, locks=self.locks, spawn=self.spawn)  # its leader went away
+                    # its leader went away, or it stored and let go since the look above: look once more
+                    return await self._unless_stored(request, Claim(flight, lease=lease, locks=self.locks,
+                                                                    spawn=self.spawn))
         except BackendError:
             outcome = "error"
         self.observer.cache_lookup("flight", outcome, time.perf_counter() - started)

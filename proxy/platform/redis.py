@@ -56,10 +56,16 @@ MAX_CONNECTIONS = 64
 COOLDOWN = 1.0
 #: Every failure a Redis call can end in, whoever made it. In redis-py 8 ``RedisClusterException`` (a
 #: cross-slot command, no node for a slot, a topology that cannot be loaded) is not a ``RedisError``.
-FAILURES: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError, TimeoutError)
+#: redis-py's asyncio client, when a connection is torn down under a command that is using it (a node killed
+#: or restarted while requests run on it; a topology reload dropping a node's connections), can fail inside
+#: itself instead of raising a ConnectionError: ``'NoneType' object has no attribute 'writelines'`` (seen by
+#: bench/fault_bench.py when a cluster master was killed and restarted; redis/redis-py#3546 and #3835 are
+#: others of the kind). They are a broken connection to that node, so an outage, and never a request's 500.
+TORN: tuple[type[BaseException], ...] = (AttributeError, TypeError)
+FAILURES: tuple[type[BaseException], ...] = (RedisError, RedisClusterException, OSError, TimeoutError, *TORN)
 #: The failures that say a node did not answer (its circuit opens); the rest are answers (it is up).
 OUTAGES: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, ClusterDownError,
-                                            SlotNotCoveredError, OSError, TimeoutError)
+                                            SlotNotCoveredError, OSError, TimeoutError, *TORN)
 NODE = "primary"
 SCAN_COUNT = 500
 

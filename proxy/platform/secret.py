@@ -13,6 +13,12 @@ Where it comes from, first that applies:
 If Redis is unreachable at start, the file is used and a warning says that this replica's tenants will
 not match the others' until it restarts with Redis up (answers are then misses, never wrong ones).
 Changing the secret changes every tenant: the cache starts cold.
+
+A replica that took the secret from Redis keeps it there (every ``KEEP_EVERY`` seconds): a master that
+lost its data (restarted without persistence, a failover before the key was copied, an eviction) would
+otherwise let the next replica to start write a secret of its own, and the replicas would go on with two,
+sharing neither entries nor identical misses. If Redis holds another value (one such replica was faster),
+this one takes it: the replicas agree again, on one secret.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from proxy.component import Contribution
+from proxy.component import Contribution, Job
 from proxy.errors import BackendError
 from proxy.platform.redis import RedisHome
 from proxy.platform.secretfile import read_or_create
@@ -29,6 +35,8 @@ from proxy.platform.secretfile import read_or_create
 logger = logging.getLogger("cachegate.secret")
 
 FILENAME = "tenant.secret"
+#: Seconds between two checks that Redis still holds this replica's secret (one GET).
+KEEP_EVERY = 2.0
 
 
 class TenantSecret:
@@ -47,7 +55,24 @@ class TenantSecret:
         return self._value
 
     def contribution(self) -> Contribution:
-        return Contribution()
+        if self._configured or self._redis is None:
+            return Contribution()
+        return Contribution(jobs=[Job("tenant-secret", KEEP_EVERY, self.keep)])
+
+    async def keep(self) -> None:
+        """Write this replica's secret back if Redis lost it; take Redis's if it holds another one."""
+        if self.source != "redis" or self._redis is None or self._value is None:
+            return  # from the file: this replica keeps it until it restarts with Redis up
+        ours = self._value
+        try:
+            stored = await self._from_redis(self._redis, ours.decode())
+        except BackendError:
+            return  # asked again at the next round
+        if stored != ours:
+            logger.warning("Redis holds another tenant secret than this replica's (its copy was lost and another "
+                           "replica wrote its own): taking it, so the replicas agree; this replica's entries "
+                           "start cold")
+            self._value = stored
 
     async def start(self) -> None:
         if self._configured:
@@ -66,8 +91,9 @@ class TenantSecret:
     async def stop(self) -> None:
         return None
 
-    async def _from_redis(self, redis: RedisHome) -> bytes:
-        fresh = secrets.token_hex(32)
+    async def _from_redis(self, redis: RedisHome, fresh: str | None = None) -> bytes:
+        """What Redis holds, after writing ``fresh`` (a new random secret by default) if it holds nothing."""
+        fresh = fresh or secrets.token_hex(32)
         await redis.call(lambda client: client.set(self._key, fresh, nx=True))
         stored = await redis.call(lambda client: client.get(self._key))
         if stored is None:

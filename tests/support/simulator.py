@@ -6,7 +6,8 @@ proxy forwards untouched: ``status``, ``delay``, ``chunk-delay``, ``cut-after``,
 ``no-finish``, ``bad-json``, ``tool-call``, ``cached-tokens``, ``reject-stream-options`` (a strict upstream),
 ``raw-sse``/``raw-json`` (base64 of the exact bytes to answer with; ``chunk-size`` cuts an event stream),
 ``response-headers`` (a JSON object of headers to add to the answer). Run standalone with
-``python -m tests.support.simulator --port N``.
+``python -m tests.support.simulator --port N [--latency S] [--echo-key]``; what benchmarks use besides
+(a fixed latency, an outage window, calls per prompt, answers tagged by key) is in :mod:`tests.support.sim_load`.
 
 Models with a prompt-cache profile (:mod:`tests.support.cache_profiles`, e.g. ``sim-openai``) are answered
 by :mod:`tests.support.sim_profiled` instead: a provider-side cache on a fake clock (``GET``/``POST /_clock``
@@ -36,6 +37,7 @@ from starlette.routing import Route
 from tests.support.cache_profiles import catalog as profile_catalog
 from tests.support.cache_profiles import profile_for
 from tests.support.sim_cache import START, ProviderCache, SimClock
+from tests.support.sim_load import LoadKnobs, load_routes
 from tests.support.sim_profiled import profiled_chat
 from tests.support.sim_wire import (
     FINGERPRINT,
@@ -68,6 +70,7 @@ class SimState:
     #: every request target as it arrived (raw path, still percent-encoded, and query), in order
     targets: list[str] = field(default_factory=list)
     clock: SimClock = field(default_factory=SimClock)
+    load: LoadKnobs = field(default_factory=LoadKnobs)
     cache: ProviderCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +89,7 @@ class SimState:
         self.seen_prompts.clear()
         self.cache.reset()
         self.clock.set(START)
+        self.load.reset()
 
     def stats(self) -> dict[str, Any]:
         return {"chat_calls": self.chat_calls, "calls": dict(self.calls),
@@ -98,8 +102,9 @@ async def _raw(chunks: list[bytes]) -> AsyncIterator[bytes]:
         await asyncio.sleep(0)
 
 
-def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
-    state = SimState()
+def create_simulator(*, catalog: str = "default", latency: float = 0.0,
+                     echo_key: bool = False) -> tuple[Starlette, SimState]:
+    state = SimState(load=LoadKnobs(latency=latency, echo_key=echo_key))
 
     def endpoint(handler: _Handler) -> Callable[[Request], Awaitable[Response]]:
         """Record the call, then apply the faults every endpoint shares before the handler runs."""
@@ -117,9 +122,11 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
             state.last_body = body
             if path == "/v1/chat/completions":
                 state.chat_calls += 1
-            if delay := float(request.headers.get("x-sim-delay", "0") or 0):
+                if isinstance(body, dict) and isinstance(body.get("messages"), list):
+                    state.load.asked[_last_user(body["messages"])] += 1
+            if delay := float(request.headers.get("x-sim-delay", "0") or 0) or state.load.latency:
                 await asyncio.sleep(delay)
-            if status := int(request.headers.get("x-sim-status", "0") or 0):
+            if status := int(request.headers.get("x-sim-status", "0") or 0) or state.load.outage():
                 return error_response(status, f"simulated upstream error {status}")
             if raw and body is None:
                 return error_response(400, "We could not parse the JSON body of your request.")
@@ -149,7 +156,7 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
         if profile is not None:
             return await profiled_chat(request, body, profile, state.cache)
         call_no, messages, n = state.chat_calls, body["messages"], int(body.get("n") or 1)
-        user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+        user = _last_user(messages)
         prompt_tokens = count_tokens(" ".join(text_of(m.get("content")) for m in messages))
         key = orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)
         cached = 1024 * (prompt_tokens // 1024) if key in state.seen_prompts else 0
@@ -161,7 +168,8 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
         if tool:
             texts = [orjson.dumps({"text": user, "choice": i}).decode() for i in range(n)]
         else:
-            texts = [f"[{call_no}{f'#{i}' if i else ''}] You said: {user}" for i in range(n)]
+            texts = [state.load.tagged(f"[{call_no}{f'#{i}' if i else ''}] You said: {user}",
+                                       request.headers.get("authorization", "")) for i in range(n)]
         completion_tokens = sum(count_tokens(t) for t in texts)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens,
@@ -270,12 +278,18 @@ def create_simulator(*, catalog: str = "default") -> tuple[Starlette, SimState]:
         Route("/bare", bare, methods=["GET"]),
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        *load_routes(state.load),
         Route("/_clock", clock, methods=["GET", "POST"]),
         Route("/_truth", truth, methods=["GET"]),
         Route("/v1/models/{model:path}", endpoint(model), methods=["GET"]),
         Route("/{rest:path}", endpoint(unknown), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ], middleware=[Middleware(QuietAbort), Middleware(RecordTargets, state=state)])
     return app, state
+
+
+def _last_user(messages: list[Any]) -> str:
+    return next((text_of(m.get("content")) for m in reversed(messages)
+                 if isinstance(m, dict) and m.get("role") == "user"), "")
 
 
 class RecordTargets:
@@ -300,8 +314,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="OpenAI-compatible upstream simulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every call waits before it answers")
+    parser.add_argument("--echo-key", action="store_true", help="answers name the caller's key (sim_load.key_tag)")
     opts = parser.parse_args(argv)
-    app, _ = create_simulator()
+    app, _ = create_simulator(latency=opts.latency, echo_key=opts.echo_key)
     # The fastest stack available, since benchmarks must not be limited by the upstream.
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"

@@ -4,6 +4,7 @@ processes share through Redis), on an in-memory lease store so the decisions can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -109,3 +110,102 @@ async def test_a_wait_ends_at_the_lock_timeout_and_asks_the_upstream() -> None:
     assert isinstance(await one.join(request(parser)), Claim)
     late = await asyncio.wait_for(two.join(request(parser)), 5)
     assert isinstance(late, Claim) and late.lease is None and ("flight", "timeout") in seen.seen
+
+
+async def wait_released(coalescer: Coalescer, name: str) -> None:
+    assert coalescer.locks is not None
+    for _ in range(500):  # the lease is given up by a spawned job
+        if await coalescer.locks.state(name) is None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the lease was never given up")
+
+
+async def test_a_miss_that_reaches_the_flight_after_the_leader_stored_is_answered_by_that_entry() -> None:
+    # Under load a request can miss the exact tier just before the leader writes the entry, then spend long
+    # enough in the semantic tier (an embedding) that the leader has stored and let the key go when it gets
+    # here: leading then would ask the upstream a second time for an answer that is already stored.
+    parser, (one, two), exact, seen = replicas()
+    name = claim_name(request(parser))
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim)
+    await exact.store(request(parser).key, entry())
+    leader.resolve(entry())
+    leader.release(stored=True)
+    await wait_released(one, name)
+    for late in (two, one):  # on another replica, and on the leader's own
+        answered = await late.join(request(parser))
+        assert isinstance(answered, CachedResponse), answered
+        await wait_released(late, name)  # the lease it took to look is given back
+    assert seen.seen.count(("flight", "stored")) == 2
+
+
+class Gated(MemoryBackend):
+    """A level whose reads wait until ``gate`` is set (a slow Redis), to cancel a request in the middle of one."""
+
+    def __init__(self) -> None:
+        super().__init__(10**6)
+        self.gate, self.reading = asyncio.Event(), asyncio.Event()
+
+    async def get(self, key: str) -> bytes | None:
+        self.reading.set()
+        await self.gate.wait()
+        return await super().get(key)
+
+
+async def test_a_request_cancelled_while_it_looks_again_gives_the_key_back() -> None:
+    # The look before leading is an await while the request holds the key (the local flight and a lease that a
+    # job renews): a request cancelled there must let both go, or the key is held (and renewed) for ever.
+    locks, level, jobs = MemoryLocks(), Gated(), JobRunner()
+    exact = ExactCache(level, prefix="cg:", observer=NullObserver(), failopen=FailOpen(NullObserver()))
+    flights: SingleFlight[CachedResponse] = SingleFlight()
+    one = Coalescer(flights, exact=exact, observer=NullObserver(), spawn=jobs.spawn, wait=5.0, prefix="cg:",
+                    locks=locks)
+    parser = ChatRequestParser(prefix="cg:", upstream="http://up/v1", shared=False, secret=lambda: b"s")
+    joining = asyncio.create_task(one.join(request(parser)))
+    await asyncio.wait_for(level.reading.wait(), 5)
+    name = claim_name(request(parser))
+    assert await locks.state(name) not in (None, FAILED)  # it holds the lease while it looks
+    joining.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await joining
+    for _ in range(500):  # the lease is given up by a spawned job
+        if await locks.state(name) == FAILED:
+            break
+        await asyncio.sleep(0.01)
+    assert await locks.state(name) == FAILED  # the waiters elsewhere ask on their own at once
+    assert len(flights) == 0  # this process's key is free: the next request leads
+
+
+class FinishingLocks(MemoryLocks):
+    """Leases whose first look at a lease's state lets ``finish`` run first: the leader storing and letting go
+    just after a waiter polled the exact tier and just before it looks at the lease."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finish: Any = None
+
+    async def state(self, name: str) -> str | None:
+        finish, self.finish = self.finish, None
+        if finish is not None:
+            await finish()
+        return await super().state(name)
+
+
+async def test_a_waiter_that_takes_the_lease_over_after_the_leader_stored_is_answered_by_that_entry() -> None:
+    locks, jobs = FinishingLocks(), JobRunner()
+    exact = ExactCache(MemoryBackend(10**6), prefix="cg:", observer=NullObserver(), failopen=FailOpen(NullObserver()))
+    one, two = (Coalescer(SingleFlight(), exact=exact, observer=NullObserver(), spawn=jobs.spawn, wait=5.0,
+                          prefix="cg:", locks=locks) for _ in range(2))
+    parser = ChatRequestParser(prefix="cg:", upstream="http://up/v1", shared=False, secret=lambda: b"s")
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim) and leader.lease is not None
+    lease = leader.lease
+
+    async def finish() -> None:  # what the leader's store and its spawned give-up do, in that order
+        await exact.store(request(parser).key, entry())
+        await locks.release(lease)
+
+    locks.finish = finish
+    answered = await asyncio.wait_for(two.join(request(parser)), 5)
+    assert isinstance(answered, CachedResponse), answered  # not a second call upstream
