@@ -20,7 +20,11 @@ entry another call had written since its own lookup), ``timeout``, ``failed`` (t
 Before a request leads it looks at the exact tier once more, *after* it holds the key (the local flight,
 then the lease): a leader writes the entry before it lets the key go, so an entry written since this
 request's first lookup (which the semantic tier's embedding can make long ago under load) is seen here,
-and the upstream is not asked twice for an answer that is already stored. A waiter that takes a lease
+and the upstream is not asked twice for an answer that is already stored. Only when the caller says the
+first lookup may be old (``recheck``: the pipeline does after the semantic tier, whose embedding takes
+milliseconds): straight after the lookup, a leader storing and letting go in between is rare, and would
+cost one more upstream call, never a wrong answer, while the look costs every miss a read (a Redis round
+trip, or the disk level). A waiter that takes a lease
 over does the same: the leader may have stored and let go between the waiter's last poll and its look
 at the lease.
 """
@@ -102,8 +106,9 @@ class Coalescer:
         self.prefix = prefix
         self.locks = locks  # None: nothing is shared with other replicas
 
-    async def join(self, request: ChatRequest) -> CachedResponse | Claim | None:
-        """Another call's answer; or a :class:`Claim` to ask the upstream for all; or ``None``: ask it alone."""
+    async def join(self, request: ChatRequest, *, recheck: bool = True) -> CachedResponse | Claim | None:
+        """Another call's answer; or a :class:`Claim` to ask the upstream for all; or ``None``: ask it alone.
+        ``recheck``: the request's exact lookup may be old, so a leader looks once more before it leads."""
         flight = self.flights.join(request.key)
         if not flight.leader:
             if request.stream:
@@ -118,14 +123,15 @@ class Coalescer:
                 self.observer.cache_lookup("flight", "local", time.perf_counter() - started)
             return shared
         if self.locks is None:
-            return await self._unless_stored(request, Claim(flight))
+            return await self._unless_stored(request, Claim(flight)) if recheck else Claim(flight)
         name = lock_name(self.prefix, "flight", request.key.rpartition("{")[2].rstrip("}"))
         try:
             lease = await self.locks.acquire(name, LEASE)
         except BackendError:
             return Claim(flight)  # Redis cannot say who leads: lead here (fail open)
         if lease is not None or request.stream:
-            return await self._unless_stored(request, Claim(flight, lease=lease, locks=self.locks, spawn=self.spawn))
+            claim = Claim(flight, lease=lease, locks=self.locks, spawn=self.spawn)
+            return await self._unless_stored(request, claim) if recheck else claim
         return await self._wait_for_another_replica(request, flight, name)
 
     async def _unless_stored(self, request: ChatRequest, claim: Claim) -> CachedResponse | Claim:

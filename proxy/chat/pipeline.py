@@ -103,7 +103,9 @@ class ChatPipeline:
                         return self._hit(request, record, probe.entry, tier="semantic",
                                          key=canonical.semantic_key(self.prefix, probe.point_id or ""),
                                          similarity=probe.similarity)
-            joined = await self.coalescer.join(request)  # this process first, then other replicas
+            # this process first, then other replicas; after the semantic tier's embedding the entry may have
+            # been stored since the lookup above, so the one about to lead looks again
+            joined = await self.coalescer.join(request, recheck=probe is not None or self.semantic is not None)
             if isinstance(joined, CachedResponse):
                 return self._hit(request, record, joined, tier="exact", key=request.key)
             claim = joined  # we ask the upstream: for everyone waiting (a claim), or alone (None)

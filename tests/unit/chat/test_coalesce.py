@@ -140,6 +140,25 @@ async def test_a_miss_that_reaches_the_flight_after_the_leader_stored_is_answere
     assert seen.seen.count(("flight", "stored")) == 2
 
 
+async def test_a_miss_straight_from_its_lookup_leads_without_reading_again() -> None:
+    # the second read costs every miss a Redis round trip (or the disk level); straight after the request's
+    # own lookup (no semantic tier in between) a leader that stored and let go meanwhile is rare enough
+    parser, (one, two), exact, seen = replicas()
+    name = claim_name(request(parser))
+    leader = await one.join(request(parser))
+    assert isinstance(leader, Claim)
+    await exact.store(request(parser).key, entry())
+    leader.resolve(entry())
+    leader.release(stored=True)
+    await wait_released(one, name)
+    fresh = await two.join(request(parser), recheck=False)
+    assert isinstance(fresh, Claim) and ("flight", "stored") not in seen.seen
+    fresh.release(stored=True)  # (as if it had stored: the lease is simply given back)
+    await wait_released(two, name)
+    late = await one.join(request(parser), recheck=True)
+    assert isinstance(late, CachedResponse) and seen.seen.count(("flight", "stored")) == 1
+
+
 class Gated(MemoryBackend):
     """A level whose reads wait until ``gate`` is set (a slow Redis), to cancel a request in the middle of one."""
 
