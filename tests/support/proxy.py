@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,21 @@ def proxy_settings(upstream_base_url: str, tmp_path: Path, **overrides: Any) -> 
     base = Settings(upstream_base_url=upstream_base_url, data_dir=str(tmp_path / "data"),
                     log_path=str(tmp_path / "requests.log"), semantic_mode="off", port=0)
     return base.replace(**overrides)
+
+
+@contextlib.contextmanager
+def replicas(upstream_base_url: str, tmp_path: Path, redis_url: str, count: int = 2,
+             **overrides: Any) -> Iterator[list[ProxyServer]]:
+    """``count`` proxies on one Redis (each its own ``DATA_DIR``), as replicas behind a load balancer; the
+    caller empties that Redis first when it must start clean."""
+    proxies = [ProxyServer(proxy_settings(upstream_base_url, tmp_path / f"replica-{i}", redis_url=redis_url,
+                                          **overrides)) for i in range(count)]
+    started: list[ProxyServer] = []
+    try:
+        for proxy in proxies:
+            proxy.start()
+            started.append(proxy)
+        yield proxies
+    finally:
+        for proxy in started:
+            proxy.stop()

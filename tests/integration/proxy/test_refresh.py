@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.proxy import ProxyServer, proxy_settings
+from tests.support.proxy import ProxyServer, replicas
 from tests.support.servers import RedisServer, SimulatorServer
 
 
@@ -105,23 +105,16 @@ def test_two_replicas_refresh_a_stale_entry_once(sim: SimulatorServer, tmp_path:
     second upstream: the lease in Redis lets one of them refresh it."""
     with redis_server.client() as client:
         client.flushall()
-    replicas = [ProxyServer(proxy_settings(sim.base_url, tmp_path / name, redis_url=redis_server.url))
-                for name in ("a", "b")]
-    for replica in replicas:
-        replica.start()
-    try:
-        ask(replicas[0], **{"x-cache-ttl": "1"})
-        settled(replicas[0])
+    with replicas(sim.base_url, tmp_path, redis_server.url) as both:
+        ask(both[0], **{"x-cache-ttl": "1"})
+        settled(both[0])
         time.sleep(1.2)
         window = {"cache-control": "stale-while-revalidate=60", "x-sim-delay": "1"}
-        answers = [ask(replica, **window) for replica in replicas]
+        answers = [ask(replica, **window) for replica in both]
         assert [a.headers["x-cache"] for a in answers] == ["STALE", "STALE"]
-        for replica in replicas:
+        for replica in both:
             settled(replica)
-        counts = [replica.parts.pipeline.refresher.counts for replica in replicas
+        counts = [replica.parts.pipeline.refresher.counts for replica in both
                   if replica.parts.pipeline.refresher is not None]
-    finally:
-        for replica in replicas:
-            replica.stop()
     assert sim.state.chat_calls == 2  # the first answer, then one refresh for both replicas
     assert sum(c["refreshed"] for c in counts) == 1 and sum(c["busy"] for c in counts) == 1

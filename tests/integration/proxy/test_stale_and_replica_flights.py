@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.proxy import ProxyServer, proxy_settings
+from tests.support.proxy import ProxyServer, replicas
 from tests.support.servers import RedisServer, SimulatorServer
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "stale or not?"}]}
@@ -60,18 +60,11 @@ async def test_identical_misses_on_two_replicas_make_one_upstream_call(sim: Simu
                                                                       redis_server: RedisServer) -> None:
     with redis_server.client() as client:
         client.flushall()
-    replicas = [ProxyServer(proxy_settings(sim.base_url, tmp_path / name, redis_url=redis_server.url))
-                for name in ("a", "b")]
-    for replica in replicas:
-        replica.start()
-    try:
+    with replicas(sim.base_url, tmp_path, redis_server.url) as both:
         async with httpx.AsyncClient(timeout=30) as client:
             answers = await asyncio.gather(*[
-                client.post(replicas[i % 2].base_url + "/chat/completions", json=BODY,
+                client.post(both[i % 2].base_url + "/chat/completions", json=BODY,
                             headers={**AUTH, "x-sim-delay": "1"}) for i in range(20)])
-    finally:
-        for replica in replicas:
-            replica.stop()
     assert [a.status_code for a in answers] == [200] * 20
     assert sim.state.chat_calls == 1  # one upstream call for twenty requests over two replicas
     assert {a.json()["choices"][0]["message"]["content"] for a in answers} == {"[1] You said: stale or not?"}

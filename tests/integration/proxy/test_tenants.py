@@ -64,20 +64,13 @@ def test_the_tenant_hash_is_keyed_by_a_secret_made_on_first_start(start_proxy: A
 
 def test_replicas_on_one_redis_share_tenants_without_configuring_a_secret(sim: SimulatorServer, tmp_path: Path,
                                                                         redis_server: RedisServer) -> None:
-    from tests.support.proxy import proxy_settings
+    from tests.support.proxy import replicas
 
     with redis_server.client() as client:
         client.flushall()
-    proxies = [ProxyServer(proxy_settings(sim.base_url, tmp_path / name, redis_url=redis_server.url))
-               for name in ("a", "b")]
-    for proxy in proxies:
-        proxy.start()
-    try:
+    with replicas(sim.base_url, tmp_path, redis_server.url) as proxies:
         assert ask(proxies[0]).headers["x-cache"] == "MISS"
         assert ask(proxies[1]).headers["x-cache"] == "HIT"  # same tenant on the other replica
-    finally:
-        for proxy in proxies:
-            proxy.stop()
 
 
 def test_replicas_share_tenants_through_tenant_secret(sim: SimulatorServer, tmp_path: Path,

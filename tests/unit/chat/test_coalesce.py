@@ -121,18 +121,24 @@ async def wait_released(coalescer: Coalescer, name: str) -> None:
     raise AssertionError("the lease was never given up")
 
 
+async def led_and_stored(parser: Any, leading: Coalescer, exact: ExactCache) -> str:
+    """``leading`` leads the request, stores its entry and lets the key go; the lease's name."""
+    name = claim_name(request(parser))
+    leader = await leading.join(request(parser))
+    assert isinstance(leader, Claim)
+    await exact.store(request(parser).key, entry())
+    leader.resolve(entry())
+    leader.release(stored=True)
+    await wait_released(leading, name)
+    return name
+
+
 async def test_a_miss_that_reaches_the_flight_after_the_leader_stored_is_answered_by_that_entry() -> None:
     # Under load a request can miss the exact tier just before the leader writes the entry, then spend long
     # enough in the semantic tier (an embedding) that the leader has stored and let the key go when it gets
     # here: leading then would ask the upstream a second time for an answer that is already stored.
     parser, (one, two), exact, seen = replicas()
-    name = claim_name(request(parser))
-    leader = await one.join(request(parser))
-    assert isinstance(leader, Claim)
-    await exact.store(request(parser).key, entry())
-    leader.resolve(entry())
-    leader.release(stored=True)
-    await wait_released(one, name)
+    name = await led_and_stored(parser, one, exact)
     for late in (two, one):  # on another replica, and on the leader's own
         answered = await late.join(request(parser))
         assert isinstance(answered, CachedResponse), answered
@@ -144,13 +150,7 @@ async def test_a_miss_straight_from_its_lookup_leads_without_reading_again() -> 
     # the second read costs every miss a Redis round trip (or the disk level); straight after the request's
     # own lookup (no semantic tier in between) a leader that stored and let go meanwhile is rare enough
     parser, (one, two), exact, seen = replicas()
-    name = claim_name(request(parser))
-    leader = await one.join(request(parser))
-    assert isinstance(leader, Claim)
-    await exact.store(request(parser).key, entry())
-    leader.resolve(entry())
-    leader.release(stored=True)
-    await wait_released(one, name)
+    name = await led_and_stored(parser, one, exact)
     fresh = await two.join(request(parser), recheck=False)
     assert isinstance(fresh, Claim) and ("flight", "stored") not in seen.seen
     fresh.release(stored=True)  # (as if it had stored: the lease is simply given back)
