@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.usage_history_bench import execute, timed
 from proxy.platform.postgres import PostgresDatabase
 from proxy.platform.sql import SqlDatabase
 from proxy.platform.sqlite import Database
@@ -90,26 +90,6 @@ def results_sql(engine: str, count: int, models: int, per_run: int, start: float
             "'sha256:' || (g * 2654435761 % 4294967296), 'req-' || g, 'api.example', NULL, NULL, 0.0004, 0.0001, "
             "'{\"prompt_tokens\": 1000, \"completion_tokens\": 10}' "
             f"FROM {numbers(engine, count)}")
-
-
-async def execute(db: SqlDatabase, sql: str) -> None:
-    if isinstance(db, PostgresDatabase):
-        pool = await db._ready()
-        async with pool.acquire() as conn:
-            await conn.execute(sql, timeout=None)
-    else:
-        assert isinstance(db, Database)
-        await db.run(lambda conn: (conn.execute(sql), conn.commit()))
-
-
-async def timed(what: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    await what()  # warm, as on a server whose dashboard is open
-    runs = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        await what()
-        runs.append(time.perf_counter() - began)
-    return statistics.median(runs) * 1000
 
 
 async def models_route(store: SqlProbeStore, now: float) -> None:

@@ -71,6 +71,17 @@ async def load_sqlite(db: Database, start: float, span: float, rows: int) -> Non
                                                             seed=first))
 
 
+async def execute(db: SqlDatabase, sql: str) -> None:
+    """One statement with no time bound (loading and summing millions of rows outlasts DATABASE_TIMEOUT)."""
+    if isinstance(db, PostgresDatabase):
+        pool = await db._ready()
+        async with pool.acquire() as conn:
+            await conn.execute(sql, timeout=None)
+    else:
+        assert isinstance(db, Database)
+        await db.run(lambda conn: (conn.execute(sql), conn.commit()))
+
+
 async def timed(what: Callable[[], Awaitable[Any]], repeat: int) -> float:
     await what()  # warm: the data's pages in memory, as on a server that answers the dashboard every minute
     runs = []
@@ -94,13 +105,7 @@ async def run(engine: str, db: SqlDatabase, rows: int, days: int, repeat: int) -
     loaded = time.perf_counter() - began
     began = time.perf_counter()
     for statement in [*SCHEMA.migrations[2].for_engine(engine), "ANALYZE"]:  # the hourly sums, as version 3 does
-        if isinstance(db, PostgresDatabase):
-            pool = await db._ready()
-            async with pool.acquire() as conn:
-                await conn.execute(statement, timeout=None)
-        else:
-            assert isinstance(db, Database)
-            await db.run(lambda conn, sql=statement: (conn.execute(sql), conn.commit()))
+        await execute(db, statement)
     summed = time.perf_counter() - began
     [(count,)] = await db.fetch("SELECT COUNT(*) FROM usage")
     [(hours,)] = await db.fetch("SELECT COUNT(*) FROM usage_hourly")

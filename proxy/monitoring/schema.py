@@ -84,7 +84,8 @@ def _hourly(d: Dialect) -> tuple[str, ...]:
                latency_ms {d.real} NOT NULL,
                PRIMARY KEY (hour, model)
            ){d.keyed}""",
-        # the rows written before this table existed ('' stands for "no model": a key cannot be NULL)
+        # the rows written before this table existed ('' stands for "no model": a key cannot be NULL); the sums
+        # are written out, not monitoring.usage.ROW_SUMS: a migration is history and must not change with the code
         f"""INSERT INTO usage_hourly
             SELECT {hour}, COALESCE(model, ''), COUNT(*),
                    COUNT(*) FILTER (WHERE outcome = 'exact_hit'), COUNT(*) FILTER (WHERE outcome = 'semantic_hit'),
