@@ -6,8 +6,8 @@ trace. :meth:`MonitoringObserver.fold` turns the batch into numbers (Prometheus 
 window samples, usage rows, request-log lines); the background loop runs it ten times a second and every
 reader (``/metrics``, a scrape, ``/health/detailed``, ``/metrics/usage``) runs it first, so what is read
 is always complete. Requests that look alike (same route, status, outcome, model, usage) are derived
-once per batch and multiplied (:mod:`proxy.monitoring.kinds`). Anything that goes wrong is logged (rate-limited) and swallowed:
-monitoring never fails a request.
+once per batch and multiplied (:mod:`proxy.monitoring.kinds`). Anything that goes wrong is logged
+(rate-limited) and swallowed: monitoring never fails a request.
 
 Conventions other parts rely on:
 
@@ -18,10 +18,11 @@ Conventions other parts rely on:
 - A hit's ``record.usage`` is the stored answer's usage: the tokens it saved, priced at its model's rate.
 
 Model names come from clients, so what grows with them is bounded: a model gets a Prometheus label of its
-own (at most :data:`~proxy.monitoring.kinds.MAX_MODELS`) and is priced (which lists and warns about unknown names) only once the
-upstream answered it with a 2xx; a name the upstream refused counts under ``other`` unless it already has a
-label. The ledger bounds its model scopes over its whole life (:meth:`Ledger.model_scope`), and the request
-log gets the name escaped (:func:`proxy.core.limits.escape_log_field`).
+own (at most :data:`~proxy.monitoring.kinds.MAX_MODELS`) and is priced (which lists and warns about unknown
+names) only once the upstream answered it with a 2xx; a name the upstream refused counts under ``other``
+unless it already has a label. The ledger bounds its model scopes over its whole life
+(:meth:`Ledger.model_scope`), and the request log gets the name escaped
+(:func:`proxy.core.limits.escape_log_field`).
 """
 
 from __future__ import annotations
