@@ -52,7 +52,8 @@ from proxy.platform.redis_url import RedisTarget
 T = TypeVar("T")
 
 COMPONENT = "redis"
-#: What one process may hold open at once (per node in a cluster), for every user together.
+#: What one process may hold open at once (per node in a cluster), for every user together; the batched
+#: reader's connection and the command lane's few (redis_lane.LANE_SIZE) come on top.
 MAX_CONNECTIONS = 64
 #: Seconds a node is skipped after it failed to answer (``REDIS_COOLDOWN``'s default).
 COOLDOWN = 1.0
