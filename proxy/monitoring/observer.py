@@ -50,7 +50,6 @@ class MonitoringObserver:
                  usage: UsageStore | None = None, request_log: RequestLog | None = None) -> None:
         self.metrics = metrics
         self.ledger = ledger
-        self.pricing = pricing
         self.usage = usage
         self.request_log = request_log
         #: (end time, duration, route, cache, status, model) of every request, as read by ``samples()``
@@ -69,6 +68,15 @@ class MonitoringObserver:
         self._kinds = Kinds(metrics=metrics, ledger=ledger, pricing=pricing, requests=self.requests,
                             streams=self.streams, stream_rates=self.stream_rates, labels=self.labels)
         self._last_failure_log = 0.0
+
+    @property
+    def pricing(self) -> Pricing:
+        return self._kinds.pricing
+
+    @pricing.setter
+    def pricing(self, pricing: Pricing) -> None:
+        """A price list loaded at start-up (PRICING_FILE) replaces the one built with: the kinds price by it."""
+        self._kinds.pricing = pricing
 
     # -- Observer: the request path ---------------------------------------------------------------
 
