@@ -14,7 +14,12 @@ moved aside (the layer's *disposable* databases) and no second way of running SQ
 - :meth:`touch` adds the hits the memory level served, in one batch, so the disk's order sees them too.
 - :meth:`maintain` (a periodic job) deletes expired rows and recounts entries and bytes from the file, which
   is what keeps the totals right when several processes share one ``DATA_DIR`` (each writes through SQLite's
-  own locking, WAL readers never block the writer; between recounts a process knows only its own writes).
+  own locking, WAL readers never block the writer; between recounts a process knows only its own writes),
+  and rebuilds the key filter when it is due.
+- A read of a key the file surely does not hold is answered ``None`` on the event loop, without the hop to
+  the database thread: :class:`~proxy.cache.keyfilter.DiskKeys` (a Bloom filter of the file's keys, built in
+  the background when the file is opened; it never answers "not there" for a key the file holds). Those
+  reads are counted as the level's ``skipped_reads``.
 
 Every statement runs on the database's one thread, never on the event loop; every SQLite failure is a
 :class:`~proxy.errors.BackendError`, so the tier fails open.
@@ -24,17 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from proxy.cache.keyfilter import DiskKeys
 from proxy.cache.stats import LevelReport, LevelStats
 from proxy.errors import BackendError
 from proxy.platform.sqlite import Database, Migration
 
 T = TypeVar("T")
+logger = logging.getLogger("cachegate.exact")
 
 FILENAME = "exact-cache.sqlite3"
 COMPONENT = "disk"
@@ -79,10 +87,12 @@ class DiskBackend:
         self._counted_for: int | None = None
         self._entries = 0  # tallies, kept by the database thread; recounted from the file by maintain()
         self._bytes = 0
+        self.keys = DiskKeys(path)
+        self._build: asyncio.Task[Any] | None = None
 
     # -- running statements -------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, adding: str | None = None) -> T:
         if not self._opened:
             async with self._open_lock:
                 if not self._opened:
@@ -93,15 +103,35 @@ class DiskBackend:
         def call(conn: sqlite3.Connection) -> T:
             if self._counted_for != len(self.database.set_aside):  # first use, or a fresh file after damage
                 self._recount(conn)
+                self.keys.opened(conn)
                 self._counted_for = len(self.database.set_aside)
-            return fn(conn)
+            result = fn(conn)
+            self.keys.noted(conn)
+            return result
 
+        if adding is not None:
+            # Into the key filter before the write can be seen, and in the same step as the write is queued
+            # for the database thread: a build queues its pages after it, or finds the key among those added
+            # while it ran (see keyfilter.DiskKeys.build).
+            self.keys.adding(adding)
         try:
-            return await self.database.run(call)
+            result = await self.database.run(call)
         except sqlite3.Error as exc:
             raise BackendError(COMPONENT, f"{type(exc).__name__}: {exc}") from exc
         except OSError as exc:
             raise BackendError(COMPONENT, f"{self.path}: {exc}") from exc
+        if self.keys.wants_build and self._build is None:
+            self._build = asyncio.create_task(self._build_keys(), name="disk-key-filter")
+        return result
+
+    async def _build_keys(self) -> None:
+        """Build the key filter off the request path (until it is done, every read goes to the file)."""
+        try:
+            await self.keys.build(self._run, self._entries)
+        except BackendError as exc:
+            logger.warning("building the disk level's key filter failed (reads go to the file): %s", exc.message)
+        finally:
+            self._build = None
 
     def _recount(self, conn: sqlite3.Connection) -> None:
         self._entries, self._bytes = conn.execute("SELECT count(*), total(size) FROM entries").fetchone()
@@ -110,6 +140,9 @@ class DiskBackend:
     # -- the contract ---------------------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
+        if not self.keys.may_hold(key):
+            self.stats.skipped_reads += 1
+            return None
         now = self._clock()
 
         def read(conn: sqlite3.Connection) -> tuple[bytes | None, bool]:
@@ -146,7 +179,7 @@ class DiskBackend:
             conn.commit()
             return evicted
 
-        evicted = await self._run(write)
+        evicted = await self._run(write, adding=key)
         if evicted:
             self.stats.evicted("size", evicted)
 
@@ -187,7 +220,9 @@ class DiskBackend:
             conn.commit()
             return removed
 
-        return await self._run(remove)
+        removed = await self._run(remove)
+        self.keys.deleted += removed
+        return removed
 
     async def scan(self, pattern: str) -> AsyncIterator[str]:
         """Keys matching ``pattern`` (SQLite's ``GLOB``: ``*``, ``?`` and ``[...]`` as in a shell), a page at a
@@ -219,7 +254,8 @@ class DiskBackend:
         entries, size = await self.usage()
         return LevelReport(entries=entries, bytes=size, bound=self.max_bytes,
                            extra={"policy": self.policy, "file_bytes": _file_bytes(self.path),
-                                  "set_aside": [str(path) for path in self.database.set_aside]})
+                                  "set_aside": [str(path) for path in self.database.set_aside],
+                                  "key_filter": self.keys.state()})
 
     async def touch(self, hits: Mapping[str, int]) -> None:
         if not hits:
@@ -235,6 +271,12 @@ class DiskBackend:
 
     async def maintain(self) -> None:
         await self.purge()
+        if self._build is None and self.keys.needs_rebuild():
+            self._build = asyncio.current_task()
+            try:
+                await self.keys.build(self._run, self._entries)
+            finally:
+                self._build = None
 
     async def purge(self) -> int:
         """Delete expired rows, recount from the file (other processes write it too), evict if over."""
@@ -253,7 +295,12 @@ class DiskBackend:
         return expired
 
     async def aclose(self) -> None:
+        if self._build is not None and self._build is not asyncio.current_task():
+            self._build.cancel()
+            with contextlib.suppress(BaseException):
+                await self._build
         await self.database.close()
+        self.keys.close()
         self._opened = False
         self._counted_for = None
 
