@@ -16,10 +16,8 @@ moved aside (the layer's *disposable* databases) and no second way of running SQ
   is what keeps the totals right when several processes share one ``DATA_DIR`` (each writes through SQLite's
   own locking, WAL readers never block the writer; between recounts a process knows only its own writes),
   and rebuilds the key filter when it is due.
-- A read of a key the file surely does not hold is answered ``None`` on the event loop, without the hop to
-  the database thread: :class:`~proxy.cache.keyfilter.DiskKeys` (a Bloom filter of the file's keys, built in
-  the background when the file is opened; it never answers "not there" for a key the file holds). Those
-  reads are counted as the level's ``skipped_reads``.
+- A read of a key the file surely does not hold (:class:`~proxy.cache.keyfilter.DiskKeys`, a Bloom filter of
+  its keys) is answered ``None`` on the event loop without the hop, counted as the level's ``skipped_reads``.
 
 Every statement runs on the database's one thread, never on the event loop; every SQLite failure is a
 :class:`~proxy.errors.BackendError`, so the tier fails open.
@@ -29,12 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from proxy.cache.keyfilter import DiskKeys
 from proxy.cache.stats import LevelReport, LevelStats
@@ -42,7 +39,6 @@ from proxy.errors import BackendError
 from proxy.platform.sqlite import Database, Migration
 
 T = TypeVar("T")
-logger = logging.getLogger("cachegate.exact")
 
 FILENAME = "exact-cache.sqlite3"
 COMPONENT = "disk"
@@ -88,7 +84,6 @@ class DiskBackend:
         self._entries = 0  # tallies, kept by the database thread; recounted from the file by maintain()
         self._bytes = 0
         self.keys = DiskKeys(path)
-        self._build: asyncio.Task[Any] | None = None
 
     # -- running statements -------------------------------------------------------------------------
 
@@ -110,9 +105,8 @@ class DiskBackend:
             return result
 
         if adding is not None:
-            # Into the key filter before the write can be seen, and in the same step as the write is queued
-            # for the database thread: a build queues its pages after it, or finds the key among those added
-            # while it ran (see keyfilter.DiskKeys.build).
+            # In the key filter before the write can be seen, in the step that queues the write (a build's
+            # pages then come after it, or the build finds the key among those added while it ran).
             self.keys.adding(adding)
         try:
             result = await self.database.run(call)
@@ -120,18 +114,8 @@ class DiskBackend:
             raise BackendError(COMPONENT, f"{type(exc).__name__}: {exc}") from exc
         except OSError as exc:
             raise BackendError(COMPONENT, f"{self.path}: {exc}") from exc
-        if self.keys.wants_build and self._build is None:
-            self._build = asyncio.create_task(self._build_keys(), name="disk-key-filter")
+        self.keys.build_soon(self._run, self._entries)  # a new file: its keys, read in the background
         return result
-
-    async def _build_keys(self) -> None:
-        """Build the key filter off the request path (until it is done, every read goes to the file)."""
-        try:
-            await self.keys.build(self._run, self._entries)
-        except BackendError as exc:
-            logger.warning("building the disk level's key filter failed (reads go to the file): %s", exc.message)
-        finally:
-            self._build = None
 
     def _recount(self, conn: sqlite3.Connection) -> None:
         self._entries, self._bytes = conn.execute("SELECT count(*), total(size) FROM entries").fetchone()
@@ -271,12 +255,7 @@ class DiskBackend:
 
     async def maintain(self) -> None:
         await self.purge()
-        if self._build is None and self.keys.needs_rebuild():
-            self._build = asyncio.current_task()
-            try:
-                await self.keys.build(self._run, self._entries)
-            finally:
-                self._build = None
+        await self.keys.upkeep(self._run, self._entries)
 
     async def purge(self) -> int:
         """Delete expired rows, recount from the file (other processes write it too), evict if over."""
@@ -295,12 +274,8 @@ class DiskBackend:
         return expired
 
     async def aclose(self) -> None:
-        if self._build is not None and self._build is not asyncio.current_task():
-            self._build.cancel()
-            with contextlib.suppress(BaseException):
-                await self._build
+        await self.keys.stop()
         await self.database.close()
-        self.keys.close()
         self._opened = False
         self._counted_for = None
 

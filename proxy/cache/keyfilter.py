@@ -30,6 +30,9 @@ filter that lives in memory only). Passing our own digest-slicing hash to it cos
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import math
 import os
 import sqlite3
@@ -40,7 +43,10 @@ from typing import Any, TypeVar
 
 from rbloom import Bloom
 
+from proxy.errors import BackendError
+
 T = TypeVar("T")
+logger = logging.getLogger("cachegate.exact")
 Run = Callable[[Callable[[sqlite3.Connection], T]], Awaitable[T]]
 
 #: The false-positive rate a filter is sized for, and the estimated rate past which upkeep rebuilds it.
@@ -135,6 +141,7 @@ class DiskKeys:
         self._clean = 0  # the value of _foreign the filter is complete for
         self._foreign_at_upkeep = 0
         self._swap = threading.Lock()  # a build putting its filter in place vs. a new file being opened
+        self._task: asyncio.Task[Any] | None = None  # the build under way
 
     # -- the event loop -------------------------------------------------------------------------------
 
@@ -171,6 +178,33 @@ class DiskKeys:
         return {"state": "ready" if self._foreign == self._clean else "off: another process writes the file",
                 "capacity": keys.capacity, "added": keys.added,
                 "false_positive_rate": round(keys.false_positive_rate, 6)}
+
+    def build_soon(self, run: Run[Any], entries: int) -> None:
+        """After each statement: a new file was opened, so build its filter off the request path."""
+        if self.wants_build and self._task is None:
+            self._task = asyncio.create_task(self._build_logged(run, entries), name="disk-key-filter")
+
+    async def upkeep(self, run: Run[Any], entries: int) -> None:
+        """The level's upkeep: rebuild now when it is due (and no build runs)."""
+        if self._task is None and self.needs_rebuild():
+            self._task = asyncio.current_task()
+            await self._build_logged(run, entries)
+
+    async def _build_logged(self, run: Run[Any], entries: int) -> None:
+        try:
+            await self.build(run, entries)
+        except BackendError as exc:  # tried again at the next upkeep; until then reads go to the file
+            logger.warning("building the disk level's key filter failed: %s", exc.message)
+        finally:
+            self._task = None
+
+    async def stop(self) -> None:
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self.close()
 
     async def build(self, run: Run[Any], entries: int) -> None:
         """Read every key of the file into a new filter, a page at a time, and put it in place."""
