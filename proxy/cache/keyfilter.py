@@ -154,11 +154,13 @@ class DiskKeys:
         return watch is None or watch.changed()
 
     def adding(self, key: str) -> None:
-        """Called before ``key`` is written."""
-        if self.filter is not None:
-            self.filter.add(key)
-        if self._pending is not None:
-            self._pending.append(key)
+        """Called before ``key`` is written. (Each read once: a new file's opening, on the database thread,
+        may set them to None meanwhile.)"""
+        keys, pending = self.filter, self._pending
+        if keys is not None:
+            keys.add(key)
+        if pending is not None:
+            pending.append(key)
 
     def needs_rebuild(self) -> bool:
         """Asked by the level's upkeep."""
@@ -210,7 +212,8 @@ class DiskKeys:
         """Read every key of the file into a new filter, a page at a time, and put it in place."""
         generation, foreign = self._generation, self._foreign
         self.wants_build = False
-        self._pending = []
+        pending: list[str] = []
+        self._pending = pending
         fresh = KeyFilter(GROWTH * entries)
         after = -(2**63)
         try:
@@ -229,7 +232,7 @@ class DiskKeys:
             with self._swap:
                 if generation != self._generation:
                     return
-                fresh.update(self._pending)
+                fresh.update(pending)
                 self.filter, self._clean, self.deleted = fresh, foreign, 0
         except BaseException:
             if generation == self._generation:
