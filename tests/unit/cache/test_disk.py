@@ -255,3 +255,33 @@ async def test_a_clear_rebuilds_the_filter_at_the_next_upkeep(tmp_path: Path) ->
     await store.set(KEY + "3", b"again", 600)
     assert await store.get(KEY + "3") == b"again"
     await store.aclose()
+
+
+async def test_no_write_is_hidden_by_builds_running_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyfilter, "BUILD_PAGE", 7)  # many pages: writes and reads land between them
+    path = tmp_path / "exact.sqlite3"
+    store = DiskBackend(path, 10**8)
+    for i in range(100):
+        await store.set(f"{KEY}old{i}", b"old", 600)
+    await store.aclose()
+    store = DiskBackend(path, 10**8)
+
+    async def writer(name: str) -> None:
+        for i in range(150):
+            await store.set(f"{KEY}{name}{i}", name.encode(), 600)
+            assert await store.get(f"{KEY}{name}{i}") == name.encode()
+            if i % 10 == 0:  # and one rewritten: a new row (a new rowid) under a key the filter had
+                await store.set(f"{KEY}old{i // 10}", b"new", 600)
+
+    async def rebuilds() -> None:
+        for _ in range(6):
+            store.keys.wants_build = True
+            await store.maintain()
+
+    await asyncio.gather(writer("a"), writer("b"), rebuilds())
+    await built(store)
+    assert [await store.get(f"{KEY}{name}{i}") for name in "ab" for i in range(150)] == \
+        [name.encode() for name in "ab" for _ in range(150)]
+    assert [await store.get(f"{KEY}old{i}") for i in range(100)] == [b"new"] * 15 + [b"old"] * 85
+    assert store.stats.skipped_reads == 0
+    await store.aclose()
