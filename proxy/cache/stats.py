@@ -7,6 +7,9 @@ compression; a backend counts its own evictions (it is the one that evicts), by 
 - ``size``: dropped to stay within the level's bound (LRU or LFU);
 - ``expiry``: dropped because its life (TTL, plus the time entries are kept past it) ended.
 
+The disk level also counts the reads its key filter spared (``skipped_reads``: misses it answered without
+reading the file; they are among the misses the exact tier counts).
+
 A level's *gauges* (:class:`LevelReport`: entries, bytes, bound) are read from the backend when asked. Both
 go to ``/admin/stats``, ``/metrics`` and Prometheus (``cachegate_cache_*{tier=<level>}``). Nothing here does
 I/O.
