@@ -6,13 +6,17 @@ keys shaped as cachegate's (``cg:exact:<owner>:<namespace>:<model>:{<sha256>}``)
 - ``rbloom`` as the level uses it (Python's ``hash``), and with a hash sliced from the key's own digest;
 - a pure-Python bytearray filter whose 7 positions are 32-bit slices of the key's digest (the alternative);
 - ``DiskKeys.may_hold`` for an absent key: the filter check plus the ``pread`` of the WAL-index header,
-  all a skipped read costs, against the read of an absent key from the file (the hop and SELECT it saves).
+  all a skipped read costs, against the read of an absent key from the file (the hop and SELECT it saves);
+- with ``--http N``: the miss and stream-TTFB overhead over calling the simulator directly (p50 of N each),
+  for this checkout, ``--versus`` (another checkout, e.g. main without the filter), and this checkout with
+  the disk level off (``CACHE_DISK_MAX_BYTES=0``: what the disk costs a miss at all), one request each in turn.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import hashlib
 import math
@@ -117,15 +121,42 @@ async def skipped_read(checks: int) -> None:
         await store.aclose()
 
 
+def over_http(samples: int, versus: Path | None) -> None:
+    import httpx
+
+    from bench import _harness as h
+    from bench.exact_bench import unique_body
+
+    with h.simulator() as sim, contextlib.ExitStack() as stack:
+        upstream = sim.url + "/v1"
+        chat = "/v1/chat/completions"
+        urls = {"direct": upstream + "/chat/completions", "this": stack.enter_context(h.proxy(upstream)).url + chat}
+        if versus is not None:
+            urls["versus"] = stack.enter_context(h.proxy(upstream, source=versus)).url + chat
+        urls["no disk"] = stack.enter_context(h.proxy(upstream, CACHE_DISK_MAX_BYTES="0")).url + chat
+        with httpx.Client(timeout=30) as client:
+            for stream in (False, True):
+                out = h.interleaved_ms(client, urls, functools.partial(unique_body, stream=stream), samples,
+                                       first_byte=stream)
+                direct = h.median(out.pop("direct"))
+                print(f"{'stream TTFB' if stream else 'miss':<12} added p50: " + ", ".join(
+                    f"{name} {h.median(values) - direct:+.2f} ms" for name, values in out.items())
+                    + f" (direct {direct:.2f} ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--checks", type=int, default=200_000)
+    parser.add_argument("--http", type=int, metavar="N", help="also the miss/TTFB overhead, N requests each")
+    parser.add_argument("--versus", type=Path, help="another checkout for --http (e.g. a worktree of main)")
     args = parser.parse_args()
     keys = [cachegate_key(str(i)) for i in range(args.keys)]
     absent = [cachegate_key(f"absent{i}") for i in range(20_000)]
     filters(keys, absent, args.checks)
     asyncio.run(skipped_read(args.checks))
+    if args.http:
+        over_http(args.http, args.versus)
 
 
 if __name__ == "__main__":
