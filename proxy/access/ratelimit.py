@@ -30,16 +30,17 @@ from proxy.access.auth import client_host
 from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_lane import LuaScript
 
 WINDOW = 60
 MAX_ENTRIES = 100_000  # in-process counters kept per window; about 10 MB at most
 OVERFLOW = "overflow"
 
-_INCR = """
+_INCR = LuaScript("""
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,10 @@ class RedisCounter:
 
     def __init__(self, home: RedisHome) -> None:
         self._home = home
-        self._script = home.script(_INCR)
 
     async def incr(self, key: str, ttl: int) -> int:
         # one key: in a cluster the script runs on the key's node
-        return int(await self._home.call(lambda client: self._script(keys=[key], args=[ttl], client=client),
-                                         key=key))
+        return int(await self._home.run_script(_INCR, [key], [ttl]))
 
     async def aclose(self) -> None:
         return None  # the home is closed by the composition root

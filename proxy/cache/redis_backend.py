@@ -30,7 +30,7 @@ class RedisBackend:
         return await self.home.get(key)
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        await self.home.call(lambda client: client.set(key, value, ex=ttl_seconds), key=key)
+        await self.home.command("SET", key, value, "EX", ttl_seconds, key=key)
 
     async def delete(self, keys: Sequence[str]) -> int:
         return await self.home.delete(keys)

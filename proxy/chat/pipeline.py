@@ -51,6 +51,7 @@ class Answer:
 #: Models whose upstream refused ``stream_options`` remembered at most (then the oldest is forgotten).
 REFUSERS = 1024
 _JSON = (b"content-type", JSON.encode())  # a plain hit's, given with its headers: the response need not look
+_HIT, _STALE, _EXACT = (b"x-cache", b"HIT"), (b"x-cache", b"STALE"), (b"x-cache-tier", b"exact")
 
 
 class ChatPipeline:
@@ -89,7 +90,7 @@ class ChatPipeline:
             else:
                 entry = await self.exact.lookup(request.key)
             if entry is not None:
-                if self.refresher is not None:
+                if self.refresher is not None and self.refresher.watches(stale):
                     self.refresher.consider(request, entry, stale=stale, now=time.time(),
                                             refresh=functools.partial(self._refresh, request))
                 return self._hit(request, record, entry, tier="exact", key=request.key, stale=stale)
@@ -134,12 +135,13 @@ class ChatPipeline:
              similarity: float | None = None, stale: bool = False) -> Answer:
         """A stored answer, under a completion id of its own (the stored one goes in x-cache-original-id); a
         stale one (stale-while-revalidate) says so in ``x-cache: STALE``."""
-        record.outcome, record.tier, record.similarity, record.usage = f"{tier}_hit", tier, similarity, entry.usage
-        record.tokens = entry.tokens
-        if self.history is not None and tier == "exact":
+        exact = tier == "exact"
+        record.outcome, record.tier, record.similarity = "exact_hit" if exact else f"{tier}_hit", tier, similarity
+        record.usage, record.tokens = entry.usage, entry.tokens
+        if self.history is not None and exact:
             self.history.hit(key)
         now = time.time()
-        headers = [(b"x-cache", b"STALE" if stale else b"HIT"), (b"x-cache-tier", tier.encode()),
+        headers = [_STALE if stale else _HIT, _EXACT if exact else (b"x-cache-tier", tier.encode()),
                    (b"age", str(entry.age(now)).encode()), (b"x-cache-key", key.encode())]
         if similarity is not None:
             headers.append((b"x-cache-similarity", f"{similarity:.4f}".encode()))

@@ -134,6 +134,11 @@ class Refresher:
         self._pending: set[str] = set()
         self._started: collections.deque[float] = collections.deque()
 
+    def watches(self, stale: bool) -> bool:
+        """Whether a hit (``stale`` or not) can start a refresh at all: without refresh-ahead only a stale one
+        can, so a fresh hit need not be counted (nor its refresh be prepared)."""
+        return stale or self.policy.ahead
+
     def consider(self, request: ChatRequest, entry: CachedResponse, *, stale: bool, now: float,
                  refresh: Callable[[], Awaitable[None]]) -> bool:
         """Count a hit on ``entry``; start ``refresh`` in the background if it is due. Never waits."""

@@ -21,20 +21,21 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_lane import LuaScript
 
-_RENEW = """
+_RENEW = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-"""
-_RELEASE = """
+""")
+_RELEASE = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-"""
+""")
 #: Give the lease up as failed: the key says so for a moment, so those waiting stop waiting at once.
-_FAIL = """
+_FAIL = LuaScript("""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], 'failed', 'PX', ARGV[2]) end
 return 0
-"""
+""")
 FAILED = "failed"
 
 
@@ -67,35 +68,28 @@ class Locks(Protocol):
 
 
 class RedisLocks:
+    """Leases in Redis, each command on the home's lane (:meth:`RedisHome.command`): the flight lease is on
+    every miss's path."""
+
     def __init__(self, home: RedisHome) -> None:
         self._home = home
-        self._renew = home.script(_RENEW)
-        self._release = home.script(_RELEASE)
-        self._fail = home.script(_FAIL)
 
     async def acquire(self, name: str, ttl: float) -> Lease | None:
         token = secrets.token_hex(16)
-        taken = await self._home.call(lambda client: client.set(name, token, nx=True, px=_ms(ttl)), key=name)
+        taken = await self._home.command("SET", name, token, "NX", "PX", _ms(ttl), key=name)
         return Lease(name, token) if taken else None
 
     async def renew(self, lease: Lease, ttl: float) -> bool:
-        done = await self._home.call(
-            lambda client: self._renew(keys=[lease.name], args=[lease.token, _ms(ttl)], client=client), key=lease.name)
-        return bool(done)
+        return bool(await self._home.run_script(_RENEW, [lease.name], [lease.token, _ms(ttl)]))
 
     async def release(self, lease: Lease) -> bool:
-        done = await self._home.call(
-            lambda client: self._release(keys=[lease.name], args=[lease.token], client=client), key=lease.name)
-        return bool(done)
-
+        return bool(await self._home.run_script(_RELEASE, [lease.name], [lease.token]))
 
     async def fail(self, lease: Lease, ttl: float) -> bool:
-        done = await self._home.call(
-            lambda client: self._fail(keys=[lease.name], args=[lease.token, _ms(ttl)], client=client), key=lease.name)
-        return bool(done)
+        return bool(await self._home.run_script(_FAIL, [lease.name], [lease.token, _ms(ttl)]))
 
     async def state(self, name: str) -> str | None:
-        value = await self._home.call(lambda client: client.get(name), key=name)
+        value = await self._home.command("GET", name, key=name)
         if value is None:
             return None
         return FAILED if (value.decode() if isinstance(value, bytes) else value) == FAILED else "held"

@@ -34,6 +34,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
     MaxConnectionsError,
+    NoScriptError,
     RedisClusterException,
     RedisError,
     SlotNotCoveredError,
@@ -45,12 +46,14 @@ from proxy.component import Contribution, HealthCheck
 from proxy.errors import BackendError
 from proxy.platform.batch import BatchedReads
 from proxy.platform.breaker import Breaker
+from proxy.platform.redis_lane import CommandLane, LuaScript
 from proxy.platform.redis_url import RedisTarget
 
 T = TypeVar("T")
 
 COMPONENT = "redis"
-#: What one process may hold open at once (per node in a cluster), for every user together.
+#: What one process may hold open at once (per node in a cluster), for every user together; the batched
+#: reader's connection and the command lane's few (redis_lane.LANE_SIZE) come on top.
 MAX_CONNECTIONS = 64
 #: Seconds a node is skipped after it failed to answer (``REDIS_COOLDOWN``'s default).
 COOLDOWN = 1.0
@@ -98,6 +101,7 @@ class RedisHome:
         # The batcher's own connection: it sends one MGET at a time, so it needs no pool (a checkout and
         # its health check cost about 45 µs per command, measured).
         self._read_connection: aioredis.Connection | None = None
+        self._lane: CommandLane | None = None  # single commands on connections of their own (redis_lane)
 
     @property
     def url(self) -> str:
@@ -163,6 +167,31 @@ class RedisHome:
         """One key, read together with the other reads of this moment."""
         return await self.guarded(NODE, lambda: self._reads.get(key))
 
+    async def command(self, *args: Any, key: str | None = None) -> Any:
+        """One command (touching ``key``), answered raw: bytes, integers, ``None``; no response callbacks (a
+        ``SET`` that was done answers ``b"OK"`` here, or ``True`` where a client's callback ran: test the truth
+        of it). Sent on the lane (:mod:`proxy.platform.redis_lane`); failures as :meth:`call`'s."""
+        return await self.guarded(NODE, lambda: self.lane.execute(*args))
+
+    async def run_script(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """``script`` on ``keys`` (the first names the node in a cluster) with ``args``: by its SHA, in full
+        when Redis does not know it."""
+        try:
+            return await self.command("EVALSHA", script.sha, len(keys), *keys, *args, key=keys[0])
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, NoScriptError):
+                raise
+        return await self.command("EVAL", script.source, len(keys), *keys, *args, key=keys[0])
+
+    @property
+    def lane(self) -> CommandLane:
+        if self._lane is None:
+            self._lane = self.make_lane()
+        return self._lane
+
+    def make_lane(self) -> CommandLane:
+        return CommandLane(self.client.connection_pool)
+
     async def delete(self, keys: Sequence[str]) -> int:
         if not keys:
             return 0
@@ -188,10 +217,6 @@ class RedisHome:
         keys = int(await self.call(lambda client: client.dbsize()))
         memory = await self.call(lambda client: client.info("memory"))
         return keys, int(memory.get("used_memory", 0))
-
-    def script(self, source: str) -> Any:
-        """A Lua script registered once (``EVALSHA``, loaded again by redis-py if Redis lost it)."""
-        return self.client.register_script(source)
 
     async def ping(self) -> None:
         """Ask the server even while its circuit is open: an answer closes it (``/health`` runs this)."""
@@ -229,6 +254,9 @@ class RedisHome:
         if self._read_connection is not None:
             await self._read_connection.disconnect()
             self._read_connection = None
+        if self._lane is not None:
+            await self._lane.aclose()
+            self._lane = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -251,3 +279,6 @@ class SentinelHome(RedisHome):
         # Through the pool: its connections ask the sentinels where the master is (a bare connection
         # made by the pool would not, in redis-py 8).
         return list(await self.client.mget(list(keys)))
+
+    def make_lane(self) -> CommandLane:
+        return CommandLane(self.client.connection_pool, size=0)  # every command through the pool, as above

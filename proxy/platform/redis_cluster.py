@@ -98,6 +98,10 @@ class ClusterHome(RedisHome):
         client = await self._ready()
         return await self.guarded(self.node_of(client, key) if key is not None else None, lambda: command(client))
 
+    async def command(self, *args: Any, key: str | None = None) -> Any:
+        # the cluster client routes by key and keeps per-node pools: it sends the command (callbacks run)
+        return await self.call(lambda client: client.execute_command(*args), key=key)
+
     async def get(self, key: str) -> bytes | None:
         """One key, batched with the other reads of this moment for the same node: each node has its own
         batcher, so a hung node holds up its own keys only. One deadline from when it was asked, and its

@@ -124,11 +124,11 @@ class RedisFeedbackStore:
 
     async def put(self, request_id: str, served: Served, ttl: float) -> None:
         key, value = self.prefix + request_id, orjson.dumps(dataclasses.asdict(served))
-        await self.home.call(lambda client: client.set(key, value, px=max(1, int(ttl * 1000)), nx=True), key=key)
+        await self.home.command("SET", key, value, "PX", max(1, int(ttl * 1000)), "NX", key=key)
 
     async def get(self, request_id: str) -> Served | None:
         key = self.prefix + request_id
-        raw = await self.home.call(lambda client: client.get(key), key=key)
+        raw = await self.home.command("GET", key, key=key)
         if raw is None:
             return None
         try:

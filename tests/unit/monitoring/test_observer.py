@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from proxy.monitoring.kinds import normalize_route
 from proxy.monitoring.ledger import GLOBAL
-from proxy.monitoring.observer import MonitoringObserver, normalize_route
+from proxy.monitoring.observer import MonitoringObserver
 from proxy.monitoring.report import Report
 from proxy.monitoring.request_log import RequestLog
 from tests.support.usage_shapes import SHAPES, render_usage
