@@ -14,7 +14,10 @@ moved aside (the layer's *disposable* databases) and no second way of running SQ
 - :meth:`touch` adds the hits the memory level served, in one batch, so the disk's order sees them too.
 - :meth:`maintain` (a periodic job) deletes expired rows and recounts entries and bytes from the file, which
   is what keeps the totals right when several processes share one ``DATA_DIR`` (each writes through SQLite's
-  own locking, WAL readers never block the writer; between recounts a process knows only its own writes).
+  own locking, WAL readers never block the writer; between recounts a process knows only its own writes),
+  and rebuilds the key filter when it is due.
+- A read of a key the file surely does not hold (:class:`~proxy.cache.keyfilter.DiskKeys`, a Bloom filter of
+  its keys) is answered ``None`` on the event loop without the hop, counted as the level's ``skipped_reads``.
 
 Every statement runs on the database's one thread, never on the event loop; every SQLite failure is a
 :class:`~proxy.errors.BackendError`, so the tier fails open.
@@ -30,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from proxy.cache.keyfilter import DiskKeys
 from proxy.cache.stats import LevelReport, LevelStats
 from proxy.errors import BackendError
 from proxy.platform.sqlite import Database, Migration
@@ -79,10 +83,11 @@ class DiskBackend:
         self._counted_for: int | None = None
         self._entries = 0  # tallies, kept by the database thread; recounted from the file by maintain()
         self._bytes = 0
+        self.keys = DiskKeys(path)
 
     # -- running statements -------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, adding: str | None = None) -> T:
         if not self._opened:
             async with self._open_lock:
                 if not self._opened:
@@ -93,15 +98,24 @@ class DiskBackend:
         def call(conn: sqlite3.Connection) -> T:
             if self._counted_for != len(self.database.set_aside):  # first use, or a fresh file after damage
                 self._recount(conn)
+                self.keys.opened(conn)
                 self._counted_for = len(self.database.set_aside)
-            return fn(conn)
+            result = fn(conn)
+            self.keys.noted(conn)
+            return result
 
+        if adding is not None:
+            # In the key filter before the write can be seen, in the step that queues the write (a build's
+            # pages then come after it, or the build finds the key among those added while it ran).
+            self.keys.adding(adding)
         try:
-            return await self.database.run(call)
+            result = await self.database.run(call)
         except sqlite3.Error as exc:
             raise BackendError(COMPONENT, f"{type(exc).__name__}: {exc}") from exc
         except OSError as exc:
             raise BackendError(COMPONENT, f"{self.path}: {exc}") from exc
+        self.keys.build_soon(self._run, self._entries)  # a new file: its keys, read in the background
+        return result
 
     def _recount(self, conn: sqlite3.Connection) -> None:
         self._entries, self._bytes = conn.execute("SELECT count(*), total(size) FROM entries").fetchone()
@@ -110,6 +124,9 @@ class DiskBackend:
     # -- the contract ---------------------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
+        if not self.keys.may_hold(key):
+            self.stats.skipped_reads += 1
+            return None
         now = self._clock()
 
         def read(conn: sqlite3.Connection) -> tuple[bytes | None, bool]:
@@ -146,7 +163,7 @@ class DiskBackend:
             conn.commit()
             return evicted
 
-        evicted = await self._run(write)
+        evicted = await self._run(write, adding=key)
         if evicted:
             self.stats.evicted("size", evicted)
 
@@ -187,7 +204,9 @@ class DiskBackend:
             conn.commit()
             return removed
 
-        return await self._run(remove)
+        removed = await self._run(remove)
+        self.keys.deleted += removed
+        return removed
 
     async def scan(self, pattern: str) -> AsyncIterator[str]:
         """Keys matching ``pattern`` (SQLite's ``GLOB``: ``*``, ``?`` and ``[...]`` as in a shell), a page at a
@@ -219,7 +238,8 @@ class DiskBackend:
         entries, size = await self.usage()
         return LevelReport(entries=entries, bytes=size, bound=self.max_bytes,
                            extra={"policy": self.policy, "file_bytes": _file_bytes(self.path),
-                                  "set_aside": [str(path) for path in self.database.set_aside]})
+                                  "set_aside": [str(path) for path in self.database.set_aside],
+                                  "key_filter": self.keys.state()})
 
     async def touch(self, hits: Mapping[str, int]) -> None:
         if not hits:
@@ -235,6 +255,7 @@ class DiskBackend:
 
     async def maintain(self) -> None:
         await self.purge()
+        await self.keys.upkeep(self._run, self._entries)
 
     async def purge(self) -> int:
         """Delete expired rows, recount from the file (other processes write it too), evict if over."""
@@ -253,6 +274,7 @@ class DiskBackend:
         return expired
 
     async def aclose(self) -> None:
+        await self.keys.stop()
         await self.database.close()
         self._opened = False
         self._counted_for = None

@@ -7,6 +7,9 @@ compression; a backend counts its own evictions (it is the one that evicts), by 
 - ``size``: dropped to stay within the level's bound (LRU or LFU);
 - ``expiry``: dropped because its life (TTL, plus the time entries are kept past it) ended.
 
+The disk level also counts the reads its key filter spared (``skipped_reads``: misses it answered without
+reading the file; they are among the misses the exact tier counts).
+
 A level's *gauges* (:class:`LevelReport`: entries, bytes, bound) are read from the backend when asked. Both
 go to ``/admin/stats``, ``/metrics`` and Prometheus (``cachegate_cache_*{tier=<level>}``). Nothing here does
 I/O.
@@ -23,7 +26,8 @@ REASONS = ("size", "expiry")
 class LevelStats:
     """Counters of one level since this process started (Prometheus sums replicas and handles restarts)."""
 
-    __slots__ = ("deletes", "evictions", "expired_reads", "hits", "misses", "raw_bytes", "sets", "stored_bytes")
+    __slots__ = ("deletes", "evictions", "expired_reads", "hits", "misses", "raw_bytes", "sets", "skipped_reads",
+                 "stored_bytes")
 
     def __init__(self) -> None:
         self.hits = 0
@@ -31,6 +35,7 @@ class LevelStats:
         self.sets = 0
         self.deletes = 0
         self.expired_reads = 0  # found, but past its TTL: served as a miss (or as stale, when asked)
+        self.skipped_reads = 0  # misses the level answered without reading its store (the disk's key filter)
         self.evictions: dict[str, int] = dict.fromkeys(REASONS, 0)
         self.raw_bytes = 0  # answer bytes written, before compression
         self.stored_bytes = 0  # the same answers' bodies as stored (compressed where that paid; no envelope)
@@ -53,6 +58,7 @@ class LevelStats:
         return {"hits": self.hits, "misses": self.misses,
                 "hit_rate": round(self.hits / lookups, 4) if lookups else None,
                 "sets": self.sets, "deletes": self.deletes, "expired_reads": self.expired_reads,
+                "skipped_reads": self.skipped_reads,
                 "evictions": dict(self.evictions), "compression_ratio": self.compression_ratio}
 
 

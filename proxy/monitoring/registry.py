@@ -174,6 +174,8 @@ _LEVEL_COUNTERS: tuple[tuple[str, str, Callable[[Level], float]], ...] = (
     ("cache_deletes", "Entries deleted from a level (admin deletes and clears).", lambda level: level.stats.deletes),
     ("cache_expired_reads", "Reads that found an entry past its TTL (a miss, or served stale when asked).",
      lambda level: level.stats.expired_reads),
+    ("cache_skipped_reads", "Misses a level answered without reading its store: its key filter (disk) knew the "
+     "key was not there.", lambda level: level.stats.skipped_reads),
 )
 
 

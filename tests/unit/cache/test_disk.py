@@ -1,8 +1,10 @@
 """The disk level on real SQLite files: bound and eviction order, wall-clock expiry across a reopen, damaged
-files moved aside, and several processes on one file."""
+files moved aside, several processes on one file, and the key filter that spares a read of a key the file
+does not hold (built from the file at start-up, rebuilt after a clear, started afresh with a damaged file)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.cache import keyfilter
 from proxy.cache.disk import ENTRY_OVERHEAD, DiskBackend
 
 KEY = "cg:exact:o:-:m:"
@@ -109,6 +112,9 @@ async def test_a_damaged_file_is_moved_aside_and_started_fresh(tmp_path: Path, d
         assert await store.get(KEY + "1") is None
         await store.set(KEY + "new", b"fresh", 60)
         assert await store.get(KEY + "new") == b"fresh"
+        await built(store)
+        assert await store.get(KEY + "new") == b"fresh"  # the filter of the fresh file has it
+        assert await store.get(KEY + "1") is None and store.stats.skipped_reads == 1
     assert "moved aside" in caplog.text
     assert len(store.database.set_aside) == 1
     aside = store.database.set_aside[0]
@@ -136,6 +142,9 @@ async def test_damage_met_while_running_is_moved_aside_too(tmp_path: Path) -> No
     await store.set(KEY + "after", b"v", 60)
     assert await store.get(KEY + "after") == b"v"
     assert errors >= 1 and store.database.set_aside
+    await built(store)  # the fresh file's own filter: the old file's keys are gone, the new one is there
+    assert store.keys.filter is not None and KEY + "after" in store.keys.filter
+    assert await store.get(KEY + "after") == b"v"
     await store.aclose()
 
 
@@ -162,11 +171,117 @@ async def test_several_processes_share_one_file(tmp_path: Path) -> None:
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], env=env) for name in ("a", "b")]
     for i in range(200):
         await store.set(f"{KEY}c{i}", b"v" * 100, 600)
+    await built(store)
     assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
-    assert await store.get(KEY + "a199") == b"v" * 100  # another process's write, read here
+    # another process's write, read here: the file changed since this process last looked, so the key filter
+    # (which knows only this process's writes) does not answer for it
+    assert await store.get(KEY + "a199") == b"v" * 100
+    assert all([await store.get(f"{KEY}b{i}") == b"v" * 100 for i in range(200)])
+    assert store.stats.skipped_reads == 0
+    assert (await store.report()).extra["key_filter"]["state"].startswith("off")
+    await store.maintain()
+    await store.maintain()  # the other writers were quiet for one upkeep: rebuilt from the file, on again
+    assert (await store.report()).extra["key_filter"]["state"] == "ready"
+    assert await store.get(KEY + "a0") == b"v" * 100
+    assert await store.get(KEY + "never") is None and store.stats.skipped_reads == 1
     await store.maintain()  # recount from the file: every process's rows
     entries, _ = await store.usage()
     assert entries == 601
     await store.aclose()
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def built(store: DiskBackend) -> None:
+    """Until the key filter built in the background is in place (it starts with the file's first statement)."""
+    for _ in range(2000):
+        if store.keys.filter is not None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the key filter was never built")
+
+
+async def test_a_read_of_a_key_never_stored_skips_the_file(tmp_path: Path) -> None:
+    store = DiskBackend(tmp_path / "exact.sqlite3", 10**6)
+    await store.set(KEY + "a", b"answer", 60)
+    await built(store)
+    assert await store.get(KEY + "b") is None
+    assert store.stats.skipped_reads == 1
+    assert await store.get(KEY + "a") == b"answer"
+    await store.set(KEY + "b", b"later", 60)  # in the filter before its write: found at once
+    assert await store.get(KEY + "b") == b"later"
+    assert store.stats.skipped_reads == 1
+    assert store.stats.snapshot()["skipped_reads"] == 1
+    assert (await store.report()).extra["key_filter"]["state"] == "ready"
+    await store.aclose()
+
+
+async def test_after_a_restart_the_filter_is_built_from_the_file(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyfilter, "BUILD_PAGE", 50)  # several pages, with reads and writes between them
+    path = tmp_path / "exact.sqlite3"
+    store = DiskBackend(path, 10**8)
+    for i in range(500):
+        await store.set(f"{KEY}{i}", b"v%d" % i, 600)
+    await store.aclose()
+    reopened = DiskBackend(path, 10**8)
+    assert (await reopened.report()).extra["key_filter"] == {"state": "building"}
+    # during the build window every read goes to the file, and a write is kept for the filter being built
+    assert await reopened.get(f"{KEY}7") == b"v7"
+    await reopened.set(KEY + "new", b"during", 600)
+    assert await reopened.get(KEY + "new") == b"during"
+    await built(reopened)
+    state = (await reopened.report()).extra["key_filter"]
+    # 500 rows, "new" read by the last page (written before it ran), and "new" again among the keys set while
+    # the build ran (the report above started it, so the set came during it)
+    assert state["state"] == "ready" and state["added"] == 502
+    assert [await reopened.get(f"{KEY}{i}") for i in range(500)] == [b"v%d" % i for i in range(500)]
+    assert await reopened.get(KEY + "new") == b"during"
+    assert reopened.stats.skipped_reads == 0
+    assert await reopened.get(KEY + "never") is None and reopened.stats.skipped_reads == 1
+    await reopened.aclose()
+
+
+async def test_a_clear_rebuilds_the_filter_at_the_next_upkeep(tmp_path: Path) -> None:
+    store = DiskBackend(tmp_path / "exact.sqlite3", 10**6)
+    for i in range(10):
+        await store.set(f"{KEY}{i}", b"v", 600)
+    await built(store)
+    assert await store.delete([f"{KEY}{i}" for i in range(10)]) == 10
+    assert await store.get(KEY + "3") is None and store.stats.skipped_reads == 0  # still in the filter: read
+    await store.maintain()  # more than half the filter's keys were deleted: rebuilt from the (empty) file
+    assert (await store.report()).extra["key_filter"]["added"] == 0
+    assert await store.get(KEY + "3") is None and store.stats.skipped_reads == 1
+    await store.set(KEY + "3", b"again", 600)
+    assert await store.get(KEY + "3") == b"again"
+    await store.aclose()
+
+
+async def test_no_write_is_hidden_by_builds_running_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyfilter, "BUILD_PAGE", 7)  # many pages: writes and reads land between them
+    path = tmp_path / "exact.sqlite3"
+    store = DiskBackend(path, 10**8)
+    for i in range(100):
+        await store.set(f"{KEY}old{i}", b"old", 600)
+    await store.aclose()
+    store = DiskBackend(path, 10**8)
+
+    async def writer(name: str) -> None:
+        for i in range(150):
+            await store.set(f"{KEY}{name}{i}", name.encode(), 600)
+            assert await store.get(f"{KEY}{name}{i}") == name.encode()
+            if i % 10 == 0:  # and one rewritten: a new row (a new rowid) under a key the filter had
+                await store.set(f"{KEY}old{i // 10}", b"new", 600)
+
+    async def rebuilds() -> None:
+        for _ in range(6):
+            store.keys.wants_build = True
+            await store.maintain()
+
+    await asyncio.gather(writer("a"), writer("b"), rebuilds())
+    await built(store)
+    assert [await store.get(f"{KEY}{name}{i}") for name in "ab" for i in range(150)] == \
+        [name.encode() for name in "ab" for _ in range(150)]
+    assert [await store.get(f"{KEY}old{i}") for i in range(100)] == [b"new"] * 15 + [b"old"] * 85
+    assert store.stats.skipped_reads == 0
+    await store.aclose()
