@@ -19,6 +19,8 @@ from proxy.cache.disk import FILENAME as DISK_FILENAME
 from proxy.cache.disk import DiskBackend
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
+from proxy.cache.tracked import NAME as TRACKED
+from proxy.cache.tracked import TrackedCopy
 from proxy.contracts import Embedder, ExactBackend, SemanticBackend
 from proxy.errors import SettingsError
 from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqlLedgerStore
@@ -51,11 +53,19 @@ def store_kind(settings: Settings) -> str:
     return "memory" if target is None else target.kind
 
 
+#: The kinds of Redis whose home tracks keys for a local copy (client-side caching; not yet a cluster).
+TRACKED_KINDS = ("redis", "redis-sentinel")
+
+
 def exact_levels(settings: Settings) -> tuple[str, ...]:
-    """The exact tier's levels, first first: Redis alone, or the in-process LRU in front of the disk (unless
+    """The exact tier's levels, first first: Redis (with the local copy of what was read from it in front,
+    unless REDIS_CLIENT_CACHE_BYTES=0), or the in-process LRU in front of the disk (unless
     CACHE_DISK_MAX_BYTES=0)."""
     if settings.redis_url:
-        return (store_kind(settings),)  # redis, redis-cluster or redis-sentinel
+        kind = store_kind(settings)  # redis, redis-cluster or redis-sentinel
+        if kind in TRACKED_KINDS and settings.redis_client_cache_bytes > 0:
+            return (TRACKED, kind)
+        return (kind,)
     return ("memory", "disk") if settings.cache_disk_max_bytes > 0 else ("memory",)
 
 
@@ -106,6 +116,9 @@ EXACT_BACKENDS: dict[str, Callable[[Settings, RedisHome | None], ExactBackend]] 
     "disk": lambda settings, _: DiskBackend(settings.data_path / DISK_FILENAME, settings.cache_disk_max_bytes,
                                             policy=settings.cache_disk_eviction),
     **{kind: (lambda _, redis: RedisBackend(_home(redis))) for kind in REDIS_KINDS},
+    TRACKED: lambda settings, redis: TrackedCopy(
+        MemoryBackend(settings.redis_client_cache_bytes),
+        _home(redis).tracking(f"{settings.cache_key_prefix}exact:")),
 }
 
 RATE_COUNTERS: dict[str, Callable[[RedisHome | None], Counter]] = {
