@@ -53,19 +53,13 @@ def store_kind(settings: Settings) -> str:
     return "memory" if target is None else target.kind
 
 
-#: The kinds of Redis whose home tracks keys for a local copy (client-side caching; not yet a cluster).
-TRACKED_KINDS = ("redis", "redis-sentinel")
-
-
 def exact_levels(settings: Settings) -> tuple[str, ...]:
     """The exact tier's levels, first first: Redis (with the local copy of what was read from it in front,
     unless REDIS_CLIENT_CACHE_BYTES=0), or the in-process LRU in front of the disk (unless
     CACHE_DISK_MAX_BYTES=0)."""
     if settings.redis_url:
         kind = store_kind(settings)  # redis, redis-cluster or redis-sentinel
-        if kind in TRACKED_KINDS and settings.redis_client_cache_bytes > 0:
-            return (TRACKED, kind)
-        return (kind,)
+        return (TRACKED, kind) if settings.redis_client_cache_bytes > 0 else (kind,)
     return ("memory", "disk") if settings.cache_disk_max_bytes > 0 else ("memory",)
 
 

@@ -1,5 +1,5 @@
-"""The exact tier's local copy of Redis on a real redis-server: two replicas (two Redis homes, each with its
-tracking connection and its copy in front of Redis), one changing what the other holds.
+"""The exact tier's local copy of Redis on a real redis-server and a real cluster: two replicas (two Redis
+homes, each with its tracking connection(s) and its copy in front of Redis), one changing what the other holds.
 
 Every wait is for a condition (the invalidation arrived, tracking is back), polled until a deadline."""
 
@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
+from redis.asyncio.cluster import ClusterNode
 
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
@@ -19,10 +20,14 @@ from proxy.cache.redis_backend import RedisBackend
 from proxy.cache.tracked import TrackedCopy
 from proxy.contracts import NullObserver
 from proxy.core.canonical import Tenant, exact_key
+from proxy.platform.cluster_tracking import ClusterTracking
 from proxy.platform.failopen import FailOpen
 from proxy.platform.redis import RedisHome
+from proxy.platform.redis_cluster import ClusterHome
 from proxy.platform.redis_url import parse_redis_url
 from proxy.platform.tracking import Tracker
+from tests.support.redis_cluster import LocalCluster
+from tests.support.redis_homes import KINDS
 from tests.support.servers import RedisServer
 
 PREFIX = "cg:"
@@ -57,10 +62,18 @@ class Replica:
     exact: ExactCache
 
     @property
-    def tracker(self) -> Tracker:
+    def trackers(self) -> list[Tracker]:
         tracking = self.copy.tracking
+        if isinstance(tracking, ClusterTracking):
+            return list(tracking.trackers.values())
         assert isinstance(tracking, Tracker)
-        return tracking
+        return [tracking]
+
+    def heard(self) -> tuple[int, int, int, int]:
+        """(keys announced, flushes, failures, connects) over every tracking connection."""
+        trackers = self.trackers
+        return (sum(t.keys for t in trackers), sum(t.flushes for t in trackers), sum(t.failures for t in trackers),
+                sum(t.connects for t in trackers))
 
     def holds(self, key: str) -> bool:
         return key in self.copy.store._items
@@ -74,7 +87,8 @@ class Replica:
 
 
 async def replica(url: str, *, timeout: float = 1.0, cooldown: float = 1.0) -> Replica:
-    home = RedisHome(parse_redis_url(url), timeout=timeout, cooldown=cooldown)
+    target = parse_redis_url(url)
+    home = (ClusterHome if target.kind == "redis-cluster" else RedisHome)(target, timeout=timeout, cooldown=cooldown)
     copy = TrackedCopy(MemoryBackend(10**6), home.tracking(f"{PREFIX}exact:"))
     redis = RedisBackend(home)
     exact = ExactCache([copy, redis], prefix=PREFIX, observer=NullObserver(), failopen=FailOpen(NullObserver()))
@@ -87,15 +101,51 @@ async def replica(url: str, *, timeout: float = 1.0, cooldown: float = 1.0) -> R
 async def announced(change: Callable[[], Awaitable[object]], *replicas: Replica) -> None:
     """Make a change to exact keys, and wait until every replica's tracking heard of it (a read racing the
     announcement would not be kept: correct, but not what these tests look at)."""
-    before = [each.tracker.keys for each in replicas]
+    before = [each.heard()[0] for each in replicas]
     await change()
-    await until(lambda: all(each.tracker.keys > seen for each, seen in zip(replicas, before, strict=True)),
+    await until(lambda: all(each.heard()[0] > seen for each, seen in zip(replicas, before, strict=True)),
                 "the change's invalidation")
 
 
+class Server:
+    """What a test does to the Redis behind the replicas, on one server or on every primary of a cluster."""
+
+    def __init__(self, store: RedisServer | LocalCluster) -> None:
+        self.store = store
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    def each(self, command: str, *args: object) -> None:
+        store = self.store
+        if isinstance(store, LocalCluster):
+            for node in store.primaries():
+                with store.node_client(node) as client:
+                    client.execute_command(command, *args)
+        else:
+            with store.client() as client:
+                client.execute_command(command, *args)
+
+    async def pexpire(self, key: str, ms: int) -> None:
+        store = self.store
+        with store.client() as client:
+            await asyncio.to_thread(client.pexpire, key, ms)
+
+
+@pytest.fixture(params=KINDS)
+def server(request: pytest.FixtureRequest) -> Server:
+    if request.param == "redis-cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        return Server(cluster)
+    request.getfixturevalue("redis_url")  # emptied
+    return Server(request.getfixturevalue("redis_server"))
+
+
 @pytest.fixture
-async def pair(redis_url: str) -> AsyncIterator[tuple[Replica, Replica]]:
-    a, b = await replica(redis_url), await replica(redis_url)
+async def pair(server: Server) -> AsyncIterator[tuple[Replica, Replica]]:
+    a, b = await replica(server.url), await replica(server.url)
     yield a, b
     await a.stop()
     await b.stop()
@@ -130,34 +180,32 @@ async def test_our_own_write_is_not_kept_and_invalidates_our_copy(pair: tuple[Re
     await a.exact.store(KEY, entry("one"))
     assert not a.holds(KEY)  # a write is not kept: Redis announces it to us like anyone's
     assert text(await a.exact.lookup(KEY)) == "one"
-    seen = a.tracker.keys
+    seen = a.heard()[0]
     await a.exact.store(KEY, entry("two"))
     assert not a.holds(KEY)  # dropped at once, before the announcement
-    await until(lambda: a.tracker.keys > seen, "our own write's invalidation")
+    await until(lambda: a.heard()[0] > seen, "our own write's invalidation")
     assert text(await a.exact.lookup(KEY)) == "two"
 
 
-async def test_flushall_empties_every_copy(pair: tuple[Replica, Replica], redis_server: RedisServer) -> None:
+async def test_flushall_empties_every_copy(pair: tuple[Replica, Replica], server: Server) -> None:
     a, b = pair
     await announced(lambda: a.exact.store(KEY, entry("one")), a, b)
     for each in pair:
         assert text(await each.exact.lookup(KEY)) == "one"
-    flushes = a.tracker.flushes, b.tracker.flushes
-    with redis_server.client() as client:
-        client.flushall()
-    await until(lambda: (a.tracker.flushes, b.tracker.flushes) > flushes and not a.holds(KEY) and not b.holds(KEY),
-                "FLUSHALL's nil invalidation")
+    flushes = a.heard()[1], b.heard()[1]
+    server.each("FLUSHALL")
+    await until(lambda: a.heard()[1] > flushes[0] and b.heard()[1] > flushes[1], "FLUSHALL's nil invalidation")
+    assert not a.holds(KEY) and not b.holds(KEY)
     assert await a.exact.lookup(KEY) is None
     assert a.copy.live  # a flush message keeps the connection
 
 
-async def test_an_entry_expiring_in_redis_is_dropped(pair: tuple[Replica, Replica], redis_server: RedisServer) -> None:
+async def test_an_entry_expiring_in_redis_is_dropped(pair: tuple[Replica, Replica], server: Server) -> None:
     a, b = pair
     await announced(lambda: b.exact.store(KEY, entry("one")), a)
     # Redis ends the entry's life early (the PEXPIRE is announced too), after which a read keeps a copy for
     # what the entry said its life was: only Redis's announcement of the expiry ends it (an eviction the same)
-    with redis_server.client() as client:
-        await announced(lambda: asyncio.to_thread(client.pexpire, KEY, 1000), a)
+    await announced(lambda: server.pexpire(KEY, 1000), a)
     assert text(await a.exact.lookup(KEY)) == "one"
     assert a.holds(KEY)
     await until(lambda: not a.holds(KEY), "the expiry's invalidation")
@@ -181,23 +229,22 @@ async def test_an_invalidation_while_a_fetch_is_in_flight_voids_its_promotion(
 
 
 async def test_a_killed_tracking_connection_drops_the_copy_and_comes_back(
-        pair: tuple[Replica, Replica], redis_server: RedisServer) -> None:
+        pair: tuple[Replica, Replica], server: Server) -> None:
     a, b = pair
     await announced(lambda: b.exact.store(KEY, entry("one")), a)
     assert text(await a.exact.lookup(KEY)) == "one"
     assert a.holds(KEY)
-    connects = a.tracker.connects
-    with redis_server.client() as client:
-        client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # both replicas' tracking connections
-    await until(lambda: a.tracker.failures >= 1, "the loss to be noticed")
+    connects = a.heard()[3]
+    server.each("CLIENT", "KILL", "TYPE", "pubsub")  # both replicas' tracking connections
+    await until(lambda: a.heard()[2] >= 1, "the loss to be noticed")
     assert not a.holds(KEY)  # flushed when it went, so nothing unannounced is ever served
     await b.exact.store(KEY, entry("two"))  # a change no tracking connection may have heard
     assert text(await a.exact.lookup(KEY)) == "two"
-    await until(lambda: a.tracker.connects > connects and a.copy.live, "tracking to be re-established")
+    await until(lambda: a.heard()[3] > connects and a.copy.live, "tracking to be re-established")
     assert text(await a.exact.lookup(KEY)) == "two"
     assert text(await a.exact.lookup(KEY)) == "two"
     assert a.holds(KEY)
-    assert a.tracker.status()["last_error"] is not None
+    assert all(tracker.last_error is not None for tracker in a.trackers)
     await a.home.tracking(f"{PREFIX}exact:").check()  # /health sees it up again
 
 
@@ -222,3 +269,36 @@ async def test_redis_down_fails_open_and_tracking_returns_with_it() -> None:
             assert a.holds(KEY)
         finally:
             await a.stop()
+
+
+async def test_a_change_of_primaries_flushes_and_tracks_each_afresh(redis_url: str) -> None:
+    with RedisServer() as other:
+        first = ClusterNode("127.0.0.1", int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+        primaries = [first]
+
+        async def now() -> list[ClusterNode]:
+            return list(primaries)
+
+        tracking = ClusterTracking(now, prefix=f"{PREFIX}exact:", timeout=1.0, every=0.01)
+        copy = TrackedCopy(MemoryBackend(10**6), tracking)
+        tracking.start()
+        try:
+            await until(lambda: copy.live, "the first primary's tracking")
+            assert await copy.get(KEY) is None
+            await copy.set(KEY, b"one", 60)
+            assert await copy.get(KEY) == b"one"
+            primaries.append(ClusterNode("127.0.0.1", other.port))  # a failover, a node added
+            await until(lambda: tracking.topology_changes == 1, "the change to be seen")
+            assert KEY not in copy.store._items  # flushed: the key's slot may have moved
+            await until(lambda: copy.live, "both primaries' tracking")
+            assert sorted(tracking.trackers) == sorted(node.name for node in primaries)
+            assert tracking.status()["live"] is True
+            await tracking.check()
+            with other.client() as client:  # the new primary's changes reach the copy too
+                assert await copy.get(KEY) is None
+                await copy.set(KEY, b"two", 60)
+                client.set(KEY, b"three")
+            await until(lambda: KEY not in copy.store._items, "the new primary's invalidation")
+        finally:
+            await tracking.stop()
+        assert not copy.live
