@@ -167,7 +167,7 @@ SPECS: tuple[Spec, ...] = (
          "Seconds a Redis node is skipped (its keys are misses) after it failed to answer; then one call tries it."),
     Spec("REDIS_CLIENT_CACHE_BYTES", _size_or_off, 64 * 2**20,
          "Bound of the in-process copy of exact entries read from Redis (kept correct by Redis's invalidation "
-         "messages: client-side caching); 0 turns it off. Not on a Redis Cluster."),
+         "messages: client-side caching); 0 turns it off."),
     Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store (the memory level)."),
     Spec("CACHE_DISK_MAX_BYTES", _size_or_off, 2 * 10**9,
          "Bound of the exact tier's disk level under DATA_DIR (without REDIS_URL: answers survive a restart); "
