@@ -15,8 +15,9 @@ per Redis node for that, in RESP2, so one connection does it all:
 The :class:`Sink` (the exact tier's local copy, :mod:`proxy.cache.tracked`) is told of every key and of every
 flush. It may hold keys only while :attr:`Tracker.live`: the connection is subscribed, and a message (an
 announcement, or the answer to a ``PING`` sent after :data:`HEARTBEAT` seconds of silence) came no longer
-than ``HEARTBEAT + timeout`` ago. When the connection fails, is killed, or goes silent, the sink is flushed
-at once (what it holds may have changed unannounced) and the tracker connects again in the background, with
+than two heartbeats ago (a silently dead link is given up within 2 s, the bound on what it can hide; a
+closed one at once). When the connection fails, is killed, or goes silent, the sink is flushed at once
+(what it holds may have changed unannounced) and the tracker connects again in the background, with
 backoff; no request waits for it. A failure is counted and logged and shown by ``/health``
 (``redis_client_cache``: non-critical, since no request needs it), never raised to a request.
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -38,8 +38,8 @@ from proxy.errors import BackendError
 logger = logging.getLogger("cachegate.redis.tracking")
 
 CHANNEL = b"__redis__:invalidate"
-#: Seconds of silence after which the connection is asked for a PING (its answer must follow within the
-#: Redis timeout, else the connection is taken as lost): how long a silently dead link can go unnoticed.
+#: Seconds of silence after which the connection is asked for a PING; no answer a heartbeat later, and the
+#: connection is taken as lost: a silently dead link goes unnoticed for at most two heartbeats.
 HEARTBEAT = 1.0
 #: Backoff between attempts to connect again: doubled from the first to the last, with jitter.
 FIRST_BACKOFF = 0.05
@@ -160,18 +160,16 @@ class Tracker:
 
     async def _listen(self) -> None:
         connection = self._connection
-        pinged_at: float | None = None
+        pinged = False
         while True:
             message = await connection.read_response(timeout=self.heartbeat)
-            if message is None:  # silence: ask, and give up when the answer is late
-                now = time.monotonic()
-                if pinged_at is None:
-                    await connection.send_command("PING")
-                    pinged_at = now
-                elif now - pinged_at >= self.timeout:
-                    raise BackendError("redis", f"tracking connection silent for {now - pinged_at:.1f}s after PING")
+            if message is None:  # silence: ask, and give up when a heartbeat later nothing came back
+                if pinged:
+                    raise BackendError("redis", f"tracking connection silent: no answer to PING in {self.heartbeat:g}s")
+                await connection.send_command("PING")
+                pinged = True
                 continue
-            pinged_at = None  # any message says the connection is alive
+            pinged = False  # any message says the connection is alive
             self._receive(message)
 
     def _receive(self, message: Any) -> None:

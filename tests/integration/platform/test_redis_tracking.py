@@ -6,6 +6,7 @@ Every wait is for a condition (the invalidation arrived, tracking is back), poll
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -302,3 +303,26 @@ async def test_a_change_of_primaries_flushes_and_tracks_each_afresh(redis_url: s
         finally:
             await tracking.stop()
         assert not copy.live
+
+
+async def test_a_silent_connection_is_given_up_and_the_copy_flushed() -> None:
+    with RedisServer() as server:
+        home = RedisHome(parse_redis_url(server.url), timeout=1.0)
+        tracker = Tracker(home.tracking_connection, prefix=f"{PREFIX}exact:", timeout=1.0, heartbeat=0.05)
+        copy = TrackedCopy(MemoryBackend(10**6), tracker)
+        tracker.start()
+        try:
+            await until(lambda: copy.live, "tracking")
+            assert await copy.get(KEY) is None
+            await copy.set(KEY, b"one", 60)
+            server.signal(signal.SIGSTOP)  # hung: the connection stays open, nothing is answered
+            try:
+                await until(lambda: not copy.live, "the silence to be noticed")
+                assert KEY not in copy.store._items
+                assert tracker.last_error is not None and "PING" in tracker.last_error
+            finally:
+                server.signal(signal.SIGCONT)
+            await until(lambda: copy.live, "tracking again")
+        finally:
+            await tracker.stop()
+            await home.aclose()

@@ -179,6 +179,12 @@ def test_a_sentinel_failover_is_followed(start_proxy: Any) -> None:
                 break
             time.sleep(0.3)
         assert ask(proxy, "sentinel two").headers["x-cache"] == "HIT"
+        # the local copy's tracking connection followed the master too (asked of the sentinels again)
+        tracking = proxy.parts.redis.tracking("")  # type: ignore[union-attr]
+        deadline = time.monotonic() + 15
+        while not tracking.live and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tracking.live and tracking.status()["connects"] >= 2  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("clients", [4, 16])
