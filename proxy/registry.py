@@ -3,9 +3,10 @@ knows which classes exist.
 
 The settings name a kind for each family (:func:`store_kind`: ``memory`` without REDIS_URL, else the kind
 of Redis it names, ``redis``, ``redis-cluster`` or ``redis-sentinel``; :func:`exact_levels`: the exact tier's
-levels, ``memory`` then ``disk`` without Redis; :func:`history_kind`: ``postgres`` with DATABASE_URL, else
-``sqlite``; :func:`ledger_kind`; :func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps
-that name to a factory with one signature per contract. Adding a backend is adding a module and a line here.
+levels, ``memory`` then ``disk`` without Redis, ``redis-local`` then the kind of Redis with it;
+:func:`history_kind`: ``postgres`` with DATABASE_URL, else ``sqlite``; :func:`ledger_kind`;
+:func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps that name to a factory with one
+signature per contract. Adding a backend is adding a module and a line here.
 Heavy modules (qdrant-edge, qdrant-client, the model, asyncpg) are imported only by the factory that needs
 them.
 """
