@@ -93,6 +93,14 @@ def test_redis_is_checked_once_for_all_its_users(tmp_path: Path) -> None:
     assert parts.telemetry.ledger.store.home is parts.redis  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:1", "redis+sentinel://127.0.0.1:1/master"])
+def test_every_kind_of_redis_has_the_local_copy_in_front(tmp_path: Path, url: str) -> None:
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode="off", redis_url=url))
+    assert [level.name for level in parts.exact.levels] == ["redis-local", "redis"]
+    assert parts.redis is not None
+    assert parts.exact.levels[0].tracking is parts.redis.tracking("")  # type: ignore[attr-defined]
+
+
 def test_the_local_copy_of_redis_can_be_turned_off(tmp_path: Path) -> None:
     parts = build(Settings(data_dir=str(tmp_path), semantic_mode="off", redis_url="redis://127.0.0.1:1",
                            redis_client_cache_bytes=0))
