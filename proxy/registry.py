@@ -3,9 +3,10 @@ knows which classes exist.
 
 The settings name a kind for each family (:func:`store_kind`: ``memory`` without REDIS_URL, else the kind
 of Redis it names, ``redis``, ``redis-cluster`` or ``redis-sentinel``; :func:`exact_levels`: the exact tier's
-levels, ``memory`` then ``disk`` without Redis; :func:`history_kind`: ``postgres`` with DATABASE_URL, else
-``sqlite``; :func:`ledger_kind`; :func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps
-that name to a factory with one signature per contract. Adding a backend is adding a module and a line here.
+levels, ``memory`` then ``disk`` without Redis, ``redis-local`` then the kind of Redis with it;
+:func:`history_kind`: ``postgres`` with DATABASE_URL, else ``sqlite``; :func:`ledger_kind`;
+:func:`semantic_store_kind`; :func:`embedder_kind`), and each registry maps that name to a factory with one
+signature per contract. Adding a backend is adding a module and a line here.
 Heavy modules (qdrant-edge, qdrant-client, the model, asyncpg) are imported only by the factory that needs
 them.
 """
@@ -19,6 +20,8 @@ from proxy.cache.disk import FILENAME as DISK_FILENAME
 from proxy.cache.disk import DiskBackend
 from proxy.cache.memory import MemoryBackend
 from proxy.cache.redis_backend import RedisBackend
+from proxy.cache.tracked import NAME as TRACKED
+from proxy.cache.tracked import TrackedCopy
 from proxy.contracts import Embedder, ExactBackend, SemanticBackend
 from proxy.errors import SettingsError
 from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqlLedgerStore
@@ -52,10 +55,12 @@ def store_kind(settings: Settings) -> str:
 
 
 def exact_levels(settings: Settings) -> tuple[str, ...]:
-    """The exact tier's levels, first first: Redis alone, or the in-process LRU in front of the disk (unless
+    """The exact tier's levels, first first: Redis (with the local copy of what was read from it in front,
+    unless REDIS_CLIENT_CACHE_BYTES=0), or the in-process LRU in front of the disk (unless
     CACHE_DISK_MAX_BYTES=0)."""
     if settings.redis_url:
-        return (store_kind(settings),)  # redis, redis-cluster or redis-sentinel
+        kind = store_kind(settings)  # redis, redis-cluster or redis-sentinel
+        return (TRACKED, kind) if settings.redis_client_cache_bytes > 0 else (kind,)
     return ("memory", "disk") if settings.cache_disk_max_bytes > 0 else ("memory",)
 
 
@@ -106,6 +111,9 @@ EXACT_BACKENDS: dict[str, Callable[[Settings, RedisHome | None], ExactBackend]] 
     "disk": lambda settings, _: DiskBackend(settings.data_path / DISK_FILENAME, settings.cache_disk_max_bytes,
                                             policy=settings.cache_disk_eviction),
     **{kind: (lambda _, redis: RedisBackend(_home(redis))) for kind in REDIS_KINDS},
+    TRACKED: lambda settings, redis: TrackedCopy(
+        MemoryBackend(settings.redis_client_cache_bytes),
+        _home(redis).tracking(f"{settings.cache_key_prefix}exact:")),
 }
 
 RATE_COUNTERS: dict[str, Callable[[RedisHome | None], Counter]] = {

@@ -165,6 +165,9 @@ SPECS: tuple[Spec, ...] = (
          "Seconds a Redis call may take, from when it was asked, before the cache fails open."),
     Spec("REDIS_COOLDOWN", float_in(0), 1.0,
          "Seconds a Redis node is skipped (its keys are misses) after it failed to answer; then one call tries it."),
+    Spec("REDIS_CLIENT_CACHE_BYTES", _size_or_off, 64 * 2**20,
+         "Bound of the in-process copy of exact entries read from Redis (kept correct by Redis's invalidation "
+         "messages: client-side caching); 0 turns it off."),
     Spec("CACHE_MAX_BYTES", parse_size, 256 * 10**6, "Bound of the in-process exact store (the memory level)."),
     Spec("CACHE_DISK_MAX_BYTES", _size_or_off, 2 * 10**9,
          "Bound of the exact tier's disk level under DATA_DIR (without REDIS_URL: answers survive a restart); "
@@ -321,6 +324,7 @@ class Settings:
     redis_cluster: bool = False
     redis_timeout: float = 0.25
     redis_cooldown: float = 1.0
+    redis_client_cache_bytes: int = 64 * 2**20
     cache_max_bytes: int = 256 * 10**6
     cache_disk_max_bytes: int = 2 * 10**9
     cache_disk_eviction: str = "lru"

@@ -260,7 +260,11 @@ class Warmer:
 
 
 async def _present(exact: ExactCache, key: str) -> bool:
-    try:
-        return await exact.backend.get(key) is not None
-    except BackendError:
-        return False
+    """Whether a level holds the entry: any level (the first may not keep writes: the local copy of Redis)."""
+    for level in exact.levels:
+        try:
+            if await level.get(key) is not None:
+                return True
+        except BackendError:
+            continue
+    return False

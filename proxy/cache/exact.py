@@ -2,7 +2,8 @@
 
 Serialising (:class:`CachedResponse`), expiry checks, counting and fail-open handling live here once, so
 the backends only move bytes and behave the same. The levels are tried in order (the embedded default:
-the in-process LRU, then the disk; with Redis: Redis alone):
+the in-process LRU, then the disk; with Redis: the tracked local copy of Redis, then Redis, see
+:mod:`proxy.cache.tracked`):
 
 - a read goes down the levels until one has the key; an entry found past its TTL is an *expired read* and
   a miss (lower levels hold the same entry or an older one); an entry a lower level had is *promoted* into

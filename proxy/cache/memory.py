@@ -40,6 +40,17 @@ class MemoryBackend:
         value, _ = self._items.pop(key)
         self._bytes -= self._cost(key, value)
 
+    def forget(self, key: str) -> bool:
+        """Drop ``key`` if held, at once (no await: an invalidation is applied before anything else runs)."""
+        if key not in self._items:
+            return False
+        self._drop(key)
+        return True
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._bytes = 0
+
     async def get(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
@@ -104,5 +115,4 @@ class MemoryBackend:
         return len(expired)
 
     async def aclose(self) -> None:
-        self._items.clear()
-        self._bytes = 0
+        self.clear()

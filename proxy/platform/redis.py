@@ -48,6 +48,7 @@ from proxy.platform.batch import BatchedReads
 from proxy.platform.breaker import Breaker
 from proxy.platform.redis_lane import CommandLane, LuaScript
 from proxy.platform.redis_url import RedisTarget
+from proxy.platform.tracking import Tracker, Tracking, tracking_options
 
 T = TypeVar("T")
 
@@ -102,6 +103,7 @@ class RedisHome:
         # its health check cost about 45 µs per command, measured).
         self._read_connection: aioredis.Connection | None = None
         self._lane: CommandLane | None = None  # single commands on connections of their own (redis_lane)
+        self._tracking: Tracking | None = None
 
     @property
     def url(self) -> str:
@@ -238,15 +240,38 @@ class RedisHome:
         values = await connection.read_response()
         return [value.encode() if isinstance(value, str) else value for value in values]
 
+    # -- client-side caching: what tells the exact tier's local copy which keys changed (proxy.platform.tracking)
+
+    def tracking(self, prefix: str) -> Tracking:
+        """The tracking of keys under ``prefix`` (made on first use; it connects when the home starts)."""
+        if self._tracking is None:
+            self._tracking = self.make_tracking(prefix)
+        return self._tracking
+
+    def make_tracking(self, prefix: str) -> Tracking:
+        return Tracker(self.tracking_connection, prefix=prefix, timeout=self.timeout)
+
+    async def tracking_connection(self) -> Any:
+        """A connection of its own to the server (not yet connected), made like the pool's."""
+        pool = self.client.connection_pool
+        return pool.connection_class(**tracking_options(pool.connection_kwargs))
+
     # -- the component: /health pings Redis once for all its users; it is stopped after them --------------
 
     def contribution(self) -> Contribution:
-        return Contribution(checks=[HealthCheck(COMPONENT, ping=self.ping)])
+        checks = [HealthCheck(COMPONENT, ping=self.ping)]
+        if self._tracking is not None:  # non-critical: without it hits go to Redis, a little slower
+            checks.append(HealthCheck("redis_client_cache", ping=self._tracking.check,
+                                      details=self._tracking.status, critical=False))
+        return Contribution(checks=checks)
 
     async def start(self) -> None:
-        return None
+        if self._tracking is not None:
+            self._tracking.start()
 
     async def stop(self) -> None:
+        if self._tracking is not None:
+            await self._tracking.stop()
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -266,6 +291,7 @@ class SentinelHome(RedisHome):
     """The master the sentinels name: after a failover the next connection goes to the new master."""
 
     kind = "redis-sentinel"
+    _sentinel: Any = None
 
     def make_client(self) -> Any:
         target = self.target
@@ -273,7 +299,16 @@ class SentinelHome(RedisHome):
         credentials = {"username": target.username, "password": target.password}
         sentinel = Sentinel(list(target.nodes), min_other_sentinels=0,
                             sentinel_kwargs={k: v for k, v in options.items() if k != "db"}, **options, **credentials)
+        self._sentinel = sentinel
         return sentinel.master_for(target.service or "", max_connections=self.max_connections)
+
+    async def tracking_connection(self) -> Any:
+        """A plain connection to the master the sentinels name now (after a failover they kill the old
+        master's pub/sub clients, so the tracker connects again, here, to the new one)."""
+        pool = self.client.connection_pool
+        host, port = await self._sentinel.discover_master(self.target.service or "")
+        connection_class = aioredis.SSLConnection if self.target.tls else aioredis.Connection
+        return connection_class(**{**tracking_options(pool.connection_kwargs), "host": host, "port": port})
 
     async def _fetch(self, keys: Sequence[str]) -> list[bytes | BaseException | None]:
         # Through the pool: its connections ask the sentinels where the master is (a bare connection

@@ -31,7 +31,9 @@ from redis.backoff import NoBackoff
 
 from proxy.errors import BackendError
 from proxy.platform.batch import BatchedReads
+from proxy.platform.cluster_tracking import ClusterTracking
 from proxy.platform.redis import COMPONENT, FAILURES, RedisHome
+from proxy.platform.tracking import Tracking
 
 T = TypeVar("T")
 
@@ -53,6 +55,10 @@ class ClusterHome(RedisHome):
             startup_nodes=[ClusterNode(host, port) for host, port in target.nodes], require_full_coverage=False,
             max_connections=self.max_connections, username=target.username, password=target.password,
             ssl=target.tls, **{**self.connection_options(), "retry": Retry(NoBackoff(), 0)})
+
+    def make_tracking(self, prefix: str) -> Tracking:
+        """One tracking connection per primary, tracked afresh when the primaries change."""
+        return ClusterTracking(self.primaries, prefix=prefix, timeout=self.timeout)
 
     async def _ready(self) -> Any:
         """The client with its topology loaded (bounded). After a node failed to answer, the topology is

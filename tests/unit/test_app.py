@@ -85,9 +85,27 @@ def test_redis_is_checked_once_for_all_its_users(tmp_path: Path) -> None:
                            rate_limit_per_minute=5))
     assert parts.redis is not None
     names = [check.name for check in parts.health.checks]
-    assert names == ["redis", "history"]  # the exact tier, the rate counter and the ledger share the one home
-    assert parts.exact.backend.home is parts.redis  # type: ignore[attr-defined]
+    # the exact tier, the rate counter and the ledger share the one home; the exact tier's local copy of
+    # Redis is in-process, and its tracking connection (the home's) is shown beside the home's ping
+    assert names == ["redis", "redis_client_cache", "exact_cache", "history"]
+    assert [level.name for level in parts.exact.levels] == ["redis-local", "redis"]
+    assert parts.exact.levels[-1].home is parts.redis  # type: ignore[attr-defined]
     assert parts.telemetry.ledger.store.home is parts.redis  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:1", "redis+sentinel://127.0.0.1:1/master"])
+def test_every_kind_of_redis_has_the_local_copy_in_front(tmp_path: Path, url: str) -> None:
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode="off", redis_url=url))
+    assert [level.name for level in parts.exact.levels] == ["redis-local", "redis"]
+    assert parts.redis is not None
+    assert parts.exact.levels[0].tracking is parts.redis.tracking("")  # type: ignore[attr-defined]
+
+
+def test_the_local_copy_of_redis_can_be_turned_off(tmp_path: Path) -> None:
+    parts = build(Settings(data_dir=str(tmp_path), semantic_mode="off", redis_url="redis://127.0.0.1:1",
+                           redis_client_cache_bytes=0))
+    assert [level.name for level in parts.exact.levels] == ["redis"]
+    assert [check.name for check in parts.health.checks] == ["redis", "history"]
 
 
 def test_database_url_puts_every_history_in_postgresql(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ DEFAULTS_REDACTED = {
     "REDIS_CLUSTER": False,
     "REDIS_TIMEOUT": 0.25,
     "REDIS_COOLDOWN": 1.0,
+    "REDIS_CLIENT_CACHE_BYTES": 64 * 2**20,
     "CACHE_MAX_BYTES": 256_000_000,
     "CACHE_DISK_MAX_BYTES": 2_000_000_000,
     "CACHE_DISK_EVICTION": "lru",
@@ -379,6 +380,8 @@ def test_from_env_ignores_unknown_variables() -> None:
     ("METRICS_WINDOW_SECONDS", "5", "METRICS_WINDOW_SECONDS: expected a whole number from 10 to 86400, got '5'"),
     ("RATE_LIMIT_PER_MINUTE", "-1", "RATE_LIMIT_PER_MINUTE: expected a whole number of at least 0, got '-1'"),
     ("REDIS_COOLDOWN", "-1", "REDIS_COOLDOWN: expected a number at least 0, got '-1'"),
+    ("REDIS_CLIENT_CACHE_BYTES", "lots", "REDIS_CLIENT_CACHE_BYTES: expected a size such as 268435456, 256MB or "
+                                         "256MiB, got 'lots'"),
     ("DRAIN_TIMEOUT", "soon", "DRAIN_TIMEOUT: expected a number, got 'soon'"),
     # a secret's value is never echoed: it may hold a password
     ("DATABASE_URL", "mysql://u:pw@db/x", "DATABASE_URL: expected a URL starting with postgresql:// or postgres://, "

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.monitoring.helpers import chat, metrics_when
+from tests.integration.monitoring.helpers import chat, metrics_when, wait_for
 from tests.integration.semantic.conftest import wait_stored
 from tests.support.proxy import ProxyServer
 from tests.support.redis_cluster import LocalCluster
@@ -89,3 +89,25 @@ def test_feedback_reaches_the_replica_that_did_not_serve_the_hit(start_proxy: An
     again = httpx.post(b.url + "/admin/cache/feedback", headers=feedback_headers, timeout=10,
                        json={"request_id": hit.headers["x-request-id"], "verdict": "wrong"})
     assert again.status_code == 404  # acted on once, then forgotten everywhere
+
+
+def test_each_replica_serves_hits_from_its_copy_until_another_changes_the_entry(
+        start_proxy: Any, redis_store: Any, backend: str, tmp_path: Path) -> None:
+    a, b = replicas(start_proxy, redis_store, tmp_path)
+    copy = b.parts.exact.levels[0]
+    assert copy.name == "redis-local"
+    assert wait_for(lambda: b.parts.exact.levels[0].live, bool)  # type: ignore[attr-defined]
+    assert chat(a).headers["x-cache"] == "MISS"
+    wait_for_stores(a)
+    for _ in range(3):
+        assert chat(b).headers["x-cache"] == "HIT"  # from Redis once, then from B's copy
+    assert copy.stats.hits >= 1
+    held = copy.store._items  # type: ignore[attr-defined]
+    assert len(held) == 1
+    health = httpx.get(b.url + "/health", timeout=10).json()["services"]["redis_client_cache"]
+    assert health["status"] == "up" and health["live"] is True
+    cleared = httpx.post(a.url + "/admin/cache/clear", headers={"x-api-key": "adm"}, timeout=10)
+    assert cleared.json()["removed"]["exact"] == 1
+    wait_for(lambda: len(held), lambda n: n == 0)  # A's clear, announced by Redis, reached B's copy
+    assert not held
+    assert chat(b).headers["x-cache"] == "MISS"
