@@ -55,6 +55,12 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.005)
 
 
+async def promote(copy: TrackedCopy, value: bytes) -> None:
+    """Hold ``value`` under KEY as a promotion does: a miss of the copy (its mark), then the value kept."""
+    assert await copy.get(KEY) is None
+    await copy.set(KEY, value, 60)
+
+
 @dataclass
 class Replica:
     home: RedisHome
@@ -285,8 +291,7 @@ async def test_a_change_of_primaries_flushes_and_tracks_each_afresh(redis_url: s
         tracking.start()
         try:
             await until(lambda: copy.live, "the first primary's tracking")
-            assert await copy.get(KEY) is None
-            await copy.set(KEY, b"one", 60)
+            await promote(copy, b"one")
             assert await copy.get(KEY) == b"one"
             primaries.append(ClusterNode("127.0.0.1", other.port))  # a failover, a node added
             await until(lambda: tracking.topology_changes == 1, "the change to be seen")
@@ -296,8 +301,7 @@ async def test_a_change_of_primaries_flushes_and_tracks_each_afresh(redis_url: s
             assert tracking.status()["live"] is True
             await tracking.check()
             with other.client() as client:  # the new primary's changes reach the copy too
-                assert await copy.get(KEY) is None
-                await copy.set(KEY, b"two", 60)
+                await promote(copy, b"two")
                 client.set(KEY, b"three")
             await until(lambda: KEY not in copy.store._items, "the new primary's invalidation")
         finally:
@@ -313,8 +317,7 @@ async def test_a_silent_connection_is_given_up_and_the_copy_flushed() -> None:
         tracker.start()
         try:
             await until(lambda: copy.live, "tracking")
-            assert await copy.get(KEY) is None
-            await copy.set(KEY, b"one", 60)
+            await promote(copy, b"one")
             server.signal(signal.SIGSTOP)  # hung: the connection stays open, nothing is answered
             try:
                 await until(lambda: not copy.live, "the silence to be noticed")
