@@ -23,7 +23,9 @@ from typing import Any
 
 from proxy.errors import SettingsError
 from proxy.platform.sql import Schema
-from proxy.settings import SPECS, Settings, redact_url, scrub, split_bind_address
+from proxy.redaction import redact_url, scrub
+from proxy.setting_values import split_bind_address
+from proxy.settings import SPECS, Settings
 
 
 def _serve_parser(parser: argparse.ArgumentParser) -> None:

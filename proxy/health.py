@@ -5,7 +5,7 @@
   (the history's database, ``history``) is ``degraded`` when it does not answer, and keeps the answer 200:
   requests are served all the same, so a load balancer must not take the replica out. Each check runs
   concurrently, bounded by :data:`CHECK_TIMEOUT`; what the fail-open book-keeping saw (failures, the last
-  error) is added. Error texts are scrubbed (:func:`~proxy.settings.scrub`): they often name the URL that
+  error) is added. Error texts are scrubbed (:func:`~proxy.redaction.scrub`): they often name the URL that
   failed, with whatever credentials it holds, and these routes are open to everyone.
 - ``/health/live``: 200 while the process serves (liveness: it checks nothing else).
 - ``/health/ready``: readiness for a load balancer: 200 ``ready``, and 503 ``draining`` from the moment the
@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 
 from proxy.component import Contribution, Guard, HealthCheck, route
 from proxy.platform.failopen import FailOpen
-from proxy.settings import scrub
+from proxy.redaction import scrub
 
 CHECK_TIMEOUT = 3.0
 

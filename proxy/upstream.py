@@ -39,7 +39,7 @@ import yarl
 
 from proxy.contracts import UpstreamResponse
 from proxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
-from proxy.settings import scrub
+from proxy.redaction import scrub
 
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 #: how a pooled connection the upstream closed fails a request before an answer (connecting is not one)

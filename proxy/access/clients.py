@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from proxy.errors import SettingsError
-from proxy.settings import key_hash
+from proxy.setting_values import key_hash
 
 
 def hash_key(key: str) -> str:

@@ -38,7 +38,8 @@ from proxy.errors import BackendError, BadRequestError, NotFoundError, Unavailab
 from proxy.health import Health
 from proxy.http.asgi import read_body
 from proxy.http.params import check_names, check_query, repeated
-from proxy.settings import Settings, scrub
+from proxy.redaction import scrub
+from proxy.settings import Settings
 
 CHECK_TIMEOUT = 3.0
 TIERS = ("exact", "semantic")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.contracts import Observer
-from proxy.settings import scrub
+from proxy.redaction import scrub
 
 LOG_EVERY = 5.0
 logger = logging.getLogger("cachegate.failopen")

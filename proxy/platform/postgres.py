@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from proxy.platform.sql import POSTGRES, Dialect, Migration, Statement, batch_table, check_versions
-from proxy.settings import redact_url
+from proxy.redaction import redact_url
 
 logger = logging.getLogger("cachegate.postgres")
 

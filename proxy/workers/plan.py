@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from uvicorn.config import STARTUP_FAILURE
 
 from proxy.errors import SettingsError
-from proxy.settings import Settings, split_bind_address
+from proxy.setting_values import split_bind_address
+from proxy.settings import Settings
 
 #: set by the supervisor for its workers only (not a setting): the worker's number, from 0
 WORKER_INDEX = "CACHEGATE_WORKER_INDEX"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from embedding_service.envspec import parse_range, some_of
 from proxy.errors import CachegateError, SettingsError
 from proxy.settings import (
     SPECS,
@@ -18,13 +19,9 @@ from proxy.settings import (
     parse_list,
     parse_log_level,
     parse_optional_str,
-    parse_range,
     parse_size,
     parse_str,
     parse_url,
-    redact_url,
-    scrub,
-    some_of,
 )
 
 DEFAULTS_REDACTED = {
@@ -438,47 +435,8 @@ def test_redacted_hides_secrets() -> None:
         assert secret not in text
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("redis://:pw@localhost:6379/0", "redis://:<redacted>@localhost:6379/0"),
-    ("rediss://default:s3cret@cache.example.com:6380", "rediss://default:<redacted>@cache.example.com:6380"),
-    ("redis://user:pw@host/2", "redis://user:<redacted>@host/2"),
-    ("redis://localhost:6379/0", "redis://localhost:6379/0"),
-    ("redis://user@host:6379", "redis://user@host:6379"),
-])
-def test_redact_url(url: str, expected: str) -> None:
-    assert redact_url(url) == expected
-
-
 def test_redacted_redis_url_without_password_shown() -> None:
     assert Settings(redis_url="redis://localhost:6379/0").redacted()["REDIS_URL"] == "redis://localhost:6379/0"
-
-
-def test_redact_url_ipv6() -> None:
-    assert redact_url("redis://:pw@[::1]:6379/0") == "redis://:<redacted>@[::1]:6379/0"
-
-
-def test_scrub_hides_passwords_and_secret_query_parameters() -> None:
-    out = scrub({"a": "redis://:hunter2@cache:6379/0", "b": ["https://u:pw@host/v1?api_key=abc&region=eu"],
-                 "c": "https://host/v1", "d": 3, "e": None, "f": "plain text"})
-    assert "hunter2" not in str(out) and "pw@" not in str(out) and "abc" not in str(out)
-    assert out["a"] == "redis://:<redacted>@cache:6379/0"
-    assert out["b"][0].startswith("https://u:<redacted>@host/v1?api_key=<redacted>")
-    assert "region=eu" in out["b"][0]
-    assert out["c"] == "https://host/v1" and out["d"] == 3 and out["e"] is None and out["f"] == "plain text"
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("The upstream at https://u:pw@host/v1?key=abc could not be reached: OSError",
-     "The upstream at https://u:<redacted>@host/v1?key=<redacted> could not be reached: OSError"),
-    ("embedding: http://a:b@127.0.0.1:9/embed unreachable: ConnectError('x')",
-     "embedding: http://a:<redacted>@127.0.0.1:9/embed unreachable: ConnectError('x')"),
-    ("two: redis://:p1@r:1/0 and 'https://h/x?token=t&a=1'", "two: redis://:<redacted>@r:1/0 and "
-     "'https://h/x?token=<redacted>&a=1'"),
-    ("no url here: host:443", "no url here: host:443"),
-    ("bad http://[::1/x", "bad <redacted>"),
-])
-def test_scrub_finds_urls_inside_text(text: str, expected: str) -> None:
-    assert scrub(text) == expected
 
 
 # -- immutability and helpers -------------------------------------------------------------------------

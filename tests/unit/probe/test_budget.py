@@ -6,7 +6,8 @@ import pytest
 
 from proxy.probe.budget import TEST_ESTIMATES, Estimate, Limits, day_start, estimate_tokens
 from proxy.probe.store import Balance, Spend
-from proxy.settings import Settings, SettingsError, parse_balance_floor
+from proxy.setting_values import parse_balance_floor
+from proxy.settings import Settings, SettingsError
 
 
 def test_a_day_is_a_utc_day() -> None:
