@@ -21,12 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from proxy import registry
 from proxy.access.guards import Access
@@ -48,10 +45,9 @@ from proxy.chat.refresh import Refresher, RefreshPolicy, SharedLease
 from proxy.component import Component, Contribution, Panel, RouteSpec
 from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, Upstream
 from proxy.core.request import ChatRequestParser, TtlRule
-from proxy.errors import CachegateError, ClientError, NotFoundError
 from proxy.health import Health
+from proxy.http.application import CachegateApp
 from proxy.http.middleware import RequestContextMiddleware
-from proxy.http.responses import error_answer, error_response
 from proxy.monitoring import Monitoring, Telemetry
 from proxy.monitoring import schema as monitoring_schema
 from proxy.monitoring.alerts import Alerts, Sampler, export_states
@@ -241,42 +237,6 @@ def _semantic_tier(settings: Settings, *, observer: Observer, failopen: FailOpen
         labels=FeedbackLabels(settings.data_path / LABELS_FILE, keep_text=settings.feedback_keep_text))
 
 
-class CachegateApp(Starlette):
-    """Starlette, with one short cut: ``POST /v1/chat/completions`` skips the router and Starlette's
-    exception middleware, and goes straight through the middleware to the (guarded) chat endpoint, which
-    answers its own errors. Those layers cost about a fifth of an exact hit; every other route keeps them.
-    """
-
-    def __init__(self, *, chat: ASGIApp, chat_middleware: Sequence[Middleware], **kwargs: Any) -> None:
-        for cls, args, options in reversed(chat_middleware):  # the same stack as every route's, built once more
-            chat = cls(chat, *args, **options)
-        self.chat = chat
-        super().__init__(middleware=chat_middleware, **kwargs)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CHAT_ROUTE and scope["method"] == "POST":
-            scope["app"] = self
-            await self.chat(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-
-async def _on_error(request: Request, exc: Exception) -> Response:
-    return error_answer(exc, request.scope)  # type: ignore[return-value]
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own errors (no route, wrong method) in OpenAI's shape too."""
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        error: CachegateError = NotFoundError(f"No route for {request.method} {request.url.path}.",
-                                              code="unknown_url")
-    else:
-        error = ClientError(f"{exc.detail} ({request.method} {request.url.path}).", code="http_error")
-        error.status_code = exc.status_code
-    return error_response(error, headers=list((exc.headers or {}).items()))  # type: ignore[return-value]
-
-
 def _asgi(spec: RouteSpec, access: Access) -> Any:
     """The route's endpoint inside the check its guard asks for (as Starlette's ``Route`` takes it: a request
     handler that needs no check is given as it is, Starlette wraps it)."""
@@ -321,8 +281,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateA
                 with contextlib.suppress(Exception):
                     await part.stop()
 
-    app = CachegateApp(chat=_asgi(chat, parts.access), chat_middleware=middleware, routes=routes,
-                       exception_handlers={CachegateError: _on_error, HTTPException: _http_error, Exception: _on_error},
+    app = CachegateApp(chat=_asgi(chat, parts.access), chat_path=CHAT_ROUTE, chat_middleware=middleware, routes=routes,
                        lifespan=lifespan)
     app.state.parts = parts
     return app
