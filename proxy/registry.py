@@ -26,8 +26,9 @@ from proxy.contracts import Embedder, ExactBackend, SemanticBackend
 from proxy.errors import SettingsError
 from proxy.monitoring.ledger import LedgerStore, RedisLedgerStore, SqlLedgerStore
 from proxy.platform.locks import Locks, MemoryLocks, RedisLocks
-from proxy.platform.redis import RedisHome, SentinelHome
+from proxy.platform.redis import RedisHome
 from proxy.platform.redis_cluster import ClusterHome
+from proxy.platform.redis_sentinel import SentinelHome
 from proxy.platform.redis_url import KINDS as REDIS_KINDS
 from proxy.platform.redis_url import RedisTarget, parse_redis_url
 from proxy.platform.sql import Schema, SqlDatabase

@@ -15,8 +15,8 @@ A :class:`~proxy.platform.breaker.Breaker` per node skips a node for ``REDIS_COO
 failed to answer, so an outage costs a timeout per cool-down rather than per request. The client retries
 only a broken connection, once and at once (never a timeout), and the deadline bounds even that.
 
-This module is the single server (``redis://``) and the Sentinel-watched master (``redis+sentinel://``,
-:class:`SentinelHome`); the cluster is :mod:`proxy.platform.redis_cluster`. The registry picks one by the
+This module is the single server (``redis://``); the Sentinel-watched master (``redis+sentinel://``) is
+:mod:`proxy.platform.redis_sentinel`, the cluster :mod:`proxy.platform.redis_cluster`. The registry picks one by the
 target's kind. Nothing here does I/O until the first command.
 """
 
@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
@@ -285,35 +284,3 @@ class RedisHome:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-
-
-class SentinelHome(RedisHome):
-    """The master the sentinels name: after a failover the next connection goes to the new master."""
-
-    kind = "redis-sentinel"
-    _sentinel: Any = None
-
-    def make_client(self) -> Any:
-        target = self.target
-        options = {**self.connection_options(), "ssl": target.tls, "db": target.db}
-        credentials = {"username": target.username, "password": target.password}
-        sentinel = Sentinel(list(target.nodes), min_other_sentinels=0,
-                            sentinel_kwargs={k: v for k, v in options.items() if k != "db"}, **options, **credentials)
-        self._sentinel = sentinel
-        return sentinel.master_for(target.service or "", max_connections=self.max_connections)
-
-    async def tracking_connection(self) -> Any:
-        """A plain connection to the master the sentinels name now (after a failover they kill the old
-        master's pub/sub clients, so the tracker connects again, here, to the new one)."""
-        pool = self.client.connection_pool
-        host, port = await self._sentinel.discover_master(self.target.service or "")
-        connection_class = aioredis.SSLConnection if self.target.tls else aioredis.Connection
-        return connection_class(**{**tracking_options(pool.connection_kwargs), "host": host, "port": port})
-
-    async def _fetch(self, keys: Sequence[str]) -> list[bytes | BaseException | None]:
-        # Through the pool: its connections ask the sentinels where the master is (a bare connection
-        # made by the pool would not, in redis-py 8).
-        return list(await self.client.mget(list(keys)))
-
-    def make_lane(self) -> CommandLane:
-        return CommandLane(self.client.connection_pool, size=0)  # every command through the pool, as above
