@@ -128,3 +128,29 @@ class CachedResponse:
         except (struct.error, orjson.JSONDecodeError, zlib.error, KeyError, TypeError, ValueError) as exc:
             raise EntryFormatError(f"corrupt cache entry: {exc}") from exc
         return cls(body, model, stored_at, ttl, meta)
+
+
+#: Decoded entries :class:`DecodedEntries` keeps at most, and the largest body it keeps: at most a few MB.
+DECODED = 512
+DECODED_MAX_BODY = 8192
+
+
+class DecodedEntries:
+    """Decoded entries kept for the exact tier's first level: a repeated hit whose stored bytes are the same as
+    last time (the very object, from an in-process level; equal bytes, from a server) reuses the decoded entry
+    (and what it worked out: usage, the identity template) instead of decoding the envelope again. Comparing
+    a few KB costs far less than decoding them."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[bytes, CachedResponse]] = {}
+
+    def decode(self, key: str, raw: bytes) -> CachedResponse:
+        known = self._known.get(key)
+        if known is not None and known[0] == raw:  # identity first, then length, then the bytes
+            return known[1]
+        entry = CachedResponse.decode(raw)
+        if len(entry.body) <= DECODED_MAX_BODY:
+            if len(self._known) >= DECODED:
+                del self._known[next(iter(self._known))]  # the oldest first
+            self._known[key] = (raw, entry)
+        return entry

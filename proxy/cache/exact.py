@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from proxy.cache.entry import CachedResponse, EntryFormatError
+from proxy.cache.entry import CachedResponse, DecodedEntries, EntryFormatError
 from proxy.cache.stats import Level, LevelReport
 from proxy.component import Contribution, HealthCheck, Job
 from proxy.contracts import ExactBackend, Observer
@@ -46,12 +46,6 @@ MAINTAIN_EVERY = 30.0
 #: times as long as it took (a 10 ms SCAN is redone after a second at the earliest), and at most CENSUS_EVERY.
 CENSUS_SPACING = 100.0
 CENSUS_EVERY = 60.0
-#: Decoded entries kept for the first level: a repeated hit whose stored bytes are the same as last time
-#: (the very object, from an in-process level; equal bytes, from a server) reuses the decoded entry (and
-#: what it worked out: usage, the identity template) instead of decoding the envelope again. Comparing a
-#: few KB costs far less than decoding them. Bounded in count and in body size: at most a few MB.
-DECODED = 512
-DECODED_MAX_BODY = 8192
 
 
 class ExactCache:
@@ -68,7 +62,7 @@ class ExactCache:
         self._clock = clock
         self._touched: dict[str, int] = {}
         self._census: dict[str, tuple[float, int]] = {}  # level → (reuse until, entries) for server levels
-        self._decoded: dict[str, tuple[bytes, CachedResponse]] = {}
+        self._decoded = DecodedEntries()  # for the first level
 
     @property
     def component(self) -> str:
@@ -87,19 +81,6 @@ class ExactCache:
         """The entry under ``key`` even if it expired at most ``max_stale`` seconds ago; and whether it is stale."""
         entry, expired = await self._find(key, stale=max_stale)
         return entry, expired
-
-    def _decode(self, depth: int, key: str, raw: bytes) -> CachedResponse:
-        decoded = self._decoded if depth == 0 else None
-        if decoded is not None:
-            known = decoded.get(key)
-            if known is not None and known[0] == raw:  # identity first, then length, then the bytes
-                return known[1]
-        entry = CachedResponse.decode(raw)
-        if decoded is not None and len(entry.body) <= DECODED_MAX_BODY:
-            if len(decoded) >= DECODED:
-                del decoded[next(iter(decoded))]  # the oldest first
-            decoded[key] = (raw, entry)
-        return entry
 
     async def _find(self, key: str, stale: float = 0.0, observe: bool = True) -> tuple[CachedResponse | None, bool]:
         started = time.perf_counter()
@@ -120,7 +101,7 @@ class ExactCache:
                 level.stats.misses += 1
                 continue
             try:
-                found = self._decode(depth, key, raw)
+                found = self._decoded.decode(key, raw) if depth == 0 else CachedResponse.decode(raw)
             except EntryFormatError as exc:
                 logger.warning("dropping unreadable entry %s: %s", key, exc)
                 level.stats.misses += 1
@@ -232,14 +213,11 @@ class ExactCache:
                     continue
                 batch.append(key)
                 if len(batch) >= 500:
-                    removed += await self._clear_batch(batch)
+                    removed += await self.delete(batch)
                     batch = []
             if batch:
-                removed += await self._clear_batch(batch)
+                removed += await self.delete(batch)
         return removed
-
-    async def _clear_batch(self, keys: list[str]) -> int:
-        return await self.delete(keys)
 
     @staticmethod
     async def _stored_before(level: ExactBackend, key: str, cutoff: float) -> bool:
@@ -289,8 +267,7 @@ class ExactCache:
     def snapshot_levels(self, levels: list[Level]) -> dict[str, Any]:
         return {level.name: level.snapshot() for level in levels}
 
-    # -- the component: a server backend is checked through its home (the Redis home), so only in-process
-    # levels are named here
+    # -- the component: a server level is checked through its home (the Redis home): only local ones here
 
     def contribution(self) -> Contribution:
         jobs = [Job("exact-upkeep", MAINTAIN_EVERY, self.maintain)]
