@@ -57,7 +57,9 @@ class RedisBackend:
                            bound=int(memory.get("maxmemory", 0)) or None, note=NOTE)
 
     async def touch(self, hits: Mapping[str, int]) -> None:
-        return None  # Redis keeps its own LRU/LFU clock on every read
+        # Hits the local copy in front answered never reached Redis: without this, the hottest entries would
+        # look the coldest to its eviction (maxmemory with an LRU or LFU policy) and go first.
+        await self.home.touch(list(hits))
 
     async def maintain(self) -> None:
         return None  # Redis expires and evicts by itself

@@ -198,6 +198,12 @@ class RedisHome:
             return 0
         return int(await self.call(lambda client: client.unlink(*keys)))
 
+    async def touch(self, keys: Sequence[str]) -> None:
+        """Tell Redis ``keys`` were read (``TOUCH``: their LRU clock or LFU counter, which its eviction goes by),
+        a chunk at a time; a cluster client splits each chunk by slot."""
+        for start in range(0, len(keys), SCAN_COUNT):
+            await self.call(functools.partial(_touch, keys=keys[start:start + SCAN_COUNT]))
+
     async def scan(self, pattern: str) -> AsyncIterator[str]:
         """Every key matching ``pattern`` (each step bounded like any call)."""
         async for key in self._scan_node(NODE, self.client.scan, pattern):
@@ -284,3 +290,7 @@ class RedisHome:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+async def _touch(client: Any, keys: Sequence[str]) -> Any:
+    return await client.touch(*keys)
