@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from proxy.semantic.lexicon import OPPOSITE_PAIRS
+
 # -- tokens -----------------------------------------------------------------------------------------
 
 def _words(text: str) -> list[str]:
@@ -89,33 +91,6 @@ NAME_PREFIX_MIN = 5
 
 # -- opposites ----------------------------------------------------------------------------------------
 
-_OPPOSITE_PAIRS = """
-before:after increase:decrease increasing:decreasing raise:lower larger:smaller largest:smallest bigger:smaller
-biggest:smallest big:small more:less most:least max:min maximum:minimum best:worst better:worse buy:sell
-buying:selling hot:cold hottest:coldest hotter:colder warm:cool enable:disable add:remove upload:download
-import:export input:output push:pull win:lose winner:loser true:false left:right north:south east:west male:female
-high:low higher:lower highest:lowest long:short longer:shorter longest:shortest fast:slow faster:slower
-fastest:slowest early:late earlier:later earliest:latest first:last young:old younger:older cheap:expensive
-cheapest:expensive cheaper:expensive positive:negative plus:minus above:below inside:outside top:bottom
-ascending:descending encrypt:decrypt encryption:decryption encode:decode compress:decompress
-serialize:deserialize lock:unlock install:uninstall accept:reject allow:deny include:exclude inner:outer
-lowercase:uppercase horizontal:vertical row:column client:server send:receive borrow:lend arrive:depart
-arrival:departure gain:lose profit:loss debit:credit asset:liability income:expense wet:dry light:dark
-strong:weak strength:weakness strengths:weaknesses rich:poor happy:sad love:hate like:dislike pro:con
-pros:cons advantage:disadvantage advantages:disadvantages benefit:drawback benefits:drawbacks
-synchronous:asynchronous sync:async static:dynamic public:private mutable:immutable always:never all:none
-everything:nothing success:failure succeed:fail forward:backward start:stop open:close opened:closed
-connect:disconnect mount:unmount attach:detach show:hide visible:hidden join:leave online:offline
-legal:illegal safe:dangerous heavy:light thick:thin wide:narrow deep:shallow full:empty morning:evening
-day:night summer:winter spring:autumn spring:fall sunrise:sunset men:women man:woman boy:girl husband:wife
-father:mother son:daughter brother:sister uncle:aunt king:queen minimum:maximum min:max floor:ceiling
-min:maximum lowest:highest under:over underweight:overweight underestimate:overestimate import:export
-inbound:outbound incoming:outgoing ingress:egress upstream:downstream uphill:downhill upstairs:downstairs
-upgrade:downgrade upvote:downvote sign_in:sign_out log_in:log_out login:logout signin:signout zoom_in:zoom_out
-turn_on:turn_off switch_on:switch_off opt_in:opt_out check_in:check_out scroll_up:scroll_down
-scale_up:scale_down yesterday:tomorrow last:next previous:next past:future was:will were:will ago:will
-earlier:later before:later
-"""
 _PARTICLES = frozenset({"in", "out", "on", "off", "up", "down"})
 
 
@@ -148,7 +123,7 @@ def stem(word: str) -> str:
 def _opposites() -> dict[str, list[tuple[int, int]]]:
     """word → every (pair, side) it belongs to: ``expensive`` is opposite to ``cheap`` and ``cheapest``."""
     table: dict[str, list[tuple[int, int]]] = {}
-    for index, pair in enumerate(_OPPOSITE_PAIRS.split()):
+    for index, pair in enumerate(OPPOSITE_PAIRS.split()):
         left, right = pair.split(":")
         for side, word in enumerate((left, right)):
             table.setdefault(_opposite_key(word), []).append((index, side))
