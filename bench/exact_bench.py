@@ -8,7 +8,8 @@ share of the ceiling is the median of each round's share):
   Starlette ``GET /bare`` (the ceiling of earlier notes, itself slower);
 - exact-hit throughput and p50/p99 through the proxy, on the in-process store and on Redis;
 - the latency a miss adds over calling the simulator directly (sequential, p50; direct and proxied
-  requests take turns, one proxy at a time);
+  requests take turns, one proxy at a time; with ``--blocks N`` in N blocks per proxy that take turns
+  between the proxies too, each row's figure the median of its blocks');
 - time to first byte of a stream through the proxy vs direct (the same way), on both backends;
 - with ``--entry``: cost and size of the stored envelope with and without compression.
 Targets (issue 16): hits ≥ 50% of the same-stack ceiling, hit p99 ≤ 10 ms, miss and TTFB overhead ≤ 1 ms p50.
@@ -60,6 +61,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=1000, help="sequential requests per miss/TTFB row")
+    parser.add_argument("--blocks", type=int, default=1,
+                        help="measure each miss/TTFB row in this many blocks of samples/blocks, the rows taking "
+                             "turns block by block; a row's added p50 is then the median of its blocks' (range shown)")
     parser.add_argument("--entry", action="store_true", help="also measure the stored envelope")
     parser.add_argument("--versus", type=Path, help="another checkout (e.g. a `git worktree` of an older "
                                                     "commit): its proxies get rows of their own, taking turns")
@@ -99,14 +103,20 @@ def main() -> None:
         sequential = []
         pairs = [(f"{kind}, {backend}{suffix}", server) for kind in ("miss", "stream TTFB")
                  for suffix, mem, red in servers for backend, server in (("memory", mem), ("redis", red))]
+        blocks: dict[str, list[tuple[list[float], list[float]]]] = {label: [] for label, _ in pairs}
         with httpx.Client(timeout=30) as client:
-            for label, server in pairs:
-                stream = label.startswith("stream")
-                pair = h.interleaved_ms(client, {"direct": upstream + "/chat/completions",
-                                                 "proxy": server.url + chat},
-                                        functools.partial(unique_body, stream=stream), args.samples,
-                                        first_byte=stream)
-                sequential.append((label, pair["direct"], pair["proxy"]))
+            for _ in range(max(1, args.blocks)):
+                for label, server in pairs:
+                    stream = label.startswith("stream")
+                    pair = h.interleaved_ms(client, {"direct": upstream + "/chat/completions",
+                                                     "proxy": server.url + chat},
+                                            functools.partial(unique_body, stream=stream),
+                                            max(1, args.samples // max(1, args.blocks)), first_byte=stream)
+                    blocks[label].append((pair["direct"], pair["proxy"]))
+        for label, measured in blocks.items():
+            sequential.append((label, [v for direct, _ in measured for v in direct],
+                               [v for _, via in measured for v in via],
+                               [h.median(via) - h.median(direct) for direct, via in measured]))
 
     rows = [(name, {field: h.median([run[field] for run in runs[name]]) for field in runs[name][0]})
             for name in names]
@@ -123,10 +133,15 @@ def main() -> None:
     for name, row in rows:
         print(f"{name:<36}{row['rps']:>10.0f}{h.median(shares[name]):>10.1f}%"
               f"{row.get('p50', 0):>9.2f}{row.get('p99', 0):>9.2f}")
-    print(f"\n{'sequential (ms)':<32}{'direct p50':>11}{'proxy p50':>11}{'proxy p99':>11}{'added p50':>11}")
-    for label, direct, via in sequential:
-        print(f"{label:<32}{h.median(direct):>11.2f}{h.median(via):>11.2f}{h.pct(via, 99):>11.2f}"
-              f"{h.median(via) - h.median(direct):>+11.2f}")
+    print(f"\n{'sequential (ms)':<32}{'direct p50':>11}{'proxy p50':>11}{'proxy p99':>11}{'added p50':>11}"
+          + ("  range of the blocks" if args.blocks > 1 else ""))
+    for label, direct, via, added in sequential:
+        line = f"{label:<32}{h.median(direct):>11.2f}{h.median(via):>11.2f}{h.pct(via, 99):>11.2f}"
+        if args.blocks > 1:  # the median of the blocks' own differences, and their range
+            line += f"{h.median(added):>+11.2f}  {min(added):+.2f}..{max(added):+.2f}"
+        else:
+            line += f"{h.median(via) - h.median(direct):>+11.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
