@@ -34,10 +34,17 @@ class BatchedReads:
             self._runner = loop.create_task(self._run())
         return await future
 
-    async def drain(self) -> None:
-        """Wait for the fetches under way (on shutdown, before the client they use is closed)."""
-        if self._runner is not None:
-            await asyncio.gather(self._runner, return_exceptions=True)
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for the fetches under way (on shutdown, before the client they use is closed), for at most
+        ``timeout`` seconds: then they are cancelled (their callers, bounded by their own deadlines, have given
+        up on them already), so that a fetch stuck on a node that no longer answers cannot hold up a shutdown."""
+        runner = self._runner
+        if runner is None:
+            return
+        done, _ = await asyncio.wait({runner}, timeout=timeout)
+        if not done:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
 
     async def _run(self) -> None:
         try:

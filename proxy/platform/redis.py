@@ -280,7 +280,7 @@ class RedisHome:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._reads.drain()
+        await self._reads.drain(self.timeout)
         if self._read_connection is not None:
             await self._read_connection.disconnect()
             self._read_connection = None

@@ -190,6 +190,6 @@ class ClusterHome(RedisHome):
             self._reload.cancel()
             await asyncio.gather(self._reload, return_exceptions=True)
         for reads in self._node_reads.values():
-            await reads.drain()
+            await reads.drain(self.timeout)
         self._node_reads = {}
         await super().aclose()

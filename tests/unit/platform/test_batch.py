@@ -101,6 +101,23 @@ def test_drain_waits_for_fetches_under_way() -> None:
     asyncio.run(main())
 
 
+def test_a_drain_gives_a_stuck_fetch_up_after_its_timeout() -> None:
+    never = asyncio.Event()
+
+    async def stuck(keys: Sequence[str]) -> list[bytes | BaseException | None]:
+        await never.wait()  # a node that stopped answering, the fetch without a deadline of its own
+        return [None for _ in keys]
+
+    async def main() -> None:
+        reads = BatchedReads(stuck)
+        pending = asyncio.ensure_future(reads.get("a"))
+        await asyncio.sleep(0.01)  # the fetch has started
+        await reads.drain(timeout=0.05)  # returns: the fetch is cancelled, its reader told so
+        assert pending.done() and pending.cancelled()
+
+    asyncio.run(main())
+
+
 def test_one_fetch_at_a_time_and_reads_arriving_meanwhile_go_together_next() -> None:
     fetch = Fetcher(delay=0.05)
 
