@@ -44,7 +44,11 @@ from proxy.monitoring.window import Window
 logger = logging.getLogger("cachegate.monitoring")
 
 class MonitoringObserver:
-    FOLD_AT = 4096  # fold inline when this many events are waiting (the loop is late): memory stays bounded
+    #: Fold inline, once this many events wait, rather than at the next fold job. Under load the job's
+    #: batches grew with the request rate (~1,100 events a tenth of a second at 11k hits/s, 3 ms of folding
+    #: in one go, which every request in flight then waited for); 256 events fold in about 0.7 ms, and
+    #: the memory waiting events take stays bounded whatever the loop's lateness.
+    FOLD_AT = 256
 
     def __init__(self, *, metrics: Metrics, ledger: Ledger, pricing: Pricing, window_seconds: float,
                  usage: UsageStore | None = None, request_log: RequestLog | None = None) -> None:

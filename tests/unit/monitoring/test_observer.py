@@ -269,3 +269,15 @@ def test_no_cache_field_adds_no_provider_cached_tokens() -> None:
     totals = glob(obs)
     assert totals["prompt_tokens"] == 2048
     assert totals.get("provider_cached_tokens", 0) == 0
+
+
+def test_events_fold_inline_once_fold_at_of_them_wait() -> None:
+    """Under load the observer folds every FOLD_AT events itself, so no fold job ever meets a batch big enough
+    to hold the event loop for long; below that the events wait for the job (or a read of the numbers)."""
+    obs = make_observer()
+    for _ in range(MonitoringObserver.FOLD_AT - 1):
+        obs.request_done(record("exact_hit", usage=usage(100, 50)))
+    # (the ledger's totals, unlike a read of the metrics, do not fold what is waiting)
+    assert obs.ledger.totals().get((GLOBAL, "requests"), 0) == 0
+    obs.request_done(record("exact_hit", usage=usage(100, 50)))
+    assert obs.ledger.totals()[(GLOBAL, "requests")] == MonitoringObserver.FOLD_AT
