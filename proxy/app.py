@@ -50,7 +50,7 @@ from proxy.http.application import CachegateApp
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.monitoring import Monitoring, Telemetry
 from proxy.monitoring import schema as monitoring_schema
-from proxy.monitoring.alerts import Alerts, Sampler, export_states
+from proxy.monitoring.alerts import Alerts, Origin, Sampler, export_states
 from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.monitoring.warnings import Thresholds
 from proxy.monitoring.webhook import Webhook
@@ -100,11 +100,14 @@ class Parts:
     components: tuple[Component, ...]
 
 
-def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend: ExactBackend | None = None,
-          observer: Observer | None = None, semantic_backend: SemanticBackend | None = None,
-          embedder: Embedder | None = None, verifier: Verifier | None = None, probe_clock: Clock | None = None,
+def build(settings: Settings, *, worker: int | None = None, upstream: Upstream | None = None,
+          exact_backend: ExactBackend | None = None, observer: Observer | None = None,
+          semantic_backend: SemanticBackend | None = None, embedder: Embedder | None = None,
+          verifier: Verifier | None = None, probe_clock: Clock | None = None,
           probe_upstream: Upstream | None = None) -> Parts:
-    """Every part, made from ``settings``; the keyword arguments replace the configured backends (tests)."""
+    """Every part, made from ``settings``. ``worker`` is this process's number under ``cachegate serve --workers``
+    (``None`` for a process on its own), which its alerts name; the other keyword arguments replace the
+    configured backends (tests)."""
     kind = registry.store_kind(settings)
     jobs = JobRunner()
     redis = registry.redis_home(settings)
@@ -168,7 +171,7 @@ def build(settings: Settings, *, upstream: Upstream | None = None, exact_backend
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
     webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
-    alerts = Alerts(_thresholds(settings), webhook=webhook, instance=f"{settings.host}:{settings.port}",
+    alerts = Alerts(_thresholds(settings), webhook=webhook, origin=Origin(f"{settings.host}:{settings.port}", worker),
                     every=settings.alert_check_seconds,
                     sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
                                    false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))
@@ -248,7 +251,8 @@ def _asgi(spec: RouteSpec, access: Access) -> Any:
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateApp:
-    """The app for ``settings`` (default: from the environment); ``overrides`` go to :func:`build`."""
+    """The app for ``settings`` (default: from the environment); ``overrides`` go to :func:`build` (a worker's
+    number, the backends tests replace)."""
     parts = build(settings or Settings.from_env(), **overrides)
     contributions: list[Contribution] = [part.contribution() for part in parts.components]
     specs = [spec for contribution in contributions for spec in contribution.routes]

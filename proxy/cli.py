@@ -65,14 +65,15 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, sockets: Sequence[Any] | None = None, metrics_sockets: Sequence[Any] | None = None,
-           parent: int | None = None) -> int:
-    """Run the proxy: on HOST:PORT (and METRICS_BIND_ADDRESS) itself, or, for a worker, on the sockets given."""
+           parent: int | None = None, worker: int | None = None) -> int:
+    """Run the proxy: on HOST:PORT (and METRICS_BIND_ADDRESS) itself, or, for worker number ``worker``, on the
+    sockets given."""
     import uvicorn
 
     from proxy.app import create_app
     from proxy.http.server import DrainingServer, WorkerServer, uvicorn_options
 
-    app = create_app(settings)
+    app = create_app(settings, worker=worker)
     options = {"log_config": None, "log_level": settings.log_level.lower(),
                "timeout_graceful_shutdown": int(settings.drain_seconds), **uvicorn_options()}
     drain = app.state.parts.health.drain
@@ -144,7 +145,7 @@ def serve_worker(settings: Settings, index: int) -> int:
             return STARTUP_FAILURE
     logging.getLogger("cachegate.workers").info("worker %d (pid %d) bound %s:%d with SO_REUSEPORT", index,
                                                 os.getpid(), settings.host, settings.port)
-    return _serve(settings, sockets, metrics_sockets, parent=parent)
+    return _serve(settings, sockets, metrics_sockets, parent=parent, worker=index)
 
 
 def databases(settings: Settings) -> list[tuple[str, Schema, bool]]:

@@ -2,7 +2,7 @@
 process's counters, evaluates the rules (:mod:`proxy.monitoring.warnings`, the same as
 ``deploy/prometheus/alerts.yml``) and keeps the warnings that hold, each with the time it started.
 ``/health/detailed`` lists them (:meth:`Alerts.active`); when one starts or ends, the webhook
-(``ALERT_WEBHOOK_URL``, optional) is told.
+(``ALERT_WEBHOOK_URL``, optional) is told, naming the process it comes from (:class:`Origin`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.component import Contribution, Job, Panel
@@ -25,6 +26,29 @@ CHECK_EVERY = 15.0
 #: the dashboard's banner: first of all panels
 PANEL = Panel("warnings", "Warnings", "warnings", "/health/detailed", order=5)
 HIT_OUTCOMES = (("exact_hit",), ("semantic_hit",))
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The process a webhook message comes from. Alone it is ``HOST:PORT`` (``address``). Under ``cachegate serve
+    --workers N`` every worker judges its own counters, so each names itself, as Prometheus gives each target an
+    ``instance`` of its own: ``HOST:PORT/worker-2``, with its number as the ``worker`` field and label, so that a
+    receiver can tell N messages apart, and group or deduplicate them on the other labels."""
+
+    address: str
+    worker: int | None = None  # from 0, as the supervisor numbers its workers; None for a process on its own
+
+    @property
+    def instance(self) -> str:
+        return self.address if self.worker is None else f"{self.address}/worker-{self.worker}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """What it adds to a warning's labels (strings, as Prometheus labels are): nothing when alone."""
+        return {} if self.worker is None else {"worker": str(self.worker)}
+
+
+UNNAMED = Origin("")
 
 
 class Sampler:
@@ -60,12 +84,12 @@ class Sampler:
 
 class Alerts:
     def __init__(self, thresholds: Thresholds, *, sample: Callable[[float], Sample], webhook: Webhook | None = None,
-                 instance: str = "", every: float = CHECK_EVERY, clock: Callable[[], float] = time.time) -> None:
+                 origin: Origin = UNNAMED, every: float = CHECK_EVERY, clock: Callable[[], float] = time.time) -> None:
         self.thresholds = thresholds
         self.every = every
         self.sample = sample
         self.webhook = webhook
-        self.instance = instance
+        self.origin = origin
         self._clock = clock
         keep = int(max(thresholds.window_seconds, FALSE_HIT_SPAN) / every) + 2
         self.samples: collections.deque[Sample] = collections.deque(maxlen=keep)
@@ -89,9 +113,12 @@ class Alerts:
         return list(found.values())
 
     def _tell(self, status: str, warning: Warning, started: float, ended: float | None) -> None:
-        if self.webhook is not None:
-            self.webhook.notify({"source": "cachegate", "status": status, **warning.as_dict(), "started_at": started,
-                                 "ended_at": ended, "instance": self.instance})
+        if self.webhook is None:
+            return
+        origin = self.origin
+        self.webhook.notify({"source": "cachegate", "status": status, **warning.as_dict(),
+                             "labels": {**warning.labels, **origin.labels}, "started_at": started, "ended_at": ended,
+                             "instance": origin.instance, "worker": origin.worker})
 
     def active(self) -> list[dict[str, Any]]:
         """The warnings that hold, oldest first (``/health/detailed``)."""

@@ -10,7 +10,11 @@ The body (``Content-Type: application/json``)::
 
     {"source": "cachegate", "status": "firing" | "resolved", "name": "hit_rate_low", "message": "...",
      "value": 0.08, "threshold": 0.2, "labels": {...}, "started_at": 1767225600.0, "ended_at": null,
-     "instance": "host:3000"}
+     "instance": "host:3000", "worker": null}
+
+Under ``cachegate serve --workers N`` each worker sends its own (it judges its own share of the traffic), named
+``"instance": "host:3000/worker-2"``, ``"worker": 2`` and ``"worker": "2"`` among the labels
+(:class:`proxy.monitoring.alerts.Origin`).
 """
 
 from __future__ import annotations

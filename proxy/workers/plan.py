@@ -4,7 +4,8 @@
   bad setting is: REDIS_URL (what replicas share goes through Redis), no embedded semantic store (one
   directory cannot be opened by several processes), a fixed PORT, the workers' metrics ports in range;
 - :func:`child_environment` and :func:`worker_index`: how a worker is told it is one (``WORKERS=1`` and
-  :data:`WORKER_INDEX`, its number from 0), and which one it is;
+  :data:`WORKER_INDEX`, its number from 0), and which one it is (``cachegate serve`` hands the number to the
+  composition root, ``build(settings, worker=...)``, and its alerts name it);
 - :func:`metrics_address`: worker *i*'s metrics listener, on METRICS_BIND_ADDRESS's port + *i*, so that
   Prometheus scrapes each process as a target of its own, exactly as separate replicas;
 - :class:`Restarts`: when a worker that ended is started again, and when the supervisor gives up;

@@ -1,7 +1,7 @@
 """``cachegate serve --workers 2`` as a real process tree on a real Redis: both workers answer on one port and
 share the cache; SIGTERM drains each and stops them all (exit 0, nothing left behind); a killed worker is
-started again; a worker whose supervisor is gone stops; each worker has its own metrics port; and what cannot
-work is refused at start, naming the setting or the port."""
+started again; a worker whose supervisor is gone stops; each worker has its own metrics port and posts its
+alerts under a name of its own; and what cannot work is refused at start, naming the setting or the port."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from proxy.workers.plan import Restarts
 from proxy.workers.supervisor import Supervisor
 from tests.integration.monitoring.helpers import metrics_when
 from tests.support.servers import SimulatorServer, SubprocessServer, free_port
+from tests.support.webhook import Receiver
 from tests.support.workers import connections_to_each, free_ports, listening, request, workers_listening
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +133,34 @@ def test_each_worker_has_its_own_metrics_port(sim: SimulatorServer, redis_url: s
         for port in (base, base + 1):
             scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"accept": "text/plain;version=0.0.4"})
             assert scrape.status_code == 200 and "cachegate_cache_entries" in scrape.text
+
+
+def test_each_worker_posts_its_alerts_under_a_name_of_its_own(sim: SimulatorServer, tmp_path: Path) -> None:
+    # Redis is not there: each worker serves without it, and warns of it, on its own (it judges its own counters)
+    with Receiver() as receiver:
+        env = environment(sim, "redis://127.0.0.1:1/0", tmp_path, REDIS_TIMEOUT="0.2", ALERT_CHECK_SECONDS="0.2",
+                          ALERT_WEBHOOK_URL=receiver.url + "/hook")
+        with two_workers(env) as (server, port, pids):
+            connections = connections_to_each(pids, port)
+            for conn in connections.values():
+                assert request(conn, "POST", CHAT, BODY)[0] == 200  # served without Redis
+                conn.close()
+
+            def redis_down() -> list[dict[str, Any]]:
+                return [body for body in receiver.bodies if body["name"] == "dependency_down"
+                        and body["labels"].get("component") == "redis"]
+
+            deadline = time.monotonic() + 60
+            while len({body["instance"] for body in redis_down()}) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            server.signal(signal.SIGTERM)
+            assert server.wait(60) == 0
+    told = sorted(redis_down(), key=lambda body: body["worker"])
+    assert [body.pop("started_at") > 0 for body in told] == [True, True]
+    assert told == [{"source": "cachegate", "status": "firing", "name": "dependency_down",
+                     "message": "serving without redis", "value": 1.0, "threshold": 0.0,
+                     "labels": {"component": "redis", "worker": str(index)}, "ended_at": None,
+                     "instance": f"127.0.0.1:{port}/worker-{index}", "worker": index} for index in (0, 1)]
 
 
 def test_no_worker_outlives_a_killed_supervisor(sim: SimulatorServer, redis_url: str, tmp_path: Path) -> None:

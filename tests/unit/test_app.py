@@ -9,6 +9,7 @@ import pytest
 
 from proxy.app import build, collect_panels, create_app
 from proxy.component import Contribution, Guard, Panel
+from proxy.monitoring.alerts import Origin
 from proxy.settings import Settings
 
 
@@ -78,6 +79,12 @@ def test_the_chat_route_comes_before_passthrough(tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=str(tmp_path), semantic_mode="off"))
     paths = [getattr(route, "path", None) for route in app.routes]
     assert paths.index("/v1/chat/completions") < paths.index("/v1/{path:path}")
+
+
+def test_the_alerts_name_this_process_and_a_worker_its_number(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), semantic_mode="off", host="0.0.0.0", port=3100)
+    assert build(settings).alerts.origin == Origin("0.0.0.0:3100")
+    assert build(settings, worker=1).alerts.origin == Origin("0.0.0.0:3100", worker=1)
 
 
 def test_redis_is_checked_once_for_all_its_users(tmp_path: Path) -> None:

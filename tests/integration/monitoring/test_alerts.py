@@ -10,33 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from proxy.monitoring.alerts import Alerts
+from proxy.monitoring.alerts import Alerts, Origin
 from proxy.monitoring.warnings import Sample, Thresholds
 from proxy.monitoring.webhook import Webhook
-from tests.support.servers import ServerThread
-
-
-class Receiver(ServerThread):
-    """Records every JSON body POSTed to /hook; answers 503 to the first ``fail`` of them."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.fail = 0
-        self.calls = 0
-        super().__init__(Starlette(routes=[Route("/hook", self.hook, methods=["POST"])]))
-
-    async def hook(self, request: Request) -> JSONResponse:
-        self.calls += 1
-        if self.fail > 0:
-            self.fail -= 1
-            return JSONResponse({"error": "try later"}, status_code=503)
-        self.bodies.append(await request.json())
-        return JSONResponse({"ok": True})
+from tests.support.webhook import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +44,8 @@ async def test_a_warning_is_posted_when_it_starts_and_when_it_ends(hook: Receive
     clock = Clock()
     samples = iter([Sample(0), Sample(300, requests=100, errors=50), Sample(600, requests=1000, errors=50)])
     webhook = Webhook(hook.url + "/hook", clock=clock)
-    alerts = Alerts(Thresholds(), sample=lambda now: next(samples), webhook=webhook, instance="test:1", clock=clock)
+    alerts = Alerts(Thresholds(), sample=lambda now: next(samples), webhook=webhook, origin=Origin("test:1"),
+                    clock=clock)
     assert await alerts.check() == []
     clock.now += 300
     [warning] = await alerts.check()
@@ -75,7 +54,8 @@ async def test_a_warning_is_posted_when_it_starts_and_when_it_ends(hook: Receive
     await webhook.deliver()
     assert hook.bodies == [{"source": "cachegate", "status": "firing", "name": "upstream_errors",
                             "message": "50.0% of proxied requests failed with 5xx", "value": 0.5, "threshold": 0.05,
-                            "labels": {}, "started_at": 1300.0, "ended_at": None, "instance": "test:1"}]
+                            "labels": {}, "started_at": 1300.0, "ended_at": None, "instance": "test:1",
+                            "worker": None}]
     clock.now += 300
     assert await alerts.check() == []  # 0 errors in 900 answers since
     assert alerts.active() == []
