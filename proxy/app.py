@@ -15,6 +15,7 @@ import contextlib
 import functools
 import gc
 import inspect
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from proxy.http.application import CachegateApp
 from proxy.http.middleware import RequestContextMiddleware
 from proxy.monitoring import Monitoring, Telemetry
 from proxy.monitoring import schema as monitoring_schema
-from proxy.monitoring.alerts import Alerts, Origin, Sampler, export_states
+from proxy.monitoring.alerts import Alerts, Origin, Sampler, address_of, export_states
 from proxy.monitoring.upstream_debug import LoggingUpstream
 from proxy.monitoring.warnings import Thresholds
 from proxy.monitoring.webhook import Webhook
@@ -171,7 +172,8 @@ def build(settings: Settings, *, worker: int | None = None, upstream: Upstream |
     backends: list[Component] = [part for part in (redis, exact, semantic) if part is not None]
     checked = [*backends, *([probe] if probe is not None else [])]
     webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
-    alerts = Alerts(_thresholds(settings), webhook=webhook, origin=Origin(f"{settings.host}:{settings.port}", worker),
+    origin = Origin(address_of(settings.host, settings.port, socket.gethostname()), worker)
+    alerts = Alerts(_thresholds(settings), webhook=webhook, origin=origin,
                     every=settings.alert_check_seconds,
                     sample=Sampler(telemetry.metrics, failopen, fold=telemetry.observer.fold,
                                    false_hits=lambda: semantic.stats["feedback_wrong"] if semantic else 0))

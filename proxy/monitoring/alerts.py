@@ -49,6 +49,16 @@ class Origin:
 
 
 UNNAMED = Origin("")
+#: addresses that name no one machine: a process listening on all of them is named by its host's name
+WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def address_of(host: str, port: int, hostname: str) -> str:
+    """``HOST:PORT`` as a webhook receiver can tell replicas apart by it: a wildcard ``HOST`` (the usual
+    ``0.0.0.0``) would give every replica the same name, so it stands for ``hostname`` (in a container, the
+    pod's or container's name), as Prometheus names a target by where it is reached."""
+    host = hostname if host in WILDCARDS else host
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Sampler:

@@ -3,6 +3,7 @@ component's dashboard panels collected for the dashboard."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -83,8 +84,9 @@ def test_the_chat_route_comes_before_passthrough(tmp_path: Path) -> None:
 
 def test_the_alerts_name_this_process_and_a_worker_its_number(tmp_path: Path) -> None:
     settings = Settings(data_dir=str(tmp_path), semantic_mode="off", host="0.0.0.0", port=3100)
-    assert build(settings).alerts.origin == Origin("0.0.0.0:3100")
-    assert build(settings, worker=1).alerts.origin == Origin("0.0.0.0:3100", worker=1)
+    here = f"{socket.gethostname()}:3100"  # HOST 0.0.0.0 names no one machine: the host's name stands for it
+    assert build(settings).alerts.origin == Origin(here)
+    assert build(settings, worker=1).alerts.origin == Origin(here, worker=1)
 
 
 def test_redis_is_checked_once_for_all_its_users(tmp_path: Path) -> None:

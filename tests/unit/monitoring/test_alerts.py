@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.monitoring.alerts import Alerts, Origin
+import pytest
+
+from proxy.monitoring.alerts import Alerts, Origin, address_of
 from proxy.monitoring.warnings import Sample, Thresholds
 from proxy.monitoring.webhook import Webhook
 
@@ -68,3 +70,10 @@ async def test_two_workers_tell_one_warning_apart_and_the_rest_is_the_same() -> 
 def test_an_origin_names_a_worker_only_when_there_is_one() -> None:
     assert (Origin("h:1").instance, Origin("h:1").labels) == ("h:1", {})
     assert (Origin("h:1", 0).instance, Origin("h:1", 0).labels) == ("h:1/worker-0", {"worker": "0"})
+
+
+@pytest.mark.parametrize(("host", "address"), [
+    ("0.0.0.0", "pod-7:3000"), ("::", "pod-7:3000"), ("", "pod-7:3000"),
+    ("10.0.0.5", "10.0.0.5:3000"), ("::1", "[::1]:3000"), ("proxy.internal", "proxy.internal:3000")])
+def test_a_wildcard_host_is_named_by_the_machine(host: str, address: str) -> None:
+    assert address_of(host, 3000, "pod-7") == address
