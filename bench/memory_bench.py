@@ -26,7 +26,7 @@ import random
 from array import array
 from typing import Any
 
-from proxy.settings import parse_size
+from embedding_service.envspec import parse_size
 
 KEY_PREFIX = "cachegate:exact:0123456789abcdef:-:0a1b2c3d4e5f:"
 

@@ -15,28 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from embedding_service import errors as service_errors
-from embedding_service.envspec import (
-    Parser,
-    Spec,
-    float_in,
-    int_in,
-    one_of,
-    parse_bool,
-    parse_list,
-    parse_log_level,
-    parse_optional_str,
-    parse_size,
-    parse_str,
-    parse_url,
-    read_env,
-)
+from embedding_service.envspec import read_env
 from proxy.errors import SettingsError
 from proxy.redaction import redact_url
 from proxy.setting_specs import CACHE_KEY_HEADERS, PROBE_TESTS, SPECS
 from proxy.setting_values import is_loopback_host
 
-__all__ = ["SPECS", "Parser", "Settings", "SettingsError", "Spec", "float_in", "int_in", "one_of", "parse_bool",
-           "parse_list", "parse_log_level", "parse_optional_str", "parse_size", "parse_str", "parse_url", "read_env"]
+# SPECS and SettingsError belong to this module's interface (the declarations Settings is built from, the error a
+# bad value raises); the parsers do not: import them from embedding_service.envspec or proxy.setting_values.
+__all__ = ["SPECS", "Settings", "SettingsError"]
 
 _SPEC_BY_ATTR = {spec.attr: spec for spec in SPECS}
 

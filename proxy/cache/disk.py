@@ -146,12 +146,12 @@ class DiskBackend:
             self.stats.evicted("expiry")
         return value
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
         now = self._clock()
         size = len(key) + len(value) + ENTRY_OVERHEAD
         if size > self.max_bytes:
             await self.delete([key])  # larger than the whole level: keep no older value under its key either
-            return
+            return False
 
         def write(conn: sqlite3.Connection) -> int:
             self._delete(conn, [key])
@@ -166,6 +166,7 @@ class DiskBackend:
         evicted = await self._run(write, adding=key)
         if evicted:
             self.stats.evicted("size", evicted)
+        return True
 
     def _delete(self, conn: sqlite3.Connection, keys: Sequence[str]) -> int:
         removed = 0

@@ -1,14 +1,14 @@
 """The exact tier: one wrapper around one or more levels, each an :class:`ExactBackend`.
 
-Serialising (:class:`CachedResponse`), expiry checks, counting and fail-open handling live here once, so
-the backends only move bytes and behave the same. The levels are tried in order (the embedded default:
-the in-process LRU, then the disk; with Redis: the tracked local copy of Redis, then Redis, see
-:mod:`proxy.cache.tracked`):
+Serialising (:class:`CachedResponse`), expiry checks, counting and fail-open handling live here once, so the
+backends only move bytes and behave the same. The levels are tried in order (the embedded default: the
+in-process LRU, then the disk; with Redis: the tracked local copy of Redis, then Redis, see :mod:`proxy.cache.tracked`):
 
 - a read goes down the levels until one has the key; an entry found past its TTL is an *expired read* and
   a miss (lower levels hold the same entry or an older one); an entry a lower level had is *promoted* into
   the levels above it, for the rest of its life;
 - a write goes to every level, the first first (it is called off the request path, by the chat exchange);
+  a level's *sets* count the entries it kept, written or promoted (the tracked copy keeps no write);
 - a delete or a clear reaches every level, so clearing the tier clears both the memory and the disk;
 - hits the first level serves are remembered and handed to the levels below in one batch
   (:meth:`flush_touches`, a job), so their LRU/LFU order sees the entries the memory keeps hot.
@@ -74,13 +74,11 @@ class ExactCache:
     async def lookup(self, key: str, *, observe: bool = True) -> CachedResponse | None:
         """The entry under ``key`` if it has not expired. ``observe``: count it as a lookup of the tier (a
         wait for another replica's answer polls without counting)."""
-        entry, _ = await self._find(key, observe=observe)
-        return entry
+        return (await self._find(key, observe=observe))[0]
 
     async def lookup_stale(self, key: str, max_stale: float) -> tuple[CachedResponse | None, bool]:
         """The entry under ``key`` even if it expired at most ``max_stale`` seconds ago; and whether it is stale."""
-        entry, expired = await self._find(key, stale=max_stale)
-        return entry, expired
+        return await self._find(key, stale=max_stale)
 
     async def _find(self, key: str, stale: float = 0.0, observe: bool = True) -> tuple[CachedResponse | None, bool]:
         started = time.perf_counter()
@@ -140,7 +138,8 @@ class ExactCache:
             return
         for level in levels:
             try:
-                await level.set(key, raw, remaining)
+                if await level.set(key, raw, remaining):
+                    level.stats.stored(len(entry.body), CachedResponse.stored_body_length(raw))
             except BackendError as exc:
                 self._failopen.failed(level.name, exc)
 
@@ -162,13 +161,14 @@ class ExactCache:
         stored = True
         for level in self.levels:
             try:
-                await level.set(key, value, entry.ttl + self.keep_expired)
+                kept = await level.set(key, value, entry.ttl + self.keep_expired)
             except BackendError as exc:
                 self._failopen.failed(level.name, exc)
                 stored = False
                 continue
             self._failopen.succeeded(level.name)
-            level.stats.stored(len(entry.body), CachedResponse.stored_body_length(value))
+            if kept:  # the tracked copy of Redis keeps no write; a level keeps nothing larger than itself
+                level.stats.stored(len(entry.body), CachedResponse.stored_body_length(value))
         return stored
 
     async def delete(self, keys: list[str]) -> int:

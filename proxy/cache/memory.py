@@ -63,17 +63,18 @@ class MemoryBackend:
         self._items.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
         cost = self._cost(key, value)
         if key in self._items:
             self._drop(key)
         if cost > self.max_bytes:
-            return  # larger than the whole store: caching it would evict everything else
+            return False  # larger than the whole store: caching it would evict everything else
         self._items[key] = (value, self._clock() + ttl_seconds)
         self._bytes += cost
         while self._bytes > self.max_bytes:
             self._drop(next(iter(self._items)))
             self.stats.evicted("size")
+        return True
 
     async def delete(self, keys: Sequence[str]) -> int:
         removed = 0

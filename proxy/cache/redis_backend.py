@@ -29,8 +29,9 @@ class RedisBackend:
     async def get(self, key: str) -> bytes | None:
         return await self.home.get(key)
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
         await self.home.command("SET", key, value, "EX", ttl_seconds, key=key)
+        return True  # what Redis then evicts, it counts itself (evicted_keys)
 
     async def delete(self, keys: Sequence[str]) -> int:
         return await self.home.delete(keys)

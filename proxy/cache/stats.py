@@ -2,7 +2,9 @@
 
 A level's *counters* (:class:`LevelStats`) are plain integers bumped on the event loop by whoever sees the
 event: the exact tier counts hits, misses, sets, deletes, expired reads and the bytes before and after
-compression; a backend counts its own evictions (it is the one that evicts), by reason:
+compression (a *set* is an entry the level kept, written or promoted into it: a write the level declined, as
+the tracked copy of Redis declines them all, is none); a backend counts its own evictions (it is the one that
+evicts), by reason:
 
 - ``size``: dropped to stay within the level's bound (LRU or LFU);
 - ``expiry``: dropped because its life (TTL, plus the time entries are kept past it) ended.

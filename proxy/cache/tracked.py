@@ -92,17 +92,18 @@ class TrackedCopy:
         if len(marks) < MAX_MARKS_PER_KEY:
             marks.add(task)
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        """Keep ``value`` only as the promotion of a fetch this task marked, with the mark still valid."""
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
+        """Keep ``value`` only as the promotion of a fetch this task marked, with the mark still valid; whether
+        it was kept (a write is not: the exact tier counts the promotions kept as this level's sets)."""
         marks = self._marks.get(key)
         task = asyncio.current_task()
         if marks is None or task is None or task not in marks or not self.live:
             self.store.forget(key)  # a write: the copy held is older than what is being written
-            return
+            return False
         marks.discard(task)
         if not marks:
             del self._marks[key]
-        await self.store.set(key, value, ttl_seconds)
+        return await self.store.set(key, value, ttl_seconds)
 
     async def delete(self, keys: Sequence[str]) -> int:
         for key in keys:

@@ -170,7 +170,7 @@ _LEVEL_GAUGES: tuple[tuple[str, str, Callable[[Level], float | None]], ...] = (
 _LEVEL_COUNTERS: tuple[tuple[str, str, Callable[[Level], float]], ...] = (
     ("cache_hits", "Reads a level answered.", lambda level: level.stats.hits),
     ("cache_misses", "Reads a level did not have.", lambda level: level.stats.misses),
-    ("cache_sets", "Entries written to a level.", lambda level: level.stats.sets),
+    ("cache_sets", "Entries a level kept, written or promoted into it.", lambda level: level.stats.sets),
     ("cache_deletes", "Entries deleted from a level (admin deletes and clears).", lambda level: level.stats.deletes),
     ("cache_expired_reads", "Reads that found an entry past its TTL (a miss, or served stale when asked).",
      lambda level: level.stats.expired_reads),

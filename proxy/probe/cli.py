@@ -16,14 +16,14 @@ from typing import IO, Any
 
 import orjson
 
-from embedding_service.envspec import parse_range
+from embedding_service.envspec import parse_list, parse_range
 from proxy.errors import CachegateError, SettingsError
 from proxy.probe.catalog import advertised, is_text_model, list_models
 from proxy.probe.clock import Clock, SystemClock
 from proxy.probe.config import ProbeTarget, resolve
 from proxy.probe.report import ProbeReport, render_table
 from proxy.probe.runner import check_tests, run_probe
-from proxy.settings import Settings, parse_list
+from proxy.settings import Settings
 from proxy.upstream import HttpUpstream
 
 

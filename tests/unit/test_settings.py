@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embedding_service.envspec import parse_range, some_of
-from proxy.errors import CachegateError, SettingsError
-from proxy.settings import (
-    SPECS,
-    Settings,
+from embedding_service.envspec import (
     float_in,
     int_in,
     one_of,
@@ -19,10 +15,14 @@ from proxy.settings import (
     parse_list,
     parse_log_level,
     parse_optional_str,
+    parse_range,
     parse_size,
     parse_str,
     parse_url,
+    some_of,
 )
+from proxy.errors import CachegateError, SettingsError
+from proxy.settings import SPECS, Settings
 
 DEFAULTS_REDACTED = {
     "HOST": "127.0.0.1",
@@ -598,6 +598,6 @@ def test_the_monitor_is_on_when_enabled_or_a_probe_key_is_set(env: dict[str, str
 
 def test_probe_test_names_are_the_probes() -> None:
     from proxy.probe.runner import TESTS
-    from proxy.settings import PROBE_TESTS
+    from proxy.setting_specs import PROBE_TESTS
 
     assert PROBE_TESTS == TESTS

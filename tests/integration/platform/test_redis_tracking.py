@@ -164,6 +164,9 @@ async def test_a_redis_hit_is_kept_and_served_locally(pair: tuple[Replica, Repli
     assert text(await a.exact.lookup(KEY)) == "one"  # from Redis, then kept
     assert a.holds(KEY)
     assert (a.copy.stats.misses, a.redis.stats.hits) == (1, 1)
+    # a set is an entry kept: b's write went through b's copy to Redis, only a's promotion stayed in a copy
+    assert (b.copy.stats.sets, b.redis.stats.sets, a.copy.stats.sets, a.redis.stats.sets) == (0, 1, 1, 0)
+    assert a.copy.stats.raw_bytes == b.redis.stats.raw_bytes > 0
     assert text(await a.exact.lookup(KEY)) == "one"
     assert (a.copy.stats.hits, a.redis.stats.hits) == (1, 1)  # the second read did not reach Redis
 
@@ -186,6 +189,7 @@ async def test_our_own_write_is_not_kept_and_invalidates_our_copy(pair: tuple[Re
     a, _ = pair
     await a.exact.store(KEY, entry("one"))
     assert not a.holds(KEY)  # a write is not kept: Redis announces it to us like anyone's
+    assert (a.copy.stats.sets, a.redis.stats.sets) == (0, 1)  # nor counted as kept
     assert text(await a.exact.lookup(KEY)) == "one"
     seen = a.heard()[0]
     await a.exact.store(KEY, entry("two"))

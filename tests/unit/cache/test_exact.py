@@ -3,6 +3,7 @@ level counts, clears and deletes that reach both levels, and a level that fails.
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from proxy.cache.disk import DiskBackend
 from proxy.cache.entry import CachedResponse
 from proxy.cache.exact import ExactCache
 from proxy.cache.memory import MemoryBackend
-from proxy.contracts import NullObserver
+from proxy.contracts import ExactBackend, NullObserver
 from proxy.core.canonical import Tenant, exact_key
 from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
@@ -105,6 +106,22 @@ async def test_counts_sets_deletes_and_compression(tier: ExactCache, clock: Cloc
     assert levels["memory"]["entries"] == 1 and levels["disk"]["entries"] == 1
     assert levels["disk"]["bound"] == 10**7 and levels["disk"]["policy"] == "lru"
     assert levels["memory"]["sets"] == 2 and levels["memory"]["deletes"] == 1
+
+
+async def test_a_set_is_an_entry_a_level_kept_by_a_write_or_a_promotion(tmp_path: Path, clock: Clock) -> None:
+    memory, disk = MemoryBackend(2_000, clock=clock), DiskBackend(tmp_path / "exact.sqlite3", 10**7, clock=clock)
+    levels: list[ExactBackend] = [memory, disk]
+    tier = ExactCache(levels, prefix=PREFIX, observer=NullObserver(), failopen=FailOpen(NullObserver()),
+                      clock=clock)
+    await tier.store(key("a"), entry("hello", stored_at=clock.now))
+    await memory.delete([key("a")])
+    assert await tier.lookup(key("a")) is not None  # promoted from the disk: kept by the memory a second time
+    assert (memory.stats.sets, disk.stats.sets) == (2, 1)
+    noise = random.Random(7).randbytes(4_000).hex()  # does not compress below the memory level's bound
+    await tier.store(key("big"), entry(noise, stored_at=clock.now))
+    assert await memory.get(key("big")) is None
+    assert (memory.stats.sets, disk.stats.sets) == (2, 2)
+    await tier.stop()
 
 
 async def test_clear_reaches_both_levels_by_model_pattern_and_age(tier: ExactCache, clock: Clock) -> None:

@@ -43,7 +43,7 @@ async def test_implements_the_contract(store: ExactBackend) -> None:
 
 async def test_get_set_overwrite_delete(store: ExactBackend) -> None:
     assert await store.get("cg:exact:a") is None
-    await store.set("cg:exact:a", b"one", 60)
+    assert await store.set("cg:exact:a", b"one", 60) is True  # kept
     assert await store.get("cg:exact:a") == b"one"
     await store.set("cg:exact:a", b"two", 60)
     assert await store.get("cg:exact:a") == b"two"
@@ -103,7 +103,7 @@ async def test_a_value_larger_than_the_bound_is_not_kept(store: ExactBackend) ->
     if store.remote:
         pytest.skip("a server's bound is its own (maxmemory)")
     await store.set("cg:exact:big", b"small", 60)
-    await store.set("cg:exact:big", b"x" * (10**6 + 1), 60)
+    assert await store.set("cg:exact:big", b"x" * (10**6 + 1), 60) is False  # the exact tier counts no set
     assert await store.get("cg:exact:big") is None
 
 

@@ -78,12 +78,14 @@ async def test_it_attaches_itself_as_its_tracking_sink(copy: TrackedCopy, flag: 
 
 
 async def test_a_promotion_after_a_miss_is_kept(copy: TrackedCopy) -> None:
-    assert await fetched(copy, "k", b"one") == b"one"
+    assert await copy.get("k") is None
+    assert await copy.set("k", b"one", 60) is True  # kept: the exact tier counts it as this level's set
+    assert await copy.get("k") == b"one"
     assert await copy.usage() == (1, len("k") + len(b"one") + 400)
 
 
 async def test_a_write_without_a_miss_is_not_kept_and_drops_the_copy_held(copy: TrackedCopy) -> None:
-    await copy.set("fresh", b"new", 60)  # ExactCache.store writing a new entry
+    assert await copy.set("fresh", b"new", 60) is False  # ExactCache.store writing a new entry: no set of ours
     assert await copy.get("fresh") is None
     assert await fetched(copy, "k", b"one") == b"one"
     await copy.set("k", b"two", 60)  # a refresh written through this level: the old copy must go
@@ -93,7 +95,7 @@ async def test_a_write_without_a_miss_is_not_kept_and_drops_the_copy_held(copy: 
 async def test_an_invalidation_between_the_miss_and_the_promotion_voids_it(copy: TrackedCopy) -> None:
     assert await copy.get("k") is None
     copy.invalidate(["k"])  # the key changed in Redis while it was being read
-    await copy.set("k", b"maybe old", 60)
+    assert await copy.set("k", b"maybe old", 60) is False
     assert await copy.get("k") is None
     assert copy.voided == 1
     assert await fetched(copy, "k", b"new") == b"new"  # the next miss marks it again
