@@ -6,6 +6,9 @@ budget, or when the last balance the upstream reported is below the floor; a run
 its next model once a budget is used up or the balance has dropped below the floor. The balance comes
 from the headers every Venice answer carries (``x-venice-balance-diem`` / ``x-venice-balance-usd``): no
 extra request is made. A floor without a unit applies to DIEM where the upstream reports it, else USD.
+
+The spend is what the upstream reported, or for an answer without usage an estimate that errs high
+(:mod:`proxy.probe.charge`), so a budget stops the probe early rather than late.
 """
 
 from __future__ import annotations
@@ -82,9 +85,11 @@ class Limits:
         return self.floor_breach(balance)
 
     def left(self, spent: Spend) -> dict[str, Any]:
-        """The budgets with today's spend and what is left (``None``: no budget)."""
+        """The budgets with today's spend and what is left (``None``: no budget); ``estimated_today``: the
+        tokens of today's spend charged as estimates, for answers without usage."""
         def one(budget: float | None, used: float) -> dict[str, Any]:
             return {"daily": budget, "spent_today": used,
                     "left": None if budget is None else max(0, round(budget - used, 8))}
 
-        return {"tokens": one(self.daily_tokens, spent.tokens), "usd": one(self.daily_usd, spent.cost_usd)}
+        return {"tokens": {**one(self.daily_tokens, spent.tokens), "estimated_today": spent.estimated_tokens},
+                "usd": one(self.daily_usd, spent.cost_usd)}

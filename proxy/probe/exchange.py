@@ -4,6 +4,8 @@ An :class:`Exchange` records what was sent (hash, hints, test and step, the run'
 came back: status, the normalised cache figures next to the raw ``usage``, latency and time to first
 token, the upstream's request id and host, and Venice's balance headers. Streams are read to their end
 through :mod:`proxy.core.sse`; the usage comes from the final chunk (or Moonshot's ``choices[0].usage``).
+What a request is charged to the budget is :attr:`Exchange.charge`: the usage where the answer has one, else
+the estimate of :mod:`proxy.probe.charge` from the prompt and the generated text that arrived.
 
 With ``capture`` (the monitor's microscope) an exchange also keeps the request as sent (the key redacted)
 and the answer as received (a stream as its events), so a person can read and replay it.
@@ -21,6 +23,7 @@ from proxy.contracts import Upstream
 from proxy.core.sse import SSEParser
 from proxy.core.usage import ABSENT, CacheUsage, normalize_usage, usage_in
 from proxy.errors import UpstreamError
+from proxy.probe.charge import Charge, charge, completion_estimate, generated_chars, prompt_chars, tokens_of_chars
 from proxy.probe.clock import Clock
 from proxy.probe.request import build_request, encode, rejected_param, request_hash
 
@@ -53,6 +56,9 @@ class Exchange:
     retried_without: list[str] = field(default_factory=list)
     request: dict[str, Any] | None = None  # with capture: method, url, headers (key redacted), body
     response: dict[str, Any] | None = None  # with capture: status, headers, body (a stream: its events)
+    prompt_estimate: int = 0  # tokens the prompt is estimated at, for an answer without usage
+    completion_chars: int = 0  # characters of generated text that arrived
+    max_tokens: int | None = None  # the cap sent (None: the model rejected it)
 
     @property
     def ok(self) -> bool:
@@ -67,8 +73,18 @@ class Exchange:
         return bool(self.cached)
 
     @property
+    def billed(self) -> bool:
+        """Whether the upstream took the prompt (it answered 200), so the request costs tokens."""
+        return self.status == 200
+
+    @property
+    def charge(self) -> Charge:
+        return charge(self.usage, billed=self.billed, prompt_estimate=self.prompt_estimate,
+                      completion_estimate=completion_estimate(self.completion_chars, self.max_tokens))
+
+    @property
     def tokens(self) -> int:
-        return (self.usage.prompt_tokens or 0) + (self.usage.completion_tokens or 0)
+        return self.charge.tokens
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "test": self.test, "step": self.step, "role": self.role,
@@ -77,7 +93,7 @@ class Exchange:
                 **self.usage.as_dict(), "raw_usage": self.raw_usage, "request_hash": self.request_hash,
                 "upstream_request_id": self.upstream_request_id, "host": self.host,
                 "balance_usd": self.balance_usd, "balance_diem": self.balance_diem, "error": self.error,
-                "retried_without": self.retried_without,
+                "retried_without": self.retried_without, "estimated_tokens": self.charge.estimated_tokens,
                 **({"request": self.request, "response": self.response} if self.request is not None else {})}
 
 
@@ -117,15 +133,21 @@ class ProbeClient:
         return headers + extra
 
     async def chat(self, model: str, messages: list[Any], *, test: str, step: str, role: str,
-                   stream: bool = False, hints: Collection[str] = (), pin: str = "") -> Exchange:
-        """One chat request (retried without any optional parameter the model rejects with a 400)."""
+                   stream: bool = False, hints: Collection[str] = (), pin: str = "",
+                   prompt_tokens: int = 0) -> Exchange:
+        """One chat request (retried without any optional parameter the model rejects with a 400);
+        ``prompt_tokens`` is what the caller expects the prompt to count (its token gauge), for the estimate
+        an answer without usage is charged."""
         ex = Exchange(model, test, step, role, self.correlation_id, self.clock.wall(), tuple(hints), stream)
+        ex.prompt_estimate = max(prompt_tokens, tokens_of_chars(prompt_chars(messages)))
         rejected = self.rejected.setdefault(model, set())
         while True:
             body, extra = build_request(model, messages, stream=stream, hints=hints, pin=pin, venice=self.venice,
                                         max_tokens=self.max_tokens, without=rejected)
             content = encode(body)
             ex.request_hash = request_hash(content)
+            cap = body.get("max_tokens")
+            ex.max_tokens = cap if isinstance(cap, int) else None
             refused = await self._send(ex, content, extra, body)
             if refused is None or refused in rejected:
                 return ex
@@ -175,6 +197,8 @@ class ProbeClient:
             return
         ex.raw_usage = usage_in(payload)
         ex.usage = normalize_usage(ex.raw_usage)
+        if isinstance(payload, dict):
+            ex.completion_chars = generated_chars(payload.get("choices"), "message")
 
     async def _read_stream(self, ex: Exchange, body: Any, started: float) -> None:
         parser = SSEParser()
@@ -189,8 +213,10 @@ class ProbeClient:
                     event = orjson.loads(data)
                 except orjson.JSONDecodeError:
                     continue
-                if ex.ttft is None and isinstance(event, dict) and event.get("choices"):
-                    ex.ttft = self.clock.now() - started
+                if isinstance(event, dict) and event.get("choices"):
+                    if ex.ttft is None:
+                        ex.ttft = self.clock.now() - started
+                    ex.completion_chars += generated_chars(event["choices"], "delta")
                 found = usage_in(event)
                 if found is not None:
                     ex.raw_usage = found

@@ -38,7 +38,8 @@ class ProbeMetrics(Collector):
         self.requests = CounterVec(f"{P}_requests", "Probe requests sent by this process, by model and HTTP status "
                                    "(0: no answer).", ["model", "status"])
         self.tokens = CounterVec(f"{P}_tokens", "Tokens of this process's probe requests, by model and kind "
-                                 "(prompt, cached, completion).", ["model", "kind"])
+                                 "(prompt, cached, completion; estimated: charged for answers without usage).",
+                                 ["model", "kind"])
         self.errors = CounterVec(f"{P}_errors", "Probe requests that failed, by model and type (transport, "
                                  "http_4xx, http_5xx, answer).", ["model", "type"])
         self.latest: dict[str, VerdictRow] = {}
@@ -50,7 +51,7 @@ class ProbeMetrics(Collector):
         for row in rows:
             self.requests.inc((row.model, str(row.status)))
             for kind, value in (("prompt", row.prompt_tokens), ("cached", row.cached_tokens),
-                                ("completion", row.completion_tokens)):
+                                ("completion", row.completion_tokens), ("estimated", row.estimated_tokens)):
                 if value:
                     self.tokens.inc((row.model, kind), value)
             error = _error_type(row)

@@ -67,7 +67,8 @@ def reading(report: ProbeReport) -> dict[str, Any]:
         "first_hit_repeat": report.figure("basic", "first_hit_repeat"),
         "contaminated": report.verdict.contaminated, "latency_first": first.latency if first else None,
         "latency_cached_median": cached, "speedup": speedup, "timings": [_timing(ex) for ex in exchanges],
-        "tokens_spent": report.tokens_spent, "rejected_params": report.rejected_params, "error": report.error,
+        "tokens_spent": report.tokens_spent, "tokens_estimated": report.tokens_estimated,
+        "rejected_params": report.rejected_params, "error": report.error,
         "notes": list(report.verdict.notes), "curl": curl_command(sent) if sent is not None else None,
         "evidence": [ex.as_dict() for ex in exchanges],
     }

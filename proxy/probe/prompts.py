@@ -8,6 +8,7 @@ the ``prompt_tokens`` of the answers, and sizes the next prompt with what it lea
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 
@@ -81,6 +82,10 @@ class TokenGauge:
         # the two widest-apart samples give the steadiest slope
         ordered = sorted(self._samples.items())
         return ordered[0], ordered[-1]
+
+    def tokens_for(self, words: int) -> int:
+        """Tokens the upstream is expected to count for a prompt of ``words`` system words, rounded up."""
+        return max(0, math.ceil(self.overhead + self.per_word * words))
 
     def words_for(self, tokens: int) -> int:
         """System words (after the nonce) for a prompt of about ``tokens`` tokens; at least 0."""

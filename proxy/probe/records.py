@@ -1,7 +1,9 @@
 """What the probe monitor keeps, as plain records, and how a run's report becomes them. Pure.
 
 - :class:`ResultRow`: one probe request (from an :class:`~proxy.probe.exchange.Exchange`), with what it cost
-  and saved at the model's advertised prices and its raw usage, redacted to numbers;
+  and saved at the model's advertised prices and its raw usage, redacted to numbers; an answer without usage
+  keeps its token columns unknown and is charged an estimate, ``estimated_tokens`` (:mod:`proxy.probe.charge`),
+  which its ``cost_usd`` includes;
 - :class:`VerdictRow`: one model's verdict of one run, with the headline figures and the report itself;
 - :class:`CycleRow`: one scheduler cycle.
 
@@ -55,6 +57,7 @@ class ResultRow:
     cached_tokens: int | None
     write_tokens: int | None
     completion_tokens: int | None
+    estimated_tokens: int  # charged to the budget where the upstream reported no count (0: it reported all)
     latency: float | None
     ttft: float | None
     error: str | None
@@ -69,7 +72,8 @@ class ResultRow:
 
     @property
     def tokens(self) -> int:
-        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+        """What the request is charged to the budget: the reported counts plus the estimate."""
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0) + self.estimated_tokens
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -79,18 +83,21 @@ COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow))
 
 
 def result_row(ex: Exchange, *, source: str, cycle_id: str | None, advertised: Advertised) -> ResultRow:
-    usage = ex.usage
+    usage, spent = ex.usage, ex.charge
     cached = usage.cached_tokens if ex.ok else None
     cost = saved = None
+    if ex.billed and (usage.prompt_tokens is not None or spent.estimated_tokens):
+        # an estimated prompt is priced as uncached: what the cache saved is not known, so err high
+        cost = advertised.cost(spent.prompt_tokens, cached or 0, spent.completion_tokens)
     if ex.ok and usage.prompt_tokens is not None:
-        cost = advertised.cost(usage.prompt_tokens, cached or 0, usage.completion_tokens or 0)
         per_million = advertised.saving_per_million
         saved = (cached or 0) * per_million / 1e6 if per_million is not None else None
     return ResultRow(
         ts=ex.started_at, cycle_id=cycle_id, run_id=ex.correlation_id, source=source, model=ex.model, test=ex.test,
         step=ex.step, role=ex.role, stream=ex.stream, hints=",".join(ex.hints), status=ex.status,
         prompt_tokens=usage.prompt_tokens, cached_tokens=cached, write_tokens=usage.cache_write_tokens,
-        completion_tokens=usage.completion_tokens, latency=ex.latency, ttft=ex.ttft, error=ex.error,
+        completion_tokens=usage.completion_tokens, estimated_tokens=spent.estimated_tokens, latency=ex.latency,
+        ttft=ex.ttft, error=ex.error,
         request_hash=ex.request_hash, upstream_request_id=ex.upstream_request_id, host=ex.host,
         balance_usd=ex.balance_usd, balance_diem=ex.balance_diem, cost_usd=cost, saved_usd=saved,
         raw_usage=redact_usage(ex.raw_usage))
@@ -170,7 +177,8 @@ class CycleRow:
     planned: list[str] = field(default_factory=list)
     probed: list[str] = field(default_factory=list)
     requests: int = 0
-    tokens: int = 0
+    tokens: int = 0  # estimates included
+    estimated_tokens: int = 0  # of ``tokens``, those charged for answers without usage
     cost_usd: float = 0.0
 
     @property

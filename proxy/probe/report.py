@@ -1,5 +1,7 @@
 """A model's probe report: the verdict, the headline figures, every test's figures and evidence; as JSON
-(``cachegate probe --json``) or as one row of a table."""
+(``cachegate probe --json``) or as one row of a table. Tokens charged as estimates, for answers without usage
+(:mod:`proxy.probe.charge`), are counted in ``tokens_spent`` and shown as ``tokens_estimated`` (``~`` in a
+table)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,12 @@ class ProbeReport:
 
     @property
     def tokens_spent(self) -> int:
+        """Estimates for answers without usage included (:attr:`tokens_estimated` of them)."""
         return sum(ex.tokens for ex in self.exchanges)
+
+    @property
+    def tokens_estimated(self) -> int:
+        return sum(ex.charge.estimated_tokens for ex in self.exchanges)
 
     @property
     def balance(self) -> dict[str, float | None]:
@@ -57,6 +64,7 @@ class ProbeReport:
             "speedup": self.figure("latency", "speedup"),
             "contaminated": v.contaminated, "advertised_caching": v.advertised_caching, "drift": v.drift,
             "rejected_params": self.rejected_params, "tokens_spent": self.tokens_spent,
+            "tokens_estimated": self.tokens_estimated,
             "saving_per_1m_cached_usd": self.advertised.saving_per_million, "pricing": self.advertised.as_dict(),
             "notes": list(v.notes), "error": self.error, "correlation_id": self.correlation_id,
             "started_at": self.started_at, "finished_at": self.finished_at, "balance": self.balance,
@@ -66,6 +74,7 @@ class ProbeReport:
         }
 
 
+ESTIMATED_NOTE = "~: tokens include estimates for answers that reported no usage"
 COLUMNS = ("model", "verdict", "hit ratio", "min prefix", "step", "TTL (s)", "speed-up", "tokens")
 
 
@@ -87,7 +96,8 @@ def row(report: ProbeReport) -> tuple[str, ...]:
     ttl = data["ttl_seconds"]
     ttl_text = "-" if not ttl else f"{_fmt(ttl[0])}-{_fmt(ttl[1]) if ttl[1] is not None else '>'}"
     return (report.model, verdict, _fmt(data["hit_ratio"]), _fmt(data["min_prefix_tokens"]),
-            _fmt(data["step_tokens"]), ttl_text, _fmt(data["speedup"], "x"), str(data["tokens_spent"]))
+            _fmt(data["step_tokens"]), ttl_text, _fmt(data["speedup"], "x"),
+            ("~" if data["tokens_estimated"] else "") + str(data["tokens_spent"]))
 
 
 def render_table(reports: list[ProbeReport]) -> str:
@@ -96,4 +106,6 @@ def render_table(reports: list[ProbeReport]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     errors = [f"{r.model}: {r.error}" for r in reports if r.error]
+    if any(r.tokens_estimated for r in reports):
+        errors.append(ESTIMATED_NOTE)
     return "\n".join(lines + errors) + "\n"

@@ -216,6 +216,7 @@ class ProbeScheduler:
         if cycle is not None:
             cycle.requests += len(rows)
             cycle.tokens += sum(row.tokens for row in rows)
+            cycle.estimated_tokens += sum(row.estimated_tokens for row in rows)
             cycle.cost_usd += sum(row.cost_usd or 0.0 for row in rows)
 
     async def _ttl(self, model: str, report: ProbeReport | None) -> None:

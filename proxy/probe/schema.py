@@ -9,7 +9,8 @@ the engine's :class:`~proxy.platform.sql.Dialect` (a surrogate key's type, 8-byt
 
 - ``results``: one row per probe request (what was sent, what came back, the normalised cache figures
   next to the redacted raw usage), tied to its run by ``run_id`` (the correlation id every request of one
-  run carries) and to its cycle by ``cycle_id``;
+  run carries) and to its cycle by ``cycle_id``; ``estimated_tokens`` is what a request whose answer had no
+  usage was charged instead (:mod:`proxy.probe.charge`);
 - ``verdicts``: one row per model per run, the report's headline figures and the report itself;
 - ``cycles``: one row per scheduler cycle (who ran it, how it ended, what it spent);
 - ``ttl_state``: per model, the resumable TTL search and the step waiting for its gap to pass.
@@ -110,6 +111,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # each model's latest verdict, and where its streak began, in a few steps of one index, not a scan of every
     # verdict (bench/probe_history_bench.py: the models route took 4.7 s at 833,333 verdicts without it)
     Migration(2, "verdicts by model and id", ("CREATE INDEX verdicts_model_id ON verdicts (model, id)",)),
+    # what an answer without usage was charged instead of 0 (proxy/probe/charge.py): the budget sums it
+    Migration(3, "estimated tokens of answers without usage", (
+        "ALTER TABLE results ADD COLUMN estimated_tokens INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE cycles ADD COLUMN estimated_tokens INTEGER NOT NULL DEFAULT 0")),
 )
 
 SCHEMA = Schema(NAME, FILENAME, MIGRATIONS)

@@ -3,7 +3,8 @@
 The recipe is what later tests need to get a fair measurement: how long to let a written prefix settle
 before it can be read (learnt by ``basic``), which hints the model needs (learnt by ``hints``) and the
 prompt size at which it caches (learnt by ``sizes``). Every request goes through :meth:`ModelSession.ask`,
-which keeps the evidence and teaches the token gauge.
+which keeps the evidence and teaches the token gauge (whose reading is also what an answer without usage
+is charged for its prompt, :mod:`proxy.probe.charge`).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class ModelSession:
                   hints: Collection[str] | None = None) -> Exchange:
         hints = tuple(self.recipe.hints if hints is None else hints)
         ex = await self.client.chat(self.model, prompt.messages, test=test, step=step, role=role, stream=stream,
-                                    hints=[h for h in hints if h != "cache_control"], pin=prompt.nonce)
+                                    hints=[h for h in hints if h != "cache_control"], pin=prompt.nonce,
+                                    prompt_tokens=self.gauge.tokens_for(prompt.words))
         ex.hints = hints
         self.exchanges.append(ex)
         if ex.ok:

@@ -21,7 +21,7 @@ _VERDICT_COLUMNS = ("ts", "started_at", "cycle_id", "run_id", "model", "verdict"
                     "min_prefix_tokens", "step_tokens", "ttl_lower", "ttl_upper", "speedup", "contaminated",
                     "advertised_caching", "drift", "tokens_spent", "cost_usd", "error", "report")
 _CYCLE_COLUMNS = ("id", "replica", "trigger", "started_at", "finished_at", "status", "reason", "planned", "probed",
-                  "requests", "tokens", "cost_usd")
+                  "requests", "tokens", "estimated_tokens", "cost_usd")
 _V = ", ".join(_VERDICT_COLUMNS)
 #: the models with verdicts, as the table ``seen``, found by a skip scan (one index seek per model): the latest
 #: verdict, streak and success of each are then a few steps of ``verdicts_model_id`` or ``verdicts_model_ts`` each
@@ -226,19 +226,22 @@ class SqlProbeStore:
 
     async def spend(self, since: float, until: float | None = None) -> Spend:
         clause, params = _where(ResultFilter(since=since, until=until))
-        (requests, tokens, cost), = await self._read(
-            "SELECT COUNT(*), COALESCE(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0)), 0), "
+        (requests, tokens, estimated, cost), = await self._read(
+            "SELECT COUNT(*), COALESCE(SUM(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0) "
+            "+ estimated_tokens), 0), COALESCE(SUM(estimated_tokens), 0), "
             f"COALESCE(SUM(cost_usd), 0) FROM results WHERE {clause}", params)
-        return Spend(int(requests), int(tokens), round(float(cost), 8))
+        return Spend(int(requests), int(tokens), round(float(cost), 8), int(estimated))
 
     async def usage_by_day(self, *, since: float, until: float | None) -> list[dict[str, Any]]:
         clause, params = _where(ResultFilter(since=since, until=until))
         rows = await self._read(
             f"SELECT {self.db.dialect.bucket('ts', 86400)}, COUNT(*), COALESCE(SUM(prompt_tokens), 0), "
-            "COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(cost_usd), 0), "
-            f"COALESCE(SUM(saved_usd), 0) FROM results WHERE {clause} GROUP BY 1 ORDER BY 1", params)
+            "COALESCE(SUM(cached_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+            "COALESCE(SUM(estimated_tokens), 0), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(saved_usd), 0) "
+            f"FROM results WHERE {clause} GROUP BY 1 ORDER BY 1", params)
         return [{"day": day, "requests": n, "prompt_tokens": p, "cached_tokens": c, "completion_tokens": o,
-                 "cost_usd": round(cost, 8), "saved_usd": round(saved, 8)} for day, n, p, c, o, cost, saved in rows]
+                 "estimated_tokens": e, "cost_usd": round(cost, 8), "saved_usd": round(saved, 8)}
+                for day, n, p, c, o, e, cost, saved in rows]
 
     async def model_stats(self, since: float) -> dict[str, dict[str, Any]]:
         rows = await self._read("""

@@ -16,11 +16,12 @@ from proxy.probe.records import CycleRow, ResultRow, VerdictRow
 
 @dataclass(frozen=True)
 class Spend:
-    """What the probe's requests in a time range spent."""
+    """What the probe's requests in a time range spent (estimates for answers without usage included)."""
 
     requests: int = 0
     tokens: int = 0
     cost_usd: float = 0.0
+    estimated_tokens: int = 0  # of ``tokens``, the estimates
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ class ProbeStore(Protocol):
 
     async def usage_by_day(self, *, since: float, until: float | None) -> list[dict[str, Any]]:
         """Per UTC day (``day`` as Unix seconds of its midnight): ``requests``, ``prompt_tokens``,
-        ``cached_tokens``, ``completion_tokens``, ``cost_usd``, ``saved_usd``."""
+        ``cached_tokens``, ``completion_tokens``, ``estimated_tokens`` (charged for answers without usage),
+        ``cost_usd``, ``saved_usd``."""
         ...
 
     async def model_stats(self, since: float) -> dict[str, dict[str, Any]]:

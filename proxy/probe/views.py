@@ -91,6 +91,7 @@ def model(row: VerdictRow, stats: dict[str, Any] | None, since: float | None,
         "drift": row.drift, "advertised_cache_price": pricing.get("cached_input_per_1m"),
         "input_price": pricing.get("input_per_1m"), "saving_per_1m_cached_usd": pricing.get("saving_per_1m_cached"),
         "rejected_params": report.get("rejected_params") or [], "tokens_spent": row.tokens_spent,
+        "tokens_estimated": report.get("tokens_estimated") or 0,
         "cost_usd": row.cost_usd, "error": row.error, "notes": report.get("notes") or [], "stats": figures,
     }
 
@@ -125,19 +126,25 @@ def history(rows: Sequence[dict[str, Any]], *, bucket: str, since: float, until:
 
 def usage(days: Sequence[dict[str, Any]], *, since: float, until: float) -> dict[str, Any]:
     """Tokens the probe spent and saved per day, the totals and the daily average (over days with requests)."""
-    keys = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd", "saved_usd")
+    keys = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens", "estimated_tokens", "cost_usd",
+            "saved_usd")
     out_days = []
     for day in days:
-        out_days.append({**day, "date": (iso(day["day"]) or "")[:10], "tokens": day["prompt_tokens"]
-                         + day["completion_tokens"], "savings_percent": _percent(day)})
+        out_days.append({**day, "date": (iso(day["day"]) or "")[:10], "tokens": _tokens(day),
+                         "savings_percent": _percent(day)})
     totals: dict[str, Any] = {k: sum(d[k] for d in days) for k in keys}
     totals["cost_usd"], totals["saved_usd"] = round(totals["cost_usd"], 8), round(totals["saved_usd"], 8)
-    totals["tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
+    totals["tokens"] = _tokens(totals)
     totals["savings_percent"] = _percent(totals)
     n = len(days)
     average = {k: round(totals[k] / n, 2) if n else 0 for k in ("requests", "prompt_tokens", "cached_tokens",
                                                                  "tokens")}
     return {"from": since, "to": until, "days": out_days, "totals": totals, "daily_average": average}
+
+
+def _tokens(values: dict[str, Any]) -> int:
+    """Tokens spent: the reported counts and the estimates charged for answers without usage."""
+    return int(values["prompt_tokens"] + values["completion_tokens"] + values["estimated_tokens"])
 
 
 def _percent(values: dict[str, Any]) -> float | None:

@@ -6,8 +6,8 @@ only whole stored units match and a shared prefix becomes a unit once it was see
 only prefixes ending at a ``cache_control`` mark), the minimum cached prefix and the step above it, the
 TTL, refresh-on-hit, a write delay, how many servers there are, how unpinned requests spread over them
 and which hint pins a prompt to one, a parameter without which nothing is cached, the parameters rejected
-with a 400, the usage shape (and whether a stream reports the same), the latency model and the price it
-advertises.
+with a 400, the usage shape (and whether a stream, or a plain answer at all, reports it), the latency model
+and the price it advertises.
 
 Tokens in the simulator are whitespace-separated words, plus one ``<role>`` token per message, so a
 prompt's length is known exactly from ``prompt_tokens``.
@@ -37,6 +37,7 @@ class CacheProfile:
     rejects: tuple[str, ...] = ()  # body parameters answered with a 400
     usage_shape: str = "openai"
     stream_usage: str = "same"  # same | missing (a stream never reports usage) | uncached (it reports 0 cached)
+    plain_usage: str = "same"  # same | missing (a plain answer carries no usage: the spend is the probe's guess)
     venice_system_tokens: int = 0  # Venice-style prompt prepended unless include_venice_system_prompt is false
     base_latency: float = 0.2  # seconds to the first token ...
     per_token_latency: float = 0.0002  # ... plus this per uncached prompt token
@@ -79,6 +80,8 @@ PROFILES: dict[str, CacheProfile] = {p.name: p for p in (
     CacheProfile("sim-llama", caches=False),  # advertises a cached price it never delivers: drift
     CacheProfile("sim-nocache", caches=False, cache_price=None),
     CacheProfile("sim-silent", usage_shape="none", cache_price=None),  # caches, but never says so
+    # no answer carries usage at all, plain or streamed: it is still billed, so the probe charges estimates
+    CacheProfile("sim-usageless", plain_usage="missing", stream_usage="missing", ttl=600.0),
     CacheProfile("sim-glm", usage_shape="venice", venice_system_tokens=1100, ttl=300.0),
     *(replace(_OPENAI, name=f"sim-shape-{shape}", usage_shape=shape) for shape in SHAPES),
 )}

@@ -1,8 +1,9 @@
 """Chat answers of the simulator for models with a cache profile (see :mod:`tests.support.cache_profiles`).
 
 The answer reports the cache figures :class:`~tests.support.sim_cache.ProviderCache` decided, in the
-profile's usage shape, plain or streamed; carries Venice-style headers (request id, host name, balances
-that go down with spend); and its decision is recorded as the truth for ``GET /_truth``.
+profile's usage shape, plain or streamed (unless the profile's answers of that kind carry no usage); carries
+Venice-style headers (request id, host name, balances that go down with spend); and its decision is recorded
+as the truth for ``GET /_truth``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ async def profiled_chat(request: Request, body: dict[str, Any], profile: CachePr
     if not stream:
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
                   "finish_reason": "stop"}
-        response = json_response({**head, "choices": [choice], "usage": usage})
+        answer = {**head, "choices": [choice]} if profile.plain_usage == "missing" else {
+            **head, "choices": [choice], "usage": usage}
+        response = json_response(answer)
         response.headers.update(out_headers)
         return response
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage")) and profile.stream_usage != "missing"

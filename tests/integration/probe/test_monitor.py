@@ -112,7 +112,7 @@ def test_a_cycle_over_the_token_budget_is_skipped_and_says_so(start_monitor: Sta
     assert cycle["reason"] == ("the cycle would spend about 8,500 tokens, but only 10 of today's "
                                "PROBE_DAILY_TOKEN_BUDGET (10) are left")
     assert truth(psim) == []  # nothing was sent
-    assert scheduler(proxy)["budget"]["tokens"] == {"daily": 10, "spent_today": 0, "left": 10}
+    assert scheduler(proxy)["budget"]["tokens"] == {"daily": 10, "spent_today": 0, "left": 10, "estimated_today": 0}
 
 
 def test_the_budget_counts_what_was_spent_today(start_monitor: StartMonitor, psim: SimulatorServer) -> None:
@@ -131,7 +131,33 @@ def test_the_budget_counts_what_was_spent_today(start_monitor: StartMonitor, psi
     assert skipped["reason"] == (f"the cycle would spend about {spent:,} tokens, but only {budget - spent:,} of "
                                  f"today's PROBE_DAILY_TOKEN_BUDGET ({budget:,}) are left")
     assert len(truth(psim)) == sent
-    assert scheduler(proxy)["budget"]["tokens"] == {"daily": budget, "spent_today": spent, "left": budget - spent}
+    assert scheduler(proxy)["budget"]["tokens"] == {"daily": budget, "spent_today": spent, "left": budget - spent,
+                                                    "estimated_today": 0}
+
+
+def test_answers_without_usage_spend_the_budget_too(start_monitor: StartMonitor, psim: SimulatorServer) -> None:
+    # a model whose answers never carry usage: its requests are charged estimates, never 0, so the next cycle,
+    # which would take the day past the budget, is skipped (counted as 0, it ran and the budget was overrun)
+    proxy = start_monitor(probe_models=("sim-usageless",), probe_daily_token_budget=12_000)
+    cycle = cycle_done(proxy)
+    assert cycle["status"] == "completed"
+    done = truth(psim)
+    spent = cycle["tokens"]
+    assert spent == cycle["estimated_tokens"] >= sum(t["prompt_tokens"] + 1 for t in done) > 0
+    rows = results(proxy)
+    assert len(rows) == len(done) and all(r["prompt_tokens"] is None and r["estimated_tokens"] > 0 for r in rows)
+    assert sum(r["estimated_tokens"] for r in rows) == spent
+    assert scheduler(proxy)["budget"]["tokens"] == {"daily": 12_000, "spent_today": spent, "left": 12_000 - spent,
+                                                    "estimated_today": spent}
+    assert api(proxy, "models")["models"][0]["tokens_estimated"] == spent
+    lines = set(httpx.get(proxy.url + "/metrics/prometheus").text.splitlines())
+    assert f'cachegate_probe_tokens_total{{kind="estimated",model="sim-usageless"}} {float(spent)}' in lines
+    advance(psim, 600.0)
+    skipped = cycle_done(proxy, after=cycle["id"])
+    assert skipped["status"] == "skipped"
+    assert skipped["reason"] == (f"the cycle would spend about {spent:,} tokens, but only {12_000 - spent:,} of "
+                                 "today's PROBE_DAILY_TOKEN_BUDGET (12,000) are left")
+    assert len(truth(psim)) == len(done)
 
 
 def test_the_balance_floor_stops_a_cycle(start_monitor: StartMonitor, psim: SimulatorServer) -> None:

@@ -51,8 +51,8 @@ def test_the_floor_reads_diem_where_reported_else_usd() -> None:
 
 
 def test_what_is_left() -> None:
-    assert Limits(daily_tokens=100).left(Spend(tokens=30, cost_usd=0.5)) == {
-        "tokens": {"daily": 100, "spent_today": 30, "left": 70},
+    assert Limits(daily_tokens=100).left(Spend(tokens=30, cost_usd=0.5, estimated_tokens=12)) == {
+        "tokens": {"daily": 100, "spent_today": 30, "left": 70, "estimated_today": 12},
         "usd": {"daily": None, "spent_today": 0.5, "left": None}}
 
 

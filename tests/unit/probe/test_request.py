@@ -58,10 +58,12 @@ def test_prompts_start_with_the_nonce_and_carry_marks() -> None:
 def test_token_gauge_learns_the_upstreams_count() -> None:
     gauge = TokenGauge()
     assert gauge.words_for(150) == round((150 - 20) / 1.3)
+    assert gauge.tokens_for(100) == 150 and gauge.tokens_for(101) == 152  # 20 + 1.3 a word, rounded up
     gauge.observe(100, 112)
     gauge.observe(1000, 1012)  # 1 token a word, 12 of overhead
     assert (gauge.per_word, gauge.overhead) == (1.0, 12.0)
     assert gauge.words_for(1024) == 1012
+    assert gauge.tokens_for(1012) == 1024  # the reading an answer without usage is charged
     gauge.observe(10, None)  # an answer without usage teaches nothing
     assert gauge.words_for(1024) == 1012
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proxy.platform.sql import Schema, SqlDatabase
+from proxy.platform.sql import Schema, SqlDatabase, Statement
 from proxy.probe import sql_store
 from proxy.probe.records import CycleRow, ResultRow, VerdictRow
 from proxy.probe.schema import SCHEMA
@@ -18,13 +18,18 @@ from proxy.probe.store import Balance, ResultFilter, Spend
 DAY = 86400.0
 
 
-def result(ts: float, model: str = "a", *, role: str = "repeat", prompt: int = 1000, cached: int | None = 500,
-           status: int = 200, test: str = "basic", source: str = "cycle", diem: float | None = None) -> ResultRow:
+def result(ts: float, model: str = "a", *, role: str = "repeat", prompt: int | None = 1000, cached: int | None = 500,
+           status: int = 200, test: str = "basic", source: str = "cycle", diem: float | None = None,
+           estimated: int = 0) -> ResultRow:
+    """A stored request; with ``estimated`` one whose answer had no usage (no counts, charged the estimate)."""
+    completion = None if estimated else 2
     return ResultRow(ts=ts, cycle_id="c1", run_id=f"run-{ts}", source=source, model=model, test=test, step="s",
-                     role=role, stream=False, hints="", status=status, prompt_tokens=prompt, cached_tokens=cached,
-                     write_tokens=None, completion_tokens=2, latency=0.5, ttft=None, error=None if status == 200
-                     else "boom", request_hash="h", upstream_request_id=None, host=None, balance_usd=None,
-                     balance_diem=diem, cost_usd=0.001, saved_usd=0.0004, raw_usage={"prompt_tokens": prompt})
+                     role=role, stream=False, hints="", status=status, prompt_tokens=None if estimated else prompt,
+                     cached_tokens=None if estimated else cached, write_tokens=None, completion_tokens=completion,
+                     estimated_tokens=estimated, latency=0.5, ttft=None, error=None if status == 200 else "boom",
+                     request_hash="h", upstream_request_id=None, host=None, balance_usd=None, balance_diem=diem,
+                     cost_usd=0.001, saved_usd=None if estimated else 0.0004,
+                     raw_usage=None if estimated else {"prompt_tokens": prompt})
 
 
 def verdict(ts: float, model: str = "a", name: str = "caches", *, cache_rate: float | None = 0.5,
@@ -47,13 +52,14 @@ async def test_migrations_are_applied_and_recorded(store: SqlProbeStore, sql_eng
     await store.ping()
     assert store.name == sql_engine
     versions = await store.db.fetch("SELECT version FROM schema_migrations ORDER BY version")
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
     for table in ("results", "verdicts", "cycles", "ttl_state"):
         assert await store.db.fetch(f"SELECT COUNT(*) FROM {table}") == [(0,)]
 
 
 async def test_runs_round_trip(store: SqlProbeStore) -> None:
-    rows = [result(100.0, role="prime", cached=0), result(101.0), result(102.0, cached=None)]
+    rows = [result(100.0, role="prime", cached=0), result(101.0), result(102.0, cached=None),
+            result(103.0, estimated=1050)]
     await store.add_run(rows, verdict(110.0))
     assert await store.results(ResultFilter(), limit=10) == rows[::-1]  # newest first, every field back
     assert [v.as_dict(report=True) for v in await store.latest_verdicts()] == [verdict(110.0).as_dict(report=True)]
@@ -100,18 +106,20 @@ async def test_spend_usage_stats_and_balance(store: SqlProbeStore) -> None:
     await store.add_run([result(DAY - 1, prompt=100, cached=0, diem=50.0),
                          result(DAY + 1, role="prime", prompt=1000, cached=0),
                          result(DAY + 2, prompt=1000, cached=800, diem=49.0),
-                         result(DAY + 3, prompt=1000, cached=None, status=500)], None)
-    assert await store.spend(DAY) == Spend(requests=3, tokens=3006, cost_usd=0.003)
+                         result(DAY + 3, prompt=1000, cached=None, status=500),
+                         result(DAY + 4, estimated=1050)], None)
+    # the answer without usage counts its estimate: 3,000 + 6 reported and 1,050 estimated
+    assert await store.spend(DAY) == Spend(requests=4, tokens=4056, cost_usd=0.004, estimated_tokens=1050)
     assert await store.latest_balance() == Balance(usd=None, diem=49.0, at=DAY + 2)
     assert await store.usage_by_day(since=0.0, until=2 * DAY) == [
         {"day": 0, "requests": 1, "prompt_tokens": 100, "cached_tokens": 0, "completion_tokens": 2,
-         "cost_usd": 0.001, "saved_usd": 0.0004},
-        {"day": DAY, "requests": 3, "prompt_tokens": 3000, "cached_tokens": 800, "completion_tokens": 6,
-         "cost_usd": 0.003, "saved_usd": 0.0012}]
+         "estimated_tokens": 0, "cost_usd": 0.001, "saved_usd": 0.0004},
+        {"day": DAY, "requests": 4, "prompt_tokens": 3000, "cached_tokens": 800, "completion_tokens": 6,
+         "estimated_tokens": 1050, "cost_usd": 0.004, "saved_usd": 0.0012}]
     stats = (await store.model_stats(DAY))["a"]
-    assert stats == {"requests": 3, "errors": 1, "repeats": 1, "hits": 1, "prompt_tokens": 3000, "cached_tokens": 800,
-                     "avg_latency": 0.5, "avg_ttft": None, "saved_usd": 0.0012, "cost_usd": 0.003,
-                     "last_success": DAY + 2}
+    assert stats == {"requests": 4, "errors": 1, "repeats": 1, "hits": 1, "prompt_tokens": 3000, "cached_tokens": 800,
+                     "avg_latency": 0.5, "avg_ttft": None, "saved_usd": 0.0012, "cost_usd": 0.004,
+                     "last_success": DAY + 4}
 
 
 async def test_cycles(store: SqlProbeStore) -> None:
@@ -119,12 +127,30 @@ async def test_cycles(store: SqlProbeStore) -> None:
     theirs = CycleRow("c2", "other", "manual", 20.0)
     await store.save_cycle(mine)
     await store.save_cycle(theirs)
-    mine.status, mine.finished_at, mine.probed, mine.tokens = "completed", 15.0, ["a"], 7
+    mine.status, mine.finished_at, mine.probed, mine.tokens, mine.estimated_tokens = "completed", 15.0, ["a"], 7, 3
     await store.save_cycle(mine)
     assert await store.interrupt_cycles(replica="me", at=30.0) == 1
     [latest, first] = await store.cycles(2)
     assert (latest.id, latest.status, latest.finished_at) == ("c2", "interrupted", 30.0)
     assert first == mine
+
+
+async def test_history_from_before_estimates_counts_as_reported(make_database: Callable[[Schema], SqlDatabase]) -> None:
+    # a history written before migration 3: its rows had only the reported counts, and still spend them
+    before = make_database(Schema(SCHEMA.name, SCHEMA.filename, SCHEMA.migrations[:2]))
+    await before.open()
+    await before.write([Statement("INSERT INTO results (ts, run_id, source, model, test, step, role, status, "
+                                  "prompt_tokens, completion_tokens, request_hash) VALUES "
+                                  "(5.0, 'r', 'cycle', 'a', 'basic', 's', 'prime', 200, 1000, 2, 'h')", ())])
+    await before.close()
+    store = SqlProbeStore(make_database(SCHEMA))
+    await store.open()
+    try:
+        await store.add_run([result(6.0, estimated=40)], None)
+        assert await store.spend(0.0) == Spend(requests=2, tokens=1042, cost_usd=0.001, estimated_tokens=40)
+        assert [r.estimated_tokens for r in await store.results(ResultFilter(), limit=5)] == [40, 0]
+    finally:
+        await store.close()
 
 
 async def test_ttl_states(store: SqlProbeStore) -> None:

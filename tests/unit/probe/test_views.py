@@ -76,14 +76,16 @@ def test_history_weights_the_buckets_mean_by_runs() -> None:
 
 def test_usage_per_day_totals_and_average() -> None:
     days = [{"day": 0, "requests": 4, "prompt_tokens": 1000, "cached_tokens": 600, "completion_tokens": 4,
-             "cost_usd": 0.001, "saved_usd": 0.0005},
+             "estimated_tokens": 0, "cost_usd": 0.001, "saved_usd": 0.0005},
             {"day": 86400, "requests": 2, "prompt_tokens": 500, "cached_tokens": 0, "completion_tokens": 2,
-             "cost_usd": 0.0005, "saved_usd": 0.0}]
+             "estimated_tokens": 530, "cost_usd": 0.0005, "saved_usd": 0.0}]
     out = views.usage(days, since=0.0, until=172800.0)
+    # the day with an answer without usage spent its estimate too: 502 reported + 530 estimated
     assert [(d["date"], d["tokens"], d["savings_percent"]) for d in out["days"]] == [
-        ("1970-01-01", 1004, 60.0), ("1970-01-02", 502, 0.0)]
+        ("1970-01-01", 1004, 60.0), ("1970-01-02", 1032, 0.0)]
     assert out["totals"] == {"requests": 6, "prompt_tokens": 1500, "cached_tokens": 600, "completion_tokens": 6,
-                             "cost_usd": 0.0015, "saved_usd": 0.0005, "tokens": 1506, "savings_percent": 40.0}
+                             "estimated_tokens": 530, "cost_usd": 0.0015, "saved_usd": 0.0005, "tokens": 2036,
+                             "savings_percent": 40.0}
     assert out["daily_average"] == {"requests": 3.0, "prompt_tokens": 750.0, "cached_tokens": 300.0,
-                                    "tokens": 753.0}
+                                    "tokens": 1018.0}
     assert views.usage([], since=0.0, until=1.0)["totals"]["savings_percent"] is None
