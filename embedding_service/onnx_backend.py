@@ -6,9 +6,11 @@ large batches torch bf16 is faster, so the encoder picks per call (see ``EMBED_B
 
 The ONNX graph is exported offline from the very weights torch loaded (``torch.onnx.export``, the
 TorchScript exporter: it needs only the ``onnx`` package, not onnxscript) and cached on disk under a
-name keyed by the model's identity and the library versions, so later starts load it in ~0.2 s instead
-of exporting again (~2 s). The file is written to a temporary name and renamed, so processes starting
-together never read a half-written graph; a cached file that will not load is exported again.
+name keyed by a hash of the model's config and weights and the library versions, so later starts load
+it in ~0.2 s instead of exporting again (~2 s), also from another install of the same model. The file is
+written to a temporary name and renamed, so processes starting together never read a half-written graph;
+a cached file that will not load is exported again. After an export, graphs of other keys that no
+process has loaded for a week are removed (:mod:`embedding_service.onnx_cache`).
 
 Only the transformer is exported (input_ids, attention_mask, token_type_ids -> last hidden state, with
 dynamic batch and sequence axes): mean pooling and normalisation stay in numpy float32, exactly as the
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .model_files import ModelFiles
+from .onnx_cache import mark_used, prune_stale_graphs, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +44,6 @@ OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "last_hidden_state"
 DEFAULT_CACHE_DIR = Path("~/.cache/cachegate/onnx")
-# Temporary files older than this were left by an export that died; newer ones may be another process's.
-_STALE_TMP_SECONDS = 3600.0
 
 
 class OnnxUnavailableError(RuntimeError):
@@ -65,9 +66,14 @@ def _version(package: str) -> str:
 
 
 def model_key(files: ModelFiles) -> str:
-    """A short hash of what the exported graph depends on: the model's config and weight files (by name,
-    size and mtime: hashing 90 MB would cost more than exporting) and the versions of the libraries
-    that trace, write and run it."""
+    """A short hash of what the exported graph depends on: the model's config and weight files (by name
+    and content) and the versions of the libraries that trace, write and run it.
+
+    By content, not modification time: every install of the model package (a fresh venv, a clean
+    clone) gives the same weights a new mtime, which exported a new 90 MB graph each time. sha256 of
+    the 91 MB safetensors costs ~0.1 s on this project's 2-core machine (its CPU has SHA instructions;
+    the file is warm, as right after torch loaded it), against ~2 s for an export and ~0.2 s for a load
+    of the cached graph: cheap enough to hash all of it rather than trust a sample of chunks."""
     digest = hashlib.sha256(f"format={EXPORT_FORMAT};opset={OPSET}".encode())
     for package in ("torch", "transformers", "onnx", "onnxruntime"):
         digest.update(f";{package}={_version(package)}".encode())
@@ -77,8 +83,9 @@ def model_key(files: ModelFiles) -> str:
             digest.update(name.encode() + b"=" + path.read_bytes())
     for path in sorted(files.path.iterdir()):
         if path.suffix in (".safetensors", ".bin", ".pt", ".pth") and path.is_file():
-            stat = path.stat()
-            digest.update(f";{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            with path.open("rb") as weights:
+                content = hashlib.file_digest(weights, "sha256").hexdigest()
+            digest.update(f";{path.name}:{content}".encode())
     return digest.hexdigest()[:20]
 
 
@@ -175,33 +182,6 @@ def _trace(transformer: Any) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` at ``path`` all at once: written under a temporary name in the same directory, then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path.parent)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a shared cache directory should stay usable
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _remove_stale_temporaries(directory: Path) -> None:
-    cutoff = time.time() - _STALE_TMP_SECONDS
-    for leftover in directory.glob(".*.onnx.*.tmp"):
-        try:
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
-        except OSError:
-            pass
-
-
 class OnnxTransformer:
     """An ONNX Runtime session computing the transformer's last hidden state (float32, CPU)."""
 
@@ -246,9 +226,12 @@ def load_or_export(files: ModelFiles, transformer: Any, *, cache_dir: Path | str
         path = None
     if path is not None and not reexport and path.is_file():
         try:
-            return OnnxTransformer(str(path), threads=threads, source=str(path)), False
+            cached = OnnxTransformer(str(path), threads=threads, source=str(path))
         except Exception as exc:  # onnxruntime raises its own exception types for a damaged file
             logger.warning("the cached ONNX graph %s does not load (%s); exporting it again", path, exc)
+        else:
+            mark_used(path)  # so that another install's export does not prune it as stale
+            return cached, False
     started = time.perf_counter()
     try:
         graph = export_transformer(transformer)
@@ -262,6 +245,7 @@ def load_or_export(files: ModelFiles, transformer: Any, *, cache_dir: Path | str
         try:
             write_atomically(path, graph)
             source = str(path)
+            prune_stale_graphs(path, files.name)  # now: an export is when a new key has appeared
         except OSError as exc:
             logger.warning("cannot cache the ONNX graph at %s (%s); it is exported again at the next start",
                            path, exc)

@@ -5,7 +5,9 @@ which backend runs what. The session encoder exported the graph once; tests that
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 
 from embedding_service.app import create_app
 from embedding_service.model import SentenceEncoder
+from embedding_service.model_files import MODEL_NAME
 from embedding_service.settings import EmbedSettings
 from tests.support.servers import ServerThread
 
@@ -88,6 +91,9 @@ def test_the_graph_is_fused_for_onnx_runtime_and_torch_keeps_its_attention(encod
 
 def test_the_exported_graph_is_reused_by_the_next_load(onnx_encoder: SentenceEncoder, onnx_cache_dir: Path) -> None:
     graph = cached_graph(onnx_cache_dir)
+    written = graph.stat().st_mtime_ns
+    # An access time ahead of now, which a read on a relatime mount leaves alone: only the loader resets it.
+    os.utime(graph, ns=(time.time_ns() + 3600 * 10**9, written))
     before = graph.stat()
     assert not onnx_encoder.onnx_exported  # loaded after the session encoder had exported
     # "auto" with torch held to float32: ONNX is faster at every batch size, so it runs everything.
@@ -96,6 +102,7 @@ def test_the_exported_graph_is_reused_by_the_next_load(onnx_encoder: SentenceEnc
     assert (again.backend, again.precision, again.onnx_exported, again.onnx_error) == ("onnx", "fp32", False, None)
     after = graph.stat()
     assert (after.st_ino, after.st_mtime_ns, after.st_size) == (before.st_ino, before.st_mtime_ns, before.st_size)
+    assert after.st_atime_ns < before.st_atime_ns  # marked as used now, so another install's export keeps it
     assert list(onnx_cache_dir.iterdir()) == [graph]  # no temporary file left behind
 
 
@@ -104,13 +111,18 @@ def test_a_damaged_cached_graph_is_exported_again(onnx_cache_dir: Path, tmp_path
     good = cached_graph(onnx_cache_dir)
     damaged = tmp_path / good.name  # the name this model and these library versions look for
     damaged.write_bytes(good.read_bytes()[:good.stat().st_size // 2])  # as if a copy stopped halfway
+    # Graphs of other library versions: one unused for a month, removed by the export; one in use.
+    stale, in_use = tmp_path / f"{MODEL_NAME}-{'0' * 20}.onnx", tmp_path / f"{MODEL_NAME}-{'1' * 20}.onnx"
+    for other, days in ((stale, 30), (in_use, 1)):
+        other.write_bytes(b"another install's graph")
+        os.utime(other, (time.time() - days * 86_400,) * 2)
     repaired = SentenceEncoder(backend="onnx", cache_dir=tmp_path)
     with caplog.at_level(logging.WARNING, logger="embedding_service"):
         repaired.load()
     assert "does not load" in caplog.text
     assert (repaired.backend, repaired.onnx_exported, repaired.onnx_error) == ("onnx", True, None)
-    assert cached_graph(tmp_path) == damaged and damaged.stat().st_size > 0.9 * good.stat().st_size
-    assert list(tmp_path.iterdir()) == [damaged]
+    assert damaged.stat().st_size > 0.9 * good.stat().st_size
+    assert sorted(tmp_path.iterdir()) == sorted([damaged, in_use])
     assert len(repaired.encode(["hello"])[0]) == 384
 
 
