@@ -111,14 +111,14 @@ class Alerts:
         found = {warning.key: warning for warning in evaluate(self.samples, self.thresholds)}
         for key in [key for key in self.current if key not in found]:
             warning, started = self.current.pop(key)
-            logger.info("warning ended: %s", warning.message)
+            logger.info("warning ended%s: %s", self._where, warning.message)
             self._tell("resolved", warning, started, now)
         for key, warning in found.items():
             if key in self.current:
                 self.current[key] = (warning, self.current[key][1])  # the latest value, the first start
                 continue
             self.current[key] = (warning, now)
-            logger.warning("warning: %s (threshold %g)", warning.message, warning.threshold)
+            logger.warning("warning%s: %s (threshold %g)", self._where, warning.message, warning.threshold)
             self._tell("firing", warning, now, None)
         return list(found.values())
 
@@ -130,9 +130,16 @@ class Alerts:
                              "labels": {**warning.labels, **origin.labels}, "started_at": started, "ended_at": ended,
                              "instance": origin.instance, "worker": origin.worker})
 
+    @property
+    def _where(self) -> str:
+        # Workers of one `serve --workers N` share a log (and answer /health behind one port): name which.
+        return "" if self.origin.worker is None else f" ({self.origin.instance})"
+
     def active(self) -> list[dict[str, Any]]:
-        """The warnings that hold, oldest first (``/health/detailed``)."""
-        return [{**warning.as_dict(), "since": started}
+        """The warnings that hold, oldest first (``/health/detailed``), each naming the process that judged
+        it, as the webhook does: behind one port, the worker that answered."""
+        origin = self.origin
+        return [{**warning.as_dict(), "since": started, "instance": origin.instance, "worker": origin.worker}
                 for warning, started in sorted(self.current.values(), key=lambda item: item[1])]
 
     def contribution(self) -> Contribution:

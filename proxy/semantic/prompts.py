@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from proxy.core.canonical import last_user_text
@@ -12,6 +12,18 @@ from proxy.core.canonical import last_user_text
 #: Characters above which a prompt is certainly longer than the model's window (no token is longer than
 #: this many characters on average), so it is skipped without tokenising it.
 MAX_CHARS_PER_TOKEN = 24
+
+
+def fits_window(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> bool:
+    """Whether the model reads all of ``text`` (at most ``max_tokens`` wordpieces with [CLS] and [SEP]),
+    calling ``count_tokens`` (a tokenizer run, ~0.1 ms on the event loop) only when the length cannot tell:
+    every wordpiece of ASCII text covers at least one character, so ``len + 2`` bounds its count. Beyond
+    ASCII it does not (Hangul syllables split into jamo: 4 characters, 10 tokens)."""
+    if len(text) > max_tokens * MAX_CHARS_PER_TOKEN:
+        return False
+    if text.isascii() and len(text) + 2 <= max_tokens:
+        return True
+    return count_tokens(text) <= max_tokens
 
 
 def text_hash(text: str) -> str:

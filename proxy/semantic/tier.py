@@ -34,7 +34,7 @@ from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
 from proxy.semantic.feedback import REMEMBER, FeedbackBook, FeedbackStore, Served, TenantOf
 from proxy.semantic.labels import FeedbackLabels
-from proxy.semantic.prompts import MAX_CHARS_PER_TOKEN, clip, point_id, semantic_text, text_hash
+from proxy.semantic.prompts import clip, fits_window, point_id, semantic_text, text_hash
 from proxy.semantic.selection import Selector, calls_tools, encode_entry
 from proxy.semantic.stats import PANEL as STATS_PANEL
 from proxy.semantic.stats import SemanticStats
@@ -217,10 +217,8 @@ class SemanticCache:
         return probe
 
     def _fits_window(self, text: str) -> bool:
-        if len(text) > self.max_tokens * MAX_CHARS_PER_TOKEN:
-            return False
         try:
-            return self.embedder.count_tokens(text) <= self.max_tokens
+            return fits_window(text, self.max_tokens, self.embedder.count_tokens)
         except Exception as exc:  # a missing tokenizer must not fail the request
             logger.warning("cannot count tokens, skipping the semantic tier: %r", exc)
             return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import pytest
@@ -57,6 +58,18 @@ def test_dimensions_window_and_token_counts(encoder: SentenceEncoder) -> None:
     assert encoder.count_tokens("How do I reset my password?") == 9  # 7 wordpieces + [CLS] + [SEP]
     assert encoder.count_tokens(TEXTS[3]) > 256  # counted in full, not truncated
     assert encoder.encode([]) == []
+
+
+def test_ascii_text_never_counts_more_tokens_than_characters_plus_two(encoder: SentenceEncoder) -> None:
+    """The bound ``proxy.semantic.prompts.fits_window`` trusts to skip the tokenizer: punctuation and
+    digits split one token a character, words of letters fewer; nothing beyond one a character."""
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(128)]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 254))) for _ in range(300)]
+    texts += ["!" * 254, "1.2,3;4" * 36, "a b " * 63, TEXTS[0]]
+    assert all(encoder.count_tokens(text) <= len(text) + 2 for text in texts)
+    assert encoder.count_tokens("!" * 254) == 256  # the bound is tight
+    assert encoder.count_tokens("가나다라") == 10  # and does not hold beyond ASCII
 
 
 def test_encode_before_load_is_an_error() -> None:

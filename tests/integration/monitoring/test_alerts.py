@@ -4,6 +4,7 @@ failures are retried with back-off, and a live proxy lists its warnings in /heal
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,7 +51,7 @@ async def test_a_warning_is_posted_when_it_starts_and_when_it_ends(hook: Receive
     clock.now += 300
     [warning] = await alerts.check()
     assert warning.name == "upstream_errors"
-    assert alerts.active() == [{**warning.as_dict(), "since": 1300.0}]
+    assert alerts.active() == [{**warning.as_dict(), "since": 1300.0, "instance": "test:1", "worker": None}]
     await webhook.deliver()
     assert hook.bodies == [{"source": "cachegate", "status": "firing", "name": "upstream_errors",
                             "message": "50.0% of proxied requests failed with 5xx", "value": 0.5, "threshold": 0.05,
@@ -63,6 +64,23 @@ async def test_a_warning_is_posted_when_it_starts_and_when_it_ends(hook: Receive
     assert hook.bodies[1]["status"] == "resolved"
     assert (hook.bodies[1]["started_at"], hook.bodies[1]["ended_at"]) == (1300.0, 1600.0)
     await webhook.stop()
+
+
+async def test_a_workers_warnings_name_it_in_health_and_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    samples = iter([Sample(0), Sample(300, requests=100, errors=50), Sample(600, requests=1000, errors=50)])
+    alerts = Alerts(Thresholds(), sample=lambda now: next(samples), origin=Origin("host:3000", 2), clock=clock)
+    await alerts.check()
+    clock.now += 300
+    with caplog.at_level(logging.INFO, logger="cachegate"):
+        assert [w.name for w in await alerts.check()] == ["upstream_errors"]
+        clock.now += 300
+        assert alerts.active()[0]["instance"] == "host:3000/worker-2"
+        assert alerts.active()[0]["worker"] == 2
+        await alerts.check()
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("warning")] == [
+        "warning (host:3000/worker-2): 50.0% of proxied requests failed with 5xx (threshold 0.05)",
+        "warning ended (host:3000/worker-2): 50.0% of proxied requests failed with 5xx"]
 
 
 async def test_a_failed_delivery_is_retried_with_back_off_then_given_up(hook: Receiver) -> None:
