@@ -5,10 +5,10 @@ After an exact miss the chat pipeline calls :meth:`SemanticCache.lookup`: the la
 store is searched within the request's scope (same model, parameters, system prompt, earlier turns and
 tenant — see :func:`proxy.core.canonical.semantic_scope`) for entries that have not expired, and the
 candidate the selector accepts (:mod:`proxy.semantic.selection`) is served. In shadow mode it is only
-counted and logged. After a miss the answer is stored by :meth:`remember` in the background: the client
-never waits for an upsert. Feedback (:mod:`proxy.semantic.feedback`), upkeep
-(:mod:`proxy.semantic.upkeep`) and the counters at ``/metrics/semantic`` (:mod:`proxy.semantic.stats`, the
-dashboard's *semantic* panel) are parts of their own.
+counted and logged. After a miss the answer is stored by :meth:`remember` in the background
+(:mod:`proxy.semantic.writer`): the client never waits for an upsert. Feedback
+(:mod:`proxy.semantic.feedback`), upkeep (:mod:`proxy.semantic.upkeep`) and the counters at
+``/metrics/semantic`` (:mod:`proxy.semantic.stats`, the dashboard's *semantic* panel) are parts of their own.
 
 Every dependency failure (embedding slow or down, store down) is reported to :class:`FailOpen` and the
 request goes on to the upstream as if the tier were not there.
@@ -26,7 +26,7 @@ from typing import Any
 from proxy.cache.entry import CachedResponse
 from proxy.cache.stats import Level, LevelReport, LevelStats
 from proxy.component import Contribution, Guard, HealthCheck, Job, route
-from proxy.contracts import Embedder, Observer, SemanticBackend, SemanticProbe, SemanticRecord
+from proxy.contracts import Embedder, Observer, SemanticBackend, SemanticProbe
 from proxy.core.canonical import namespace_id
 from proxy.errors import BackendError
 from proxy.platform.failopen import FailOpen
@@ -34,14 +34,15 @@ from proxy.platform.jobs import JobRunner
 from proxy.semantic import guards
 from proxy.semantic.feedback import REMEMBER, FeedbackBook, FeedbackStore, Served, TenantOf
 from proxy.semantic.labels import FeedbackLabels
-from proxy.semantic.prompts import clip, fits_window, point_id, semantic_text, text_hash
-from proxy.semantic.selection import Selector, calls_tools, encode_entry
+from proxy.semantic.prompts import clip, fits_window, semantic_text, text_hash
+from proxy.semantic.selection import Selector
 from proxy.semantic.stats import PANEL as STATS_PANEL
 from proxy.semantic.stats import SemanticStats
 from proxy.semantic.upkeep import EMBEDDING, INTERVAL, STORE, Upkeep
 from proxy.semantic.vectors import Vectors
 from proxy.semantic.verification import Verification
 from proxy.semantic.verifier import Verifier
+from proxy.semantic.writer import SemanticWriter
 
 logger = logging.getLogger("cachegate.semantic")
 
@@ -53,7 +54,6 @@ DEFAULT_VERIFIER_THRESHOLD = 0.99
 #: the verifier decides), higher without it (the guards alone decide). Chosen on bench/verifier's dev split.
 VERIFIED_THRESHOLD = 0.85
 GUARDED_THRESHOLD = 0.9
-GROUP = "semantic"  # the job runner's group of this tier's background upserts
 
 __all__ = ["SemanticCache", "semantic_text"]
 
@@ -80,9 +80,7 @@ class SemanticCache:
         self.maintenance_interval = maintenance_interval
         self._observer = observer
         self._failopen = failopen
-        self._jobs = jobs
         self._clock = clock
-        self._indexing = False
         #: Counters for tests, the evaluation and the operator: lookups, hits, shadow_hits, misses,
         #: skipped, errors, stored, store_errors, expired_removed and refused_<guard>.
         self.stats: Counter[str] = Counter()
@@ -102,6 +100,7 @@ class SemanticCache:
                              if verifier is not None else None)
         self.book = FeedbackBook(backend, blocks=blocks, failopen=failopen, stats=self.stats, store=feedback,
                                  spawn=jobs.spawn, remember=feedback_ttl, tenant_of=tenant_of, labels=labels)
+        self.writer = SemanticWriter(backend, failopen=failopen, jobs=jobs, stats=self.stats)
         self.upkeep = Upkeep(backend, embedder, blocks=blocks, failopen=failopen, stats=self.stats, clock=clock)
         self.report = SemanticStats(self.stats, count=self.count, mode=mode, threshold=threshold,
                                     ready=lambda: self.ready, verifier=self._verifier_report)
@@ -223,51 +222,16 @@ class SemanticCache:
             logger.warning("cannot count tokens, skipping the semantic tier: %r", exc)
             return False
 
-    # -- storing --------------------------------------------------------------------------------------
+    # -- storing (proxy.semantic.writer) ---------------------------------------------------------------
 
     def remember(self, probe: SemanticProbe, entry: CachedResponse, *, namespace: str) -> None:
-        """Store ``entry`` for the probed prompt, in the background (not an answer that calls a tool: it was
-        built for this wording)."""
-        if probe.vector is None or probe.scope is None or probe.text is None or not self.ready:
-            return
-        if calls_tools(entry):
-            self.stats["skipped_tool_answers"] += 1
-            return
-        record = SemanticRecord(
-            id=point_id(probe.scope, probe.text),
-            vector=list(probe.vector),
-            scope=probe.scope,
-            expires_at=entry.stored_at + entry.ttl,
-            payload={"text": probe.text, "text_hash": text_hash(probe.text), "model": entry.model,
-                     "namespace": namespace_id(namespace), "stored_at": entry.stored_at,
-                     "entry": encode_entry(entry)},
-        )
-        self._jobs.spawn(self._upsert(record), group=GROUP)
-
-    async def _upsert(self, record: SemanticRecord) -> None:
-        try:
-            await self.backend.upsert(record)
-        except BackendError as exc:
-            self._failopen.failed(STORE, exc)
-            self.stats["store_errors"] += 1
-            return
-        self._failopen.succeeded(STORE)
-        self.stats["stored"] += 1
-        if self.backend.needs_upkeep and not self._indexing:
-            self._indexing = True
-            self._jobs.spawn(self._index_now(), group=GROUP)
-
-    async def _index_now(self) -> None:
-        try:
-            await self.backend.maintain()
-        except BackendError as exc:
-            logger.warning("indexing the semantic store failed: %s", exc)
-        finally:
-            self._indexing = False
+        """Store ``entry`` for the probed prompt, in the background, once the tier is ready."""
+        if self.ready:
+            self.writer.remember(probe, entry, namespace=namespace)
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait for the background upserts started so far (tests, the evaluation and shutdown use it)."""
-        await self._jobs.flush(GROUP, timeout=timeout)
+        await self.writer.flush(timeout=timeout)
 
     # -- feedback and the operator's view ---------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Wire format of the upstream simulator: OpenAI-shaped bodies, SSE chunking and the stream faults.
 
-Pure helpers, kept apart from the app in :mod:`tests.support.simulator` so each stays small.
+Pure helpers, kept apart from the server in :mod:`tests.support.simulator` and the endpoints in
+:mod:`tests.support.sim_answers` so each stays small.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def text_of(content: Any) -> str:
     if isinstance(content, list):  # content parts: keep the text ones
         return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
+
+
+def last_user(messages: list[Any]) -> str:
+    return next((text_of(m.get("content")) for m in reversed(messages)
+                 if isinstance(m, dict) and m.get("role") == "user"), "")
 
 
 def words(text: str) -> list[str]:
