@@ -77,6 +77,8 @@ class EmbeddingService:
             batcher, encoder = self.embedder.batcher, self.embedder.encoder
             body: dict[str, Any] = {"status": "ok", "model": self.embedder.model, "dim": self.embedder.dim,
                                     "backend": encoder.backend, "precision": encoder.precision}
+            if encoder.onnx_precision is not None:
+                body["onnx_precision"] = encoder.onnx_precision
             if encoder.backend == "onnx+torch":
                 body["onnx_max_batch"] = encoder.onnx_max_batch
             if encoder.onnx_error is not None:
@@ -138,7 +140,8 @@ def make_encoder(settings: EmbedSettings) -> SentenceEncoder:
     return SentenceEncoder(Path(settings.model_path) if settings.model_path else None,
                            torch_threads=settings.torch_threads or None, precision=settings.precision,
                            backend=settings.backend, onnx_max_batch=settings.onnx_max_batch,
-                           onnx_threads=settings.onnx_threads or None, cache_dir=settings.cache_dir)
+                           onnx_threads=settings.onnx_threads or None, cache_dir=settings.cache_dir,
+                           onnx_int8=settings.onnx_int8)
 
 
 def _base64_floats(vector: list[float]) -> str:

@@ -15,8 +15,10 @@ An ONNX Runtime copy of the transformer (:mod:`embedding_service.onnx_backend`) 
 per-call overhead dominates one short prompt (~9 ms in bf16 against ~4-6 ms), while torch bf16 wins on
 large batches (~1.6x at 32). ``backend`` picks: "torch", "onnx", or "auto": ONNX for calls of at most
 ``onnx_max_batch`` texts and torch bf16 above; where torch would run float32 (no native bf16) ONNX is
-faster at every batch size, so "auto" then runs everything on ONNX. Whatever runs the transformer, mean
-pooling and normalisation are the same numpy float32 code.
+faster at every batch size, so "auto" then runs everything on ONNX. ONNX Runtime runs int8 matrix
+products by default (``onnx_int8``: ~15% faster a short prompt), used only where they agree with float32
+to cosine >= 0.99. Whatever runs the transformer, mean pooling and normalisation are the same numpy
+float32 code.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ _AGREEMENT_PROBES = ["How do I reset my password?", "What is the capital of Fran
                      "Summarise the attached quarterly report in three bullet points for the board. " * 6]
 #: What an int8 ONNX graph must agree with torch float32 to, on the probes, to be used (the product needs 0.99).
 INT8_MIN_AGREEMENT = 0.99
-# Also past the 256-token window, and each alone as well as in one padded batch.
-_ONNX_PROBES = [*_AGREEMENT_PROBES, "A very long customer message that goes on and on about an invoice. " * 30]
+# Also past the 256-token window, and one-word chat texts (where int8 errs most), each alone as well as in
+# one padded batch.
+_ONNX_PROBES = [*_AGREEMENT_PROBES, "A very long customer message that goes on and on about an invoice. " * 30,
+                "thanks", "ok"]
 
 
 def _import_sentence_transformers() -> Any:
@@ -74,7 +78,8 @@ class SentenceEncoder:
 
     The constructor only reads small config files; the weights are loaded by :meth:`load`.
     ``precision`` is "fp32", "bf16" or "auto" (bf16 where the CPU has it natively) and applies to torch;
-    ONNX always runs float32. ``backend`` is "torch", "onnx" or "auto" (see the module's docstring);
+    ONNX runs an int8 copy of the graph if ``onnx_int8`` and it agrees with torch float32 to cosine >= 0.99
+    on the probes, else float32. ``backend`` is "torch", "onnx" or "auto" (see the module's docstring);
     the ONNX graph is cached under ``cache_dir`` (default ``~/.cache/cachegate/onnx``) and ONNX Runtime
     uses ``onnx_threads`` threads (default: the cores this process may use).
     """
@@ -82,12 +87,14 @@ class SentenceEncoder:
     #: ONNX must agree with torch float32 at least this well on the probes, or torch runs everything. The
     #: product needs 0.99; float32 on both sides measures ~1 - 1e-7 (int8 quantisation only 0.95-0.985).
     onnx_min_agreement = 0.999
+    #: The int8 graph's bar (the product's 0.99); below it float32 ONNX runs instead.
+    onnx_int8_min_agreement = INT8_MIN_AGREEMENT
 
     def __init__(self, model_path: Path | None = None, *, torch_threads: int | None = None,
                  batch_size: int = 32, precision: str = "auto", name: str = MODEL_NAME,
                  backend: str = "auto", onnx_max_batch: int = DEFAULT_ONNX_MAX_BATCH,
                  onnx_threads: int | None = None, cache_dir: Path | str | None = None,
-                 onnx_int8: bool = False) -> None:
+                 onnx_int8: bool = True) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if backend not in BACKENDS:
@@ -104,9 +111,10 @@ class SentenceEncoder:
         self.backend = "torch"  # what actually runs, decided in load(): "torch", "onnx" or "onnx+torch"
         self.onnx_max_batch = onnx_max_batch
         self.onnx_threads = onnx_threads
-        # Internal, no setting: run an int8 copy of the ONNX graph, trusted at cosine >= 0.99 against torch
-        # float32 instead of 0.999 (bench/verifier/latency.py measures what it saves and how well it agrees).
+        # ONNX Runtime runs an int8 copy of the graph (onnx_backend.quantize_int8), trusted at cosine >= 0.99
+        # against torch float32 instead of 0.999; float32 ONNX if it agrees less (bench/verifier/latency.py).
         self.onnx_int8 = onnx_int8
+        self.onnx_precision: str | None = None  # what ONNX Runtime runs once loaded: "int8" or "fp32"
         self.cache_dir = cache_dir
         self.onnx_error: str | None = None  # why ONNX was asked for and is not used
         self.onnx_exported = False  # the graph was exported by this load (not found in the cache)
@@ -165,32 +173,46 @@ class SentenceEncoder:
                         self.dim, self.max_tokens, self.backend, onnx, self.precision, torch.get_num_threads())
 
     def _start_onnx(self) -> None:
-        """Load (or export) the ONNX graph and keep it if it agrees with torch float32; else warn and stay on torch."""
+        """Load (or export) the ONNX graph and keep it if it agrees with torch float32: the int8 graph first
+        when asked for, then float32; else warn and stay on torch."""
+        reference = self._encode_now(_ONNX_PROBES, self._torch_hidden)
+        for int8 in (True, False) if self.onnx_int8 else (False,):
+            outcome = self._trusted_onnx(reference, int8=int8)
+            if isinstance(outcome, str):
+                if int8:
+                    logger.warning("the int8 ONNX graph is not used, float32 is: %s", outcome)
+                    continue
+                self._onnx_failed(outcome)
+                return
+            self._onnx, self.onnx_agreement = outcome
+            self.onnx_precision = "int8" if int8 else "fp32"
+            self.backend = "onnx" if self.requested_backend == "onnx" else "onnx+torch"
+            return
+
+    def _trusted_onnx(self, reference: list[list[float]], *, int8: bool) -> tuple[Any, float] | str:
+        """A session whose vectors agree with ``reference`` (torch float32 on the probes), exporting the graph
+        again if the cached one does not; or why there is none."""
         from . import onnx_backend
 
-        reference = self._encode_now(_ONNX_PROBES, self._torch_hidden)
+        needed = self.onnx_int8_min_agreement if int8 else self.onnx_min_agreement
         for reexport in (False, True):
             try:
                 session, exported = onnx_backend.load_or_export(self.files, self._transformer,
                                                                 cache_dir=self.cache_dir, threads=self.onnx_threads,
-                                                                reexport=reexport, int8=self.onnx_int8)
+                                                                reexport=reexport, int8=int8)
             except Exception as exc:  # a missing onnxruntime/onnx, a failed export or load: keep torch
-                self._onnx_failed(f"{exc}")
-                return
+                return f"{exc}"
             self.onnx_exported = self.onnx_exported or exported
             agreement = min(_agreement(reference, self._encode_now(_ONNX_PROBES, session)),
                             *(_agreement([vector], self._encode_now([text], session))
                               for text, vector in zip(_ONNX_PROBES, reference, strict=True)))
-            if agreement >= (INT8_MIN_AGREEMENT if self.onnx_int8 else self.onnx_min_agreement):
-                self._onnx, self.onnx_agreement = session, agreement
-                self.backend = "onnx" if self.requested_backend == "onnx" else "onnx+torch"
-                return
+            if agreement >= needed:
+                return session, agreement
             if exported:
                 break
             logger.warning("the cached ONNX graph %s agrees with torch only to cosine %.5f; exporting it again",
                            session.source, agreement)
-        self._onnx_failed(f"ONNX agrees with torch float32 only to cosine {agreement:.5f} "
-                          f"(< {self.onnx_min_agreement})")
+        return f"ONNX agrees with torch float32 only to cosine {agreement:.5f} (< {needed})"
 
     def _onnx_failed(self, reason: str) -> None:
         self.onnx_error = reason

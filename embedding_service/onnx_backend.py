@@ -26,7 +26,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import time
 import warnings
 from importlib import metadata
@@ -89,27 +88,36 @@ def model_key(files: ModelFiles) -> str:
     return digest.hexdigest()[:20]
 
 
+#: Names :func:`quantize_int8`'s recipe in the cached file's name, so a graph an earlier recipe wrote is not reused.
+INT8_RECIPE = "int8-b128"
+INT8_BLOCK = 128
+
+
 def cache_path(files: ModelFiles, cache_dir: Path | str | None, *, int8: bool = False) -> Path:
     directory = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
-    return directory / f"{files.name}-{model_key(files)}{'-int8' if int8 else ''}.onnx"
+    return directory / f"{files.name}-{model_key(files)}{'-' + INT8_RECIPE if int8 else ''}.onnx"
 
 
 def quantize_int8(graph: bytes) -> bytes:
-    """``graph`` with int8 weights for its matrix products (per output channel, activations quantised per
-    call), the embedding tables left in float32: a prototype measured by ``bench/verifier/latency.py``."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    """``graph`` with its MatMul weights in int8, in blocks of :data:`INT8_BLOCK` along the inner dimension,
+    each with its own scale (``MatMulNBits``), computed in int8 with activations quantised per row and block
+    (accuracy level 4); the fused attention and the embedding tables stay float32.
 
-    with tempfile.TemporaryDirectory(prefix="cachegate-int8-") as tmp:
-        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        model = onnx.load_from_string(graph)
-        if not any(o.domain == "com.microsoft" for o in model.opset_import):  # the fused ops' domain
-            model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
-        source.write_bytes(model.SerializeToString())
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Attention"],
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        return onnx.load(str(target)).SerializeToString()
+    Why this recipe (measured on the 2-core machine against torch float32, one prompt a call, and in padded
+    batches of 32): it agrees to cosine 0.996 at worst on one- and two-word chat texts ("thanks", "hi
+    there") and 0.999 on dev prompts, ~15% faster than float32 per short prompt. Dynamic quantisation
+    (``quantize_dynamic``: one activation scale per call) was up to 1.6x faster but agreed only to 0.956
+    on those short texts, 0.974 even with the feed-forward output projections left in float32: with a few
+    tokens the [CLS]/[SEP] rows set the scale. Blocks of 64 agree a little better and run slower; 256
+    the other way round."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantizer = MatMulNBitsQuantizer(onnx.load_from_string(graph), bits=8, block_size=INT8_BLOCK,
+                                     is_symmetric=True, accuracy_level=4)
+    quantizer.process()
+    data: bytes = quantizer.model.model.SerializeToString()
+    return data
 
 
 def export_transformer(transformer: Any) -> bytes:

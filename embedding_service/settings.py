@@ -12,7 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .envspec import Spec, float_in, int_in, one_of, parse_log_level, parse_optional_str, parse_str, read_env
+from .envspec import (
+    Spec,
+    float_in,
+    int_in,
+    one_of,
+    parse_bool,
+    parse_log_level,
+    parse_optional_str,
+    parse_str,
+    read_env,
+)
 from .model import DEFAULT_ONNX_MAX_BATCH
 
 SPECS: tuple[Spec, ...] = (
@@ -30,6 +40,9 @@ SPECS: tuple[Spec, ...] = (
          "What runs the transformer; auto: ONNX Runtime for small calls, torch for large batches."),
     Spec("EMBED_ONNX_MAX_BATCH", int_in(1, 4096), DEFAULT_ONNX_MAX_BATCH,
          "With EMBED_BACKEND=auto, calls of at most this many texts run on ONNX Runtime."),
+    Spec("EMBED_ONNX_INT8", parse_bool, True,
+         "ONNX Runtime runs int8 matrix products (~15% faster a short text), used only if they agree with "
+         "float32 to cosine >= 0.99 at load; off: float32."),
     Spec("EMBED_ONNX_THREADS", int_in(0, 1024), 0, "ONNX Runtime intra-op threads; 0: one per usable core."),
     Spec("EMBED_CACHE_DIR", parse_optional_str, None,
          "Where the exported ONNX graph is cached; unset: ~/.cache/cachegate/onnx."),
@@ -51,6 +64,7 @@ class EmbedSettings:
     precision: str = "auto"
     backend: str = "auto"
     onnx_max_batch: int = DEFAULT_ONNX_MAX_BATCH
+    onnx_int8: bool = True
     onnx_threads: int = 0
     cache_dir: str | None = None
     model_path: str | None = None

@@ -183,7 +183,7 @@ def _local_embedder(settings: Settings) -> Embedder:
     from embedding_service.local import LocalEmbedder
     from proxy.semantic.encoders import LOCAL_BATCH_WINDOW_MS, shared_encoder
 
-    return LocalEmbedder(shared_encoder(), window_ms=LOCAL_BATCH_WINDOW_MS)
+    return LocalEmbedder(shared_encoder(onnx_int8=settings.embedding_onnx_int8), window_ms=LOCAL_BATCH_WINDOW_MS)
 
 
 def _onnx_verifier(settings: Settings) -> Verifier:

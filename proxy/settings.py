@@ -76,6 +76,7 @@ class Settings:
     semantic_feedback_ttl: int = 86_400
     embedding_url: str | None = None
     embedding_timeout: float = 0.5
+    embedding_onnx_int8: bool = True
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     qdrant_collection: str = "cachegate"

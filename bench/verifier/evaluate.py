@@ -93,17 +93,19 @@ def _cache_name(texts: Iterable[str], what: str) -> Path:
     return BUILD / f"{what}-{digest}.npy"
 
 
-def add_cosines(pairs: list[Scored]) -> None:
+def add_cosines(pairs: list[Scored], *, onnx_int8: bool = True) -> None:
+    """Each pair's cosine, its prompts embedded as the proxy embeds a lookup: one prompt a call (ONNX
+    Runtime, int8 unless ``onnx_int8`` is off, as ``EMBEDDING_ONNX_INT8``)."""
     texts = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    cache = _cache_name(texts, "embeddings")
+    cache = _cache_name([f"one a call; onnx_int8={onnx_int8}", *texts], "embeddings")
     if cache.is_file():
         vectors = np.load(cache)
     else:
         from proxy.semantic import shared_encoder
 
-        encoder = shared_encoder()
+        encoder = shared_encoder(onnx_int8=onnx_int8)
         encoder.load()
-        vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
+        vectors = np.asarray([encoder.encode([text])[0] for text in texts], dtype=np.float32)
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, vectors)
     index = {text: i for i, text in enumerate(texts)}
@@ -212,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", help="evaluate this rule instead of the dev-tuned one: SEARCH,GUARDS,VERIFIER")
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--stack", action="store_true", help="also try a logistic regression over the features")
+    parser.add_argument("--embedding-fp32", action="store_true",
+                        help="embed with the float32 ONNX graph (EMBEDDING_ONNX_INT8=false) instead of int8")
     parser.add_argument("--dev-only", action="store_true",
                         help="print dev figures only (choosing a checkpoint or a model file never looks at test)")
     args = parser.parse_args(argv)
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dev_only:  # test is neither scored nor shown
         pairs, regression = [p for p in pairs if p.split == "dev"], []
     everything = pairs + regression
-    add_cosines(everything)
+    add_cosines(everything, onnx_int8=not args.embedding_fp32)
     add_refusals(everything)
     model_path = (args.model_dir or Path(str(verifier_dir()))) / args.model_file
     add_scores(everything, verifier, hashlib.sha256(model_path.read_bytes()).hexdigest())

@@ -49,8 +49,13 @@ def test_the_session_encoder_agrees_whatever_its_precision(encoder: SentenceEnco
 
 def test_batch_composition_barely_changes_a_vector(encoder: SentenceEncoder) -> None:
     alone = [encoder.encode([text])[0] for text in TEXTS]
-    # In bf16 the padding a batch adds shifts results by ~1e-4 (measured 0.99988); fp32 by ~1e-7.
-    assert min(cosines(encoder.encode(TEXTS), alone)) > 0.9995
+    small = TEXTS[:encoder.onnx_max_batch]  # one ONNX call, as the texts alone were
+    # Within one backend the padding a batch adds shifts results by ~1e-4 at most (int8 ONNX measured
+    # 0.99994, torch bf16 0.99988, fp32 ~1e-7).
+    assert min(cosines(encoder.encode(small), alone[:len(small)])) > 0.9995
+    # A larger call may run on torch: the two backends agree as each agrees with float32 (int8 ONNX to
+    # >= 0.99 by the check at load; measured 0.997 here).
+    assert min(cosines(encoder.encode(TEXTS), alone)) > 0.99
 
 
 def test_dimensions_window_and_token_counts(encoder: SentenceEncoder) -> None:

@@ -102,7 +102,7 @@ def test_the_int8_graph_is_cached_under_its_own_name(tmp_path: Path) -> None:
     files = fake_model(tmp_path / "model")
     float32 = onnx_backend.cache_path(files, tmp_path / "cache")
     int8 = onnx_backend.cache_path(files, tmp_path / "cache", int8=True)
-    assert int8 == float32.with_name(float32.stem + "-int8.onnx")
+    assert int8 == float32.with_name(f"{float32.stem}-{onnx_backend.INT8_RECIPE}.onnx")
 
 
 def test_the_default_cache_is_under_the_home_directory(tmp_path: Path) -> None:
