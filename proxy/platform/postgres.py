@@ -184,7 +184,7 @@ class PostgresDatabase:
         connection) waits for the server, and a hung server would hold the caller until it resumes. The task
         ends once the server answers or the connection is closed; a transaction it had open is rolled back,
         unless its COMMIT had already been sent (then it may be applied: the caller, told it failed, cannot
-        know)."""
+        know; a batch written by :meth:`insert_rows` with ``once`` is therefore not applied again when retried)."""
         async def run() -> T:
             return await call()
 
