@@ -102,6 +102,8 @@ class _Batch:
 
     id: str
     flat: list[Any]
+    #: the order batches were cut in: two flushes (a reader's and the loop's) may fail at once
+    seq: int
 
 
 class UsageStore:
@@ -112,6 +114,7 @@ class UsageStore:
         self._flat: list[Any] = []  # the values of the buffered rows, one after the other
         self._retry: list[_Batch] = []  # batches whose write failed, oldest first, each tried again under its id
         self._held = 0  # the values in _retry (the buffer's bound counts them)
+        self._cut = 0  # batches cut so far
         self._writing = 0  # rows taken from the buffer by a write that has not ended yet
         self._on_drop = on_drop
         self._on_error = on_error
@@ -164,7 +167,8 @@ class UsageStore:
             if not await self._attempt(batch):
                 return  # the database fails: the newer rows wait too
         if self._flat:
-            batch, self._flat = _Batch(uuid.uuid4().hex, self._flat), []
+            self._cut += 1
+            batch, self._flat = _Batch(uuid.uuid4().hex, self._flat, self._cut), []
             await self._attempt(batch)
 
     async def _attempt(self, batch: _Batch) -> bool:
@@ -196,15 +200,15 @@ class UsageStore:
         return True
 
     def _keep(self, failed: _Batch) -> None:
-        """Put ``failed`` back before the other kept batches, under its id, and bound what is kept: the older
-        rows go first (kept batches, oldest first), what arrived since fills the rest."""
+        """Put ``failed`` back among the kept batches (oldest first), under its id, and bound what is kept: the
+        older rows go first, what arrived since fills the rest."""
         room = MAX_BUFFER * len(COLUMNS)
         before = len(failed.flat) + self._held + len(self._flat)
         kept = []
-        for batch in (failed, *self._retry):
+        for batch in sorted((failed, *self._retry), key=lambda one: one.seq):
             values = batch.flat if len(batch.flat) <= room else batch.flat[:room]
             if values:  # a batch cut short keeps its id: if it was applied, so were the rows cut off
-                kept.append(batch if values is batch.flat else _Batch(batch.id, values))
+                kept.append(batch if values is batch.flat else _Batch(batch.id, values, batch.seq))
             room -= len(values)
         later = self._flat if len(self._flat) <= room else self._flat[:room]
         self._retry, self._flat = kept, later

@@ -314,3 +314,43 @@ async def test_a_commit_whose_answer_is_lost_on_the_wire_is_counted_once(databas
             assert (store.pending, store.written, store.repeats_skipped) == (0, 2, 1)
         finally:
             await db.close()
+
+
+async def test_two_flushes_failing_at_once_keep_the_older_batch_first(
+        store: UsageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop's flush and a reader's run at once and both fail, the older batch's first: within the bound the
+    older rows are kept, whichever failure came last."""
+    import asyncio
+
+    import proxy.monitoring.usage as usage_module
+
+    monkeypatch.setattr(usage_module, "MAX_BUFFER", 1)
+    real = store.db
+    entered: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+    answer: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+
+    class Slow:
+        dialect = real.dialect
+        calls = 0
+
+        async def insert_rows(self, *args: Any, **kwargs: Any) -> bool:
+            call, Slow.calls = Slow.calls, Slow.calls + 1
+            entered[call].set()
+            await answer[call].wait()
+            raise TimeoutError("the database did not answer in time")
+
+    store.db = Slow()  # type: ignore[assignment]
+    store.append(row(T0 + 1))
+    older = asyncio.ensure_future(store.flush())
+    await entered[0].wait()
+    store.append(row(T0 + 2))
+    newer = asyncio.ensure_future(store.flush())
+    await entered[1].wait()
+    answer[0].set()
+    await older
+    answer[1].set()
+    await newer
+    assert (store.pending, store.dropped, store.failures) == (1, 1, 2)
+    store.db = real
+    await store.flush()
+    assert await store.db.fetch("SELECT ts FROM usage") == [(T0 + 1,)]
