@@ -1,4 +1,5 @@
-"""The monitoring database: usage history (its rows and their hourly sums) and the savings ledger.
+"""The monitoring database: usage history (its rows, their hourly sums and the ids of the batches applied) and
+the savings ledger.
 
 Monitoring owns this schema: ``DATA_DIR/monitoring.sqlite3``, or the schema ``cachegate_monitoring`` at
 ``DATABASE_URL`` (:mod:`proxy.platform.postgres`). Each migration is written once, as a function of the
@@ -101,10 +102,25 @@ def _hourly(d: Dialect) -> tuple[str, ...]:
     )
 
 
+def _batches(d: Dialect) -> tuple[str, ...]:
+    """The ids of the usage batches written lately, each recorded in its batch's transaction: a batch tried again
+    after an attempt that committed but whose answer was lost finds its id and writes nothing (its rows and hourly
+    sums would count twice). Kept a day (``monitoring.usage.BATCH_IDS_KEPT``), pruned with the retention."""
+    return (
+        f"""CREATE TABLE usage_batches (
+               id TEXT PRIMARY KEY,
+               applied_at {d.real} NOT NULL
+           ){d.keyed}""",
+        "CREATE INDEX usage_batches_applied_at ON usage_batches (applied_at)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "usage history", _usage(SQLITE), postgres=_usage(POSTGRES)),
     Migration(2, "savings ledger", _ledger(SQLITE), postgres=_ledger(POSTGRES)),
     Migration(3, "hourly sums of the usage history", _hourly(SQLITE), postgres=_hourly(POSTGRES)),
+    Migration(4, "ids of the usage batches applied, so a retried one is applied once", _batches(SQLITE),
+              postgres=_batches(POSTGRES)),
 )
 
 SCHEMA = Schema(NAME, FILENAME, MIGRATIONS)

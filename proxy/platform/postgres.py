@@ -184,7 +184,7 @@ class PostgresDatabase:
         connection) waits for the server, and a hung server would hold the caller until it resumes. The task
         ends once the server answers or the connection is closed; a transaction it had open is rolled back,
         unless its COMMIT had already been sent (then it may be applied: the caller, told it failed, cannot
-        know)."""
+        know; a batch written by :meth:`insert_rows` with ``once`` is therefore not applied again when retried)."""
         async def run() -> T:
             return await call()
 
@@ -233,21 +233,26 @@ class PostgresDatabase:
         return _rowcount(await conn.execute(numbered(statement.sql), *statement.params))
 
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
-                          then: Sequence[Statement] = ()) -> None:
+                          then: Sequence[Statement] = (), once: Statement | None = None) -> bool:
         pool = await self._ready()
-        await self._bounded(lambda: self._insert_rows(pool, table, columns, flat, then), steps=len(then) + 6)
+        return await self._bounded(lambda: self._insert_rows(pool, table, columns, flat, then, once),
+                                   steps=len(then) + 7)
 
     async def _insert_rows(self, pool: asyncpg.Pool, table: str, columns: Sequence[str], flat: list[Any],
-                           then: Sequence[Statement]) -> None:
+                           then: Sequence[Statement], once: Statement | None) -> bool:
         width = len(columns)
         records = [tuple(flat[i:i + width]) for i in range(0, len(flat), width)]
         names = ", ".join(columns)
         batch = batch_table(table)
         async with pool.acquire(timeout=self.timeout) as conn, conn.transaction():
+            # an attempt whose answer was lost may still be in flight (given up on, its COMMIT sent): the id's
+            # unique key makes this wait for it, and then find the id if it committed
+            if once is not None and not await self._run(conn, once):
+                return False  # applied already
             if not then:
                 await conn.copy_records_to_table(table, records=records, columns=list(columns),
                                                  schema_name=self.schema)
-                return
+                return True
             # the batch table lives as long as the connection, and empties at each commit
             await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {batch} ON COMMIT DELETE ROWS AS "
                                f"SELECT {names} FROM {self.schema}.{table} WITH NO DATA")
@@ -255,3 +260,4 @@ class PostgresDatabase:
             await conn.execute(f"INSERT INTO {self.schema}.{table} ({names}) SELECT {names} FROM {batch}")
             for statement in then:
                 await self._run(conn, statement)
+        return True

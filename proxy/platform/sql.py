@@ -107,10 +107,15 @@ class SqlDatabase(Protocol):
         ...
 
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
-                          then: Sequence[Statement] = ()) -> None:
+                          then: Sequence[Statement] = (), once: Statement | None = None) -> bool:
         """Insert rows given as one flat list of values (``columns`` order), and run ``then``, in one
         transaction, by the engine's fastest bulk path. ``then`` can read just these rows, as the temporary
-        table :func:`batch_table` (``batch_<table>``): work on a batch is done by the database, not here."""
+        table :func:`batch_table` (``batch_<table>``): work on a batch is done by the database, not here.
+
+        ``once`` makes the batch idempotent: it runs first, in the same transaction, and records the batch's id
+        (an ``INSERT ... ON CONFLICT DO NOTHING``). When it changes no row, an earlier attempt at this very batch
+        committed (its answer was lost: a timeout after the ``COMMIT`` was sent, a connection cut then), so
+        nothing else is written and ``False`` is returned; else ``True``."""
         ...
 
 

@@ -200,14 +200,16 @@ class Database:
         return await self.run(go)
 
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
-                          then: Sequence[Statement] = ()) -> None:
+                          then: Sequence[Statement] = (), once: Statement | None = None) -> bool:
         step = ROWS_PER_INSERT * len(columns)
         names = ", ".join(columns)
         batch = batch_table(table)
         into = batch if then else table  # with work to do on the batch, the rows go through its table first
 
-        def go(conn: sqlite3.Connection) -> None:
+        def go(conn: sqlite3.Connection) -> bool:
             with conn:
+                if once is not None and not _run(conn, once):
+                    return False  # applied already
                 if then:
                     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {batch} AS SELECT {names} FROM main.{table} "
                                  "WHERE 0")
@@ -219,8 +221,9 @@ class Database:
                     for statement in then:
                         _run(conn, statement)
                     conn.execute(f"DELETE FROM {batch}")
+            return True
 
-        await self.run(go)
+        return await self.run(go)
 
     async def close(self) -> None:
         if self._executor is None:

@@ -4,6 +4,12 @@ layer, every statement on its thread) or PostgreSQL at ``DATABASE_URL`` (replica
 The schema is :mod:`proxy.probe.schema`. The SQL is the subset both engines speak (``COUNT(*) FILTER``,
 ``INSERT ... ON CONFLICT``, window functions); the bucket of a time comes from the engine's dialect.
 Replicas that share ``DATA_DIR`` share the SQLite file too (WAL mode lets one write while the others read).
+
+No write here is applied twice when PostgreSQL gives one up after its ``COMMIT`` was sent (``DATABASE_TIMEOUT``,
+a cut connection): nothing tries ``add_run`` again (its callers log the failure and go on: the run's rows may
+then be stored without the in-memory probe metrics counting them), and the other writes are upserts by key
+(cycles, TTL states), an ``UPDATE`` that is the same done twice, and deletes by age. The usage history, which
+does retry, makes each batch idempotent instead (:mod:`proxy.monitoring.usage`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Usage history: batched rows, queries by time, model and bucket, retention; every test runs on SQLite and on
-PostgreSQL (the ``sql_engine`` fixture) and expects the same answers."""
+"""Usage history: batched rows, queries by time, model and bucket, retention, a retried batch applied once; every
+test of the ``store`` runs on SQLite and on PostgreSQL (the ``sql_engine`` fixture) and expects the same answers."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -212,3 +213,144 @@ async def test_retention_runs_on_one_replica_at_a_time(store: UsageStore, sql_en
         assert await store.purge(now) == 0
     await other.close()
     assert await store.purge(now) == 1
+
+
+class AnswerLost:
+    """The store's database, but the answer to the next write is lost after it committed (what a DATABASE_TIMEOUT
+    firing after the COMMIT was sent, or a connection cut then, tells the store): the write is applied, the store
+    is told it failed. Rows arrive meanwhile, as they do while a write is under way."""
+
+    def __init__(self, store: UsageStore, arriving: list[tuple[object, ...]]) -> None:
+        self.real = store.db
+        self.dialect = self.real.dialect
+        self.store = store
+        self.arriving = arriving
+
+    async def insert_rows(self, *args: Any, **kwargs: Any) -> bool:
+        await self.real.insert_rows(*args, **kwargs)
+        for one in self.arriving:
+            self.store.append(one)
+        raise TimeoutError("the database did not answer in time")
+
+
+async def test_a_batch_tried_again_after_its_answer_was_lost_is_counted_once(store: UsageStore) -> None:
+    store.append(row(T0 + 5))
+    store.append(row(T0 + 6, outcome="exact_hit", cost=0.0, saved=0.002))
+    real = store.db
+    store.db = AnswerLost(store, [row(T0 + 7, cached=3)])  # type: ignore[assignment]
+    await store.flush()
+    assert (store.pending, store.failures, store.written) == (3, 1, 0)  # the store cannot know it was written
+    store.db = real
+    await store.flush()  # the two rows again, under their batch's id, then the one that arrived meanwhile
+    assert await store.db.fetch("SELECT COUNT(*) FROM usage") == [(3,)]  # before: 5, the two rows twice
+    assert (store.pending, store.written, store.repeats_skipped, store.last_error) == (0, 3, 1, None)
+    assert await store.db.fetch("SELECT * FROM usage_hourly") == [
+        (int(T0), "gpt-4o-mini", 3, 1, 0, 2, 0, 0, 20, 10, 3, 15, 30, 0.002, 0.002, 37.5)]
+    totals = (await store.query(start=T0, end=T0 + 3600, model=None, bucket="hour"))["totals"]
+    assert (totals["requests"], totals["exact_hits"], totals["tokens_saved"]) == (3, 1, 15)
+    assert await store.db.fetch("SELECT COUNT(*) FROM usage_batches") == [(2,)]  # one id per batch
+
+
+async def test_batches_kept_apart_stay_in_order_and_within_the_bound(
+        store: UsageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import proxy.monitoring.usage as usage_module
+
+    monkeypatch.setattr(usage_module, "MAX_BUFFER", 4)
+    drops: list[int] = []
+    store._on_drop = drops.append
+    store.append(row(T0 + 1))
+    store.append(row(T0 + 2))
+    real = store.db
+    store.db = AnswerLost(store, [row(T0 + 3), row(T0 + 4), row(T0 + 5)])  # type: ignore[assignment]
+    await store.flush()  # two rows kept under their id; of the three that arrived, two fit
+    assert (store.pending, store.dropped, drops) == (4, 1, [1])
+    store.append(row(T0 + 6))  # the bound counts the kept batch too
+    assert (store.pending, store.dropped) == (4, 2)
+    store.db = real
+    await store.flush()
+    assert await store.db.fetch("SELECT ts FROM usage ORDER BY ts") == [(T0 + 1,), (T0 + 2,), (T0 + 3,), (T0 + 4,)]
+    assert await store.db.fetch("SELECT requests FROM usage_hourly") == [(4,)]
+    assert (store.pending, store.written, store.repeats_skipped) == (0, 4, 1)
+
+
+async def test_batch_ids_are_kept_a_day(store: UsageStore) -> None:
+    import time
+
+    from proxy.monitoring.usage import BATCH_IDS_KEPT
+
+    store.append(row(T0))
+    await store.flush()
+    written = time.time()
+    await store.purge(written + BATCH_IDS_KEPT - 60)
+    assert await store.db.fetch("SELECT COUNT(*) FROM usage_batches") == [(1,)]
+    await store.purge(written + BATCH_IDS_KEPT + 60)
+    assert await store.db.fetch("SELECT COUNT(*) FROM usage_batches") == [(0,)]
+
+
+async def test_a_commit_whose_answer_is_lost_on_the_wire_is_counted_once(database_url: str) -> None:
+    """The real case on PostgreSQL: a proxy between the store and the server forwards the COMMIT, lets the server
+    answer it in full, then cuts the connection instead of passing the answer on."""
+    from urllib.parse import urlsplit
+
+    from proxy.platform.postgres import PostgresDatabase
+    from tests.support.pg_proxy import LostAnswerProxy
+
+    parts = urlsplit(database_url)
+    assert parts.hostname is not None and parts.port is not None
+    async with LostAnswerProxy(parts.hostname, parts.port) as wire:
+        db = PostgresDatabase(wire.url(parts.path.lstrip("/")), owner=SCHEMA.name, migrations=SCHEMA.migrations)
+        await db.open()  # migrated (their COMMITs answered) before the fault is armed
+        store = UsageStore(db, retention_days=30)
+        try:
+            store.append(row(T0 + 5))
+            store.append(row(T0 + 6, outcome="exact_hit", cost=0.0, saved=0.002))
+            wire.lose_next_commit()
+            await store.flush()
+            assert (wire.lost, store.failures, store.pending, store.written) == (1, 1, 2, 0)
+            assert await db.fetch("SELECT COUNT(*) FROM usage") == [(2,)]  # applied all the same
+            await store.flush()  # a new connection; the batch again
+            assert await db.fetch("SELECT COUNT(*) FROM usage") == [(2,)]  # before: 4
+            assert await db.fetch("SELECT requests, exact_hits, tokens_saved FROM usage_hourly") == [(2, 1, 15)]
+            assert (store.pending, store.written, store.repeats_skipped) == (0, 2, 1)
+        finally:
+            await db.close()
+
+
+async def test_two_flushes_failing_at_once_keep_the_older_batch_first(
+        store: UsageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop's flush and a reader's run at once and both fail, the older batch's first: within the bound the
+    older rows are kept, whichever failure came last."""
+    import asyncio
+
+    import proxy.monitoring.usage as usage_module
+
+    monkeypatch.setattr(usage_module, "MAX_BUFFER", 1)
+    real = store.db
+    entered: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+    answer: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+
+    class Slow:
+        dialect = real.dialect
+        calls = 0
+
+        async def insert_rows(self, *args: Any, **kwargs: Any) -> bool:
+            call, Slow.calls = Slow.calls, Slow.calls + 1
+            entered[call].set()
+            await answer[call].wait()
+            raise TimeoutError("the database did not answer in time")
+
+    store.db = Slow()  # type: ignore[assignment]
+    store.append(row(T0 + 1))
+    older = asyncio.ensure_future(store.flush())
+    await entered[0].wait()
+    store.append(row(T0 + 2))
+    newer = asyncio.ensure_future(store.flush())
+    await entered[1].wait()
+    answer[0].set()
+    await older
+    answer[1].set()
+    await newer
+    assert (store.pending, store.dropped, store.failures) == (1, 1, 2)
+    store.db = real
+    await store.flush()
+    assert await store.db.fetch("SELECT ts FROM usage") == [(T0 + 1,)]

@@ -16,9 +16,9 @@ def test_migrations_are_recorded_and_applied_once(tmp_path: Path) -> None:
     assert migrate(conn, MIGRATIONS) == [migration.version for migration in MIGRATIONS]
     assert migrate(conn, MIGRATIONS) == []
     versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
-    assert versions == [1, 2, 3]
+    assert versions == [1, 2, 3, 4]
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"usage", "ledger", "meta", "schema_migrations"} <= tables
+    assert {"usage", "ledger", "meta", "usage_hourly", "usage_batches", "schema_migrations"} <= tables
 
 
 def test_a_later_migration_is_applied_on_its_own(tmp_path: Path) -> None:
@@ -68,12 +68,13 @@ def test_versions_must_increase(tmp_path: Path) -> None:
 
 async def test_status_shows_applied_and_pending_without_writing(tmp_path: Path) -> None:
     path = tmp_path / "m.sqlite3"
-    assert [row["applied_at"] for row in status(path, MIGRATIONS)] == [None, None, None]
+    assert [row["applied_at"] for row in status(path, MIGRATIONS)] == [None] * 4
     assert not path.exists()  # reading the status creates nothing
     db = Database(path, MIGRATIONS[:1])
     await db.open()
     await db.close()
     rows = status(path, MIGRATIONS)
     assert [(row["version"], row["description"]) for row in rows] == [
-        (1, "usage history"), (2, "savings ledger"), (3, "hourly sums of the usage history")]
+        (1, "usage history"), (2, "savings ledger"), (3, "hourly sums of the usage history"),
+        (4, "ids of the usage batches applied, so a retried one is applied once")]
     assert rows[0]["applied_at"] is not None and rows[1]["applied_at"] is None
