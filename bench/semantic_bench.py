@@ -1,16 +1,18 @@
 """Latency of the semantic tier, run by hand.
 
     .venv/bin/python -m bench.semantic_bench [--requests 200] [--sizes 10000 100000] [--skip-http]
-                                             [--skip-store] [--embedding]
+                                             [--skip-store] [--embedding] [--versus CHECKOUT]
 
-1. **Side by side, taking turns** (one client, sequential): three proxy processes of this checkout
+1. **Side by side, taking turns** (one client, sequential): proxy processes of this checkout
    (``python -m proxy`` with PYTHONPATH here; model in-process, qdrant-edge under DATA_DIR) in front of the
-   upstream simulator: the tier with the verifier (the default), the tier with the guards alone at the same
-   search threshold, and the tier off; and the simulator called directly. ``--requests`` prompts are stored
-   in both tiers, then a paraphrase of each is asked of each in turn: a semantic hit's p50 with and
-   without the verifier (the difference: the verifier per candidate over HTTP), and the paraphrases the
-   verifier refuses (a miss that read one candidate).
-2. **A miss with no candidate**: unique prompts far from every stored one, one to each of the four in
+   upstream simulator: the tier with the verifier (the default), the same with the float32 embedding graph
+   (``EMBEDDING_ONNX_INT8=false``), the tier with the guards alone at the same search threshold, and the tier
+   off; with ``--versus``, the default of another checkout (``git worktree add /tmp/before <commit>``); and
+   the simulator called directly. ``--requests`` prompts are stored in every semantic tier, then a
+   paraphrase of each is asked of each in turn: a semantic hit's p50 with and without the verifier (the
+   difference: the verifier per candidate over HTTP), and the paraphrases the verifier refuses (a miss that
+   read one candidate).
+2. **A miss with no candidate**: unique prompts far from every stored one, one to each in
    turn: the tier's overhead on a miss (on - off), each over calling the upstream directly, and that the
    verifier read no candidate for them (its per-day book in ``/metrics/semantic``, an exact count).
    Then the verifier in process, one thread, one candidate a call.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import random
 import subprocess
 import sys
@@ -92,53 +95,59 @@ def post_ms(client: httpx.Client, url: str, payload: bytes) -> tuple[float, str]
     return elapsed, response.headers.get("x-cache-tier") or "miss"
 
 
-def http_figures(requests: int) -> None:
-    """Three proxy processes of this checkout side by side, one client, sequential, taking turns: the tier
-    with the verifier (the default), the tier with the guards alone at the same search threshold, and the
-    tier off; and the simulator called directly."""
+def http_figures(requests: int, versus: Path | None = None) -> None:
+    """Proxy processes of this checkout side by side, one client, sequential, taking turns: the tier with
+    the verifier (the default), the same with the float32 embedding graph, the tier with the guards alone at
+    the same search threshold, and the tier off; with ``versus``, the default of that checkout too; and the
+    simulator called directly."""
     print("\n## End to end (proxy processes of this checkout, model in-process, qdrant-edge), taking turns")
-    with simulator() as sim:
+    semantic: dict[str, tuple[Path, dict[str, str]]] = {
+        "verifier": (ROOT, {}),
+        "verifier, fp32 embedding": (ROOT, {"EMBEDDING_ONNX_INT8": "false"}),
+        "guards only": (ROOT, {"SEMANTIC_VERIFIER": "off", "SEMANTIC_THRESHOLD": str(VERIFIED_THRESHOLD)}),
+    }
+    if versus is not None:
+        semantic[f"verifier, {versus.name}"] = (versus, {})
+    with simulator() as sim, contextlib.ExitStack() as stack, httpx.Client(timeout=30) as client:
         upstream = sim.url + "/v1"
-        with proxy(upstream, source=ROOT, SEMANTIC_MODE="serve") as verified, \
-                proxy(upstream, source=ROOT, SEMANTIC_MODE="serve", SEMANTIC_VERIFIER="off",
-                      SEMANTIC_THRESHOLD=str(VERIFIED_THRESHOLD)) as guarded, \
-                proxy(upstream, source=ROOT, SEMANTIC_MODE="off") as off, httpx.Client(timeout=30) as client:
-            urls = {"verifier": verified.url + "/v1/chat/completions",
-                    "guards only": guarded.url + "/v1/chat/completions",
-                    "tier off": off.url + "/v1/chat/completions", "upstream direct": upstream + "/chat/completions"}
-            for name, url in urls.items():
-                sequential_ms(client, url, [body(f"warm up {name} {i}") for i in range(20)])
-            for name in ("verifier", "guards only"):
-                sequential_ms(client, urls[name], [body(STORED.format(t=TOPICS[i % len(TOPICS)], i=i))
-                                                   for i in range(requests)])
-            wait_entries(client, verified.url, requests + 20)
-            wait_entries(client, guarded.url, requests + 20)
-            # 1. paraphrases of stored prompts: a semantic hit where the verifier accepts (one candidate read)
-            times: dict[str, dict[str, list[float]]] = {"verifier": {}, "guards only": {}}
-            for i in range(requests):
-                payload = body(ASKED.format(t=TOPICS[i % len(TOPICS)], i=i))
-                for name in times:
-                    elapsed, tier = post_ms(client, urls[name], payload)
-                    times[name].setdefault(tier, []).append(elapsed)
-            print(f"paraphrases asked: {requests} per proxy")
-            for name, by_tier in times.items():
-                for tier, values in sorted(by_tier.items()):
-                    label = "semantic hit" if tier == "semantic" else "miss (candidate refused)"
-                    print(summary(f"{name}: {label}", values))
-            hits_v, hits_g = times["verifier"].get("semantic", []), times["guards only"].get("semantic", [])
-            if hits_v and hits_g:
-                print(f"{'verifier per candidate, over HTTP':<38} {median(hits_v) - median(hits_g):7.2f} ms "
-                      "(p50 hit with the verifier - p50 hit with the guards alone)")
-            # 2. prompts with no candidate above the search threshold: what the tier costs every such miss
-            read_before = verifier_candidates(client, verified.url)
-            counter = iter(range(10**9))
+        servers = {name: stack.enter_context(proxy(upstream, source=source, SEMANTIC_MODE="serve", **env))
+                   for name, (source, env) in semantic.items()}
+        off = stack.enter_context(proxy(upstream, source=ROOT, SEMANTIC_MODE="off"))
+        urls = {name: server.url + "/v1/chat/completions" for name, server in servers.items()}
+        urls |= {"tier off": off.url + "/v1/chat/completions", "upstream direct": upstream + "/chat/completions"}
+        for name, url in urls.items():
+            sequential_ms(client, url, [body(f"warm up {name} {i}") for i in range(20)])
+        for name, server in servers.items():
+            sequential_ms(client, urls[name], [body(STORED.format(t=TOPICS[i % len(TOPICS)], i=i))
+                                               for i in range(requests)])
+            wait_entries(client, server.url, requests + 20)
+        # 1. paraphrases of stored prompts: a semantic hit where the verifier accepts (one candidate read)
+        times: dict[str, dict[str, list[float]]] = {name: {} for name in servers}
+        for i in range(requests):
+            payload = body(ASKED.format(t=TOPICS[i % len(TOPICS)], i=i))
+            for name in times:
+                elapsed, tier = post_ms(client, urls[name], payload)
+                times[name].setdefault(tier, []).append(elapsed)
+        print(f"paraphrases asked: {requests} per proxy")
+        for name, by_tier in times.items():
+            for tier, values in sorted(by_tier.items()):
+                label = "semantic hit" if tier == "semantic" else "miss (candidate refused)"
+                print(summary(f"{name}: {label}", values))
+        hits_v, hits_g = times["verifier"].get("semantic", []), times["guards only"].get("semantic", [])
+        if hits_v and hits_g:
+            print(f"{'verifier per candidate, over HTTP':<38} {median(hits_v) - median(hits_g):7.2f} ms "
+                  "(p50 hit with the verifier - p50 hit with the guards alone)")
+        # 2. prompts with no candidate above the search threshold: what the tier costs every such miss
+        verified = servers["verifier"]
+        read_before = verifier_candidates(client, verified.url)
+        counter = iter(range(10**9))
 
-            def other() -> bytes:
-                n = next(counter)
-                return body(OTHER.format(t=TOPICS[n % len(TOPICS)], i=n))
+        def other() -> bytes:
+            n = next(counter)
+            return body(OTHER.format(t=TOPICS[n % len(TOPICS)], i=n))
 
-            misses = interleaved_ms(client, urls, other, requests, warmup=0)
-            read = verifier_candidates(client, verified.url) - read_before
+        misses = interleaved_ms(client, urls, other, requests, warmup=0)
+        read = verifier_candidates(client, verified.url) - read_before
     print(f"\nmisses with no candidate, taking turns ({requests} rounds; the verifier read {read} candidates "
           "for them)")
     for name, values in misses.items():
@@ -150,6 +159,10 @@ def http_figures(requests: int) -> None:
     print(f"{'proxy over the upstream, tier off':<38} {median(misses['tier off']) - direct:7.2f} ms")
     print(f"{'verifier on a miss with no candidate':<38} "
           f"{median(misses['verifier']) - median(misses['guards only']):7.2f} ms (verifier - guards only; noise)")
+    for name in misses:
+        if name.startswith("verifier, "):
+            print(f"{'tier overhead on a miss, ' + name.removeprefix('verifier, '):<38} "
+                  f"{median(misses[name]) - median(misses['tier off']):7.2f} ms")
     verifier_in_process(requests)
 
 
@@ -233,10 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-store", action="store_true")
     parser.add_argument("--embedding", action="store_true", help="also run bench/embedding_bench.py")
+    parser.add_argument("--versus", type=Path, help="also a proxy of this checkout (before/after in one run)")
     args = parser.parse_args(argv)
     print("# Semantic tier benchmark (2-core machine figures in the README)")
     if not args.skip_http:
-        http_figures(args.requests)
+        http_figures(args.requests, args.versus)
     if not args.skip_store:
         for size in args.sizes:
             asyncio.run(store_figures(size))
