@@ -154,8 +154,11 @@ def server(request: pytest.FixtureRequest) -> Server:
 async def pair(server: Server) -> AsyncIterator[tuple[Replica, Replica]]:
     a, b = await replica(server.url), await replica(server.url)
     yield a, b
-    await a.stop()
-    await b.stop()
+    # Bounded: a stop that hangs (seen once in CI, after the killed-connection test on a cluster, not
+    # reproduced since) errors the test instead of holding the whole run.
+    async with asyncio.timeout(30):
+        await a.stop()
+        await b.stop()
 
 
 async def test_a_redis_hit_is_kept_and_served_locally(pair: tuple[Replica, Replica]) -> None:
