@@ -116,6 +116,11 @@ class Tracker:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
+            # redis-py's read may swallow one cancellation (seen in CI: stop() waited for ever on a cluster
+            # node's tracker after its connection was killed), so it is delivered again until the task ends.
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self._down()
         await self._close()
