@@ -56,7 +56,7 @@ def _remove_stale_temporaries(directory: Path) -> None:
 
 def graph_key(model: str, name: str) -> str | None:
     """The key in the file name ``name`` if it names a cached graph of ``model``, else None."""
-    match = re.fullmatch(re.escape(model) + r"-([0-9a-f]{20})((?:-[a-z0-9]+)*)\.onnx", name)
+    match = re.fullmatch(re.escape(model) + rf"-({_KEY.pattern})((?:-[a-z0-9]+)*)\.onnx", name)
     if match is None:
         return None
     # A suffix part that is itself a key: the file belongs to a model named "<model>-<that key>".
