@@ -31,10 +31,11 @@ lint: install
 
 # The tests start a few hundred proxy processes; with PYTHONDONTWRITEBYTECODE set (as on the CI machines) none
 # of them could leave its compiled modules behind, so each compiled the project again (~0.2 s a start).
-# compileall writes them once, whatever that variable says.
+# compileall writes them once, whatever that variable says. PYTHONFAULTHANDLER: a crash after pytest's own
+# handler is gone (at the interpreter's exit) still prints every thread's stack.
 test: install lint browser haproxy prometheus postgres
 	$(BIN)/python -m compileall -q -j 0 proxy embedding_service tests bench >/dev/null
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	PYTHONFAULTHANDLER=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Headless Chromium for the dashboard tests: installed from Debian when missing and we are root. Without it
 # those tests skip on a developer's machine and fail in CI (CI=true).

@@ -7,6 +7,7 @@ state first so tests stay independent. The proxy's own fixtures are added separa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -92,3 +93,12 @@ def make_database(sql_engine: str, tmp_path: Path,
         return Database(tmp_path / schema.filename, schema.migrations)
 
     return make
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Name the server threads still running when the session ends: one left behind keeps serving (and
+    holding connections) into the interpreter's exit, where a crash would name no test."""
+    left = [thread.name for thread in threading.enumerate() if thread.name.startswith("uvicorn-")]
+    if left:
+        session.config.get_terminal_writer().line(f"server threads still running at the end: {', '.join(left)}",
+                                                  red=True)

@@ -5,7 +5,9 @@ Everything listens on 127.0.0.1 only and is stopped by the test that started it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -51,15 +53,41 @@ class _Managed:
         self.stop()
 
 
+class _LoopServer(uvicorn.Server):
+    """A uvicorn server that keeps a reference to its event loop, so a stop that fails can say what the
+    loop is still running."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+
+def _pending(loop: asyncio.AbstractEventLoop | None) -> str:
+    """The tasks a loop still runs, each with where it waits (read from another thread: a diagnostic)."""
+    if loop is None:
+        return "(no loop)"
+    lines = []
+    for task in list(asyncio.all_tasks(loop)):
+        stream = io.StringIO()
+        task.print_stack(limit=6, file=stream)
+        lines.append(stream.getvalue())
+    return "\n".join(lines) or "(no tasks)"
+
+
 class ServerThread(_Managed):
-    """Serve an ASGI app with uvicorn in a background thread that owns its own event loop."""
+    """Serve an ASGI app with uvicorn in a background thread that owns its own event loop.
+
+    ``stop`` raises when the thread has not ended, naming the tasks its loop still runs: a thread left
+    behind keeps running (and holding connections) into later tests and into the interpreter's exit."""
 
     def __init__(self, app: Any, port: int | None = None, startup_timeout: float = 10.0, **options: Any) -> None:
         self.app = app
         self.options = options  # more uvicorn.Config arguments
         self.port = port or 0
         self.startup_timeout = startup_timeout
-        self._server: uvicorn.Server | None = None
+        self._server: _LoopServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -74,7 +102,7 @@ class ServerThread(_Managed):
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(self.app, lifespan="on", log_level="warning", timeout_graceful_shutdown=3,
                                 **{"access_log": False, **self.options})
-        self._server = server = uvicorn.Server(config)
+        self._server = server = _LoopServer(config)
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                         name=f"uvicorn-{self.port}", daemon=True)
         self._thread.start()
@@ -96,7 +124,11 @@ class ServerThread(_Managed):
         if self._thread.is_alive():  # a stuck connection: skip the graceful part
             self._server.force_exit = True
             self._thread.join(5)
+        server, thread = self._server, self._thread
         self._server = self._thread = None
+        if thread.is_alive():
+            raise RuntimeError(f"the ASGI server on port {self.port} did not stop in 15 s; its loop still "
+                               f"runs:\n{_pending(server.loop)}")
 
 
 class SimulatorServer(ServerThread):
