@@ -31,7 +31,6 @@ filter that lives in memory only). Passing our own digest-slicing hash to it cos
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -44,6 +43,7 @@ from typing import Any, TypeVar
 from rbloom import Bloom
 
 from proxy.errors import BackendError
+from proxy.platform.tasks import cancel_and_wait
 
 T = TypeVar("T")
 logger = logging.getLogger("cachegate.exact")
@@ -203,9 +203,7 @@ class DiskKeys:
     async def stop(self) -> None:
         task = self._task
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            await cancel_and_wait(task)
         self.close()
 
     async def build(self, run: Run[Any], entries: int) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+from proxy.platform.tasks import cancel_and_wait
+
 Fetch = Callable[[Sequence[str]], Awaitable[Sequence[bytes | BaseException | None]]]
 
 
@@ -43,8 +45,7 @@ class BatchedReads:
             return
         done, _ = await asyncio.wait({runner}, timeout=timeout)
         if not done:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            await cancel_and_wait(runner)
 
     async def _run(self) -> None:
         try:

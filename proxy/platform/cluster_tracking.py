@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from proxy.errors import BackendError
+from proxy.platform.tasks import cancel_and_wait
 from proxy.platform.tracking import HEARTBEAT, Connect, Sink, Tracker, tracking_options
 
 logger = logging.getLogger("cachegate.redis.tracking")
@@ -62,8 +63,7 @@ class ClusterTracking:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
         trackers, self.trackers = self.trackers, {}
         for tracker in trackers.values():
             await tracker.stop()

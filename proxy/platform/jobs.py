@@ -6,19 +6,20 @@
 - :meth:`JobRunner.start` runs each :class:`~proxy.component.Job` on its own schedule: every ``every``
   seconds after the previous run ended (so a slow run never overlaps the next), once at start when asked.
   A job that raises is logged and runs again at its next turn: periodic work never dies.
-- :meth:`JobRunner.stop` cancels the periodic jobs and waits (bounded) for spawned work.
+- :meth:`JobRunner.stop` cancels the periodic jobs (again until they end: :mod:`proxy.platform.tasks`) and
+  waits (bounded) for spawned work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from proxy.component import Job
+from proxy.platform.tasks import cancel_and_wait, stop_if_cancelled
 
 logger = logging.getLogger("cachegate.jobs")
 LOG_EVERY = 60.0
@@ -65,10 +66,7 @@ class JobRunner:
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await cancel_and_wait(*pending)
 
     # -- periodic jobs --------------------------------------------------------------------------------
 
@@ -82,6 +80,7 @@ class JobRunner:
         while True:
             await asyncio.sleep(job.every)
             await self._run_once(job)
+            stop_if_cancelled()  # the run lost a cancellation meant for this loop
 
     async def _run_once(self, job: Job) -> None:
         try:
@@ -96,9 +95,5 @@ class JobRunner:
 
     async def stop(self, timeout: float = 5.0) -> None:
         loops, self._loops = self._loops, []
-        for task in loops:
-            task.cancel()
-        for task in loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*loops)  # a job's library may lose the first cancellation (see that module)
         await self.drain(timeout)

@@ -33,6 +33,7 @@ from proxy.errors import BackendError
 from proxy.platform.batch import BatchedReads
 from proxy.platform.cluster_tracking import ClusterTracking
 from proxy.platform.redis import COMPONENT, FAILURES, RedisHome
+from proxy.platform.tasks import cancel_and_wait
 from proxy.platform.tracking import Tracking
 
 T = TypeVar("T")
@@ -187,8 +188,7 @@ class ClusterHome(RedisHome):
 
     async def aclose(self) -> None:
         if self._reload is not None:
-            self._reload.cancel()
-            await asyncio.gather(self._reload, return_exceptions=True)
+            await cancel_and_wait(self._reload)
         for reads in self._node_reads.values():
             await reads.drain(self.timeout)
         self._node_reads = {}

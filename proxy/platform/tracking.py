@@ -34,6 +34,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from proxy.errors import BackendError
+from proxy.platform.tasks import cancel_and_wait, stop_if_cancelled
 
 logger = logging.getLogger("cachegate.redis.tracking")
 
@@ -115,13 +116,7 @@ class Tracker:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            # redis-py's read may swallow one cancellation (seen in CI: stop() waited for ever on a cluster
-            # node's tracker after its connection was killed), so it is delivered again until the task ends.
-            while not task.done():
-                await asyncio.wait({task}, timeout=0.5)
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)  # redis-py's read was seen to lose a cancellation
         self._down()
         await self._close()
 
@@ -142,6 +137,7 @@ class Tracker:
             finally:
                 self._down()
                 await self._close()
+            stop_if_cancelled()  # a read that lost the cancellation ends in the except above
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, LAST_BACKOFF)
 
