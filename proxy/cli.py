@@ -73,7 +73,11 @@ def _serve(settings: Settings, sockets: Sequence[Any] | None = None, metrics_soc
     from proxy.app import create_app
     from proxy.http.server import DrainingServer, WorkerServer, uvicorn_options
 
-    app = create_app(settings, worker=worker)
+    try:
+        app = create_app(settings, worker=worker)
+    except SettingsError as exc:  # one found while building the parts (a CA bundle that cannot be read, say)
+        print(f"cachegate: bad setting: {exc.message}", file=sys.stderr)
+        return 2
     options = {"log_config": None, "log_level": settings.log_level.lower(),
                "timeout_graceful_shutdown": int(settings.drain_seconds), **uvicorn_options()}
     drain = app.state.parts.health.drain

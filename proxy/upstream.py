@@ -26,6 +26,7 @@ the client sent it, with only characters a query cannot hold escaped; a query in
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import ssl
 import urllib.request
@@ -38,7 +39,7 @@ import certifi
 import yarl
 
 from proxy.contracts import UpstreamResponse
-from proxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
+from proxy.errors import SettingsError, UpstreamError, UpstreamTimeoutError, UpstreamUnreachableError
 from proxy.redaction import scrub
 
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
@@ -87,6 +88,16 @@ async def _note_reused(session: aiohttp.ClientSession, context: SimpleNamespace,
         attempt.reused = True
 
 
+@functools.lru_cache(maxsize=4)
+def tls_context(cafile: str) -> ssl.SSLContext:
+    """One client context per CA bundle per process (a context is safe to share between sessions); a bundle
+    that cannot be read stops start-up."""
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(f"SSL_CERT_FILE: cannot read the CA bundle {cafile}: {exc}") from exc
+
+
 class HttpUpstream:
     def __init__(self, base_url: str, *, timeout: float, max_connections: int = 512) -> None:
         self.base_url = base_url.rstrip("/")
@@ -97,12 +108,14 @@ class HttpUpstream:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_connect=min(timeout, 10.0),
                                               sock_read=timeout)
         self._max_connections = max_connections
+        # The CA bundle httpx and the openai SDK use (certifi), unless SSL_CERT_FILE names another. Read here,
+        # at start-up: loading it took 24 ms, which held the event loop (every request in flight) on the
+        # first miss when the session was opened (bench/loop_lag.py showed it, 10 ms into that stall).
+        self._ssl = tls_context(os.environ.get("SSL_CERT_FILE") or certifi.where())
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        # The CA bundle httpx and the openai SDK use (certifi), unless SSL_CERT_FILE names another.
-        context = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
-        connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=context)
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl)
         reuse = aiohttp.TraceConfig()
         reuse.on_connection_reuseconn.append(_note_reused)
         self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,

@@ -22,6 +22,7 @@ from tests.support.servers import SimulatorServer, SubprocessServer, free_port
     # issue 10.11: the operator's key on a reachable interface, and nothing that says who may spend it
     ({"HOST": "0.0.0.0", "UPSTREAM_API_KEY": "sk-server"}, "CLIENT_API_KEYS"),
     ({"CLIENT_API_KEYS": "sk-a-plain-key"}, "CLIENT_API_KEYS"),
+    ({"SSL_CERT_FILE": "/nonexistent/ca.pem"}, "SSL_CERT_FILE"),  # read at start-up, not on the first miss
 ])
 def test_bad_setting_stops_start_up_naming_it(env: dict[str, str], named: str) -> None:
     result = subprocess.run([sys.executable, "-m", "proxy"], env={**os.environ, **env}, capture_output=True,
