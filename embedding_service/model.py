@@ -118,6 +118,7 @@ class SentenceEncoder:
         self.cache_dir = cache_dir
         self.onnx_error: str | None = None  # why ONNX was asked for and is not used
         self.onnx_exported = False  # the graph was exported by this load (not found in the cache)
+        self._graph_key: str | None = None  # onnx_backend.model_key of these files, once computed
         self.onnx_agreement: float | None = None  # worst cosine against torch float32 at load
         # Texts each backend encoded since load (written by the encoding thread, read by /health).
         self.texts_by_backend = {"onnx": 0, "torch": 0}
@@ -197,9 +198,11 @@ class SentenceEncoder:
         needed = self.onnx_int8_min_agreement if int8 else self.onnx_min_agreement
         for reexport in (False, True):
             try:
+                if self._graph_key is None:  # it hashes the 91 MB of weights: once, whichever graphs are tried
+                    self._graph_key = onnx_backend.model_key(self.files)
                 session, exported = onnx_backend.load_or_export(self.files, self._transformer,
                                                                 cache_dir=self.cache_dir, threads=self.onnx_threads,
-                                                                reexport=reexport, int8=int8)
+                                                                reexport=reexport, int8=int8, key=self._graph_key)
             except Exception as exc:  # a missing onnxruntime/onnx, a failed export or load: keep torch
                 return f"{exc}"
             self.onnx_exported = self.onnx_exported or exported

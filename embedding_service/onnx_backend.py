@@ -93,9 +93,12 @@ INT8_RECIPE = "int8-b128"
 INT8_BLOCK = 128
 
 
-def cache_path(files: ModelFiles, cache_dir: Path | str | None, *, int8: bool = False) -> Path:
+def cache_path(files: ModelFiles, cache_dir: Path | str | None, *, int8: bool = False,
+               key: str | None = None) -> Path:
+    """Where the graph for ``files`` is cached; ``key`` is their :func:`model_key` when the caller has it
+    already (it hashes the weights: one load that tries both precisions computes it once)."""
     directory = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
-    return directory / f"{files.name}-{model_key(files)}{'-' + INT8_RECIPE if int8 else ''}.onnx"
+    return directory / f"{files.name}-{key or model_key(files)}{'-' + INT8_RECIPE if int8 else ''}.onnx"
 
 
 def quantize_int8(graph: bytes) -> bytes:
@@ -218,17 +221,18 @@ class OnnxTransformer:
 
 
 def load_or_export(files: ModelFiles, transformer: Any, *, cache_dir: Path | str | None,
-                   threads: int | None, reexport: bool = False, int8: bool = False) -> tuple[OnnxTransformer, bool]:
+                   threads: int | None, reexport: bool = False, int8: bool = False,
+                   key: str | None = None) -> tuple[OnnxTransformer, bool]:
     """A session on the cached graph for ``files``, exporting it from the float32 ``transformer`` first
     when there is none (or ``reexport``). Returns the session and whether it was exported now.
 
     A cached file that does not load is replaced by a fresh export. A cache directory that cannot be
     written only costs the cache: the session is built from the exported bytes in memory.
     Raises :class:`OnnxUnavailableError` when no session can be had. ``int8`` quantises the export
-    (:func:`quantize_int8`) and caches it under its own name.
+    (:func:`quantize_int8`) and caches it under its own name. ``key``: see :func:`cache_path`.
     """
     try:
-        path: Path | None = cache_path(files, cache_dir, int8=int8)
+        path: Path | None = cache_path(files, cache_dir, int8=int8, key=key)
     except (OSError, RuntimeError) as exc:  # RuntimeError: expanduser without a home directory
         logger.warning("no cache directory for the ONNX graph (%s); it is exported at every start", exc)
         path = None

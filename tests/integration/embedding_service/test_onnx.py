@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from embedding_service import onnx_backend
 from embedding_service.app import create_app
 from embedding_service.model import SentenceEncoder
-from embedding_service.model_files import MODEL_NAME
+from embedding_service.model_files import MODEL_NAME, ModelFiles
 from embedding_service.settings import EmbedSettings
 from tests.support.servers import ServerThread
 
@@ -121,11 +122,21 @@ def test_the_int8_graph_holds_int8_weights_and_keeps_the_fusions(encoder: Senten
 
 def test_an_int8_graph_that_disagrees_gives_way_to_float32(onnx_fp32: SentenceEncoder, tmp_path: Path,
                                                            caplog: pytest.LogCaptureFixture,
-                                                           torch_fp32: SentenceEncoder) -> None:
+                                                           torch_fp32: SentenceEncoder,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(fp32_graph(onnx_fp32), tmp_path)  # float32 from the cache; int8 exported, then refused
     encoder = Int8Unpleasable(backend="onnx", cache_dir=tmp_path)
+    hashed: list[str] = []  # the weights are hashed for the cache's key once, though two graphs are looked up
+    model_key = onnx_backend.model_key
+
+    def counted(files: ModelFiles) -> str:
+        hashed.append(model_key(files))
+        return hashed[-1]
+
+    monkeypatch.setattr(onnx_backend, "model_key", counted)
     with caplog.at_level(logging.WARNING, logger="embedding_service"):
         encoder.load()
+    assert len(hashed) == 1
     assert "the int8 ONNX graph is not used, float32 is" in caplog.text
     assert (encoder.backend, encoder.onnx_precision, encoder.onnx_error, encoder.onnx_exported) == (
         "onnx", "fp32", None, True)
