@@ -112,6 +112,9 @@ class UpstreamUnreachableError(UpstreamError):
 class UpstreamTimeoutError(UpstreamError):
     status_code = 504
     code = "upstream_timeout"
+    #: whether the request had been sent when time ran out (no answer came back), rather than the connection
+    #: not being made: the upstream may then have taken the prompt, and billed it
+    after_sending = False
 
 
 class UnavailableError(CachegateError):

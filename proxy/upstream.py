@@ -54,8 +54,10 @@ def _mapped(exc: BaseException, base_url: str) -> UpstreamError:
     the credentials ``UPSTREAM_BASE_URL`` may hold (``user:pw@``, ``?key=``), which aiohttp's own message
     may repeat."""
     if isinstance(exc, asyncio.TimeoutError):  # aiohttp's timeouts all derive from it
-        return UpstreamTimeoutError(scrub(f"The upstream at {base_url} did not answer in time "
-                                          f"({type(exc).__name__})."))
+        timeout = UpstreamTimeoutError(scrub(f"The upstream at {base_url} did not answer in time "
+                                             f"({type(exc).__name__})."))
+        timeout.after_sending = not isinstance(exc, aiohttp.ConnectionTimeoutError)
+        return timeout
     return UpstreamUnreachableError(scrub(f"The upstream at {base_url} could not be reached: {type(exc).__name__}"
                                           + (f": {exc}" if str(exc) else "")))
 

@@ -13,8 +13,9 @@ high, so a budget stops the probe early, never late:
   tokens that never arrived: a stream cut short, hidden reasoning) and a token per
   :data:`CHARS_PER_TOKEN` characters of the text that did arrive.
 
-A request is billed once the upstream answered ``200`` (it took the prompt); an error status, or no answer
-at all, is charged only what its usage (if any) says, as before.
+A request is billed once the upstream answered ``200`` (it took the prompt), or when no answer came in time
+to a request that was sent (it may have taken the prompt: charged the estimate, the full ``max_tokens``
+included); an error status, or a connection never made, is charged only what its usage (if any) says.
 """
 
 from __future__ import annotations

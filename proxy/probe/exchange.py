@@ -22,7 +22,7 @@ import orjson
 from proxy.contracts import Upstream
 from proxy.core.sse import SSEParser
 from proxy.core.usage import ABSENT, CacheUsage, normalize_usage, usage_in
-from proxy.errors import UpstreamError
+from proxy.errors import UpstreamError, UpstreamTimeoutError
 from proxy.probe.charge import Charge, charge, completion_estimate, generated_chars, prompt_chars, tokens_of_chars
 from proxy.probe.clock import Clock
 from proxy.probe.request import build_request, encode, rejected_param, request_hash
@@ -59,6 +59,7 @@ class Exchange:
     prompt_estimate: int = 0  # tokens the prompt is estimated at, for an answer without usage
     completion_chars: int = 0  # characters of generated text that arrived
     max_tokens: int | None = None  # the cap sent (None: the model rejected it)
+    timed_out: bool = False  # no answer in time to a request that was sent
 
     @property
     def ok(self) -> bool:
@@ -74,8 +75,10 @@ class Exchange:
 
     @property
     def billed(self) -> bool:
-        """Whether the upstream took the prompt (it answered 200), so the request costs tokens."""
-        return self.status == 200
+        """Whether the upstream took the prompt, so the request costs tokens: it answered 200, or time ran
+        out after the request was sent (it had the prompt, and may be generating and billing an answer
+        nobody reads: counted, so the budget errs towards stopping early)."""
+        return self.status == 200 or self.timed_out
 
     @property
     def charge(self) -> Charge:
@@ -187,6 +190,7 @@ class ProbeClient:
                 self._read_plain(ex, raw)
         except UpstreamError as exc:
             ex.error, ex.latency = exc.message, self.clock.now() - started
+            ex.timed_out = isinstance(exc, UpstreamTimeoutError) and exc.after_sending
         return None
 
     def _read_plain(self, ex: Exchange, raw: bytes) -> None:

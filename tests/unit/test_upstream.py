@@ -6,9 +6,10 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from proxy.errors import SettingsError
+from proxy.errors import SettingsError, UpstreamTimeoutError
 from proxy.upstream import HttpUpstream, _mapped
 
 
@@ -52,3 +53,10 @@ def test_the_ca_bundle_is_read_at_start_up_once_and_a_bad_one_stops_it(tmp_path:
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
     with pytest.raises(SettingsError, match=r"SSL_CERT_FILE: cannot read the CA bundle .*missing\.pem"):
         HttpUpstream("https://api.example/v1", timeout=5)
+
+
+def test_a_timeout_says_whether_the_request_had_been_sent() -> None:
+    connecting = _mapped(aiohttp.ConnectionTimeoutError("connect"), "https://api.example/v1")
+    reading = _mapped(aiohttp.SocketTimeoutError("read"), "https://api.example/v1")
+    assert isinstance(connecting, UpstreamTimeoutError) and not connecting.after_sending
+    assert isinstance(reading, UpstreamTimeoutError) and reading.after_sending

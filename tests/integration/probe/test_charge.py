@@ -94,3 +94,22 @@ def test_a_stream_cut_short_is_charged_an_estimate(profiled: SimulatorServer) ->
     assert streamed.completion_chars == len("OK")  # what arrived before the cut
     assert streamed.tokens == streamed.charge.estimated_tokens >= billed_truth(profiled, streamed)
     assert report.tokens_estimated == streamed.tokens
+
+
+def test_a_request_that_times_out_after_it_was_sent_is_charged_an_estimate(profiled: SimulatorServer) -> None:
+    # the simulator has the prompt and answers after 3 s; the probe gave up after 0.5 s: it may still be billed
+    async def go() -> ProbeReport:
+        upstream = FaultHeaders(HttpUpstream(profiled.base_url, timeout=0.5), [("x-sim-delay", "3")])
+        try:
+            return await run_probe("sim-openai", ["basic"], upstream, clock=SimHttpClock(profiled.url))
+        finally:
+            await upstream.aclose()
+
+    profiled.state.reset()
+    report = asyncio.run(go())
+    assert report.exchanges and all(ex.status == 0 and ex.timed_out for ex in report.exchanges)
+    for ex in report.exchanges:
+        assert ex.error is not None and "did not answer in time" in ex.error
+        assert ex.billed and ex.tokens == ex.charge.estimated_tokens
+        assert ex.tokens >= ex.prompt_estimate + (ex.max_tokens or 0) > 0
+    assert report.tokens_spent == report.tokens_estimated == sum(ex.tokens for ex in report.exchanges)
