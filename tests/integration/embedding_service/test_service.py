@@ -184,8 +184,14 @@ async def test_concurrent_requests_each_get_their_own_vectors(service: ServerThr
         answers = await asyncio.gather(*(embedder.embed([text]) for text in texts))
     finally:
         await embedder.aclose()
-    # Batched with different neighbours than `expected` was: bf16 allows ~1e-4 of difference.
-    assert all(cosine(got[0], want) > 0.9995 for got, want in zip(answers, expected, strict=True))
+    # Each its own text's vector: nearer to it than to any other text's (0.92 at most between these texts),
+    # and within the bar any two of the encoder's ways of running agree to. The 40 texts at once ran on
+    # torch (float32); alone or in small batches they run on int8 ONNX (0.99948 seen): cosine ≥ 0.9995
+    # failed once in CI.
+    for index, (got,) in enumerate(answers):
+        similarities = [cosine(got, want) for want in expected]
+        assert max(range(len(texts)), key=similarities.__getitem__) == index
+        assert similarities[index] >= SentenceEncoder.onnx_int8_min_agreement
 
 
 async def test_http_embedder_raises_embedding_error_when_the_server_is_gone(encoder: SentenceEncoder) -> None:
