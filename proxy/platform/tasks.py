@@ -6,13 +6,18 @@ shutdown that waited for it waited for ever (and a Redis tracker did the same in
 Python 3.11's ``asyncio.wait_for`` loses one too when the result and the cancellation arrive together. A
 task asked to stop is therefore cancelled again every :data:`AGAIN_EVERY` seconds until it ends: the next
 cancellation finds it at another ``await``, where it is not lost. A loop that spends most of its time in
-such code (a job that runs again at once) also asks :func:`stop_if_cancelled` after each turn.
+such code (a job that runs again at once) also asks :func:`stop_if_cancelled` after each turn. The
+bounded clean-up a cancelled task does before it stops (recording that it was interrupted) goes through
+:func:`complete`, so the cancellations that follow the first do not cut it short.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Seconds between one cancellation of a task that has not ended and the next.
 AGAIN_EVERY = 0.5
@@ -37,3 +42,15 @@ def stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def complete(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` to its end even while the current task is cancelled again meanwhile; for the
+    clean-up of a cancelled task, which must be bounded by its own timeouts (the caller re-raises after)."""
+    inner = asyncio.ensure_future(awaitable)
+    while True:
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            if inner.done():  # the clean-up itself was cancelled, or ended as this one came
+                return inner.result()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy.errors import CachegateError
+from proxy.platform.tasks import complete
 from proxy.probe.budget import Estimate, Limits, day_start, estimate_tokens
 from proxy.probe.catalog import Advertised, advertised, is_text_model
 from proxy.probe.clock import Clock
@@ -183,8 +184,8 @@ class ProbeScheduler:
 
         try:
             await asyncio.gather(*(one(model) for model in cycle.planned))
-        except asyncio.CancelledError:
-            await asyncio.shield(self._finish(cycle, "interrupted", "the process stopped"))
+        except asyncio.CancelledError:  # recorded to its end, though a stopping job is cancelled again
+            await complete(self._finish(cycle, "interrupted", "the process stopped"))
             raise
         except Exception as exc:
             logger.exception("probe cycle %s failed", cycle.id)

@@ -8,7 +8,7 @@ from typing import Any
 
 from proxy.component import Job
 from proxy.platform.jobs import JobRunner
-from proxy.platform.tasks import cancel_and_wait, stop_if_cancelled
+from proxy.platform.tasks import cancel_and_wait, complete, stop_if_cancelled
 from proxy.platform.tracking import Tracker
 
 
@@ -111,3 +111,27 @@ async def test_a_loop_that_lost_its_cancellation_stops_at_its_next_turn() -> Non
     task.cancel()
     await asyncio.wait({task}, timeout=5)
     assert task.cancelled() and turns == 1
+
+
+async def test_a_clean_up_completes_though_the_task_is_cancelled_again() -> None:
+    recorded: list[str] = []
+
+    async def record() -> str:
+        await asyncio.sleep(0.3)  # longer than the time between two cancellations below
+        recorded.append("interrupted")
+        return "done"
+
+    async def stopping(started: asyncio.Event) -> None:
+        try:
+            started.set()
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            assert await complete(record()) == "done"
+            raise
+
+    started = asyncio.Event()
+    task = asyncio.create_task(stopping(started))
+    await started.wait()
+    async with asyncio.timeout(5):
+        await cancel_and_wait(task, again_every=0.05)
+    assert task.cancelled() and recorded == ["interrupted"]
