@@ -80,7 +80,6 @@ class JobRunner:
         while True:
             await asyncio.sleep(job.every)
             await self._run_once(job)
-            stop_if_cancelled()  # the run lost a cancellation meant for this loop
 
     async def _run_once(self, job: Job) -> None:
         try:
@@ -92,6 +91,7 @@ class JobRunner:
             if now - self._last_logged.get(job.name, -LOG_EVERY) >= LOG_EVERY:  # an outage does not flood the log
                 self._last_logged[job.name] = now
                 logger.exception("job %s failed; it runs again in %gs", job.name, job.every)
+        stop_if_cancelled()  # the run (the one at start too) lost a cancellation meant for this loop
 
     async def stop(self, timeout: float = 5.0) -> None:
         loops, self._loops = self._loops, []

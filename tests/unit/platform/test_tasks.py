@@ -58,6 +58,24 @@ async def test_the_job_runner_stops_a_job_whose_run_lost_its_cancellation() -> N
         await runner.stop()
 
 
+async def test_a_job_whose_run_at_start_lost_its_cancellation_stops_at_once() -> None:
+    """One cancellation ends the loop: it does not go to sleep for ``every`` (an hour) until the next one."""
+    running = asyncio.Event()
+
+    async def run() -> None:
+        running.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(60)
+
+    runner = JobRunner()
+    runner.start([Job("at-start", 3600, run, at_start=True)])
+    await running.wait()
+    (loop,) = runner._loops
+    loop.cancel()
+    await asyncio.wait({loop}, timeout=5)
+    assert loop.cancelled()
+
+
 class LosesACancellation:
     """A tracking connection, established, whose read of the next message loses one cancellation."""
 
