@@ -141,7 +141,7 @@ class ProbeRoutes:
         latest, successes = await self._overview()
         cycles = await self.store.cycles(1)
         body = views.health(latest, successes, now=self.clock.wall(), interval=self.scheduler.plan.interval)
-        body["leader"] = self.leadership.leader
+        body["leader"] = self.scheduler.leads
         body["running"] = self.scheduler.running is not None
         body["last_cycle"] = cycles[0].as_dict() if cycles else None
         return json(body)

@@ -75,8 +75,17 @@ class ProbeScheduler:
         self.rng = rng or random.Random()
         self.running: CycleRow | None = None
         self.next_run: float | None = None
+        #: holds the lock and has taken over (the earlier leader's schedule): what ``state`` reports as leading,
+        #: so that no reader sees a leader without its next run
+        self.leading = False
         self.entries: dict[str, dict[str, Any]] = {}  # the last GET /models, by id
         self.ttl_paused: str | None = None
+
+    @property
+    def leads(self) -> bool:
+        """This replica runs the schedule: it took over, and still holds the lock (one lost since the last tick
+        is lost now)."""
+        return self.leading and self.leadership.leader
 
     # -- the job ------------------------------------------------------------------------------------
 
@@ -85,9 +94,12 @@ class ProbeScheduler:
         leader = await self.leadership.hold()
         await self.refresh()
         if not leader:
+            self.leading = False
             return
-        if not was_leader:
+        if not was_leader or not self.leading:
+            self.leading = False
             await self._take_over()
+            self.leading = True
         self.ttl_paused = await self._stop_reason()
         if self.ttl_paused is None:
             for model in self.stepper.due():
@@ -241,11 +253,12 @@ class ProbeScheduler:
         spent = await self.store.spend(day_start(now))
         balance = await self.store.latest_balance()
         floor = self.limits.floor
+        leading = self.leads
         return {
-            "now": now, "replica": self.replica, "leader": self.leadership.leader,
+            "now": now, "replica": self.replica, "leader": leading,
             "leadership": self.leadership.describe(), "running": self.running is not None,
             "current_cycle": self.running.as_dict() if self.running else None,
-            "next_run": self.next_run if self.leadership.leader else None,
+            "next_run": self.next_run if leading else None,
             "last_cycle": last[0].as_dict() if last else None,
             "interval_seconds": self.plan.interval, "tick_seconds": self.plan.tick,
             "concurrency": self.plan.concurrency,

@@ -194,3 +194,24 @@ async def test_all_models_without_a_catalog_is_a_failed_cycle(harness: Harness) 
     cycle = await scheduler.start("scheduled")
     assert (cycle.status, cycle.reason) == ("failed", "GET /models failed: GET /models answered 500: boom")
     assert await harness.store.cycles(1) == [cycle]
+
+
+async def test_a_replica_taking_over_is_not_shown_leading_before_it_has_a_schedule(harness: Harness) -> None:
+    gate = asyncio.Event()
+    interrupt = harness.store.interrupt_cycles
+
+    async def slow_interrupt(**kwargs: Any) -> int:  # the take-over's first step, held
+        await gate.wait()
+        return await interrupt(**kwargs)
+
+    harness.store.interrupt_cycles = slow_interrupt  # type: ignore[method-assign]
+    scheduler = harness.scheduler(FakeProbe(harness.clock), models=("a",))
+    tick = asyncio.create_task(scheduler.tick())
+    await until(lambda: harness.leader.leader)  # the lock is held; the take-over waits
+    state = await scheduler.state()
+    assert (state["leader"], state["next_run"]) == (False, None)
+    gate.set()
+    await tick
+    state = await scheduler.state()
+    assert state["leader"] is True and state["next_run"] == scheduler.next_run is not None
+    await harness.settle()
