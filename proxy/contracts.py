@@ -26,6 +26,12 @@ class ExactBackend(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
+    def peek(self, key: str) -> bytes | None:
+        """The value if this level holds it in the process, read without I/O (as ``get`` reads it, the LRU
+        order and the level's own expiry included); ``None`` otherwise, and always for a level on a server or
+        a disk. It answers exact hits before the request reaches ASGI (:mod:`proxy.chat.memory_hits`)."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> bool:
         """Store ``value``; whether the level kept it (the exact tier counts only what was kept as a set)."""
         ...

@@ -123,6 +123,9 @@ class DiskBackend:
 
     # -- the contract ---------------------------------------------------------------------------------
 
+    def peek(self, key: str) -> bytes | None:
+        return None  # nothing is held in the process: every read is I/O
+
     async def get(self, key: str) -> bytes | None:
         if not self.keys.may_hold(key):
             self.stats.skipped_reads += 1

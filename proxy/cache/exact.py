@@ -123,6 +123,30 @@ class ExactCache:
             self._observer.cache_lookup("exact", outcome, time.perf_counter() - started)
         return entry, expired
 
+    def peek(self, key: str) -> CachedResponse | None:
+        """The entry under ``key`` if the first level holds it in the process and it has not expired: the hit
+        :meth:`lookup` would find, found without I/O and counted the same. Anything else is ``None`` and
+        counts nothing, since the caller then goes on to :meth:`lookup`, which counts it (a miss, an expired
+        read, an unreadable entry dropped). The one thing done here on a ``None`` is the level's own: the
+        memory drops an entry past its stored life (counted as an eviction), as the lookup's read would."""
+        started = time.perf_counter()
+        level = self.levels[0]
+        raw = level.peek(key)
+        if raw is None:
+            return None
+        try:
+            found = self._decoded.decode(key, raw)
+        except EntryFormatError:
+            return None
+        if found.expired(self._clock()):
+            return None
+        self._failopen.succeeded(level.name)
+        level.stats.hits += 1
+        if len(self.levels) > 1:
+            self._touch(key)
+        self._observer.cache_lookup("exact", "hit", time.perf_counter() - started)
+        return found
+
     def _touch(self, key: str) -> None:
         touched = self._touched
         if key in touched:

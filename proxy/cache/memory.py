@@ -52,6 +52,9 @@ class MemoryBackend:
         self._bytes = 0
 
     async def get(self, key: str) -> bytes | None:
+        return self.peek(key)
+
+    def peek(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
             return None

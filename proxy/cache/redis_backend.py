@@ -26,6 +26,9 @@ class RedisBackend:
         self.home = home
         self.stats = LevelStats()
 
+    def peek(self, key: str) -> bytes | None:
+        return None  # nothing is held in the process: every read is I/O
+
     async def get(self, key: str) -> bytes | None:
         return await self.home.get(key)
 

@@ -80,6 +80,11 @@ class TrackedCopy:
             self._mark(key)
         return value
 
+    def peek(self, key: str) -> bytes | None:
+        """The copy held, if any; a local miss marks nothing here: the lookup that follows it marks (and reads
+        Redis) in its own task."""
+        return self.store.peek(key) if self.live else None
+
     def _mark(self, key: str) -> None:
         task = asyncio.current_task()
         if task is None:

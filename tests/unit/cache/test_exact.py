@@ -202,3 +202,35 @@ async def test_an_entry_gives_its_usage_and_a_fresh_identity_without_parsing_the
     assert (template.original, template.original_header) == ("chatcmpl-1", b"chatcmpl-1")
     assert stored._completion is None
     assert body == stored.body.replace(b'"chatcmpl-1"', b'"chatcmpl-new"').replace(b'"created":5', b'"created":99')
+
+
+async def test_a_peek_answers_only_what_the_memory_holds_and_counts_only_what_it_answers(tier: ExactCache,
+                                                                                      clock: Clock) -> None:
+    memory, disk = tier.levels
+    await tier.store(key("a"), entry("hello", stored_at=clock.now, ttl=60))
+    await memory.delete([key("a")])  # on the disk only
+    assert tier.peek(key("a")) is None  # the disk is I/O: the lookup's to read
+    assert (memory.stats.hits, memory.stats.misses, disk.stats.hits) == (0, 0, 0)
+    assert await tier.lookup(key("a")) is not None  # promoted into the memory
+    found = tier.peek(key("a"))
+    assert found is not None and found.body == (await tier.lookup(key("a"), observe=False)).body  # type: ignore[union-attr]
+    assert (memory.stats.hits, memory.stats.misses, disk.stats.hits) == (2, 1, 1)
+    assert tier._touched == {key("a"): 2}  # the disk's order hears of the memory's hits, the peek's included
+    clock.now += 61  # past its life: the memory drops it (its own eviction), the peek counts no miss
+    assert tier.peek(key("a")) is None
+    assert (memory.stats.misses, memory.stats.evictions.get("expiry")) == (1, 1)
+    assert await tier.lookup(key("a")) is None  # the lookup counts it
+    assert memory.stats.misses == 2
+    assert tier.peek(key("never stored")) is None
+    assert memory.stats.misses == 2
+
+
+async def test_a_peek_leaves_an_entry_kept_past_its_ttl_to_the_lookup(tmp_path: Path, clock: Clock) -> None:
+    tier = ExactCache([MemoryBackend(10**6, clock=clock)], prefix=PREFIX, observer=NullObserver(),
+                      failopen=FailOpen(NullObserver()), keep_expired=300, clock=clock)
+    await tier.store(key("a"), entry("hello", stored_at=clock.now, ttl=60))
+    clock.now += 61  # kept for stale answers, but expired: no hit, and the expired read is the lookup's to count
+    assert tier.peek(key("a")) is None
+    assert tier.levels[0].stats.expired_reads == 0
+    assert await tier.lookup(key("a")) is None
+    assert tier.levels[0].stats.expired_reads == 1

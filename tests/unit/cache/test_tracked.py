@@ -206,3 +206,13 @@ async def test_delete_and_report(copy: TrackedCopy, flag: Flag) -> None:
     assert report.extra == {"tracking": "live", "invalidated": 0, "voided": 0}
     flag.live = False
     assert (await copy.report()).extra["tracking"] == "down"
+
+
+async def test_a_peek_reads_the_copy_held_and_marks_nothing(copy: TrackedCopy, flag: Flag) -> None:
+    assert copy.peek("k") is None
+    assert copy._marks == {}  # a miss seen by a peek: the lookup that follows marks, in its own task
+    assert await copy.set("k", b"one", 60) is False  # so a write after a peek alone is not kept
+    assert await fetched(copy, "k", b"one") == b"one"
+    assert copy.peek("k") == b"one"
+    flag.live = False  # tracking lost: the copy is not to be trusted, a peek says nothing
+    assert copy.peek("k") is None
