@@ -84,6 +84,7 @@ def serve(port: int, out: Path, *, bare: bool) -> None:
             out.write_text(json.dumps({"late": late, "busy": busy, "stacks": stacks.most_common(5)}))
             await super().shutdown(sockets)
 
+    options = uvicorn_options()
     if bare:
         from bench.bare_server import app
     else:
@@ -91,7 +92,8 @@ def serve(port: int, out: Path, *, bare: bool) -> None:
         from proxy.settings import Settings
 
         app = create_app(Settings.from_env())
-    Probed(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options())).run()
+        options = uvicorn_options(app.early)  # served as `cachegate serve` serves it
+    Probed(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)).run()
 
 
 def measure(seconds: int, rounds: int, versus: Path | None) -> None:

@@ -41,6 +41,7 @@ from proxy.cache.history import RequestHistory
 from proxy.cache.singleflight import SingleFlight
 from proxy.chat.coalesce import Coalescer
 from proxy.chat.endpoint import ChatEndpoint
+from proxy.chat.memory_hits import MemoryHits, can_answer_early
 from proxy.chat.pipeline import ChatPipeline
 from proxy.chat.refresh import Refresher, RefreshPolicy, SharedLease
 from proxy.component import Component, Contribution, Panel, RouteSpec
@@ -48,7 +49,7 @@ from proxy.contracts import Embedder, ExactBackend, Observer, SemanticBackend, U
 from proxy.core.request import ChatRequestParser, TtlRule
 from proxy.health import Health
 from proxy.http.application import CachegateApp
-from proxy.http.middleware import RequestContextMiddleware
+from proxy.http.middleware import RequestContextMiddleware, RequestRecords
 from proxy.monitoring import Monitoring, Telemetry
 from proxy.monitoring import schema as monitoring_schema
 from proxy.monitoring.alerts import Alerts, Origin, Sampler, address_of, export_states
@@ -263,10 +264,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateA
     listeners = [listener for contribution in contributions for listener in contribution.listeners]
     # a client may not choose a request id that feedback can already refer to (issue 10.15)
     taken = parts.semantic.book.remembers if parts.semantic is not None else None
-    middleware = [Middleware(RequestContextMiddleware, observer=parts.observer, listeners=listeners, taken=taken),
-                  *[m for contribution in contributions for m in contribution.middleware]]
+    records = RequestRecords(parts.observer, listeners, taken)
+    contributed = [m for contribution in contributions for m in contribution.middleware]
+    middleware = [Middleware(RequestContextMiddleware, records=records), *contributed]
     jobs = [job for contribution in contributions for job in contribution.jobs]
     chat = next(spec for spec in specs if spec.path == CHAT_ROUTE)
+    chat_app = _asgi(chat, parts.access)
+    endpoint = parts.api.chat
+    early = None
+    if chat_app is endpoint and not contributed and can_answer_early(parts.settings.cache_key_prefix):
+        # nothing but the endpoint and the record around the chat route: its memory hits can skip ASGI
+        early = MemoryHits(endpoint.parser, endpoint.pipeline, records, path=CHAT_ROUTE,
+                           max_body_bytes=endpoint.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -287,7 +296,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> CachegateA
                 with contextlib.suppress(Exception):
                     await part.stop()
 
-    app = CachegateApp(chat=_asgi(chat, parts.access), chat_path=CHAT_ROUTE, chat_middleware=middleware, routes=routes,
+    app = CachegateApp(chat=chat_app, chat_path=CHAT_ROUTE, chat_middleware=middleware, early=early, routes=routes,
                        lifespan=lifespan)
     app.state.parts = parts
     return app

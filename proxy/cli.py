@@ -80,6 +80,7 @@ def _serve(settings: Settings, sockets: Sequence[Any] | None = None, metrics_soc
         return 2
     options = {"log_config": None, "log_level": settings.log_level.lower(),
                "timeout_graceful_shutdown": int(settings.drain_seconds), **uvicorn_options()}
+    served = {**options, **uvicorn_options(app.early)}  # the public listener answers memory hits before ASGI
     drain = app.state.parts.health.drain
 
     def public(config: uvicorn.Config) -> DrainingServer:
@@ -88,7 +89,7 @@ def _serve(settings: Settings, sockets: Sequence[Any] | None = None, metrics_soc
         return WorkerServer(config, on_drain=drain, delay=settings.drain_delay, parent=parent)
 
     if not settings.metrics_bind_address:
-        public(uvicorn.Config(app, host=settings.host, port=settings.port, **options)).run(
+        public(uvicorn.Config(app, host=settings.host, port=settings.port, **served)).run(
             sockets=list(sockets) if sockets is not None else None)
         return 0
     from proxy.http.listeners import Listener
@@ -98,7 +99,7 @@ def _serve(settings: Settings, sockets: Sequence[Any] | None = None, metrics_soc
     private = QuietServer(uvicorn.Config(Listener(app, monitoring=True), host=host, port=port, lifespan="off",
                                          **options))
     asyncio.run(_serve_both(public(uvicorn.Config(Listener(app, monitoring=False), host=settings.host,
-                                                  port=settings.port, lifespan="on", **options)), private,
+                                                  port=settings.port, lifespan="on", **served)), private,
                             sockets, metrics_sockets))
     return 0
 

@@ -75,8 +75,23 @@ class ChatPipeline:
         #: models whose upstream answered 400 to the stream_options we add: they are not asked again
         self.refuse_stream_options: dict[str, None] = {}
 
+    def answer_at_once(self, request: ChatRequest, record: RequestRecord) -> Answer | None:
+        """What :meth:`answer` would give when that is a plain exact hit the process holds in memory (the
+        in-process LRU, or the tracked copy of Redis), found without awaiting anything; ``None`` when
+        :meth:`answer` must run, and then nothing was counted (:meth:`ExactCache.peek`). The HTTP layer
+        answers such hits before ASGI (:mod:`proxy.chat.memory_hits`); a stream, a bypass, a client that will
+        not read the cache or allows stale answers goes the whole way."""
+        directives = request.directives
+        if request.stream or directives.bypass or not directives.read or directives.stale_while_revalidate:
+            return None
+        entry = self.exact.peek(request.key)
+        if entry is None:
+            return None
+        self._note(request, record)
+        return self._exact_hit(request, record, entry, stale=False)
+
     async def answer(self, request: ChatRequest, record: RequestRecord) -> Answer:
-        record.model, record.stream, record.api_key_hash = request.model, request.stream, request.api_key_hash
+        self._note(request, record)
         directives = request.directives
         if directives.bypass:
             record.outcome = "bypass"
@@ -90,10 +105,7 @@ class ChatPipeline:
             else:
                 entry = await self.exact.lookup(request.key)
             if entry is not None:
-                if self.refresher is not None and self.refresher.watches(stale):
-                    self.refresher.consider(request, entry, stale=stale, now=time.time(),
-                                            refresh=functools.partial(self._refresh, request))
-                return self._hit(request, record, entry, tier="exact", key=request.key, stale=stale)
+                return self._exact_hit(request, record, entry, stale=stale)
             if self.semantic is not None:
                 probe = await self.semantic.lookup(request.body, scope=request.semantic_scope(),
                                                    namespace=request.tenant.namespace, request_id=record.request_id,
@@ -114,6 +126,17 @@ class ChatPipeline:
         return await self._forward(request, record, claim, probe, cache="MISS")
 
     # -- answering from the cache -----------------------------------------------------------------
+
+    @staticmethod
+    def _note(request: ChatRequest, record: RequestRecord) -> None:
+        record.model, record.stream, record.api_key_hash = request.model, request.stream, request.api_key_hash
+
+    def _exact_hit(self, request: ChatRequest, record: RequestRecord, entry: CachedResponse, *,
+                   stale: bool) -> Answer:
+        if self.refresher is not None and self.refresher.watches(stale):
+            self.refresher.consider(request, entry, stale=stale, now=time.time(),
+                                    refresh=functools.partial(self._refresh, request))
+        return self._hit(request, record, entry, tier="exact", key=request.key, stale=stale)
 
     async def _refresh(self, request: ChatRequest) -> None:
         """Ask ``request`` upstream again and store the answer (as a miss would), off the request path."""

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.errors import CachegateError, ClientError, NotFoundError
+from proxy.http.protocol import EarlyAnswers
 from proxy.http.responses import error_answer, error_response
 
 
@@ -24,10 +25,13 @@ class CachegateApp(Starlette):
     """Starlette, with one short cut: ``POST /v1/chat/completions`` skips the router and Starlette's
     exception middleware, and goes straight through the middleware to the (guarded) chat endpoint, which
     answers its own errors. Those layers cost about a fifth of an exact hit; every other route keeps them.
+    Before that, served with ``uvicorn_options(app.early)``, the exact hits held in memory are answered by
+    the protocol itself (:mod:`proxy.chat.memory_hits`).
     """
 
     def __init__(self, *, chat: ASGIApp, chat_path: str, chat_middleware: Sequence[Middleware],
-                 **kwargs: Any) -> None:
+                 early: EarlyAnswers | None = None, **kwargs: Any) -> None:
+        self.early = early  # what the HTTP protocol answers before ASGI (``uvicorn_options(app.early)``)
         for cls, args, options in reversed(chat_middleware):  # the same stack as every route's, built once more
             chat = cls(chat, *args, **options)
         self.chat = chat

@@ -23,8 +23,8 @@ from proxy.http.asgi import RequestIds
 from proxy.http.context import request_id_var
 
 
-def _incoming_request_id(scope: Scope, taken: Callable[[str], bool] | None) -> str | None:
-    for name, value in scope["headers"]:
+def _incoming_request_id(headers: Sequence[tuple[bytes, bytes]], taken: Callable[[str], bool] | None) -> str | None:
+    for name, value in headers:
         if name == b"x-request-id":
             text = value.decode("latin-1")
             if not is_valid_request_id(text) or (taken is not None and taken(text)):
@@ -33,25 +33,42 @@ def _incoming_request_id(scope: Scope, taken: Callable[[str], bool] | None) -> s
     return None
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, observer: Observer,
-                 listeners: Sequence[Callable[[RequestRecord], None]] = (),
+class RequestRecords:
+    """Where each request's :class:`RequestRecord` begins and ends: its id (the client's, when sane) and the
+    observer and listeners it is handed to once the last byte is sent. One for the process, shared by
+    :class:`RequestContextMiddleware` and the hits answered before ASGI (:mod:`proxy.chat.memory_hits`)."""
+
+    def __init__(self, observer: Observer, listeners: Sequence[Callable[[RequestRecord], None]] = (),
                  taken: Callable[[str], bool] | None = None) -> None:
-        self.app = app
         self.observer = observer
         self.listeners = tuple(listeners)
         self.taken = taken  # ids a client may not choose any more (see the module's docstring)
         self.new_id = RequestIds()
 
+    def open(self, headers: Sequence[tuple[bytes, bytes]], path: str, method: str) -> RequestRecord:
+        request_id = _incoming_request_id(headers, self.taken) or self.new_id()
+        return RequestRecord(request_id=request_id, route=path, method=method, started_at=time.time())
+
+    def close(self, record: RequestRecord) -> None:
+        self.observer.request_done(record)
+        for listener in self.listeners:
+            listener(record)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, records: RequestRecords) -> None:
+        self.app = app
+        self.records = records
+        self.observer = records.observer
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope, self.taken) or self.new_id()
+        record = self.records.open(scope["headers"], scope["path"], scope["method"])
+        request_id = record.request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        record = RequestRecord(request_id=request_id, route=scope["path"], method=scope["method"],
-                               started_at=time.time())
         scope.setdefault("state", {})["record"] = record
         header = (b"x-request-id", request_id.encode())
         done = False
@@ -66,7 +83,7 @@ class RequestContextMiddleware:
                 done = True
                 record.duration = time.perf_counter() - started
                 await send(message)
-                self._done(record)
+                self.records.close(record)
                 return
             await send(message)
 
@@ -77,10 +94,5 @@ class RequestContextMiddleware:
                 record.duration = time.perf_counter() - started
                 record.status = record.status or 500
                 record.stream_failed = record.stream
-                self._done(record)
+                self.records.close(record)
             request_id_var.reset(token)
-
-    def _done(self, record: RequestRecord) -> None:
-        self.observer.request_done(record)
-        for listener in self.listeners:
-            listener(record)

@@ -24,8 +24,9 @@ def start_proxy(sim: SimulatorServer, tmp_path: Path) -> Iterator[StartProxy]:
 
     def start(**overrides: Any) -> ProxyServer:
         app_kwargs = overrides.pop("app_kwargs", {})
+        early = overrides.pop("early", True)
         upstream = overrides.pop("upstream_base_url", sim.base_url)
-        server = ProxyServer(proxy_settings(upstream, tmp_path, **overrides), **app_kwargs)
+        server = ProxyServer(proxy_settings(upstream, tmp_path, **overrides), early=early, **app_kwargs)
         server.start()
         started.append(server)
         return server

@@ -18,10 +18,12 @@ from tests.support.servers import ServerThread
 class ProxyServer(ServerThread):
     """``create_app(settings)`` served on a free port; ``parts`` are the live app's parts."""
 
-    def __init__(self, settings: Settings, **app_kwargs: Any) -> None:
+    def __init__(self, settings: Settings, *, early: bool = True, **app_kwargs: Any) -> None:
+        """``early=False``: without the answers before ASGI (proxy.chat.memory_hits), to compare with them."""
         self.settings = settings
         self.app = create_app(settings, **app_kwargs)
-        super().__init__(self.app, **uvicorn_options())  # served the way `cachegate serve` serves it
+        # served the way `cachegate serve` serves it
+        super().__init__(self.app, **uvicorn_options(self.app.early if early else None))
 
     @property
     def parts(self) -> Parts:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from proxy.contracts import NullObserver, RequestRecord
-from proxy.http.middleware import RequestContextMiddleware
+from proxy.http.middleware import RequestContextMiddleware, RequestRecords
 
 
 async def ok(scope: Any, receive: Any, send: Any) -> None:
@@ -21,8 +21,8 @@ def answer(request_id: bytes | None, taken: set[str] | None = None) -> tuple[str
     records: list[RequestRecord] = []
     headers = [(b"x-request-id", request_id)] if request_id is not None else []
     scope = {"type": "http", "path": "/v1/chat/completions", "method": "POST", "headers": headers}
-    middleware = RequestContextMiddleware(ok, NullObserver(), [records.append],
-                                          taken=taken.__contains__ if taken is not None else None)
+    middleware = RequestContextMiddleware(ok, RequestRecords(NullObserver(), [records.append],
+                                                             taken=taken.__contains__ if taken is not None else None))
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
