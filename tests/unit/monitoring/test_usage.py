@@ -12,6 +12,7 @@ import pytest
 from proxy.monitoring.schema import SCHEMA
 from proxy.monitoring.usage import COLUMNS, UsageStore
 from proxy.platform.sql import Schema, SqlDatabase
+from proxy.platform.sqlite import MAX_VALUES
 
 DAY = 86400
 T0 = datetime(2026, 2, 21, 10, 0, tzinfo=UTC).timestamp()
@@ -94,12 +95,13 @@ async def test_the_buffer_is_bounded(store: UsageStore, monkeypatch: pytest.Monk
 
 
 async def test_large_batches_are_inserted_in_chunks(store: UsageStore) -> None:
-    for i in range(1201):  # two full multi-row statements and a partial one
+    count = 2 * (MAX_VALUES // len(COLUMNS)) + 7  # on SQLite two full multi-row statements and a partial one
+    for i in range(count):
         store.append(row(T0 + i, outcome="exact_hit" if i % 3 else "miss"))
-    assert store.pending == 1201
+    assert store.pending == count
     result = await store.query(start=T0, end=T0 + DAY, model=None, bucket="day")
-    assert (result["totals"]["requests"], result["totals"]["misses"]) == (1201, 401)
-    assert store.pending == 0 and store.written == 1201
+    assert (result["totals"]["requests"], result["totals"]["misses"]) == (count, (count + 2) // 3)
+    assert store.pending == 0 and store.written == count
 
 
 async def test_whole_hours_come_from_the_sums_and_the_ends_from_the_rows(store: UsageStore) -> None:
