@@ -1,4 +1,4 @@
-"""Where an exact hit's time goes (run by hand): ``python -m bench.hit_profile [--seconds 10] [--redis]``.
+"""Where an exact hit's time goes (run by hand): ``python -m bench.hit_profile [--seconds 10] [--redis] [--top N]``.
 
 Two views, as issue 16 asks:
 - **sampled under load**: py-spy samples a running proxy (its own process, the simulator upstream) while wrk
@@ -40,7 +40,7 @@ STEPS: list[tuple[str, tuple[str, ...]]] = [
     ("request context, id, headers, responses", ("proxy/http/context", "proxy/http/headers",
                                                  "proxy/http/responses", "proxy/http/asgi", "proxy/http/params")),
     ("middleware stack", ("proxy/http/middleware", "proxy/http/listeners", "starlette/", "proxy/app.py")),
-    ("the write (transport)", ("proxy/http/server.py", "write (", "_write")),
+    ("the write (transport)", ("proxy/http/protocol.py", "write (", "_write")),
     ("HTTP parsing and ASGI (uvicorn, httptools)", ("uvicorn/", "httptools")),
     ("event loop", ("asyncio/", "uvloop", "selectors")),
 ]
@@ -60,7 +60,8 @@ def sample(pid: int, seconds: int, rate: int, out: Path) -> None:
                     "--format", "raw", "--output", str(out), "--nonblocking"], check=True, capture_output=True)
 
 
-def charge(raw: Path) -> tuple[collections.Counter[str], int]:
+def charge(raw: Path, leaves: collections.Counter[str] | None = None) -> tuple[collections.Counter[str], int]:
+    """Samples per step, and their total; ``leaves`` is given the samples of each innermost frame."""
     steps: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
@@ -70,15 +71,17 @@ def charge(raw: Path) -> tuple[collections.Counter[str], int]:
         frames = stack.split(";")
         n = int(count)
         total += n
+        if leaves is not None:
+            leaves[frames[-1]] += n
         steps["idle (waiting for the socket)" if "select (" in frames[-1] or "poll (" in frames[-1]
               else step_of(frames)] += n
     return steps, total
 
 
-def under_load(seconds: int, redis: bool) -> None:
+def under_load(seconds: int, redis: bool, top: int = 0, source: Path | None = None) -> None:
     with h.simulator() as sim, h.redis() as server:
         env: dict[str, str] = {"REDIS_URL": server.url} if redis else {}
-        with h.proxy(sim.url + "/v1", source=None, **env) as proxy, tempfile.TemporaryDirectory() as tmp:
+        with h.proxy(sim.url + "/v1", source=source, **env) as proxy, tempfile.TemporaryDirectory() as tmp:
             url = proxy.url + "/v1/chat/completions"
             assert httpx.post(url, content=HIT_BODY, headers={"content-type": "application/json"}).is_success
             out = Path(tmp) / "samples.txt"
@@ -89,7 +92,8 @@ def under_load(seconds: int, redis: bool) -> None:
             assert proxy.pid is not None
             sample(proxy.pid, seconds, 250, out)
             load.join()
-            steps, total = charge(out)
+            leaves: collections.Counter[str] = collections.Counter()
+            steps, total = charge(out, leaves)
     busy = total - steps.get("idle (waiting for the socket)", 0)
     rps = result["rps"]
     print(f"exact hit on {'Redis' if redis else 'memory'}: {rps:.0f} req/s under wrk -c32 "
@@ -101,6 +105,10 @@ def under_load(seconds: int, redis: bool) -> None:
         share = n / busy
         print(f"{step:<46}{share * 100:>7.1f}%{share / rps * 1e6:>9.1f}")
     print(f"{'all (one core busy, 1e6 / req/s)':<46}{'':>8}{1e6 / rps * busy / total:>9.1f}")
+    if top:
+        print(f"\nthe {top} innermost frames with the most samples (µs/hit):")
+        for frame, n in leaves.most_common(top):
+            print(f"{n / busy / rps * 1e6:7.1f}  {frame}")
 
 
 async def _lifespan(app: Any) -> None:
@@ -182,9 +190,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--redis", action="store_true", help="the exact tier on Redis (default: in process)")
+    parser.add_argument("--source", type=Path, help="profile another checkout (a `git worktree` of an older commit)")
+    parser.add_argument("--top", type=int, default=0, metavar="N", help="also list the N busiest innermost frames")
     parser.add_argument("--cprofile", type=int, metavar="RUNS", help="also profile RUNS hits in process")
     args = parser.parse_args()
-    under_load(args.seconds, args.redis)
+    under_load(args.seconds, args.redis, args.top, args.source)
     if args.cprofile:
         isolated(args.cprofile)
     sys.stdout.flush()

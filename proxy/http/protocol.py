@@ -12,10 +12,10 @@ loop, so streams stay streamed. Measured with wrk at 32 connections, a bare Star
 serves (``POST /v1/chat/completions``) until its body is in, and asks it first; only what it does not answer
 becomes an ASGI task, as uvicorn would have started it. An exact hit the process holds in memory is then
 answered in the callback that read it: no task, no ASGI messages, no middleware, no header checks (the
-answerer's headers are safe by construction), one write. That was two thirds of a hit's cost (issue 16;
-the figures are in the README). It relies on uvicorn's protocol internals (``_start_asgi_task``, the cycle's
-fields), so ``pyproject.toml`` pins uvicorn's minor version, and tests/unit/http/test_protocol.py runs it over
-real sockets.
+answerer's headers are safe by construction), and its one write at the end of the loop step. Under load that
+took a hit from ~70 to ~44 µs (issue 16; the figures are in the README). It relies on uvicorn's protocol
+internals (``_start_asgi_task``, the cycle's fields), so ``pyproject.toml`` pins uvicorn's minor version, and
+tests/unit/http/test_protocol_early.py runs it over real sockets.
 """
 
 from __future__ import annotations
