@@ -32,10 +32,11 @@ from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, batch_tabl
 __all__ = ["Database", "Migration", "check_versions", "migrate", "status"]
 
 T = TypeVar("T")
-#: values per multi-row INSERT of :meth:`Database.insert_rows` (SQLite's limit on a statement's parameters): as many
-#: rows as fit, so the writer thread takes the GIL back from the event loop as few times as it can. For the usage
-#: rows (15 columns) 2,184 a statement instead of 500 made exact hits 10 % faster under load, the loop winning 7
-#: of 8 rounds (a scratch A/B of two proxies in the manner of bench/exact_bench.py; figures in the README).
+#: Values bound per multi-row INSERT of :meth:`Database.insert_rows` at most: SQLite's default limit on a statement's
+#: parameters since 3.32 (a build may allow more, Debian's 250,000; one with less is obeyed). Each statement the
+#: writer thread takes the GIL back from the event loop to bind its values: for the usage rows (15 columns) 2,184
+#: rows a statement instead of 500 made exact hits 10 % faster under load, faster in 7 of 8 rounds (README).
+#: Larger statements were not measured: binding holds the GIL, and with it the loop, for the whole statement.
 MAX_VALUES = 32_766
 
 logger = logging.getLogger("cachegate.sqlite")
@@ -203,12 +204,13 @@ class Database:
 
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
                           then: Sequence[Statement] = (), once: Statement | None = None) -> bool:
-        step = max(1, MAX_VALUES // len(columns)) * len(columns)
         names = ", ".join(columns)
         batch = batch_table(table)
         into = batch if then else table  # with work to do on the batch, the rows go through its table first
 
         def go(conn: sqlite3.Connection) -> bool:
+            step = max(1, min(MAX_VALUES, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) // len(columns))
+            step *= len(columns)
             with conn:
                 if once is not None and not _run(conn, once):
                     return False  # applied already
