@@ -136,9 +136,10 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
 class EarlyAnswerProtocol(CoalescingHttpProtocol):
     """:class:`CoalescingHttpProtocol` that asks ``early`` first (see the module's docstring). A request is
     held only when it would have started at once (not pipelined behind another, not over the concurrency
-    limit), keeps its connection alive and does not wait for ``100 Continue``; the app gets every other
-    request, a held one whose body grows past :data:`HOLD_AT_MOST`, one the server starts to drain before
-    its body is in, and one whose client goes away first (so it is recorded as it always was)."""
+    limit), keeps its connection alive, does not wait for ``100 Continue`` and finds the connection's writes
+    flowing; the app gets every other request, a held one whose body grows past :data:`HOLD_AT_MOST`, one the
+    server starts to drain before its body is in, and one whose client goes away first (so it is recorded as
+    it always was)."""
 
     def __init__(self, *args: Any, early: EarlyAnswers, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -162,7 +163,7 @@ class EarlyAnswerProtocol(CoalescingHttpProtocol):
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         scope = cycle.scope
         if (self._heading and app is self.app and cycle.keep_alive and not cycle.waiting_for_100_continue
-                and scope["method"] == "POST" and scope["path"] == self.early.path):
+                and not self.flow.write_paused and scope["method"] == "POST" and scope["path"] == self.early.path):
             self._held = (cycle, app)
             return
         super()._start_asgi_task(cycle, app)
@@ -178,7 +179,10 @@ class EarlyAnswerProtocol(CoalescingHttpProtocol):
             return
         cycle = self._held[0]
         reply = None
-        if cycle.keep_alive:  # not when the server began to drain meanwhile: the app's answer closes
+        # Not when the server began to drain meanwhile (the app's answer closes), nor while the client reads
+        # slower than it asks: the app's send waits for the transport to drain, an early write would not, and
+        # a client that pipelines without reading would fill the process's memory with its answers.
+        if cycle.keep_alive and not self.flow.write_paused:
             try:
                 reply = self.early.answer(cast(MutableMapping[str, Any], cycle.scope), bytes(cycle.body))
             except Exception:

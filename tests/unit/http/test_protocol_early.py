@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -223,3 +224,36 @@ def test_an_answerer_that_fails_leaves_the_request_to_the_app(caplog: pytest.Log
         (_, _, body), = read_responses(sock, 1)
     assert body == b"APP:early"
     assert "an early answer failed" in caplog.text
+
+
+class BigAnswerer(Answerer):
+    """Answers ``early`` with 16 KiB: a client that does not read fills the connection's buffers quickly."""
+
+    BODY = b"E" * 16384
+
+    def answer(self, scope: MutableMapping[str, Any], body: bytes) -> EarlyReply | None:
+        reply = super().answer(scope, body)
+        if reply is None:
+            return None
+        return EarlyReply(200, [(b"content-length", str(len(self.BODY)).encode())], self.BODY, reply.done)
+
+
+def test_a_client_that_asks_faster_than_it_reads_gets_the_app_s_backpressure() -> None:
+    # Early answers do not wait for the transport to drain; the app's do. Once the connection's writes are
+    # paused, requests go to the app, which waits, and uvicorn stops reading the queued ones: the process
+    # does not buffer every answer of a client that pipelines without reading.
+    answerer, app = BigAnswerer(), Echo()
+    count = 1500  # 24 MB of answers: more than the socket buffers hold
+    with ServerThread(app, **uvicorn_options(answerer)) as server:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        with sock:
+            sender = threading.Thread(target=sock.sendall, args=(request("/early", b"early") * count,), daemon=True)
+            sender.start()
+            time.sleep(1.0)  # not reading: the server's writes back up
+            responses = read_responses(sock, count, timeout=30)
+            sender.join(10)
+    bodies = [body for _, _, body in responses]
+    assert len(bodies) == count and set(bodies) <= {BigAnswerer.BODY, b"APP:early"}
+    assert len(app.calls) > 0 and answerer.done + len(app.calls) == count
