@@ -4,7 +4,7 @@ The observer's fold adds each row's values to one flat in-memory list (bounded: 
 rows are dropped and counted), so buffered rows are no work for the garbage collector. A background task
 writes the buffer every second, in one transaction: the rows by the engine's bulk path (multi-row
 ``INSERT`` on SQLite, ``COPY`` on PostgreSQL) and their sums added to ``usage_hourly`` per hour and model,
-summed by the database itself (PostgreSQL's server, SQLite's C code on its thread), not by the event loop.
+summed by the database itself (PostgreSQL's server, SQLite's C code in its writer process), not by the event loop.
 A write that fails (the database is down or slow) keeps the rows for the next attempt; the request path
 never waits for it. Each batch is written once however often it is tried: it gets an id when it is cut from the
 buffer, keeps it across its retries, and its transaction records the id in ``usage_batches`` first. A failure

@@ -1,13 +1,17 @@
 """The one SQLite layer: a database file, one connection owned by one worker thread, versioned migrations.
 
-Every statement runs on that thread (``await db.run(fn)``), so the event loop never waits on disk and no
-two writers race. Each owner of a file (monitoring, the probe) registers its schema as a list of
-:class:`Migration` s; they are applied in order, once each, forward only, each in its own transaction, and
-recorded in ``schema_migrations`` (version, description, applied_at). :func:`status` reads that table
-without applying anything (``cachegate db status``). The same lists serve PostgreSQL
-(:mod:`proxy.platform.postgres`): a migration names the statements PostgreSQL runs instead only when they
-must differ. :class:`Database` also speaks the engine-neutral surface of :mod:`proxy.platform.sql`
-(``fetch``, ``write``, ``insert_rows``) that the stores written once over both engines use.
+Every statement runs on that thread (``await db.run(fn)``), so the event loop never waits on disk, except
+bulk inserts (``insert_rows``: the usage history's batches), which a writer process of the database's
+own runs (:mod:`proxy.platform.sqlite_writer`): binding their values on a thread of this process would
+fight the event loop for the GIL. SQLite's lock on the file keeps the two writers apart.
+
+Each owner of a file (monitoring, the probe) registers its schema as a list of :class:`Migration` s; they are
+applied in order, once each, forward only, each in its own transaction, and recorded in ``schema_migrations``
+(version, description, applied_at). :func:`status` reads that table without applying anything (``cachegate db
+status``). The same lists serve PostgreSQL (:mod:`proxy.platform.postgres`): a migration names the statements
+PostgreSQL runs instead only when they must differ. :class:`Database` also speaks the engine-neutral surface
+of :mod:`proxy.platform.sql` (``fetch``, ``write``, ``insert_rows``) that the stores written once over both
+engines use.
 
 A *disposable* database (a cache: losing it costs misses, never data) is checked when it opens; a file that
 is not a database, or a damaged one (truncated, overwritten), is moved aside (``<name>.corrupt-<time>``, with
@@ -27,17 +31,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, batch_table, check_versions
+from proxy.platform.sql import SQLITE, Dialect, Migration, Statement, check_versions
+from proxy.platform.sqlite_child import connect, run_statement
+from proxy.platform.sqlite_writer import WriterProcess
 
 __all__ = ["Database", "Migration", "check_versions", "migrate", "status"]
 
 T = TypeVar("T")
-#: Values bound per multi-row INSERT of :meth:`Database.insert_rows` at most: SQLite's default limit on a statement's
-#: parameters since 3.32 (a build may allow more, Debian's 250,000; one with less is obeyed). Each statement the
-#: writer thread takes the GIL back from the event loop to bind its values: for the usage rows (15 columns) 2,184
-#: rows a statement instead of 500 made exact hits 10 % faster under load, faster in 7 of 8 rounds (README).
-#: Larger statements were not measured: binding holds the GIL, and with it the loop, for the whole statement.
-MAX_VALUES = 32_766
 
 logger = logging.getLogger("cachegate.sqlite")
 
@@ -92,16 +92,8 @@ def status(path: Path, migrations: Sequence[Migration]) -> list[dict[str, object
             for m in migrations]
 
 
-def _insert_sql(table: str, columns: Sequence[str], rows: int) -> str:
-    values = "(" + ", ".join("?" * len(columns)) + ")"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([values] * rows)
-
-
 def _run(conn: sqlite3.Connection, statement: Statement) -> int:
-    if statement.many:
-        conn.executemany(statement.sql, statement.params)
-        return len(statement.params)
-    return conn.execute(statement.sql, tuple(statement.params)).rowcount
+    return run_statement(conn, statement.sql, statement.params, statement.many)
 
 
 def is_corruption(exc: BaseException) -> bool:
@@ -120,14 +112,11 @@ class Database:
         self.set_aside: list[Path] = []  # files moved aside because they were damaged (disposable only)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._writer = WriterProcess(path)  # bulk inserts: started with the first one
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level="DEFERRED")
+        conn = connect(self.path)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute("PRAGMA temp_store=MEMORY")  # insert_rows' batch tables
             if self.disposable:
                 verdict = conn.execute("PRAGMA quick_check").fetchone()
                 if verdict is None or verdict[0] != "ok":
@@ -204,34 +193,16 @@ class Database:
 
     async def insert_rows(self, table: str, columns: Sequence[str], flat: list[Any],
                           then: Sequence[Statement] = (), once: Statement | None = None) -> bool:
-        names = ", ".join(columns)
-        batch = batch_table(table)
-        into = batch if then else table  # with work to do on the batch, the rows go through its table first
-
-        def go(conn: sqlite3.Connection) -> bool:
-            step = max(1, min(MAX_VALUES, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) // len(columns))
-            step *= len(columns)
-            with conn:
-                if once is not None and not _run(conn, once):
-                    return False  # applied already
-                if then:
-                    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {batch} AS SELECT {names} FROM main.{table} "
-                                 "WHERE 0")
-                for start in range(0, len(flat), step):
-                    chunk = flat[start:start + step]
-                    conn.execute(_insert_sql(into, columns, len(chunk) // len(columns)), chunk)
-                if then:
-                    conn.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM {batch}")
-                    for statement in then:
-                        _run(conn, statement)
-                    conn.execute(f"DELETE FROM {batch}")
-            return True
-
-        return await self.run(go)
+        # In the writer process (proxy.platform.sqlite_child says why), on a file this thread has opened and
+        # migrated: a database that could not open at start is opened (and migrated) here first.
+        if self._conn is None:
+            await self.run(lambda _: None)
+        return await self._writer.insert(table, columns, flat, then, once)
 
     async def close(self) -> None:
         if self._executor is None:
             return
+        await self._writer.stop()  # after its last batch
 
         def shut() -> None:
             if self._conn is not None:

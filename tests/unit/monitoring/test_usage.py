@@ -12,7 +12,7 @@ import pytest
 from proxy.monitoring.schema import SCHEMA
 from proxy.monitoring.usage import COLUMNS, UsageStore
 from proxy.platform.sql import Schema, SqlDatabase
-from proxy.platform.sqlite import MAX_VALUES
+from proxy.platform.sqlite_child import MAX_VALUES
 
 DAY = 86400
 T0 = datetime(2026, 2, 21, 10, 0, tzinfo=UTC).timestamp()
