@@ -92,7 +92,8 @@ class WriterProcess:
                            _statement(once) if once is not None else None, len(starts)))
         for start in starts:
             self._write(proc, flat[start:start + step])
-            await proc.stdin.drain()  # also a turn of the loop between chunks
+            await proc.stdin.drain()  # waits only when the pipe is full
+            await asyncio.sleep(0)  # a turn of the loop between chunks: requests go on while a batch is sent
         reply = await self._read(proc)
         if reply[0] == "ok":
             return bool(reply[1])
